@@ -1,0 +1,272 @@
+//! G.711 μ-law and A-law, bit-exact with `audioop` (width 2) from `CPython`.
+//!
+//! audioop quantises μ-law on the sample's top 14 bits (`x >> 2`) and A-law on its top 13
+//! bits (`x >> 3`), so each encoder is one lookup in a table built at compile time from
+//! audioop's own segment algorithm: exact by construction, and branch-free per sample.
+
+use crate::{pcm, CoreError};
+
+const ULAW_SEGMENT_ENDS: [i32; 8] = [0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF];
+const ALAW_SEGMENT_ENDS: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
+const ULAW_BIAS: i32 = 0x84;
+const ULAW_CLIP: i32 = 8159;
+
+const fn segment(value: i32, ends: &[i32; 8]) -> usize {
+    let mut seg = 0;
+    while seg < 8 && value > ends[seg] {
+        seg += 1;
+    }
+    seg
+}
+
+/// audioop's `st_14linear2ulaw` on a 14-bit sample.
+const fn ulaw_from_14bit(sample: i32) -> u8 {
+    let (mut magnitude, mask) = if sample < 0 {
+        (-sample, 0x7F)
+    } else {
+        (sample, 0xFF)
+    };
+    if magnitude > ULAW_CLIP {
+        magnitude = ULAW_CLIP;
+    }
+    magnitude += ULAW_BIAS >> 2;
+    let seg = segment(magnitude, &ULAW_SEGMENT_ENDS);
+    if seg >= 8 {
+        return (0x7F ^ mask) as u8;
+    }
+    ((((seg as i32) << 4) | ((magnitude >> (seg + 1)) & 0xF)) ^ mask) as u8
+}
+
+/// audioop's `st_linear2alaw` on a 13-bit sample.
+const fn alaw_from_13bit(sample: i32) -> u8 {
+    let (magnitude, mask) = if sample >= 0 {
+        (sample, 0xD5)
+    } else {
+        (-sample - 1, 0x55)
+    };
+    let seg = segment(magnitude, &ALAW_SEGMENT_ENDS);
+    if seg >= 8 {
+        return (0x7F ^ mask) as u8;
+    }
+    let shift = if seg < 2 { 1 } else { seg };
+    ((((seg as i32) << 4) | ((magnitude >> shift) & 0xF)) ^ mask) as u8
+}
+
+const fn ulaw_to_linear(code: u8) -> i16 {
+    let u = !code as i32;
+    let t = (((u & 0x0F) << 3) + ULAW_BIAS) << ((u & 0x70) >> 4);
+    (if u & 0x80 != 0 {
+        ULAW_BIAS - t
+    } else {
+        t - ULAW_BIAS
+    }) as i16
+}
+
+const fn alaw_to_linear(code: u8) -> i16 {
+    let a = (code ^ 0x55) as i32;
+    let mut t = (a & 0x0F) << 4;
+    let seg = (a & 0x70) >> 4;
+    t += if seg == 0 { 8 } else { 0x108 };
+    if seg > 1 {
+        t <<= seg - 1;
+    }
+    (if a & 0x80 != 0 { t } else { -t }) as i16
+}
+
+/// μ-law code for every 14-bit sample, indexed by `(x >> 2) + 8192`.
+static ULAW_ENCODE: [u8; 1 << 14] = {
+    let mut table = [0u8; 1 << 14];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = ulaw_from_14bit(i as i32 - (1 << 13));
+        i += 1;
+    }
+    table
+};
+
+/// A-law code for every 13-bit sample, indexed by `(x >> 3) + 4096`.
+static ALAW_ENCODE: [u8; 1 << 13] = {
+    let mut table = [0u8; 1 << 13];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = alaw_from_13bit(i as i32 - (1 << 12));
+        i += 1;
+    }
+    table
+};
+
+static ULAW_DECODE: [i16; 256] = {
+    let mut table = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = ulaw_to_linear(i as u8);
+        i += 1;
+    }
+    table
+};
+
+static ALAW_DECODE: [i16; 256] = {
+    let mut table = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = alaw_to_linear(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// The μ-law code of one sample.
+#[inline]
+#[must_use]
+pub fn ulaw_encode_sample(sample: i16) -> u8 {
+    ULAW_ENCODE[((sample >> 2) as i32 + (1 << 13)) as usize]
+}
+
+/// The A-law code of one sample.
+#[inline]
+#[must_use]
+pub fn alaw_encode_sample(sample: i16) -> u8 {
+    ALAW_ENCODE[((sample >> 3) as i32 + (1 << 12)) as usize]
+}
+
+/// The linear value of one μ-law code.
+#[inline]
+#[must_use]
+pub fn ulaw_decode_sample(code: u8) -> i16 {
+    ULAW_DECODE[code as usize]
+}
+
+/// The linear value of one A-law code.
+#[inline]
+#[must_use]
+pub fn alaw_decode_sample(code: u8) -> i16 {
+    ALAW_DECODE[code as usize]
+}
+
+/// Which G.711 companding law.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Law {
+    Ulaw,
+    Alaw,
+}
+
+/// Encodes little-endian PCM16 bytes into `out` (one code per sample; `out.len()` must be `pcm.len() / 2`).
+pub fn encode_le_bytes_into(law: Law, pcm_bytes: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
+    let n = pcm::sample_count(pcm_bytes)?;
+    assert_eq!(out.len(), n, "output must hold one code per sample");
+    let encode = match law {
+        Law::Ulaw => ulaw_encode_sample,
+        Law::Alaw => alaw_encode_sample,
+    };
+    for (dst, s) in out.iter_mut().zip(pcm::samples(pcm_bytes)) {
+        *dst = encode(s);
+    }
+    Ok(())
+}
+
+/// Encodes samples into codes (`out.len()` must equal `samples.len()`).
+pub fn encode_into(law: Law, samples: &[i16], out: &mut [u8]) {
+    assert_eq!(
+        out.len(),
+        samples.len(),
+        "output must hold one code per sample"
+    );
+    let encode = match law {
+        Law::Ulaw => ulaw_encode_sample,
+        Law::Alaw => alaw_encode_sample,
+    };
+    for (dst, &s) in out.iter_mut().zip(samples) {
+        *dst = encode(s);
+    }
+}
+
+/// Decodes codes into little-endian PCM16 bytes (`out.len()` must be `2 * codes.len()`).
+pub fn decode_le_bytes_into(law: Law, codes: &[u8], out: &mut [u8]) {
+    assert_eq!(
+        out.len(),
+        codes.len() * 2,
+        "output must hold two bytes per code"
+    );
+    let table = match law {
+        Law::Ulaw => &ULAW_DECODE,
+        Law::Alaw => &ALAW_DECODE,
+    };
+    for (dst, &c) in out.chunks_exact_mut(2).zip(codes) {
+        dst.copy_from_slice(&table[c as usize].to_le_bytes());
+    }
+}
+
+/// Decodes codes and appends the samples to `out`.
+pub fn decode_extend(law: Law, codes: &[u8], out: &mut Vec<i16>) {
+    let table = match law {
+        Law::Ulaw => &ULAW_DECODE,
+        Law::Alaw => &ALAW_DECODE,
+    };
+    out.extend(codes.iter().map(|&c| table[c as usize]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulaw_known_codes() {
+        // Values checked against CPython 3.11 audioop.lin2ulaw / ulaw2lin.
+        assert_eq!(ulaw_encode_sample(0), 0xFF);
+        assert_eq!(ulaw_encode_sample(-1), 0x7E);
+        assert_eq!(ulaw_encode_sample(i16::MAX), 0x80);
+        assert_eq!(ulaw_encode_sample(i16::MIN), 0x00);
+        assert_eq!(ulaw_decode_sample(0x00), -32124);
+        assert_eq!(ulaw_decode_sample(0x80), 32124);
+        assert_eq!(ulaw_decode_sample(0xFF), 0);
+        assert_eq!(ulaw_decode_sample(0x7F), 0);
+    }
+
+    #[test]
+    fn alaw_known_codes() {
+        assert_eq!(alaw_encode_sample(0), 0xD5);
+        assert_eq!(alaw_encode_sample(-1), 0x55);
+        assert_eq!(alaw_encode_sample(i16::MAX), 0xAA);
+        assert_eq!(alaw_encode_sample(i16::MIN), 0x2A);
+        assert_eq!(alaw_decode_sample(0xD5), 8);
+        assert_eq!(alaw_decode_sample(0x55), -8);
+        assert_eq!(alaw_decode_sample(0xAA), 32256);
+        assert_eq!(alaw_decode_sample(0x2A), -32256);
+    }
+
+    #[test]
+    fn decode_then_encode_is_identity_except_negative_zero() {
+        for code in 0..=255u8 {
+            let back = ulaw_encode_sample(ulaw_decode_sample(code));
+            let expected = if code == 0x7F { 0xFF } else { code };
+            assert_eq!(back, expected, "ulaw code {code:#04x}");
+            assert_eq!(
+                alaw_encode_sample(alaw_decode_sample(code)),
+                code,
+                "alaw code {code:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoding_is_monotonic() {
+        let mut prev_u = ulaw_decode_sample(ulaw_encode_sample(i16::MIN));
+        let mut prev_a = alaw_decode_sample(alaw_encode_sample(i16::MIN));
+        for x in i16::MIN..=i16::MAX {
+            let u = ulaw_decode_sample(ulaw_encode_sample(x));
+            let a = alaw_decode_sample(alaw_encode_sample(x));
+            assert!(u >= prev_u && a >= prev_a, "not monotonic at {x}");
+            prev_u = u;
+            prev_a = a;
+        }
+    }
+
+    #[test]
+    fn odd_pcm_is_an_error() {
+        let mut out = [0u8; 1];
+        assert_eq!(
+            encode_le_bytes_into(Law::Ulaw, &[1, 2, 3], &mut out),
+            Err(CoreError::OddPcmLength(3))
+        );
+    }
+}

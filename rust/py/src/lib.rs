@@ -1,0 +1,32 @@
+//! `voicecore._core`: thin `PyO3` wrappers over `voicecore-core`.
+//!
+//! Each module here only converts arguments, calls the core and maps errors; the
+//! algorithms and their tests live in `rust/core`.
+
+mod buffer;
+mod errors;
+mod g711;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    #[pymodule_export]
+    use super::g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add(
+            "build_profile",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+        )?;
+        Ok(())
+    }
+}
