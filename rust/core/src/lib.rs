@@ -8,5 +8,6 @@
 pub mod error;
 pub mod g711;
 pub mod pcm;
+pub mod resample;
 
 pub use error::CoreError;

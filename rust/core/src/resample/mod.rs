@@ -1,0 +1,172 @@
+//! Streaming rational resampling between the engine's rates with no hold-back.
+//!
+//! A polyphase FIR computes each output sample as soon as its newest input sample arrives,
+//! so the only latency is the filter's delay (`Resampler::delay`). Every output is computed
+//! from the same inputs in the same order whatever the chunking, so any chunking of a stream
+//! gives bit-identical output.
+
+pub mod design;
+mod filter;
+
+use std::sync::Arc;
+
+use crate::CoreError;
+pub use filter::{PolyphaseFilter, Quality};
+
+/// The sample rates the resampler (and the rest of the engine) accepts.
+pub const SUPPORTED_RATES: [u32; 6] = [8000, 16000, 22050, 24000, 44100, 48000];
+
+/// Checks that `rate` is one of `SUPPORTED_RATES`.
+pub fn check_rate(rate: u32) -> Result<u32, CoreError> {
+    if SUPPORTED_RATES.contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(CoreError::UnsupportedRate(rate))
+    }
+}
+
+/// A streaming resampler for one mono PCM16 stream.
+#[derive(Debug, Clone)]
+pub struct Resampler {
+    filter: Arc<PolyphaseFilter>,
+    /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input.
+    history: Vec<f32>,
+    /// Index in `history` of the newest input sample the next output depends on.
+    next_input: usize,
+    /// Polyphase branch (0..L) of the next output.
+    next_phase: usize,
+}
+
+impl Resampler {
+    /// A resampler from `in_rate` to `out_rate` (both in `SUPPORTED_RATES`).
+    pub fn new(in_rate: u32, out_rate: u32, quality: Quality) -> Result<Self, CoreError> {
+        let filter = PolyphaseFilter::shared(check_rate(in_rate)?, check_rate(out_rate)?, quality);
+        let mut resampler = Self {
+            filter,
+            history: Vec::new(),
+            next_input: 0,
+            next_phase: 0,
+        };
+        resampler.reset();
+        Ok(resampler)
+    }
+
+    /// Input sample rate in Hz.
+    #[must_use]
+    pub fn in_rate(&self) -> u32 {
+        self.filter.in_rate
+    }
+
+    /// Output sample rate in Hz.
+    #[must_use]
+    pub fn out_rate(&self) -> u32 {
+        self.filter.out_rate
+    }
+
+    /// Quality profile of the filter.
+    #[must_use]
+    pub fn quality(&self) -> Quality {
+        self.filter.quality
+    }
+
+    /// Group delay in output samples: output sample `m` carries the input at time `m − delay`.
+    #[must_use]
+    pub fn delay(&self) -> f64 {
+        self.filter.delay
+    }
+
+    /// Forgets the stream: the next input is treated as the first.
+    pub fn reset(&mut self) {
+        let taps = self.filter.taps;
+        self.history.clear();
+        self.history.resize(taps - 1, 0.0);
+        self.next_input = taps - 1;
+        self.next_phase = 0;
+    }
+
+    /// How many samples `process` will return for `n_in` more input samples.
+    #[must_use]
+    pub fn output_len(&self, n_in: usize) -> usize {
+        let available = self.history.len() + n_in;
+        if self.next_input >= available {
+            return 0;
+        }
+        let (l, m) = (self.filter.up, self.filter.down);
+        ((available - self.next_input) * l - self.next_phase).div_ceil(m)
+    }
+
+    /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
+    pub fn process_into(&mut self, input: impl Iterator<Item = i16>, out: &mut [i16]) {
+        self.history.extend(input.map(f32::from));
+        let written = self.run(out);
+        debug_assert_eq!(written, out.len());
+        self.discard_consumed();
+    }
+
+    /// Resamples `input`, appending every output sample it makes possible to `out`.
+    pub fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
+        let n = self.output_len(input.len());
+        let start = out.len();
+        out.resize(start + n, 0);
+        self.process_into(input.iter().copied(), &mut out[start..]);
+    }
+
+    /// Number of samples `flush` will return: the filter's tail, `ceil(delay)`.
+    #[must_use]
+    pub fn flush_len(&self) -> usize {
+        if self.filter.is_identity() {
+            0
+        } else {
+            self.filter.delay.ceil() as usize
+        }
+    }
+
+    /// Ends the stream: writes the delayed tail (`flush_len()` samples) and resets.
+    pub fn flush_into(&mut self, out: &mut [i16]) {
+        let need = self.flush_len();
+        debug_assert_eq!(out.len(), need);
+        let mut written = 0;
+        while written < need {
+            // Each zero input adds at least one output once the phase wraps; feed one at a time.
+            self.history.push(0.0);
+            let n = self.output_len(0).min(need - written);
+            written += self.run(&mut out[written..written + n]);
+        }
+        self.reset();
+    }
+
+    /// Ends the stream, appending the delayed tail to `out`, and resets.
+    pub fn flush(&mut self, out: &mut Vec<i16>) {
+        let start = out.len();
+        out.resize(start + self.flush_len(), 0);
+        self.flush_into(&mut out[start..]);
+    }
+
+    /// Computes outputs into `out` while inputs allow; returns how many were written.
+    fn run(&mut self, out: &mut [i16]) -> usize {
+        let filter = &*self.filter;
+        let (taps, l, m) = (filter.taps, filter.up, filter.down);
+        let mut written = 0;
+        for slot in out.iter_mut() {
+            if self.next_input >= self.history.len() {
+                break;
+            }
+            let window = &self.history[self.next_input + 1 - taps..=self.next_input];
+            let y = filter::dot(filter.phase(self.next_phase), window);
+            *slot = y.round().clamp(-32768.0, 32767.0) as i16;
+            written += 1;
+            let advanced = self.next_phase + m;
+            self.next_input += advanced / l;
+            self.next_phase = advanced % l;
+        }
+        written
+    }
+
+    /// Drops inputs no future output can reach, keeping `taps − 1` of history.
+    fn discard_consumed(&mut self) {
+        let keep_from = self.next_input + 1 - self.filter.taps;
+        let drop = keep_from.min(self.history.len());
+        self.history.drain(..drop);
+        self.next_input -= drop;
+    }
+}

@@ -1,0 +1,190 @@
+//! Streaming resampler behaviour: exact counts, chunking invariance, delay, accuracy.
+
+use proptest::prelude::*;
+use voicecore_core::resample::{Quality, Resampler, SUPPORTED_RATES};
+use voicecore_core::CoreError;
+
+fn tone(rate: u32, freq: f64, amplitude: f64, n: usize) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            (amplitude * (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin())
+                .round() as i16
+        })
+        .collect()
+}
+
+fn one_shot(r: &mut Resampler, input: &[i16]) -> Vec<i16> {
+    let mut out = Vec::new();
+    r.process(input, &mut out);
+    out
+}
+
+#[test]
+fn unsupported_rates_are_rejected() {
+    let err = Resampler::new(11025, 16000, Quality::High).unwrap_err();
+    assert_eq!(err, CoreError::UnsupportedRate(11025));
+    assert!(
+        err.to_string().contains("22050"),
+        "message lists supported rates: {err}"
+    );
+}
+
+#[test]
+fn output_counts_are_exact_for_every_pair() {
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            let mut r = Resampler::new(fi, fo, Quality::High).unwrap();
+            let mut total_in = 0u64;
+            let mut total_out = 0u64;
+            for chunk in [1usize, 7, 160, 441, 0, 960, 3] {
+                let expected = r.output_len(chunk);
+                let out = one_shot(&mut r, &vec![100; chunk]);
+                assert_eq!(out.len(), expected);
+                total_in += chunk as u64;
+                total_out += out.len() as u64;
+                // Every output the input allows is returned: ceil(n · out / in), never fewer.
+                assert_eq!(
+                    total_out,
+                    (total_in * u64::from(fo)).div_ceil(u64::from(fi)),
+                    "{fi}->{fo}"
+                );
+            }
+            let mut tail = Vec::new();
+            let expected_tail = r.flush_len();
+            r.flush(&mut tail);
+            assert_eq!(tail.len(), expected_tail);
+            assert_eq!(expected_tail, r.delay().ceil() as usize);
+        }
+    }
+}
+
+#[test]
+fn identity_is_a_copy_with_no_delay() {
+    let mut r = Resampler::new(16000, 16000, Quality::High).unwrap();
+    let input = tone(16000, 440.0, 20000.0, 1000);
+    assert_eq!(one_shot(&mut r, &input), input);
+    assert!(r.delay().abs() < f64::EPSILON);
+}
+
+#[test]
+fn telephony_pairs_delay_at_most_6_ms() {
+    for (fi, fo) in [(8000, 16000), (16000, 8000), (24000, 8000)] {
+        let r = Resampler::new(fi, fo, Quality::High).unwrap();
+        let ms = r.delay() / f64::from(fo) * 1000.0;
+        assert!(ms <= 6.0, "{fi}->{fo}: {ms:.2} ms");
+    }
+}
+
+#[test]
+fn dc_passes_at_unity_gain() {
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            let mut r = Resampler::new(fi, fo, Quality::High).unwrap();
+            let out = one_shot(&mut r, &vec![10000; fi as usize / 10]);
+            let settled = &out[out.len() / 2..];
+            assert!(
+                settled.iter().all(|&s| (s - 10000).abs() <= 1),
+                "{fi}->{fo}: {:?}",
+                &settled[..4]
+            );
+        }
+    }
+}
+
+/// SNR of a resampled in-band tone against the exact tone delayed by `delay()`.
+fn tone_snr_db(fi: u32, fo: u32, quality: Quality, freq: f64) -> f64 {
+    let mut r = Resampler::new(fi, fo, quality).unwrap();
+    let amplitude = 16000.0;
+    let out = one_shot(&mut r, &tone(fi, freq, amplitude, fi as usize / 2));
+    let delay = r.delay();
+    let skip = out.len() / 4;
+    let (mut signal, mut noise) = (0.0, 0.0);
+    for (m, &y) in out.iter().enumerate().skip(skip).take(out.len() / 2) {
+        let t = (m as f64 - delay) / f64::from(fo);
+        let exact = amplitude * (2.0 * std::f64::consts::PI * freq * t).sin();
+        signal += exact * exact;
+        noise += (f64::from(y) - exact).powi(2);
+    }
+    10.0 * (signal / noise).log10()
+}
+
+#[test]
+fn in_band_tones_are_exact_to_85_db() {
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            let nyquist = f64::from(fi.min(fo)) / 2.0;
+            for fraction in [0.05, 0.5, 0.9] {
+                let snr = tone_snr_db(fi, fo, Quality::High, fraction * nyquist);
+                assert!(
+                    snr >= 85.0,
+                    "{fi}->{fo} tone at {fraction} Nyquist: {snr:.1} dB"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn design_table() {
+    // Not an assertion: prints taps, delay and design time per pair (`cargo test -- --nocapture`).
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            if fi == fo {
+                continue;
+            }
+            let start = std::time::Instant::now();
+            let f = voicecore_core::resample::PolyphaseFilter::design(fi, fo, Quality::High);
+            println!(
+                "{fi:>5} -> {fo:>5}: L={:>3} M={:>3} taps/phase={:>4} delay={:>6.2} ms design={:>6.1} ms",
+                f.up,
+                f.down,
+                f.taps,
+                f.delay / f64::from(fo) * 1000.0,
+                start.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn any_chunking_gives_identical_output(
+        pair in (0usize..6, 0usize..6),
+        fast in any::<bool>(),
+        signal in prop::collection::vec(any::<i16>(), 0..3000),
+        cuts in prop::collection::vec(0usize..700, 0..12),
+    ) {
+        let (fi, fo) = (SUPPORTED_RATES[pair.0], SUPPORTED_RATES[pair.1]);
+        let quality = if fast { Quality::Fast } else { Quality::High };
+        let mut whole = Resampler::new(fi, fo, quality).unwrap();
+        let mut expected = one_shot(&mut whole, &signal);
+        whole.flush(&mut expected);
+
+        let mut chunked = Resampler::new(fi, fo, quality).unwrap();
+        let mut got = Vec::new();
+        let mut rest = &signal[..];
+        for cut in cuts {
+            let (head, tail) = rest.split_at(cut.min(rest.len()));
+            chunked.process(head, &mut got);
+            rest = tail;
+        }
+        chunked.process(rest, &mut got);
+        chunked.flush(&mut got);
+        prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn snr_table() {
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            let nyquist = f64::from(fi.min(fo)) / 2.0;
+            let s: Vec<String> = [0.05, 0.3, 0.5, 0.7, 0.9]
+                .iter()
+                .map(|&fr| format!("{:.1}", tone_snr_db(fi, fo, Quality::High, fr * nyquist)))
+                .collect();
+            println!("SNR {fi}->{fo}: {}", s.join(" "));
+        }
+    }
+}
