@@ -1,4 +1,4 @@
-"""The audio hot path: G.711 codecs and streaming resampling.
+"""The audio hot path: G.711 codecs, streaming resampling and the Twilio frame codec.
 
 All functions take any bytes-like object (``bytes``, ``bytearray``, ``memoryview``, a
 C-contiguous ``int16`` numpy array) and return ``bytes``; PCM is 16-bit little-endian mono.
@@ -7,6 +7,22 @@ They are implemented in Rust (``voicecore._core``); one call handles a whole fra
 
 from __future__ import annotations
 
-from voicecore._core import Resampler, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from voicecore._core import (
+    Resampler,
+    TwilioFrameDecoder,
+    TwilioFrameEncoder,
+    alaw_decode,
+    alaw_encode,
+    ulaw_decode,
+    ulaw_encode,
+)
 
-__all__ = ["Resampler", "alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]
+__all__ = [
+    "Resampler",
+    "TwilioFrameDecoder",
+    "TwilioFrameEncoder",
+    "alaw_decode",
+    "alaw_encode",
+    "ulaw_decode",
+    "ulaw_encode",
+]

@@ -9,5 +9,6 @@ pub mod error;
 pub mod g711;
 pub mod pcm;
 pub mod resample;
+pub mod twilio;
 
 pub use error::CoreError;

@@ -7,6 +7,7 @@ mod buffer;
 mod errors;
 mod g711;
 mod resample;
+mod twilio;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,8 @@ mod _core {
     use super::g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
     #[pymodule_export]
     use super::resample::PyResampler;
+    #[pymodule_export]
+    use super::twilio::{PyTwilioFrameDecoder, PyTwilioFrameEncoder};
 
     use pyo3::prelude::*;
 

@@ -35,6 +35,8 @@ pub struct Resampler {
     next_input: usize,
     /// Polyphase branch (0..L) of the next output.
     next_phase: usize,
+    /// Whether any input arrived since the last reset (an empty stream has no tail).
+    started: bool,
 }
 
 impl Resampler {
@@ -46,6 +48,7 @@ impl Resampler {
             history: Vec::new(),
             next_input: 0,
             next_phase: 0,
+            started: false,
         };
         resampler.reset();
         Ok(resampler)
@@ -82,6 +85,7 @@ impl Resampler {
         self.history.resize(taps - 1, 0.0);
         self.next_input = taps - 1;
         self.next_phase = 0;
+        self.started = false;
     }
 
     /// How many samples `process` will return for `n_in` more input samples.
@@ -97,7 +101,9 @@ impl Resampler {
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
     pub fn process_into(&mut self, input: impl Iterator<Item = i16>, out: &mut [i16]) {
+        let before = self.history.len();
         self.history.extend(input.map(f32::from));
+        self.started |= self.history.len() > before;
         let written = self.run(out);
         debug_assert_eq!(written, out.len());
         self.discard_consumed();
@@ -111,10 +117,11 @@ impl Resampler {
         self.process_into(input.iter().copied(), &mut out[start..]);
     }
 
-    /// Number of samples `flush` will return: the filter's tail, `ceil(delay)`.
+    /// Number of samples `flush` will return: the filter's tail, `ceil(delay)` (none for an
+    /// empty stream).
     #[must_use]
     pub fn flush_len(&self) -> usize {
-        if self.filter.is_identity() {
+        if self.filter.is_identity() || !self.started {
             0
         } else {
             self.filter.delay.ceil() as usize

@@ -1,0 +1,219 @@
+//! The Twilio Media Streams audio codec: base64 μ-law at 8 kHz ⇄ PCM16 at the engine rate.
+//!
+//! JSON framing stays in Python; these types turn one `media.payload` into engine PCM and
+//! engine PCM into ready-to-send 20 ms payloads, keeping resampler state across frames.
+//! Scratch buffers are reused, so steady-state frames allocate only their output.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::g711::{self, Law};
+use crate::resample::{Quality, Resampler};
+use crate::CoreError;
+
+/// Twilio's media sample rate.
+pub const TWILIO_RATE: u32 = 8000;
+/// μ-law bytes in one 20 ms outbound payload.
+pub const FRAME_BYTES: usize = 160;
+
+/// Inbound: `media.payload` strings → PCM16 at the engine rate.
+#[derive(Debug, Clone)]
+pub struct TwilioDecoder {
+    resampler: Resampler,
+    codes: Vec<u8>,
+    narrowband: Vec<i16>,
+    output: Vec<i16>,
+}
+
+impl TwilioDecoder {
+    /// A decoder producing PCM16 at `rate` (a supported rate).
+    pub fn new(rate: u32) -> Result<Self, CoreError> {
+        Ok(Self {
+            resampler: Resampler::new(TWILIO_RATE, rate, Quality::High)?,
+            codes: Vec::with_capacity(FRAME_BYTES),
+            narrowband: Vec::with_capacity(FRAME_BYTES),
+            output: Vec::new(),
+        })
+    }
+
+    /// The engine-side sample rate.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.resampler.out_rate()
+    }
+
+    /// Resampler delay in engine-rate samples.
+    #[must_use]
+    pub fn delay(&self) -> f64 {
+        self.resampler.delay()
+    }
+
+    /// Decodes one base64 payload and returns its engine-rate samples (valid until the next call).
+    ///
+    /// A payload that is not valid base64 is rejected whole and leaves the stream untouched.
+    pub fn decode(&mut self, payload: &[u8]) -> Result<&[i16], CoreError> {
+        self.codes.clear();
+        STANDARD
+            .decode_vec(payload, &mut self.codes)
+            .map_err(|e| CoreError::InvalidBase64(e.to_string()))?;
+        self.narrowband.clear();
+        g711::decode_extend(Law::Ulaw, &self.codes, &mut self.narrowband);
+        self.output.clear();
+        self.resampler.process(&self.narrowband, &mut self.output);
+        Ok(&self.output)
+    }
+
+    /// Forgets the stream (for a new call).
+    pub fn reset(&mut self) {
+        self.resampler.reset();
+    }
+}
+
+/// Outbound: engine-rate PCM16 → base64 μ-law payloads of exactly 20 ms.
+#[derive(Debug, Clone)]
+pub struct TwilioEncoder {
+    resampler: Resampler,
+    narrowband: Vec<i16>,
+    /// μ-law codes not yet making up a whole frame.
+    pending: Vec<u8>,
+}
+
+impl TwilioEncoder {
+    /// An encoder taking PCM16 at `rate` (a supported rate).
+    pub fn new(rate: u32) -> Result<Self, CoreError> {
+        Ok(Self {
+            resampler: Resampler::new(rate, TWILIO_RATE, Quality::High)?,
+            narrowband: Vec::new(),
+            pending: Vec::with_capacity(2 * FRAME_BYTES),
+        })
+    }
+
+    /// The engine-side sample rate.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.resampler.in_rate()
+    }
+
+    /// Resampler delay in 8 kHz samples.
+    #[must_use]
+    pub fn delay(&self) -> f64 {
+        self.resampler.delay()
+    }
+
+    /// Milliseconds of audio held back because they do not fill a frame yet.
+    #[must_use]
+    pub fn pending_ms(&self) -> f64 {
+        self.pending.len() as f64 / f64::from(TWILIO_RATE) * 1000.0
+    }
+
+    /// Encodes `pcm`, appending every complete 20 ms payload to `out`.
+    pub fn encode(&mut self, pcm: impl ExactSizeIterator<Item = i16>, out: &mut Vec<String>) {
+        let n = self.resampler.output_len(pcm.len());
+        self.narrowband.clear();
+        self.narrowband.resize(n, 0);
+        self.resampler.process_into(pcm, &mut self.narrowband);
+        self.pending
+            .extend(self.narrowband.iter().map(|&s| g711::ulaw_encode_sample(s)));
+        let whole = self.pending.len() / FRAME_BYTES * FRAME_BYTES;
+        out.extend(
+            self.pending[..whole]
+                .chunks_exact(FRAME_BYTES)
+                .map(|f| STANDARD.encode(f)),
+        );
+        self.pending.drain(..whole);
+    }
+
+    /// Ends the utterance: emits the resampler tail and the last partial frame, then resets.
+    pub fn flush(&mut self, out: &mut Vec<String>) {
+        self.narrowband.clear();
+        self.resampler.flush(&mut self.narrowband);
+        self.pending
+            .extend(self.narrowband.iter().map(|&s| g711::ulaw_encode_sample(s)));
+        out.extend(self.pending.chunks(FRAME_BYTES).map(|f| STANDARD.encode(f)));
+        self.pending.clear();
+    }
+
+    /// Drops everything not yet emitted (barge-in) and starts a new stream.
+    pub fn clear(&mut self) {
+        self.resampler.reset();
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn speech_like(rate: u32, n: usize) -> Vec<i16> {
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / f64::from(rate);
+                (8000.0 * (2.0 * std::f64::consts::PI * 300.0 * t).sin()
+                    + 3000.0 * (2.0 * std::f64::consts::PI * 1250.0 * t).sin())
+                    as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn outbound_payloads_are_20_ms_and_decode_back() {
+        let mut encoder = TwilioEncoder::new(16000).unwrap();
+        let mut payloads = Vec::new();
+        let pcm = speech_like(16000, 16000);
+        for chunk in pcm.chunks(333) {
+            encoder.encode(chunk.iter().copied(), &mut payloads);
+        }
+        assert!(payloads
+            .iter()
+            .all(|p| STANDARD.decode(p).unwrap().len() == FRAME_BYTES));
+        encoder.flush(&mut payloads);
+        let total: usize = payloads
+            .iter()
+            .map(|p| STANDARD.decode(p).unwrap().len())
+            .sum();
+        assert_eq!(total, 8000 + encoder.delay().ceil() as usize);
+    }
+
+    #[test]
+    fn inbound_matches_decode_then_resample() {
+        let codes: Vec<u8> = (0..800u32).map(|i| (i * 37 % 256) as u8).collect();
+        let mut decoder = TwilioDecoder::new(16000).unwrap();
+        let mut got = Vec::new();
+        for frame in codes.chunks(FRAME_BYTES) {
+            got.extend_from_slice(decoder.decode(STANDARD.encode(frame).as_bytes()).unwrap());
+        }
+        let mut linear = Vec::new();
+        g711::decode_extend(Law::Ulaw, &codes, &mut linear);
+        let mut expected = Vec::new();
+        Resampler::new(8000, 16000, Quality::High)
+            .unwrap()
+            .process(&linear, &mut expected);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn bad_base64_is_rejected_without_touching_the_stream() {
+        let mut decoder = TwilioDecoder::new(8000).unwrap();
+        assert!(matches!(
+            decoder.decode(b"not base64!"),
+            Err(CoreError::InvalidBase64(_))
+        ));
+        let frame = STANDARD.encode([0xFFu8; FRAME_BYTES]);
+        assert_eq!(
+            decoder.decode(frame.as_bytes()).unwrap(),
+            &[0i16; FRAME_BYTES][..]
+        );
+    }
+
+    #[test]
+    fn clear_drops_the_partial_frame() {
+        let mut encoder = TwilioEncoder::new(8000).unwrap();
+        let mut out = Vec::new();
+        encoder.encode(speech_like(8000, 100).into_iter(), &mut out);
+        assert!(out.is_empty());
+        assert!(encoder.pending_ms() > 0.0);
+        encoder.clear();
+        encoder.flush(&mut out);
+        assert!(out.is_empty());
+    }
+}
