@@ -8,5 +8,6 @@
 pub mod error;
 pub mod g711;
 pub mod pcm;
+pub mod playout;
 
 pub use error::CoreError;
