@@ -33,7 +33,7 @@ fn decode<'py>(
     let input = view.as_slice();
     PyBytes::new_with(py, input.len() * 2, |out| {
         buffer::maybe_detach(py, input.len(), || {
-            g711::decode_le_bytes_into(law, input, out)
+            g711::decode_le_bytes_into(law, input, out);
         });
         Ok(())
     })
