@@ -68,6 +68,7 @@ pub struct ClearReport {
 pub struct PlayoutBuffer {
     sample_rate: u32,
     frame_ms: u32,
+    capacity_ms: u32,
     frame_samples: usize,
     capacity_samples: usize,
     samples: VecDeque<i16>,
@@ -119,6 +120,7 @@ impl PlayoutBuffer {
         Ok(Self {
             sample_rate,
             frame_ms,
+            capacity_ms,
             frame_samples: (frame_product / 1000) as usize,
             capacity_samples,
             samples: VecDeque::new(),
@@ -166,7 +168,7 @@ impl PlayoutBuffer {
             return Err(CoreError::Overflow {
                 incoming_ms: self.samples_to_ms(incoming as u64),
                 queued_ms: self.samples_to_ms(queued as u64),
-                capacity_ms: self.samples_to_ms(self.capacity_samples as u64),
+                capacity_ms: f64::from(self.capacity_ms),
             });
         }
         let needed = queued + incoming;
@@ -309,6 +311,12 @@ impl PlayoutBuffer {
         self.frame_ms
     }
 
+    /// The capacity in milliseconds, as given to [`new`](Self::new).
+    #[must_use]
+    pub fn capacity_ms(&self) -> u32 {
+        self.capacity_ms
+    }
+
     /// Samples per frame.
     #[must_use]
     pub fn frame_samples(&self) -> usize {
@@ -373,8 +381,9 @@ impl PlayoutBuffer {
     }
 }
 
-/// Writes `head` then `tail` as little-endian PCM16 at the start of `out`, zeros after.
-fn write_frame_le_bytes(head: &[i16], tail: &[i16], out: &mut [u8]) {
+/// Writes `head` then `tail` (as given to [`PlayoutBuffer::read_frame_with`]) as
+/// little-endian PCM16 at the start of `out`, and zeros after them.
+pub fn write_frame_le_bytes(head: &[i16], tail: &[i16], out: &mut [u8]) {
     let (a, rest) = out.split_at_mut(head.len() * 2);
     let (b, zeros) = rest.split_at_mut(tail.len() * 2);
     crate::pcm::write_le_bytes(head, a);
@@ -727,8 +736,13 @@ mod tests {
             (0, 0, 0, 0, 0, 0, 0)
         );
         assert_eq!(
-            (b.sample_rate(), b.frame_ms(), b.capacity_samples()),
-            (16000, 20, 16000)
+            (
+                b.sample_rate(),
+                b.frame_ms(),
+                b.capacity_ms(),
+                b.capacity_samples()
+            ),
+            (16000, 20, 1000, 16000)
         );
     }
 
