@@ -1,12 +1,22 @@
-"""The audio hot path: G.711 codecs (more arrive with the resampler and playout buffer).
+"""The audio hot path: G.711 codecs and the outbound playout buffer.
 
 All functions take any bytes-like object (``bytes``, ``bytearray``, ``memoryview``, a
 C-contiguous ``int16`` numpy array) and return ``bytes``; PCM is 16-bit little-endian mono.
 They are implemented in Rust (``voicecore._core``); one call handles a whole frame.
+
+:class:`PlayoutBuffer` queues outbound agent audio with named marks and hands it out in
+fixed frames; :meth:`PlayoutBuffer.clear` (barge-in) returns a :class:`ClearReport`.
 """
 
 from __future__ import annotations
 
-from voicecore._core import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from voicecore._core import (
+    ClearReport,
+    PlayoutBuffer,
+    alaw_decode,
+    alaw_encode,
+    ulaw_decode,
+    ulaw_encode,
+)
 
-__all__ = ["alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]
+__all__ = ["ClearReport", "PlayoutBuffer", "alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]

@@ -6,6 +6,7 @@
 mod buffer;
 mod errors;
 mod g711;
+mod playout;
 
 use pyo3::prelude::*;
 
@@ -13,6 +14,8 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use super::g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
+    #[pymodule_export]
+    use super::playout::{ClearReport, PlayoutBuffer};
 
     use pyo3::prelude::*;
 
