@@ -5,6 +5,8 @@ from typing import Final, Self, final
 from typing_extensions import Buffer
 
 __all__ = [
+    "ClearReport",
+    "PlayoutBuffer",
     "Resampler",
     "TwilioFrameDecoder",
     "TwilioFrameEncoder",
@@ -158,3 +160,135 @@ class TwilioFrameEncoder:
     @property
     def pending_ms(self) -> float:
         """Milliseconds of encoded audio waiting to fill a 20 ms payload."""
+
+@final
+class ClearReport:
+    """What :meth:`PlayoutBuffer.clear` discarded; immutable.
+
+    Attributes:
+        dropped_ms: Duration of the queued audio that was dropped, in milliseconds.
+        dropped_samples: Number of queued samples that were dropped (never played).
+        dropped_marks: Marks after dropped audio, which the caller never reached, in order.
+        passed_marks: Marks the caller had reached (placed at the read position while the
+            buffer was empty) that no read had reported yet, in order.
+    """
+
+    @property
+    def dropped_ms(self) -> float: ...
+    @property
+    def dropped_samples(self) -> int: ...
+    @property
+    def dropped_marks(self) -> list[str]: ...
+    @property
+    def passed_marks(self) -> list[str]: ...
+
+@final
+class PlayoutBuffer:
+    """A bounded playout (jitter) buffer for outbound audio, with Twilio-style marks.
+
+    Audio is appended with :meth:`push` (PCM16 little-endian, optionally ending in a named
+    mark) and read back in fixed frames with :meth:`read_frame`. A mark is *passed* once all
+    audio pushed before it has been read; each mark is reported exactly once, by
+    :meth:`read_frame` or by :meth:`clear`. Memory grows with the queued audio, never beyond
+    ``capacity_ms``. Not thread-safe: use it from one thread (the event loop).
+
+    Args:
+        sample_rate: Sample rate in Hz: 8000, 16000, 22050, 24000, 44100 or 48000.
+        frame_ms: Frame length in milliseconds, 1 to 1000, and a whole number of samples
+            at ``sample_rate`` (at 22050 and 44100 Hz it must be a multiple of 20 or 10 ms).
+        capacity_ms: Most audio that may be queued at once, in milliseconds (at least
+            ``frame_ms``).
+
+    Raises:
+        AudioFormatError: ``sample_rate`` is not supported.
+        ConfigError: ``frame_ms`` or ``capacity_ms`` is out of range.
+    """
+
+    def __new__(cls, sample_rate: int, frame_ms: int = 20, capacity_ms: int = 60000) -> Self: ...
+    def push(self, pcm: Buffer, mark: str | None = None) -> None:
+        """Append audio, then ``mark`` (if given) at its end; all or nothing.
+
+        Args:
+            pcm: PCM16 little-endian samples: bytes, bytearray, memoryview or a C-contiguous
+                int16 array. May be empty (to place just the mark).
+            mark: A name reported once the caller has heard all of ``pcm``.
+
+        Raises:
+            AudioFormatError: ``pcm`` has an odd number of bytes or an unsupported item format;
+                nothing is appended.
+            PlayoutOverflowError: The queued audio plus ``pcm`` would exceed ``capacity_ms``;
+                nothing is appended, not even the mark.
+        """
+
+    def mark(self, name: str) -> None:
+        """Place a mark after all audio pushed so far.
+
+        On an empty buffer the mark is reached at once and reported by the next
+        :meth:`read_frame` (even one that returns no frame) or :meth:`clear`.
+        """
+
+    def read_frame(self, pad: bool = False) -> tuple[bytes | None, list[str]]:
+        """Read one frame of ``frame_bytes`` bytes and the marks it passes.
+
+        Args:
+            pad: If fewer than a frame's samples (but at least one) are queued, return them
+                followed by silence instead of no frame. The silence is not counted as played.
+
+        Returns:
+            ``(frame, marks)``: the frame, or ``None`` when less than a frame was queued (an
+            underrun, counted in :attr:`underruns`); and the marks reached by this read, in
+            the order they were placed.
+        """
+
+    def clear(self) -> ClearReport:
+        """Drop all queued audio and marks at once (barge-in) and report what was lost.
+
+        Increments :attr:`generation`. The caller heard exactly :attr:`played_ms` of audio.
+        """
+
+    def reset(self) -> None:
+        """Return to the just-constructed state: no audio or marks, all counters zero.
+
+        Unreported marks are discarded without being reported.
+        """
+
+    def __len__(self) -> int: ...
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate in Hz."""
+
+    @property
+    def frame_ms(self) -> int:
+        """Frame length in milliseconds."""
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes per frame (two per sample)."""
+
+    @property
+    def capacity_ms(self) -> int:
+        """Most audio that may be queued at once, in milliseconds."""
+
+    @property
+    def played_samples(self) -> int:
+        """Samples of real audio returned by reads: padding and cleared audio excluded."""
+
+    @property
+    def played_ms(self) -> float:
+        """:attr:`played_samples` in milliseconds: how much audio the caller was sent."""
+
+    @property
+    def queued_samples(self) -> int:
+        """Samples queued and not yet read (also ``len(buffer)``)."""
+
+    @property
+    def queued_ms(self) -> float:
+        """:attr:`queued_samples` in milliseconds."""
+
+    @property
+    def underruns(self) -> int:
+        """Reads that returned no frame because less than a frame was queued."""
+
+    @property
+    def generation(self) -> int:
+        """How many times :meth:`clear` has run."""

@@ -1,13 +1,18 @@
-"""The audio hot path: G.711 codecs, streaming resampling and the Twilio frame codec.
+"""The audio hot path: G.711 codecs, streaming resampling, the Twilio frame codec, playout.
 
 All functions take any bytes-like object (``bytes``, ``bytearray``, ``memoryview``, a
 C-contiguous ``int16`` numpy array) and return ``bytes``; PCM is 16-bit little-endian mono.
 They are implemented in Rust (``voicecore._core``); one call handles a whole frame.
+
+:class:`PlayoutBuffer` queues outbound agent audio with named marks and hands it out in
+fixed frames; :meth:`PlayoutBuffer.clear` (barge-in) returns a :class:`ClearReport`.
 """
 
 from __future__ import annotations
 
 from voicecore._core import (
+    ClearReport,
+    PlayoutBuffer,
     Resampler,
     TwilioFrameDecoder,
     TwilioFrameEncoder,
@@ -18,6 +23,8 @@ from voicecore._core import (
 )
 
 __all__ = [
+    "ClearReport",
+    "PlayoutBuffer",
     "Resampler",
     "TwilioFrameDecoder",
     "TwilioFrameEncoder",

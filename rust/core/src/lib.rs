@@ -8,6 +8,7 @@
 pub mod error;
 pub mod g711;
 pub mod pcm;
+pub mod playout;
 pub mod resample;
 pub mod twilio;
 

@@ -6,6 +6,7 @@
 mod buffer;
 mod errors;
 mod g711;
+mod playout;
 mod resample;
 mod twilio;
 
@@ -15,6 +16,8 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use super::g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
+    #[pymodule_export]
+    use super::playout::{ClearReport, PlayoutBuffer};
     #[pymodule_export]
     use super::resample::PyResampler;
     #[pymodule_export]
