@@ -54,6 +54,20 @@ def frames(pcm: bytes, rate: int, ms: int = FRAME_MS) -> list[bytes]:
     return [pcm[i : i + step] for i in range(0, len(pcm) - step + 1, step)]
 
 
+def burstiness(outputs: list[bytes], out_rate: int) -> dict[str, float]:
+    """How a stream delivered its output over equal input chunks (latency-relevant).
+
+    Returns:
+        ``max_out_ms``: the most audio one call returned, in ms; ``empty_calls``: the
+        fraction of calls that returned nothing (block-based resamplers hold audio back).
+    """
+    sizes = [len(o) // 2 for o in outputs]
+    return {
+        "max_out_ms": round(1000 * max(sizes, default=0) / out_rate, 2),
+        "empty_calls": round(sum(1 for n in sizes if n == 0) / max(len(sizes), 1), 3),
+    }
+
+
 def as_int16(pcm: bytes) -> np.ndarray:
     """PCM16 little-endian bytes as an int16 array (no copy)."""
     return np.frombuffer(pcm, dtype="<i2")

@@ -14,7 +14,10 @@ including constructing the resampler: ``Resampler(...).process(x) + .flush()`` v
 Before anything is timed, each object resamples 1 s of speech in 20 ms chunks and the
 result must match a one-shot VHQ soxr resampling of the same audio at >= 40 dB SNR
 (delay-aligned), and have the right length; the whole-buffer results are checked the
-same way. A wrong or broken resampler therefore fails instead of reporting a time.
+same way. A wrong or broken resampler therefore fails instead of reporting a time. That warm-up
+also records in ``extra_info`` how bursty the stream is (``max_out_ms``: the most audio
+one call returned; ``empty_calls``: the share of calls that returned nothing), because a
+block-based stream that returns 100 ms every fifth call adds latency a mean time hides.
 
 The voicecore side needs ``voicecore.audio.Resampler`` (in progress on another branch);
 until it is merged those cases fail with AttributeError while the soxr cases still run.
@@ -30,7 +33,7 @@ import soxr
 
 from voicecore import audio
 
-from ._signals import assert_resampled_well, frames, speech
+from ._signals import assert_resampled_well, burstiness, frames, speech
 
 STREAM_PAIRS = ((8000, 16000), (16000, 8000), (24000, 8000), (24000, 16000), (44100, 16000), (48000, 16000))
 BUFFER_PAIRS = STREAM_PAIRS
@@ -74,18 +77,19 @@ def test_resample_stream_20ms(benchmark: Any, in_rate: int, out_rate: int, impl:
     # Correctness first, on the very object that is then timed (its state stays valid).
     src = speech(in_rate)
     chunks = frames(src, in_rate)
-    streamed = b"".join(resampler.process(c) for c in chunks)
-    # A stream may hold back up to its latency until flushed (soxr HQ: ~66 ms at 8k->16k).
-    assert_resampled_well(streamed, src, in_rate, out_rate, min_snr_db=MIN_SNR_DB, max_held=out_rate // 8)
+    outputs = [resampler.process(c) for c in chunks]
+    # A stream may hold audio back until flushed: its delay plus, for block-based
+    # resamplers, a block (soxr HQ 8k->16k returns ~104 ms every 5th 20 ms chunk).
+    assert_resampled_well(
+        b"".join(outputs), src, in_rate, out_rate, min_snr_db=MIN_SNR_DB, max_held=out_rate // 4
+    )
 
-    chunk = chunks[20]
-    per_chunk = len(chunk) // 2 * out_rate / in_rate
-    benchmark.extra_info.update(impl=impl, case=f"resample stream {in_rate}->{out_rate} 20ms")
-    out = benchmark(resampler.process, chunk)
+    benchmark.extra_info.update(
+        impl=impl, case=f"resample stream {in_rate}->{out_rate} 20ms", **burstiness(outputs, out_rate)
+    )
+    out = benchmark(resampler.process, chunks[20])
     assert isinstance(out, bytes)
     assert len(out) % 2 == 0
-    # Steady state: one chunk in gives about one chunk out (block-based filters may batch).
-    assert len(out) // 2 <= 4 * per_chunk + 64
 
 
 @pytest.mark.parametrize(("in_rate", "out_rate", "impl"), _params(BUFFER_PAIRS, "buffer", "10s"))
