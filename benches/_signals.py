@@ -18,6 +18,13 @@ PEAK_DBFS = -12.0
 FRAME_MS = 20
 
 
+# Streaming cases time rounds of this many consecutive calls (500 ms of 20 ms chunks), so each
+# round's per-call time is amortised over several output blocks of block-based streams (soxr
+# returns ~100-140 ms every 4-7 calls): mean and median then both mean "cost per 20 ms".
+STREAM_ITERATIONS = 25
+STREAM_ROUNDS = 400
+
+
 def frame_samples(rate: int, ms: int = FRAME_MS) -> int:
     """Samples in ``ms`` milliseconds at ``rate`` (exact for all RATES at 20 ms)."""
     return rate * ms // 1000

@@ -41,7 +41,11 @@ path; the resampler's ``async def resample`` is synchronous inside), so each cal
 driven to completion with ``coro.send(None)``, which is what ``await`` does inside
 Pipecat's already-running task: create the coroutine, run it, take ``StopIteration.value``.
 ``_run_sync`` verifies this on every single call: if a coroutine ever suspended, it
-raises instead of reporting a time. Event-loop scheduling would add cost Pipecat does not
+raises instead of reporting a time.
+
+Each timed round is 25 consecutive calls (``STREAM_ITERATIONS``, 500 ms of audio): Pipecat's
+soxr stream returns audio only every 4-7 frames, so single-call rounds would make the
+median show the cheap calls that merely buffer. Event-loop scheduling would add cost Pipecat does not
 pay per frame in production, so it is deliberately left out.
 
 Correctness gates (before timing, on the very objects that are timed): 1 s of speech
@@ -66,7 +70,7 @@ import pytest
 
 from voicecore import audio
 
-from ._signals import assert_resampled_well, burstiness, frames, speech
+from ._signals import STREAM_ITERATIONS, STREAM_ROUNDS, assert_resampled_well, burstiness, frames, speech
 
 STREAM_SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
 TWILIO_RATE = 8000
@@ -270,7 +274,9 @@ def _bench_inbound(benchmark: Any, impl: str, inbound: Callable[[str], bytes | N
         b"".join(decoded), ref_pcm, TWILIO_RATE, INBOUND_RATE, min_snr_db=40.0, max_held=INBOUND_RATE // 4
     )
     benchmark.extra_info.update(impl=impl, case="twilio inbound 8k->16k", **burstiness(decoded, INBOUND_RATE))
-    out = benchmark(inbound, messages[20])
+    out = benchmark.pedantic(
+        inbound, (messages[20],), iterations=STREAM_ITERATIONS, rounds=STREAM_ROUNDS, warmup_rounds=2
+    )
     # None: no audio came out of this message (Pipecat then emits no frame).
     assert out is None or len(out) % 2 == 0
 
@@ -307,7 +313,9 @@ def _bench_outbound(benchmark: Any, impl: str, rate: int, outbound: Callable[[by
         empty_calls=round(sum(1 for ms in per_call if not ms) / len(per_call), 3),
     )
     chunk = frames(src, rate)[20]
-    out = benchmark(outbound, chunk)
+    out = benchmark.pedantic(
+        outbound, (chunk,), iterations=STREAM_ITERATIONS, rounds=STREAM_ROUNDS, warmup_rounds=2
+    )
     assert isinstance(out, list)
     assert all(isinstance(m, str) for m in out)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -88,7 +89,7 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
             "-q",
             *extra,
         ]
-        print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
         status = subprocess.run(cmd, check=False).returncode
         if not json_path.is_file():
             print(f"voicecore bench: pytest exited with {status} and wrote no report", file=sys.stderr)
