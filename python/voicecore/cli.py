@@ -1,0 +1,135 @@
+"""The ``voicecore`` command line (``python -m voicecore`` / the ``voicecore`` script).
+
+Subcommands:
+    bench   Run the benchmarks in ``benches/`` (pytest-benchmark) and print voicecore-vs-peer
+            tables.
+
+Each subcommand is one ``_add_<name>(subparsers)`` function that registers its parser and
+sets ``handler`` to a ``_run_<name>(args, extra) -> int`` function; add new ones (``serve``)
+to ``_SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeAlias
+
+from voicecore import __version__
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace, list[str]], int]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# Exit status for usage errors, as argparse uses.
+EXIT_USAGE = 2
+
+
+def _add_bench(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run the benchmarks and print voicecore-vs-peer tables",
+        description=(
+            "Run the pytest-benchmark suite (python -m pytest DIR --benchmark-enable --benchmark-only) "
+            "and summarise it per group: mean and median time per call of voicecore and of its peer "
+            "(audioop, soxr, pipecat), and how many times faster voicecore is. Arguments not listed "
+            "here are passed to pytest (e.g. -k g711, --benchmark-min-rounds=50); put them after "
+            "'--' if they could be mistaken for bench options."
+        ),
+    )
+    parser.add_argument(
+        "--benches",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="benchmark directory (default: ./benches in the current directory)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="keep pytest-benchmark's full JSON report in FILE (default: a temporary file)",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the summary as a Markdown table")
+    parser.set_defaults(handler=_run_bench, accepts_extra=True)
+
+
+def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
+    """Runs pytest-benchmark in a subprocess, then prints the summary of its JSON report."""
+    from voicecore.benchreport import render
+
+    benches: Path = args.benches if args.benches is not None else Path.cwd() / "benches"
+    if not benches.is_dir():
+        print(
+            f"voicecore bench: no benchmark directory at {benches}; the benchmarks ship with the "
+            "source checkout, not the wheel: run from a voicecore source checkout or pass --benches DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    extra = [arg for arg in extra if arg != "--"]
+    with tempfile.TemporaryDirectory(prefix="voicecore-bench-") as tmp:
+        json_path: Path = args.json if args.json is not None else Path(tmp) / "benchmark.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(benches),
+            "--benchmark-enable",
+            "--benchmark-only",
+            f"--benchmark-json={json_path}",
+            "-q",
+            *extra,
+        ]
+        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
+        status = subprocess.run(cmd, check=False).returncode
+        if not json_path.is_file():
+            print(f"voicecore bench: pytest exited with {status} and wrote no report", file=sys.stderr)
+            return status or 1
+        report = json.loads(json_path.read_text(encoding="utf-8"))
+    print()
+    print(render(report, markdown=args.markdown), end="")
+    if status != 0:
+        print(f"\nvoicecore bench: pytest exited with {status}; see its output above", file=sys.stderr)
+    return status
+
+
+_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_bench,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the ``voicecore`` argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="voicecore" if os.path.basename(sys.argv[0]) == "voicecore" else "python -m voicecore",
+        description="voicecore: a low-latency voice-agent engine with a Rust audio core.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit status.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(None if argv is None else list(argv))
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    handler: Handler = args.handler
+    return handler(args, extra)
