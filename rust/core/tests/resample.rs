@@ -93,6 +93,20 @@ fn telephony_pairs_delay_at_most_6_ms() {
 }
 
 #[test]
+fn every_pair_has_a_whole_sample_delay() {
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            let r = Resampler::new(fi, fo, Quality::High).unwrap();
+            assert!(
+                (r.delay() - r.delay().round()).abs() < 1e-9,
+                "{fi}->{fo}: {}",
+                r.delay()
+            );
+        }
+    }
+}
+
+#[test]
 fn dc_passes_at_unity_gain() {
     for &fi in &SUPPORTED_RATES {
         for &fo in &SUPPORTED_RATES {

@@ -117,8 +117,10 @@ impl PolyphaseFilter {
             let delay = ((LOW_DELAY_FRACTION * n as f64 / down as f64).round() as usize) * down;
             design::low_delay(n, delay, band)
         } else {
-            let n = design::kaiser_length(band, attenuation).next_multiple_of(up);
-            design::kaiser(n, band, attenuation)
+            // Centre the filter on a multiple of `down` so the output delay is whole samples.
+            let min_len = design::kaiser_length(band, attenuation);
+            let center = ((min_len - 1) / 2).next_multiple_of(down);
+            design::kaiser(2 * center + 1, band, attenuation)
         };
         Self::from_prototype(in_rate, out_rate, quality, up, down, &prototype)
     }
