@@ -1,1 +1,82 @@
-fn main() {}
+//! Criterion benchmarks of the pure-Rust kernels at real frame sizes, without Python.
+//! `benches/test_*.py` repeats the same operations from Python; the difference is FFI cost.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use voicecore_core::g711::{self, Law};
+use voicecore_core::resample::{Quality, Resampler};
+use voicecore_core::twilio::{TwilioDecoder, TwilioEncoder};
+
+fn speech_like(rate: u32, n: usize) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            (6000.0 * (2.0 * std::f64::consts::PI * 220.0 * t).sin()
+                + 2000.0 * (2.0 * std::f64::consts::PI * 1800.0 * t).sin()) as i16
+        })
+        .collect()
+}
+
+fn g711_frames(c: &mut Criterion) {
+    let pcm = speech_like(8000, 160);
+    let mut bytes = vec![0u8; 320];
+    voicecore_core::pcm::write_le_bytes(&pcm, &mut bytes);
+    let mut codes = vec![0u8; 160];
+    c.bench_function("g711 ulaw_encode 20ms", |b| {
+        b.iter(|| g711::encode_le_bytes_into(Law::Ulaw, black_box(&bytes), &mut codes));
+    });
+    let mut out = vec![0u8; 320];
+    c.bench_function("g711 ulaw_decode 20ms", |b| {
+        b.iter(|| g711::decode_le_bytes_into(Law::Ulaw, black_box(&codes), &mut out));
+    });
+}
+
+fn resample_frames(c: &mut Criterion) {
+    for (fi, fo) in [
+        (8000, 16000),
+        (16000, 8000),
+        (24000, 8000),
+        (24000, 16000),
+        (44100, 16000),
+        (48000, 16000),
+    ] {
+        let chunk = speech_like(fi, fi as usize / 50);
+        let mut r = Resampler::new(fi, fo, Quality::High).unwrap();
+        let mut out = Vec::with_capacity(fo as usize / 25);
+        c.bench_function(&format!("resample stream {fi}->{fo} 20ms"), |b| {
+            b.iter(|| {
+                out.clear();
+                r.process(black_box(&chunk), &mut out);
+            });
+        });
+    }
+}
+
+fn twilio_frames(c: &mut Criterion) {
+    use base64::Engine;
+    let codes: Vec<u8> = speech_like(8000, 160)
+        .iter()
+        .map(|&s| g711::ulaw_encode_sample(s))
+        .collect();
+    let payload = base64::engine::general_purpose::STANDARD.encode(&codes);
+    let mut decoder = TwilioDecoder::new(16000).unwrap();
+    c.bench_function("twilio inbound 8k->16k", |b| {
+        b.iter(|| {
+            decoder
+                .decode(black_box(payload.as_bytes()))
+                .map(<[i16]>::len)
+        });
+    });
+    let pcm = speech_like(16000, 320);
+    let mut encoder = TwilioEncoder::new(16000).unwrap();
+    let mut payloads = Vec::new();
+    c.bench_function("twilio outbound 16k 20ms", |b| {
+        b.iter(|| {
+            payloads.clear();
+            encoder.encode(black_box(&pcm).iter().copied(), &mut payloads);
+        });
+    });
+}
+
+criterion_group!(benches, g711_frames, resample_frames, twilio_frames);
+criterion_main!(benches);
