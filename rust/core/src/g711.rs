@@ -164,22 +164,6 @@ pub fn encode_le_bytes_into(law: Law, pcm_bytes: &[u8], out: &mut [u8]) -> Resul
     Ok(())
 }
 
-/// Encodes samples into codes (`out.len()` must equal `samples.len()`).
-pub fn encode_into(law: Law, samples: &[i16], out: &mut [u8]) {
-    assert_eq!(
-        out.len(),
-        samples.len(),
-        "output must hold one code per sample"
-    );
-    let encode = match law {
-        Law::Ulaw => ulaw_encode_sample,
-        Law::Alaw => alaw_encode_sample,
-    };
-    for (dst, &s) in out.iter_mut().zip(samples) {
-        *dst = encode(s);
-    }
-}
-
 /// Decodes codes into little-endian PCM16 bytes (`out.len()` must be `2 * codes.len()`).
 pub fn decode_le_bytes_into(law: Law, codes: &[u8], out: &mut [u8]) {
     assert_eq!(

@@ -9,6 +9,7 @@ pub mod error;
 pub mod g711;
 pub mod pcm;
 pub mod playout;
+pub mod rates;
 pub mod resample;
 pub mod twilio;
 

@@ -19,13 +19,6 @@ pub fn samples(bytes: &[u8]) -> impl ExactSizeIterator<Item = i16> + '_ {
         .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
 }
 
-/// Appends the samples of little-endian PCM16 bytes to `out`.
-pub fn extend_from_le_bytes(bytes: &[u8], out: &mut Vec<i16>) -> Result<(), CoreError> {
-    sample_count(bytes)?;
-    out.extend(samples(bytes));
-    Ok(())
-}
-
 /// Writes `samples` as little-endian bytes into `out`, which must hold exactly `2 * samples.len()` bytes.
 pub fn write_le_bytes(samples: &[i16], out: &mut [u8]) {
     debug_assert_eq!(out.len(), samples.len() * 2);
@@ -49,8 +42,7 @@ mod tests {
         let samples_in = [i16::MIN, -1, 0, 1, i16::MAX];
         let mut bytes = vec![0u8; 10];
         write_le_bytes(&samples_in, &mut bytes);
-        let mut back = Vec::new();
-        extend_from_le_bytes(&bytes, &mut back).unwrap();
+        let back: Vec<i16> = samples(&bytes).collect();
         assert_eq!(back, samples_in);
     }
 }

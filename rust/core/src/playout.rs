@@ -13,10 +13,8 @@
 
 use std::collections::VecDeque;
 
+use crate::rates::check_rate;
 use crate::CoreError;
-
-/// Sample rates a playout buffer accepts (the same set as the rest of the crate).
-pub const SUPPORTED_RATES: [u32; 6] = [8000, 16000, 22050, 24000, 44100, 48000];
 
 /// Longest frame a playout buffer accepts, in milliseconds.
 pub const MAX_FRAME_MS: u32 = 1000;
@@ -89,9 +87,7 @@ impl PlayoutBuffer {
     /// `capacity_ms` must hold at least one frame. No sample memory is allocated until
     /// audio is pushed; it then grows on demand, never beyond the capacity.
     pub fn new(sample_rate: u32, frame_ms: u32, capacity_ms: u32) -> Result<Self, CoreError> {
-        if !SUPPORTED_RATES.contains(&sample_rate) {
-            return Err(CoreError::UnsupportedRate(sample_rate));
-        }
+        check_rate(sample_rate)?;
         if !(1..=MAX_FRAME_MS).contains(&frame_ms) {
             return Err(CoreError::InvalidArgument(format!(
                 "frame_ms must be between 1 and {MAX_FRAME_MS} ms, got {frame_ms}; 20 ms is the usual telephony frame"
@@ -403,6 +399,7 @@ const fn gcd(mut a: u32, mut b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rates::SUPPORTED_RATES;
     use proptest::prelude::*;
 
     fn buf(rate: u32, frame_ms: u32, capacity_ms: u32) -> PlayoutBuffer {

@@ -112,8 +112,7 @@ impl TwilioEncoder {
         self.narrowband.clear();
         self.narrowband.resize(n, 0);
         self.resampler.process_into(pcm, &mut self.narrowband);
-        self.pending
-            .extend(self.narrowband.iter().map(|&s| g711::ulaw_encode_sample(s)));
+        self.queue_narrowband();
         let whole = self.pending.len() / FRAME_BYTES * FRAME_BYTES;
         out.extend(
             self.pending[..whole]
@@ -127,10 +126,15 @@ impl TwilioEncoder {
     pub fn flush(&mut self, out: &mut Vec<String>) {
         self.narrowband.clear();
         self.resampler.flush(&mut self.narrowband);
-        self.pending
-            .extend(self.narrowband.iter().map(|&s| g711::ulaw_encode_sample(s)));
+        self.queue_narrowband();
         out.extend(self.pending.chunks(FRAME_BYTES).map(|f| STANDARD.encode(f)));
         self.pending.clear();
+    }
+
+    /// μ-law-encodes the resampled audio onto the pending frame.
+    fn queue_narrowband(&mut self) {
+        self.pending
+            .extend(self.narrowband.iter().map(|&s| g711::ulaw_encode_sample(s)));
     }
 
     /// Drops everything not yet emitted (barge-in) and starts a new stream.

@@ -10,20 +10,10 @@ mod filter;
 
 use std::sync::Arc;
 
+use crate::rates::check_rate;
+pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
 pub use filter::{PolyphaseFilter, Quality};
-
-/// The sample rates the resampler (and the rest of the engine) accepts.
-pub const SUPPORTED_RATES: [u32; 6] = [8000, 16000, 22050, 24000, 44100, 48000];
-
-/// Checks that `rate` is one of `SUPPORTED_RATES`.
-pub fn check_rate(rate: u32) -> Result<u32, CoreError> {
-    if SUPPORTED_RATES.contains(&rate) {
-        Ok(rate)
-    } else {
-        Err(CoreError::UnsupportedRate(rate))
-    }
-}
 
 /// A streaming resampler for one mono PCM16 stream.
 #[derive(Debug, Clone)]
