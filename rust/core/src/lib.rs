@@ -3,7 +3,9 @@
 //! Everything here works on plain slices and owns no Python objects, so it is tested
 //! (`cargo test`) and benchmarked (criterion) without an interpreter. PCM is 16-bit
 //! signed mono throughout; bytes on the wire are little-endian.
-#![forbid(unsafe_code)]
+//!
+//! `unsafe` is denied (workspace lint) with one reviewed exception: the call into the AVX2
+//! convolution kernel after run-time CPU detection (`resample::kernel`).
 
 pub mod error;
 pub mod g711;

@@ -47,6 +47,9 @@ impl Quality {
 const LOW_DELAY_MAX_TAPS: usize = 1024;
 /// Low-delay designs put the delay at this fraction of the filter length.
 const LOW_DELAY_FRACTION: f64 = 0.354;
+/// Phases are padded (with zeros on the oldest side) to a multiple of this many taps, so the
+/// convolution kernels work in whole SIMD blocks with no scalar tail.
+pub const TAP_BLOCK: usize = 8;
 
 /// A prototype split into `up` phases of `taps` coefficients each (stored newest-input last).
 #[derive(Debug)]
@@ -95,9 +98,9 @@ impl PolyphaseFilter {
                 quality,
                 up: 1,
                 down: 1,
-                taps: 1,
+                taps: TAP_BLOCK,
                 delay: 0.0,
-                coefficients: vec![1.0],
+                coefficients: identity_phase(),
             };
         }
         let (pass_fraction, length_factor, attenuation) = quality.spec();
@@ -133,7 +136,11 @@ impl PolyphaseFilter {
         down: usize,
         prototype: &design::Prototype,
     ) -> Self {
-        let taps = prototype.taps.len().div_ceil(up);
+        let taps = prototype
+            .taps
+            .len()
+            .div_ceil(up)
+            .next_multiple_of(TAP_BLOCK);
         let mut coefficients = vec![0.0f32; up * taps];
         for phase in 0..up {
             for k in 0..taps {
@@ -167,30 +174,15 @@ impl PolyphaseFilter {
     }
 }
 
+fn identity_phase() -> Vec<f32> {
+    let mut phase = vec![0.0; TAP_BLOCK];
+    phase[TAP_BLOCK - 1] = 1.0;
+    phase
+}
+
 fn gcd(mut a: u32, mut b: u32) -> u32 {
     while b != 0 {
         (a, b) = (b, a % b);
     }
     a
-}
-
-/// Dot product with a fixed lane order (index mod 8), so results never depend on alignment.
-#[inline]
-#[must_use]
-pub fn dot(coefficients: &[f32], window: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let mut c_chunks = coefficients.chunks_exact(8);
-    let mut x_chunks = window.chunks_exact(8);
-    for (c, x) in (&mut c_chunks).zip(&mut x_chunks) {
-        for i in 0..8 {
-            lanes[i] += c[i] * x[i];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (c, x) in c_chunks.remainder().iter().zip(x_chunks.remainder()) {
-        tail += c * x;
-    }
-    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
-        + tail
 }

@@ -7,6 +7,7 @@
 
 pub mod design;
 mod filter;
+mod kernel;
 
 use std::sync::Arc;
 
@@ -14,11 +15,14 @@ use crate::rates::check_rate;
 pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
 pub use filter::{PolyphaseFilter, Quality};
+use kernel::Cursor;
+pub use kernel::Kernel;
 
 /// A streaming resampler for one mono PCM16 stream.
 #[derive(Debug, Clone)]
 pub struct Resampler {
     filter: Arc<PolyphaseFilter>,
+    kernel: Kernel,
     /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input.
     history: Vec<f32>,
     /// Index in `history` of the newest input sample the next output depends on.
@@ -35,6 +39,7 @@ impl Resampler {
         let filter = PolyphaseFilter::shared(check_rate(in_rate)?, check_rate(out_rate)?, quality);
         let mut resampler = Self {
             filter,
+            kernel: Kernel::detect(),
             history: Vec::new(),
             next_input: 0,
             next_phase: 0,
@@ -141,21 +146,15 @@ impl Resampler {
 
     /// Computes outputs into `out` while inputs allow; returns how many were written.
     fn run(&mut self, out: &mut [i16]) -> usize {
-        let filter = &*self.filter;
-        let (taps, l, m) = (filter.taps, filter.up, filter.down);
-        let mut written = 0;
-        for slot in out.iter_mut() {
-            if self.next_input >= self.history.len() {
-                break;
-            }
-            let window = &self.history[self.next_input + 1 - taps..=self.next_input];
-            let y = filter::dot(filter.phase(self.next_phase), window);
-            *slot = y.round().clamp(-32768.0, 32767.0) as i16;
-            written += 1;
-            let advanced = self.next_phase + m;
-            self.next_input += advanced / l;
-            self.next_phase = advanced % l;
-        }
+        let cursor = Cursor {
+            input: self.next_input,
+            phase: self.next_phase,
+        };
+        let (written, cursor) = self
+            .kernel
+            .convolve(&self.filter, &self.history, cursor, out);
+        self.next_input = cursor.input;
+        self.next_phase = cursor.phase;
         written
     }
 

@@ -1,0 +1,401 @@
+//! The polyphase convolution loop, compiled twice: portable, and with AVX2 + FMA chosen at run time.
+//!
+//! Each variant sums an output in one fixed order (16 lanes over 8-tap blocks, then a fixed
+//! reduction tree), whether it computes that output alone, in a pair, or in a group of four
+//! that share a phase; so an output never depends on where its window sits in memory or on
+//! how the input was chunked. The variants may differ from each other in the last bit (fused
+//! multiply-add rounds once), but a process always uses the one `Kernel::detect` picks.
+//!
+//! Outputs `n, n+L, n+2L, n+3L` use the same phase with windows `M` inputs apart, so the
+//! AVX2 kernel computes them together and loads each coefficient block once for four outputs.
+
+use std::sync::OnceLock;
+
+use super::filter::{PolyphaseFilter, TAP_BLOCK};
+
+/// Where the next output's window ends and which phase it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Index in the history of the newest input sample the next output depends on.
+    pub input: usize,
+    /// Polyphase branch (0..L) of the next output.
+    pub phase: usize,
+}
+
+/// The instruction-set variant of the convolution loop this CPU runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Plain Rust, vectorised by the compiler for the build's baseline target.
+    Portable,
+    /// AVX2 with fused multiply-add (x86-64 CPUs since 2013).
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Kernel {
+    /// The fastest variant this CPU supports, detected once per process.
+    #[must_use]
+    pub fn detect() -> Self {
+        static KERNEL: OnceLock<Kernel> = OnceLock::new();
+        *KERNEL.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Self::Avx2Fma;
+            }
+            Self::Portable
+        })
+    }
+
+    /// Computes outputs into `out` from `history` while inputs allow; returns how many were
+    /// written and the cursor after the last one.
+    pub fn convolve(
+        self,
+        filter: &PolyphaseFilter,
+        history: &[f32],
+        cursor: Cursor,
+        out: &mut [i16],
+    ) -> (usize, Cursor) {
+        match self {
+            Self::Portable => convolve_with(
+                filter,
+                history,
+                cursor,
+                out,
+                portable_dot,
+                |c, x| x.map(|x| portable_dot(c, x)),
+                |c, x| x.map(|x| portable_dot(c, x)),
+                |c, x| [portable_dot(c[0], x[0]), portable_dot(c[1], x[1])],
+            ),
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
+            Self::Avx2Fma => unsafe { convolve_avx2_fma(filter, history, cursor, out) },
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn convolve_avx2_fma(
+    filter: &PolyphaseFilter,
+    history: &[f32],
+    cursor: Cursor,
+    out: &mut [i16],
+) -> (usize, Cursor) {
+    convolve_with(
+        filter,
+        history,
+        cursor,
+        out,
+        |c, x| avx2::dot(c, x),
+        |c, x| avx2::dot_same_phase(c, x),
+        |c, x| avx2::dot_same_phase(c, x),
+        |c, x| avx2::dot_pair(c, x),
+    )
+}
+
+/// The convolution loop, inlined into each variant so its dot products use that variant's
+/// instructions. `one`, `four` and `two` (windows of one phase) and `pair` (outputs with their
+/// own phases) must sum each output identically.
+#[inline(always)]
+#[allow(clippy::inline_always, clippy::too_many_arguments)]
+fn convolve_with(
+    filter: &PolyphaseFilter,
+    history: &[f32],
+    mut cursor: Cursor,
+    out: &mut [i16],
+    one: impl Fn(&[f32], &[f32]) -> f32,
+    four: impl Fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    two: impl Fn(&[f32], [&[f32]; 2]) -> [f32; 2],
+    pair: impl Fn([&[f32]; 2], [&[f32]; 2]) -> [f32; 2],
+) -> (usize, Cursor) {
+    let (taps, l, m) = (filter.taps, filter.up, filter.down);
+    let available = if cursor.input < history.len() {
+        ((history.len() - cursor.input) * l - cursor.phase).div_ceil(m)
+    } else {
+        0
+    };
+    let total = out.len().min(available);
+    let window = |input: usize| &history[input + 1 - taps..=input];
+    let step = |c: Cursor| {
+        let advanced = c.phase + m;
+        Cursor {
+            input: c.input + advanced / l,
+            phase: advanced % l,
+        }
+    };
+    let mut n = 0;
+    while n < total {
+        let left = total - n;
+        if left >= 4 * l || (l > 1 && left >= 2 * l) {
+            // Whole groups of `group` outputs per phase: outputs j, j+L, … share phase j's coefficients.
+            let group = if left >= 4 * l { 4 } else { 2 };
+            let mut c = cursor;
+            for j in 0..l {
+                let coefficients = filter.phase(c.phase);
+                let mut put = |k: usize, y: f32| out[n + j + k * l] = to_sample(y);
+                if group == 4 {
+                    let ys = four(coefficients, [0, 1, 2, 3].map(|k| window(c.input + k * m)));
+                    ys.into_iter().enumerate().for_each(|(k, y)| put(k, y));
+                } else {
+                    let ys = two(coefficients, [0, 1].map(|k| window(c.input + k * m)));
+                    ys.into_iter().enumerate().for_each(|(k, y)| put(k, y));
+                }
+                c = step(c);
+            }
+            cursor.input += group * m;
+            n += group * l;
+        } else if left >= 2 {
+            let next = step(cursor);
+            let ys = pair(
+                [filter.phase(cursor.phase), filter.phase(next.phase)],
+                [window(cursor.input), window(next.input)],
+            );
+            out[n] = to_sample(ys[0]);
+            out[n + 1] = to_sample(ys[1]);
+            cursor = step(next);
+            n += 2;
+        } else {
+            out[n] = to_sample(one(filter.phase(cursor.phase), window(cursor.input)));
+            cursor = step(cursor);
+            n += 1;
+        }
+    }
+    (total, cursor)
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn to_sample(y: f32) -> i16 {
+    y.round().clamp(-32768.0, 32767.0) as i16
+}
+
+const LANES: usize = 2 * TAP_BLOCK;
+
+/// Dot product of equal-length slices whose length is a multiple of `TAP_BLOCK`, summed in a
+/// fixed order: lane `i mod 16` accumulates, then a fixed pairwise tree reduces the lanes.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn portable_dot(coefficients: &[f32], window: &[f32]) -> f32 {
+    debug_assert_eq!(coefficients.len(), window.len());
+    debug_assert_eq!(coefficients.len() % TAP_BLOCK, 0);
+    let mut acc = [0.0f32; LANES];
+    let mut c_wide = coefficients.chunks_exact(LANES);
+    let mut x_wide = window.chunks_exact(LANES);
+    for (c, x) in (&mut c_wide).zip(&mut x_wide) {
+        for i in 0..LANES {
+            acc[i] += c[i] * x[i];
+        }
+    }
+    // A remaining block of 8 goes to the first lanes.
+    for (i, (c, x)) in c_wide
+        .remainder()
+        .iter()
+        .zip(x_wide.remainder())
+        .enumerate()
+    {
+        acc[i] += c * x;
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    acc[0]
+}
+
+/// AVX2 + FMA dot products: two 8-lane accumulators per output (blocks alternate between
+/// them; an odd last block goes to the first), reduced by `sum`.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
+        _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps,
+        _mm_shuffle_ps,
+    };
+
+    use super::TAP_BLOCK;
+
+    const STRIDE: usize = 2 * TAP_BLOCK;
+
+    /// Loads the block of 8 samples starting at `at`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load(samples: &[f32], at: usize) -> __m256 {
+        let block = &samples[at..at + TAP_BLOCK];
+        #[allow(unsafe_code)]
+        // SAFETY: `block` holds exactly 8 f32s (bounds-checked above); the load is unaligned.
+        unsafe {
+            _mm256_loadu_ps(block.as_ptr())
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sum(a: __m256, b: __m256) -> f32 {
+        let s = _mm256_add_ps(a, b);
+        let half = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        _mm_cvtss_f32(_mm_add_ss(
+            quarter,
+            _mm_shuffle_ps::<0b01>(quarter, quarter),
+        ))
+    }
+
+    /// Offsets of whole 16-tap strides, and of the odd last block if there is one.
+    fn split(len: usize) -> (usize, Option<usize>) {
+        let whole = len / STRIDE * STRIDE;
+        (whole, (whole < len).then_some(whole))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot(c: &[f32], x: &[f32]) -> f32 {
+        let (whole, last) = split(c.len());
+        let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for i in (0..whole).step_by(STRIDE) {
+            a = _mm256_fmadd_ps(load(c, i), load(x, i), a);
+            b = _mm256_fmadd_ps(load(c, i + TAP_BLOCK), load(x, i + TAP_BLOCK), b);
+        }
+        if let Some(i) = last {
+            a = _mm256_fmadd_ps(load(c, i), load(x, i), a);
+        }
+        sum(a, b)
+    }
+
+    /// Two outputs with their own coefficients, interleaved to hide the FMA latency.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot_pair(c: [&[f32]; 2], x: [&[f32]; 2]) -> [f32; 2] {
+        let (whole, last) = split(c[0].len());
+        let mut acc = [[_mm256_setzero_ps(); 2]; 2];
+        for i in (0..whole).step_by(STRIDE) {
+            for k in 0..2 {
+                acc[k][0] = _mm256_fmadd_ps(load(c[k], i), load(x[k], i), acc[k][0]);
+                acc[k][1] = _mm256_fmadd_ps(
+                    load(c[k], i + TAP_BLOCK),
+                    load(x[k], i + TAP_BLOCK),
+                    acc[k][1],
+                );
+            }
+        }
+        if let Some(i) = last {
+            for k in 0..2 {
+                acc[k][0] = _mm256_fmadd_ps(load(c[k], i), load(x[k], i), acc[k][0]);
+            }
+        }
+        [sum(acc[0][0], acc[0][1]), sum(acc[1][0], acc[1][1])]
+    }
+
+    /// `G` outputs of one phase: each coefficient block is loaded once for all `G` windows.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot_same_phase<const G: usize>(c: &[f32], x: [&[f32]; G]) -> [f32; G] {
+        let (whole, last) = split(c.len());
+        let mut acc = [[_mm256_setzero_ps(); 2]; G];
+        for i in (0..whole).step_by(STRIDE) {
+            let (c0, c1) = (load(c, i), load(c, i + TAP_BLOCK));
+            for k in 0..G {
+                acc[k][0] = _mm256_fmadd_ps(c0, load(x[k], i), acc[k][0]);
+                acc[k][1] = _mm256_fmadd_ps(c1, load(x[k], i + TAP_BLOCK), acc[k][1]);
+            }
+        }
+        if let Some(i) = last {
+            let c0 = load(c, i);
+            for k in 0..G {
+                acc[k][0] = _mm256_fmadd_ps(c0, load(x[k], i), acc[k][0]);
+            }
+        }
+        acc.map(|[a, b]| sum(a, b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_f64_reference_for_every_length() {
+        for blocks in 0..12 {
+            let n = blocks * TAP_BLOCK;
+            let c: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.01).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) * 1000.0)
+                .collect();
+            let exact: f64 = c
+                .iter()
+                .zip(&x)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            let mut values = vec![portable_dot(&c, &x)];
+            #[cfg(target_arch = "x86_64")]
+            if Kernel::detect() == Kernel::Avx2Fma {
+                #[allow(unsafe_code)]
+                // SAFETY: the CPU reported AVX2 and FMA.
+                values.push(unsafe { avx2::dot(&c, &x) });
+            }
+            for value in values {
+                assert!(
+                    (f64::from(value) - exact).abs() <= 1e-3 * (1.0 + exact.abs()),
+                    "{n}: {value} vs {exact}"
+                );
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_groups_sum_each_output_exactly_like_one_at_a_time() {
+        if Kernel::detect() != Kernel::Avx2Fma {
+            return;
+        }
+        for blocks in 1..9 {
+            let n = blocks * TAP_BLOCK;
+            let c: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.731).sin() * 0.1).collect();
+            let d: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.377).cos() * 0.1).collect();
+            let x: Vec<f32> = (0..n + 9)
+                .map(|i| ((i as f32) * 1.913).sin() * 9_000.0)
+                .collect();
+            let windows = [0, 3, 6, 9].map(|at| &x[at..at + n]);
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU reported AVX2 and FMA.
+            let (one, four, pair) = unsafe {
+                (
+                    windows.map(|w| avx2::dot(&c, w)),
+                    avx2::dot_same_phase(&c, windows),
+                    avx2::dot_pair([&c, &d], [windows[0], windows[1]]),
+                )
+            };
+            assert_eq!(one.map(f32::to_bits), four.map(f32::to_bits));
+            #[allow(unsafe_code)]
+            // SAFETY: as above.
+            let second = unsafe { avx2::dot(&d, windows[1]) };
+            assert_eq!([one[0], second].map(f32::to_bits), pair.map(f32::to_bits));
+        }
+    }
+
+    #[test]
+    fn detected_kernel_agrees_with_portable_to_rounding() {
+        let filter = PolyphaseFilter::shared(48_000, 16_000, super::super::Quality::High);
+        let history: Vec<f32> = (0..4_000)
+            .map(|i| ((i as f32) * 0.37).sin() * 20_000.0)
+            .collect();
+        let start = Cursor {
+            input: filter.taps - 1,
+            phase: 0,
+        };
+        let mut portable = vec![0i16; 1_000];
+        let mut detected = vec![0i16; 1_000];
+        let a = Kernel::Portable.convolve(&filter, &history, start, &mut portable);
+        let b = Kernel::detect().convolve(&filter, &history, start, &mut detected);
+        assert_eq!(a, b);
+        assert!(portable
+            .iter()
+            .zip(&detected)
+            .all(|(p, d)| (p - d).abs() <= 1));
+    }
+}
