@@ -1,7 +1,7 @@
 //! Streaming resampler behaviour: exact counts, chunking invariance, delay, accuracy.
 
 use proptest::prelude::*;
-use voicecore_core::resample::{Quality, Resampler, SUPPORTED_RATES};
+use voicecore_core::resample::{Kernel, Quality, Resampler, SUPPORTED_RATES};
 use voicecore_core::CoreError;
 
 fn tone(rate: u32, freq: f64, amplitude: f64, n: usize) -> Vec<i16> {
@@ -156,21 +156,23 @@ fn in_band_tones_are_exact_to_85_db() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
     fn any_chunking_gives_identical_output(
         pair in (0usize..6, 0usize..6),
         fast in any::<bool>(),
+        portable in any::<bool>(),
         signal in prop::collection::vec(any::<i16>(), 0..3000),
         cuts in prop::collection::vec(0usize..700, 0..12),
     ) {
         let (fi, fo) = (SUPPORTED_RATES[pair.0], SUPPORTED_RATES[pair.1]);
         let quality = if fast { Quality::Fast } else { Quality::High };
-        let mut whole = Resampler::new(fi, fo, quality).unwrap();
+        let kernel = if portable { Kernel::Portable } else { Kernel::detect() };
+        let mut whole = Resampler::with_kernel(fi, fo, quality, kernel).unwrap();
         let mut expected = one_shot(&mut whole, &signal);
         whole.flush(&mut expected);
 
-        let mut chunked = Resampler::new(fi, fo, quality).unwrap();
+        let mut chunked = Resampler::with_kernel(fi, fo, quality, kernel).unwrap();
         let mut got = Vec::new();
         let mut rest = &signal[..];
         for cut in cuts {

@@ -36,10 +36,20 @@ pub struct Resampler {
 impl Resampler {
     /// A resampler from `in_rate` to `out_rate` (both in `SUPPORTED_RATES`).
     pub fn new(in_rate: u32, out_rate: u32, quality: Quality) -> Result<Self, CoreError> {
+        Self::with_kernel(in_rate, out_rate, quality, Kernel::detect())
+    }
+
+    /// Like `new`, but with a chosen convolution kernel (tests run every kernel this CPU has).
+    pub fn with_kernel(
+        in_rate: u32,
+        out_rate: u32,
+        quality: Quality,
+        kernel: Kernel,
+    ) -> Result<Self, CoreError> {
         let filter = PolyphaseFilter::shared(check_rate(in_rate)?, check_rate(out_rate)?, quality);
         let mut resampler = Self {
             filter,
-            kernel: Kernel::detect(),
+            kernel,
             history: Vec::new(),
             next_input: 0,
             next_phase: 0,
