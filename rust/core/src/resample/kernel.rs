@@ -9,8 +9,6 @@
 //! Outputs `n, n+L, n+2L, n+3L` use the same phase with windows `M` inputs apart, so the
 //! AVX2 kernel computes them together and loads each coefficient block once for four outputs.
 
-use std::sync::OnceLock;
-
 use super::filter::{PolyphaseFilter, TAP_BLOCK};
 
 /// Where the next output's window ends and which phase it uses.
@@ -33,19 +31,14 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest variant this CPU supports, detected once per process.
+    /// The fastest variant this CPU supports.
     #[must_use]
     pub fn detect() -> Self {
-        static KERNEL: OnceLock<Kernel> = OnceLock::new();
-        *KERNEL.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Self::Avx2Fma;
-            }
-            Self::Portable
-        })
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            return Self::Avx2Fma;
+        }
+        Self::Portable
     }
 
     /// Computes outputs into `out` from `history` while inputs allow; returns how many were
@@ -63,10 +56,10 @@ impl Kernel {
                 history,
                 cursor,
                 out,
-                portable_dot,
-                |c, x| x.map(|x| portable_dot(c, x)),
-                |c, x| x.map(|x| portable_dot(c, x)),
-                |c, x| [portable_dot(c[0], x[0]), portable_dot(c[1], x[1])],
+                |c, x| to_sample(portable_dot(c, x)),
+                |c, x| x.map(|x| to_sample(portable_dot(c, x))),
+                |c, x| x.map(|x| to_sample(portable_dot(c, x))),
+                |c, x| [0, 1].map(|k| to_sample(portable_dot(c[k], x[k]))),
             ),
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]
@@ -98,7 +91,7 @@ fn convolve_avx2_fma(
 
 /// The convolution loop, inlined into each variant so its dot products use that variant's
 /// instructions. `one`, `four` and `two` (windows of one phase) and `pair` (outputs with their
-/// own phases) must sum each output identically.
+/// own phases) must compute each output sample identically.
 #[inline(always)]
 #[allow(clippy::inline_always, clippy::too_many_arguments)]
 fn convolve_with(
@@ -106,10 +99,10 @@ fn convolve_with(
     history: &[f32],
     mut cursor: Cursor,
     out: &mut [i16],
-    one: impl Fn(&[f32], &[f32]) -> f32,
-    four: impl Fn(&[f32], [&[f32]; 4]) -> [f32; 4],
-    two: impl Fn(&[f32], [&[f32]; 2]) -> [f32; 2],
-    pair: impl Fn([&[f32]; 2], [&[f32]; 2]) -> [f32; 2],
+    one: impl Fn(&[f32], &[f32]) -> i16,
+    four: impl Fn(&[f32], [&[f32]; 4]) -> [i16; 4],
+    two: impl Fn(&[f32], [&[f32]; 2]) -> [i16; 2],
+    pair: impl Fn([&[f32]; 2], [&[f32]; 2]) -> [i16; 2],
 ) -> (usize, Cursor) {
     let (taps, l, m) = (filter.taps, filter.up, filter.down);
     let available = if cursor.input < history.len() {
@@ -119,11 +112,15 @@ fn convolve_with(
     };
     let total = out.len().min(available);
     let window = |input: usize| &history[input + 1 - taps..=input];
+    // One output further on: the phase advances by M mod L, the input by M div L plus a carry
+    // (no division in the loop).
+    let (m_div, m_rem) = (m / l, m % l);
     let step = |c: Cursor| {
-        let advanced = c.phase + m;
+        let phase = c.phase + m_rem;
+        let carry = usize::from(phase >= l);
         Cursor {
-            input: c.input + advanced / l,
-            phase: advanced % l,
+            input: c.input + m_div + carry,
+            phase: phase - carry * l,
         }
     };
     let mut n = 0;
@@ -135,7 +132,7 @@ fn convolve_with(
             let mut c = cursor;
             for j in 0..l {
                 let coefficients = filter.phase(c.phase);
-                let mut put = |k: usize, y: f32| out[n + j + k * l] = to_sample(y);
+                let mut put = |k: usize, y: i16| out[n + j + k * l] = y;
                 if group == 4 {
                     let ys = four(coefficients, [0, 1, 2, 3].map(|k| window(c.input + k * m)));
                     ys.into_iter().enumerate().for_each(|(k, y)| put(k, y));
@@ -153,12 +150,11 @@ fn convolve_with(
                 [filter.phase(cursor.phase), filter.phase(next.phase)],
                 [window(cursor.input), window(next.input)],
             );
-            out[n] = to_sample(ys[0]);
-            out[n + 1] = to_sample(ys[1]);
+            out[n..n + 2].copy_from_slice(&ys);
             cursor = step(next);
             n += 2;
         } else {
-            out[n] = to_sample(one(filter.phase(cursor.phase), window(cursor.input)));
+            out[n] = one(filter.phase(cursor.phase), window(cursor.input));
             cursor = step(cursor);
             n += 1;
         }
@@ -166,10 +162,11 @@ fn convolve_with(
     (total, cursor)
 }
 
+/// Rounds to the nearest sample (ties to even, as the AVX2 kernel does) and saturates.
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn to_sample(y: f32) -> i16 {
-    y.round().clamp(-32768.0, 32767.0) as i16
+    y.clamp(-32768.0, 32767.0).round_ties_even() as i16
 }
 
 const LANES: usize = 2 * TAP_BLOCK;
@@ -209,13 +206,14 @@ fn portable_dot(coefficients: &[f32], window: &[f32]) -> f32 {
 }
 
 /// AVX2 + FMA dot products: two 8-lane accumulators per output (blocks alternate between
-/// them; an odd last block goes to the first), reduced by `sum`.
+/// them; an odd last block goes to the first), reduced four outputs at a time by `finish`.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
         __m256, _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
-        _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps,
-        _mm_shuffle_ps,
+        _mm256_hadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_cvtps_epi32,
+        _mm_cvtsi128_si64, _mm_max_ps, _mm_min_ps, _mm_packs_epi32, _mm_round_ps, _mm_set1_ps,
+        _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
     };
 
     use super::TAP_BLOCK;
@@ -234,16 +232,20 @@ mod avx2 {
         }
     }
 
+    /// Reduces up to four outputs' accumulator pairs (unused slots zero) to samples: the lanes of
+    /// each output are summed by the same fixed tree whichever slot it occupies, then rounded to
+    /// nearest (ties to even) and saturated to i16.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn sum(a: __m256, b: __m256) -> f32 {
-        let s = _mm256_add_ps(a, b);
-        let half = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
-        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        _mm_cvtss_f32(_mm_add_ss(
-            quarter,
-            _mm_shuffle_ps::<0b01>(quarter, quarter),
-        ))
+    fn finish(acc: [[__m256; 2]; 4]) -> [i16; 4] {
+        let [v0, v1, v2, v3] = acc.map(|[a, b]| _mm256_add_ps(a, b));
+        let h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+        let y = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let y = _mm_min_ps(_mm_max_ps(y, _mm_set1_ps(-32768.0)), _mm_set1_ps(32767.0));
+        let rounded = _mm_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+        let packed = _mm_packs_epi32(_mm_cvtps_epi32(rounded), _mm_cvtps_epi32(rounded));
+        let bytes = _mm_cvtsi128_si64(packed).to_le_bytes();
+        [0, 1, 2, 3].map(|k| i16::from_le_bytes([bytes[2 * k], bytes[2 * k + 1]]))
     }
 
     /// Offsets of whole 16-tap strides, and of the odd last block if there is one.
@@ -252,29 +254,14 @@ mod avx2 {
         (whole, (whole < len).then_some(whole))
     }
 
+    /// Up to four outputs, output `k` from coefficients `c[k]` and window `x[k]`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dot(c: &[f32], x: &[f32]) -> f32 {
-        let (whole, last) = split(c.len());
-        let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for i in (0..whole).step_by(STRIDE) {
-            a = _mm256_fmadd_ps(load(c, i), load(x, i), a);
-            b = _mm256_fmadd_ps(load(c, i + TAP_BLOCK), load(x, i + TAP_BLOCK), b);
-        }
-        if let Some(i) = last {
-            a = _mm256_fmadd_ps(load(c, i), load(x, i), a);
-        }
-        sum(a, b)
-    }
-
-    /// Two outputs with their own coefficients, interleaved to hide the FMA latency.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dot_pair(c: [&[f32]; 2], x: [&[f32]; 2]) -> [f32; 2] {
+    fn dot_each<const G: usize>(c: [&[f32]; G], x: [&[f32]; G]) -> [[__m256; 2]; 4] {
         let (whole, last) = split(c[0].len());
-        let mut acc = [[_mm256_setzero_ps(); 2]; 2];
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         for i in (0..whole).step_by(STRIDE) {
-            for k in 0..2 {
+            for k in 0..G {
                 acc[k][0] = _mm256_fmadd_ps(load(c[k], i), load(x[k], i), acc[k][0]);
                 acc[k][1] = _mm256_fmadd_ps(
                     load(c[k], i + TAP_BLOCK),
@@ -284,19 +271,33 @@ mod avx2 {
             }
         }
         if let Some(i) = last {
-            for k in 0..2 {
+            for k in 0..G {
                 acc[k][0] = _mm256_fmadd_ps(load(c[k], i), load(x[k], i), acc[k][0]);
             }
         }
-        [sum(acc[0][0], acc[0][1]), sum(acc[1][0], acc[1][1])]
+        acc
     }
 
-    /// `G` outputs of one phase: each coefficient block is loaded once for all `G` windows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dot_same_phase<const G: usize>(c: &[f32], x: [&[f32]; G]) -> [f32; G] {
+    pub(super) fn dot(c: &[f32], x: &[f32]) -> i16 {
+        finish(dot_each([c], [x]))[0]
+    }
+
+    /// Two outputs with their own coefficients, interleaved to hide the FMA latency.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot_pair(c: [&[f32]; 2], x: [&[f32]; 2]) -> [i16; 2] {
+        let y = finish(dot_each(c, x));
+        [y[0], y[1]]
+    }
+
+    /// `G` (≤ 4) outputs of one phase: each coefficient block is loaded once for all windows.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot_same_phase<const G: usize>(c: &[f32], x: [&[f32]; G]) -> [i16; G] {
         let (whole, last) = split(c.len());
-        let mut acc = [[_mm256_setzero_ps(); 2]; G];
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         for i in (0..whole).step_by(STRIDE) {
             let (c0, c1) = (load(c, i), load(c, i + TAP_BLOCK));
             for k in 0..G {
@@ -310,7 +311,8 @@ mod avx2 {
                 acc[k][0] = _mm256_fmadd_ps(c0, load(x[k], i), acc[k][0]);
             }
         }
-        acc.map(|[a, b]| sum(a, b))
+        let y = finish(acc);
+        std::array::from_fn(|k| y[k])
     }
 }
 
@@ -319,7 +321,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_matches_f64_reference_for_every_length() {
+    fn portable_dot_matches_f64_reference_for_every_length() {
         for blocks in 0..12 {
             let n = blocks * TAP_BLOCK;
             let c: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.01).collect();
@@ -331,51 +333,61 @@ mod tests {
                 .zip(&x)
                 .map(|(&a, &b)| f64::from(a) * f64::from(b))
                 .sum();
-            let mut values = vec![portable_dot(&c, &x)];
-            #[cfg(target_arch = "x86_64")]
-            if Kernel::detect() == Kernel::Avx2Fma {
-                #[allow(unsafe_code)]
-                // SAFETY: the CPU reported AVX2 and FMA.
-                values.push(unsafe { avx2::dot(&c, &x) });
-            }
-            for value in values {
-                assert!(
-                    (f64::from(value) - exact).abs() <= 1e-3 * (1.0 + exact.abs()),
-                    "{n}: {value} vs {exact}"
-                );
-            }
+            let value = portable_dot(&c, &x);
+            assert!(
+                (f64::from(value) - exact).abs() <= 1e-3 * (1.0 + exact.abs()),
+                "{n}: {value} vs {exact}"
+            );
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn avx2_groups_sum_each_output_exactly_like_one_at_a_time() {
+    fn avx2_groups_give_each_output_exactly_as_one_at_a_time() {
         if Kernel::detect() != Kernel::Avx2Fma {
             return;
         }
         for blocks in 1..9 {
             let n = blocks * TAP_BLOCK;
-            let c: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.731).sin() * 0.1).collect();
-            let d: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.377).cos() * 0.1).collect();
+            let c: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.731).sin() * 0.3).collect();
+            let d: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.377).cos() * 0.3).collect();
             let x: Vec<f32> = (0..n + 9)
                 .map(|i| ((i as f32) * 1.913).sin() * 9_000.0)
                 .collect();
             let windows = [0, 3, 6, 9].map(|at| &x[at..at + n]);
             #[allow(unsafe_code)]
             // SAFETY: the CPU reported AVX2 and FMA.
-            let (one, four, pair) = unsafe {
+            let (one, four, two, pair, second) = unsafe {
                 (
                     windows.map(|w| avx2::dot(&c, w)),
                     avx2::dot_same_phase(&c, windows),
+                    avx2::dot_same_phase(&c, [windows[2], windows[3]]),
                     avx2::dot_pair([&c, &d], [windows[0], windows[1]]),
+                    avx2::dot(&d, windows[1]),
                 )
             };
-            assert_eq!(one.map(f32::to_bits), four.map(f32::to_bits));
-            #[allow(unsafe_code)]
-            // SAFETY: as above.
-            let second = unsafe { avx2::dot(&d, windows[1]) };
-            assert_eq!([one[0], second].map(f32::to_bits), pair.map(f32::to_bits));
+            assert_eq!(one, four);
+            assert_eq!([one[2], one[3]], two);
+            assert_eq!([one[0], second], pair);
+            let exact: f64 = c
+                .iter()
+                .zip(windows[0])
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            assert!(
+                (f64::from(one[0]) - exact.clamp(-32768.0, 32767.0)).abs() <= 1.0,
+                "{n}"
+            );
         }
+    }
+
+    #[test]
+    fn samples_round_to_nearest_even_and_saturate() {
+        assert_eq!(to_sample(0.5), 0);
+        assert_eq!(to_sample(1.5), 2);
+        assert_eq!(to_sample(-2.5), -2);
+        assert_eq!(to_sample(40_000.0), 32767);
+        assert_eq!(to_sample(-1e9), -32768);
     }
 
     #[test]
