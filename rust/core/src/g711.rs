@@ -171,13 +171,77 @@ pub fn decode_le_bytes_into(law: Law, codes: &[u8], out: &mut [u8]) {
         codes.len() * 2,
         "output must hold two bytes per code"
     );
-    let table = match law {
-        Law::Ulaw => &ULAW_DECODE,
-        Law::Alaw => &ALAW_DECODE,
-    };
-    for (dst, &c) in out.chunks_exact_mut(2).zip(codes) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU reported AVX2.
+        unsafe {
+            decode_avx2(law, codes, out);
+        }
+        return;
+    }
+    match law {
+        Law::Ulaw => decode_blocks(ulaw_formula, &ULAW_DECODE, codes, out),
+        Law::Alaw => decode_blocks(alaw_formula, &ALAW_DECODE, codes, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn decode_avx2(law: Law, codes: &[u8], out: &mut [u8]) {
+    match law {
+        Law::Ulaw => decode_blocks(ulaw_formula, &ULAW_DECODE, codes, out),
+        Law::Alaw => decode_blocks(alaw_formula, &ALAW_DECODE, codes, out),
+    }
+}
+
+/// Decodes 32 codes at a time by `formula` (vectorised: one vector shift per 8 samples rather
+/// than a table load and a 2-byte store each), the rest by `table`. Inlined into each caller so
+/// the formula is too.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn decode_blocks(formula: impl Fn(u8) -> i16, table: &[i16; 256], codes: &[u8], out: &mut [u8]) {
+    const BLOCK: usize = 32;
+    let mut code_blocks = codes.chunks_exact(BLOCK);
+    let mut out_blocks = out.chunks_exact_mut(2 * BLOCK);
+    for (src, dst) in (&mut code_blocks).zip(&mut out_blocks) {
+        let mut samples = [0i16; BLOCK];
+        for (sample, &code) in samples.iter_mut().zip(src) {
+            *sample = formula(code);
+        }
+        for (bytes, sample) in dst.chunks_exact_mut(2).zip(samples) {
+            bytes.copy_from_slice(&sample.to_le_bytes());
+        }
+    }
+    for (dst, &c) in out_blocks
+        .into_remainder()
+        .chunks_exact_mut(2)
+        .zip(code_blocks.remainder())
+    {
         dst.copy_from_slice(&table[c as usize].to_le_bytes());
     }
+}
+
+/// `ulaw_to_linear` without branches, so it vectorises.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ulaw_formula(code: u8) -> i16 {
+    let u = i32::from(!code);
+    let t = (((u & 0x0F) << 3) + ULAW_BIAS) << ((u >> 4) & 7);
+    let negative = (u >> 7) & 1;
+    (((t - ULAW_BIAS) ^ -negative) + negative) as i16
+}
+
+/// `alaw_to_linear` without branches, so it vectorises.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn alaw_formula(code: u8) -> i16 {
+    let a = i32::from(code ^ 0x55);
+    let seg = (a >> 4) & 7;
+    let above_first = (seg + 7) >> 3;
+    let t = (((a & 0x0F) << 4) + 8 + (above_first << 8)) << (seg - above_first);
+    let negative = 1 - ((a >> 7) & 1);
+    ((t ^ -negative) + negative) as i16
 }
 
 /// Decodes codes and appends the samples to `out`.
@@ -192,6 +256,40 @@ pub fn decode_extend(law: Law, codes: &[u8], out: &mut Vec<i16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branch_free_formulas_match_the_tables_for_every_code() {
+        for code in 0..=255u8 {
+            assert_eq!(
+                ulaw_formula(code),
+                ULAW_DECODE[code as usize],
+                "μ-law {code:#04x}"
+            );
+            assert_eq!(
+                alaw_formula(code),
+                ALAW_DECODE[code as usize],
+                "A-law {code:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn block_decoding_matches_per_sample_decoding_at_every_length() {
+        let codes: Vec<u8> = (0..300u32).map(|i| (i * 97 % 256) as u8).collect();
+        for law in [Law::Ulaw, Law::Alaw] {
+            for n in [0, 1, 31, 32, 33, 64, 160, 300] {
+                let mut out = vec![0u8; 2 * n];
+                decode_le_bytes_into(law, &codes[..n], &mut out);
+                let mut expected = Vec::new();
+                decode_extend(law, &codes[..n], &mut expected);
+                let got: Vec<i16> = out
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                assert_eq!(got, expected, "{law:?} {n}");
+            }
+        }
+    }
 
     #[test]
     fn ulaw_known_codes() {

@@ -4,8 +4,8 @@
 //! (`cargo test`) and benchmarked (criterion) without an interpreter. PCM is 16-bit
 //! signed mono throughout; bytes on the wire are little-endian.
 //!
-//! `unsafe` is denied (workspace lint) with one reviewed exception: the call into the AVX2
-//! convolution kernel after run-time CPU detection (`resample::kernel`).
+//! `unsafe` is denied (workspace lint) except for calls into AVX2 kernels after run-time CPU
+//! detection (`simd`) and the unaligned SIMD loads inside them.
 
 pub mod error;
 pub mod g711;
@@ -13,6 +13,7 @@ pub mod pcm;
 pub mod playout;
 pub mod rates;
 pub mod resample;
+pub mod simd;
 pub mod twilio;
 
 pub use error::CoreError;

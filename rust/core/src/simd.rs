@@ -1,0 +1,23 @@
+//! Run-time CPU feature detection shared by the kernels that have an AVX2 variant.
+//!
+//! Each such kernel is a `#[target_feature]` function whose body is the same Rust as its
+//! portable twin; callers go through these checks, so `unsafe` is confined to the calls.
+
+use std::sync::OnceLock;
+
+/// Whether this CPU has AVX2 and FMA (x86-64 since 2013), detected once per process.
+#[must_use]
+pub fn has_avx2_fma() -> bool {
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
