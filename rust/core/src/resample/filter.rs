@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::design::{self, Band};
+use super::lanes;
 use crate::CoreError;
 
 /// A resampler quality profile.
@@ -47,8 +48,8 @@ impl Quality {
 const LOW_DELAY_MAX_TAPS: usize = 1024;
 /// Low-delay designs put the delay at this fraction of the filter length.
 const LOW_DELAY_FRACTION: f64 = 0.354;
-/// Phases are padded (with zeros on the oldest side) to a multiple of this many taps, so the
-/// convolution kernels work in whole SIMD blocks with no scalar tail.
+/// Phases of filters that use the dot-product kernel are padded (with zeros on the oldest side)
+/// to a multiple of this many taps, so it works in whole SIMD blocks with no scalar tail.
 pub const TAP_BLOCK: usize = 8;
 
 /// A prototype split into `up` phases of `taps` coefficients each (stored newest-input last).
@@ -98,9 +99,9 @@ impl PolyphaseFilter {
                 quality,
                 up: 1,
                 down: 1,
-                taps: TAP_BLOCK,
+                taps: 1,
                 delay: 0.0,
-                coefficients: identity_phase(),
+                coefficients: vec![1.0],
             };
         }
         let (pass_fraction, length_factor, attenuation) = quality.spec();
@@ -136,11 +137,8 @@ impl PolyphaseFilter {
         down: usize,
         prototype: &design::Prototype,
     ) -> Self {
-        let taps = prototype
-            .taps
-            .len()
-            .div_ceil(up)
-            .next_multiple_of(TAP_BLOCK);
+        let block = if up <= lanes::MAX_UP { 1 } else { TAP_BLOCK };
+        let taps = prototype.taps.len().div_ceil(up).next_multiple_of(block);
         let mut coefficients = vec![0.0f32; up * taps];
         for phase in 0..up {
             for k in 0..taps {
@@ -172,12 +170,6 @@ impl PolyphaseFilter {
     pub fn phase(&self, phase: usize) -> &[f32] {
         &self.coefficients[phase * self.taps..(phase + 1) * self.taps]
     }
-}
-
-fn identity_phase() -> Vec<f32> {
-    let mut phase = vec![0.0; TAP_BLOCK];
-    phase[TAP_BLOCK - 1] = 1.0;
-    phase
 }
 
 fn gcd(mut a: u32, mut b: u32) -> u32 {

@@ -1,15 +1,18 @@
 //! The polyphase convolution loop, compiled twice: portable, and with AVX2 + FMA chosen at run time.
 //!
-//! Each variant sums an output in one fixed order (16 lanes over 8-tap blocks, then a fixed
-//! reduction tree), whether it computes that output alone, in a pair, or in a group of four
-//! that share a phase; so an output never depends on where its window sits in memory or on
-//! how the input was chunked. The variants may differ from each other in the last bit (fused
-//! multiply-add rounds once), but a process always uses the one `Kernel::detect` picks.
+//! Filters with few phases compute outputs across SIMD lanes (`lanes`); the others, such as
+//! 44.1 kHz → 16 kHz with 160 phases, use the dot products here. Each variant sums an output
+//! in one fixed order (16 lanes over 8-tap blocks, then a fixed reduction tree) whether it
+//! computes that output alone, in a pair, or in a group of four that share a phase, so an
+//! output never depends on where its window sits in memory or on how the input was chunked.
+//! The variants may differ from each other in the last bit (fused multiply-add rounds once),
+//! but a process always uses the one `Kernel::detect` picks.
 //!
 //! Outputs `n, n+L, n+2L, n+3L` use the same phase with windows `M` inputs apart, so the
 //! AVX2 kernel computes them together and loads each coefficient block once for four outputs.
 
 use super::filter::{PolyphaseFilter, TAP_BLOCK};
+use super::lanes;
 
 /// Where the next output's window ends and which phase it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +45,26 @@ impl Kernel {
     }
 
     /// Computes outputs into `out` from `history` while inputs allow; returns how many were
-    /// written and the cursor after the last one.
+    /// written and the cursor after the last one. `scratch` is reused between calls.
     pub fn convolve(
         self,
         filter: &PolyphaseFilter,
         history: &[f32],
         cursor: Cursor,
         out: &mut [i16],
+        scratch: &mut Vec<f32>,
     ) -> (usize, Cursor) {
+        if filter.up <= lanes::MAX_UP {
+            return match self {
+                Self::Portable => lanes::convolve_portable(filter, history, cursor, out, scratch),
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
+                Self::Avx2Fma => unsafe {
+                    lanes::convolve_avx2_fma(filter, history, cursor, out, scratch)
+                },
+            };
+        }
         match self {
             Self::Portable => convolve_with(
                 filter,
@@ -105,15 +120,10 @@ fn convolve_with(
     pair: impl Fn([&[f32]; 2], [&[f32]; 2]) -> [i16; 2],
 ) -> (usize, Cursor) {
     let (taps, l, m) = (filter.taps, filter.up, filter.down);
-    let available = if cursor.input < history.len() {
-        ((history.len() - cursor.input) * l - cursor.phase).div_ceil(m)
-    } else {
-        0
-    };
-    let total = out.len().min(available);
+    let total = out.len().min(available(filter, history.len(), cursor));
     let window = |input: usize| &history[input + 1 - taps..=input];
-    // One output further on: the phase advances by M mod L, the input by M div L plus a carry
-    // (no division in the loop).
+    // One output further on without a division: the phase advances by M mod L, the input by
+    // M div L plus a carry.
     let (m_div, m_rem) = (m / l, m % l);
     let step = |c: Cursor| {
         let phase = c.phase + m_rem;
@@ -162,10 +172,30 @@ fn convolve_with(
     (total, cursor)
 }
 
+/// How many outputs `history_len` inputs allow from `cursor`.
+#[inline]
+pub(super) fn available(filter: &PolyphaseFilter, history_len: usize, cursor: Cursor) -> usize {
+    if cursor.input < history_len {
+        ((history_len - cursor.input) * filter.up - cursor.phase).div_ceil(filter.down)
+    } else {
+        0
+    }
+}
+
+/// The cursor `outputs` outputs further on.
+#[inline]
+pub(super) fn advance(filter: &PolyphaseFilter, cursor: Cursor, outputs: usize) -> Cursor {
+    let advanced = cursor.phase + outputs * filter.down;
+    Cursor {
+        input: cursor.input + advanced / filter.up,
+        phase: advanced % filter.up,
+    }
+}
+
 /// Rounds to the nearest sample (ties to even, as the AVX2 kernel does) and saturates.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn to_sample(y: f32) -> i16 {
+pub(super) fn to_sample(y: f32) -> i16 {
     y.clamp(-32768.0, 32767.0).round_ties_even() as i16
 }
 
@@ -391,23 +421,43 @@ mod tests {
     }
 
     #[test]
-    fn detected_kernel_agrees_with_portable_to_rounding() {
-        let filter = PolyphaseFilter::shared(48_000, 16_000, super::super::Quality::High);
-        let history: Vec<f32> = (0..4_000)
+    fn detected_kernel_agrees_with_portable_to_rounding_for_every_pair() {
+        use crate::rates::SUPPORTED_RATES;
+        let history: Vec<f32> = (0..6_000)
             .map(|i| ((i as f32) * 0.37).sin() * 20_000.0)
             .collect();
-        let start = Cursor {
-            input: filter.taps - 1,
-            phase: 0,
-        };
-        let mut portable = vec![0i16; 1_000];
-        let mut detected = vec![0i16; 1_000];
-        let a = Kernel::Portable.convolve(&filter, &history, start, &mut portable);
-        let b = Kernel::detect().convolve(&filter, &history, start, &mut detected);
-        assert_eq!(a, b);
-        assert!(portable
-            .iter()
-            .zip(&detected)
-            .all(|(p, d)| (p - d).abs() <= 1));
+        for &fi in &SUPPORTED_RATES {
+            for &fo in &SUPPORTED_RATES {
+                let filter = PolyphaseFilter::shared(fi, fo, super::super::Quality::High);
+                let start = Cursor {
+                    input: filter.taps - 1,
+                    phase: 0,
+                };
+                let mut portable = vec![0i16; 1_000];
+                let mut detected = vec![0i16; 1_000];
+                let a = Kernel::Portable.convolve(
+                    &filter,
+                    &history,
+                    start,
+                    &mut portable,
+                    &mut Vec::new(),
+                );
+                let b = Kernel::detect().convolve(
+                    &filter,
+                    &history,
+                    start,
+                    &mut detected,
+                    &mut Vec::new(),
+                );
+                assert_eq!(a, b, "{fi}->{fo}");
+                assert!(
+                    portable
+                        .iter()
+                        .zip(&detected)
+                        .all(|(p, d)| (p - d).abs() <= 1),
+                    "{fi}->{fo}"
+                );
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 pub mod design;
 mod filter;
 mod kernel;
+mod lanes;
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub use kernel::Kernel;
 pub struct Resampler {
     filter: Arc<PolyphaseFilter>,
     kernel: Kernel,
+    /// Working memory of the convolution kernel, kept between calls.
+    scratch: Vec<f32>,
     /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input.
     history: Vec<f32>,
     /// Index in `history` of the newest input sample the next output depends on.
@@ -50,6 +53,7 @@ impl Resampler {
         let mut resampler = Self {
             filter,
             kernel,
+            scratch: Vec::new(),
             history: Vec::new(),
             next_input: 0,
             next_phase: 0,
@@ -160,9 +164,9 @@ impl Resampler {
             input: self.next_input,
             phase: self.next_phase,
         };
-        let (written, cursor) = self
-            .kernel
-            .convolve(&self.filter, &self.history, cursor, out);
+        let (written, cursor) =
+            self.kernel
+                .convolve(&self.filter, &self.history, cursor, out, &mut self.scratch);
         self.next_input = cursor.input;
         self.next_phase = cursor.phase;
         written

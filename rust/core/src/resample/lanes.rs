@@ -1,0 +1,247 @@
+//! Outputs across SIMD lanes, for filters with few phases (`L ≤ MAX_UP`).
+//!
+//! Outputs `n, n+L, n+2L, …` share one phase's coefficients and their windows start `M`
+//! inputs apart. After the history is split into `M` rows (row `r` holds inputs `r, r+M,
+//! r+2M, …`), the inputs that eight such outputs need for one tap are eight consecutive floats
+//! of one row: one broadcast coefficient and one load per eight multiply-adds, and no
+//! horizontal sums. Every lane accumulates its taps in order from zero however the outputs
+//! are grouped, so chunking never changes a sample.
+
+use super::filter::PolyphaseFilter;
+use super::kernel::{advance, available, to_sample, Cursor};
+
+/// Filters with at most this many phases use this kernel (more phases leave too few outputs
+/// per phase in a 20 ms chunk to fill the lanes).
+pub const MAX_UP: usize = 8;
+const LANES: usize = 8;
+const MAX_BLOCKS: usize = 8;
+/// Zeros after each row, so lanes past the last available output still read in bounds.
+const ROW_PAD: usize = LANES * MAX_BLOCKS;
+
+/// Samples of up to `MAX_BLOCKS` blocks of lanes (only the first `blocks` are meaningful).
+type Samples = [[i16; LANES]; MAX_BLOCKS];
+
+/// Splits `history` into `m` rows of `stride` floats each (zero-padded); returns `stride`.
+fn split_rows(history: &[f32], m: usize, rows: &mut Vec<f32>) -> usize {
+    let stride = history.len().div_ceil(m) + ROW_PAD;
+    rows.clear();
+    rows.resize(m * stride, 0.0);
+    for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
+        for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
+            *dst = x;
+        }
+    }
+    stride
+}
+
+/// Where one pass reads: lane `k` of tap `t` is `rows[row(start + t) + k]`.
+#[derive(Clone, Copy)]
+struct Taps<'a> {
+    rows: &'a [f32],
+    stride: usize,
+    m: usize,
+    /// History index of the first tap's input for lane 0.
+    start: usize,
+}
+
+impl Taps<'_> {
+    /// Calls `f(coefficient, inputs)` for each tap in order, with the `width` inputs of the lanes.
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn for_each(self, coefficients: &[f32], width: usize, mut f: impl FnMut(f32, &[f32])) {
+        let (mut r, mut q) = (self.start % self.m, self.start / self.m);
+        for &c in coefficients {
+            f(c, &self.rows[r * self.stride + q..][..width]);
+            r += 1;
+            if r == self.m {
+                r = 0;
+                q += 1;
+            }
+        }
+    }
+}
+
+/// Portable variant: `B` blocks of lanes, multiply then add.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn pass_portable<const B: usize>(coefficients: &[f32], taps: Taps<'_>) -> Samples {
+    let mut acc = [[0.0f32; LANES]; B];
+    taps.for_each(coefficients, B * LANES, |c, x| {
+        for (lanes, x) in acc.iter_mut().zip(x.chunks_exact(LANES)) {
+            for (a, &x) in lanes.iter_mut().zip(x) {
+                *a += c * x;
+            }
+        }
+    });
+    let mut samples = [[0; LANES]; MAX_BLOCKS];
+    for (block, lanes) in samples.iter_mut().zip(acc) {
+        *block = lanes.map(to_sample);
+    }
+    samples
+}
+
+/// The portable kernel.
+pub(super) fn convolve_portable(
+    filter: &PolyphaseFilter,
+    history: &[f32],
+    cursor: Cursor,
+    out: &mut [i16],
+    rows: &mut Vec<f32>,
+) -> (usize, Cursor) {
+    drive(
+        filter,
+        history,
+        cursor,
+        out,
+        rows,
+        |blocks, c, taps| match blocks {
+            8 => pass_portable::<8>(c, taps),
+            4 => pass_portable::<4>(c, taps),
+            2 => pass_portable::<2>(c, taps),
+            _ => pass_portable::<1>(c, taps),
+        },
+    )
+}
+
+/// The AVX2 + FMA kernel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn convolve_avx2_fma(
+    filter: &PolyphaseFilter,
+    history: &[f32],
+    cursor: Cursor,
+    out: &mut [i16],
+    rows: &mut Vec<f32>,
+) -> (usize, Cursor) {
+    drive(
+        filter,
+        history,
+        cursor,
+        out,
+        rows,
+        |blocks, c, taps| match blocks {
+            8 => avx2::pass::<8>(c, taps),
+            4 => avx2::pass::<4>(c, taps),
+            2 => avx2::pass::<2>(c, taps),
+            _ => avx2::pass::<1>(c, taps),
+        },
+    )
+}
+
+/// Computes the available outputs phase by phase in passes of up to 64 lanes; `pass(blocks,
+/// coefficients, taps)` computes `blocks` (8, 4, 2 or 1) blocks of 8 lanes.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn drive(
+    filter: &PolyphaseFilter,
+    history: &[f32],
+    cursor: Cursor,
+    out: &mut [i16],
+    rows: &mut Vec<f32>,
+    pass: impl Fn(usize, &[f32], Taps<'_>) -> Samples,
+) -> (usize, Cursor) {
+    let (taps, l, m) = (filter.taps, filter.up, filter.down);
+    let total = out.len().min(available(filter, history.len(), cursor));
+    if total == 0 {
+        return (0, cursor);
+    }
+    let stride = split_rows(history, m, rows);
+    let mut first = cursor;
+    for j in 0..l.min(total) {
+        // Outputs j, j+L, j+2L, … of this call use phase `first.phase`.
+        let count = (total - j).div_ceil(l);
+        let coefficients = filter.phase(first.phase);
+        let mut k0 = 0;
+        while k0 < count {
+            let blocks = match (count - k0).div_ceil(LANES) {
+                8.. => 8,
+                4..=7 => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            let start = first.input + k0 * m + 1 - taps;
+            let samples = pass(
+                blocks,
+                coefficients,
+                Taps {
+                    rows,
+                    stride,
+                    m,
+                    start,
+                },
+            );
+            let produced = (blocks * LANES).min(count - k0);
+            for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
+                out[j + (k0 + k) * l] = y;
+            }
+            k0 += produced;
+        }
+        first = advance(filter, first, 1);
+    }
+    (total, advance(filter, cursor, total))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, _mm256_castsi256_si128, _mm256_cvtps_epi32, _mm256_extractf128_si256,
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_round_ps,
+        _mm256_set1_ps, _mm256_setzero_ps, _mm_cvtsi128_si64, _mm_extract_epi64, _mm_packs_epi32,
+        _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
+    };
+
+    use super::{Samples, Taps, LANES, MAX_BLOCKS};
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load(x: &[f32]) -> __m256 {
+        let lanes = &x[..LANES];
+        #[allow(unsafe_code)]
+        // SAFETY: `lanes` holds exactly 8 f32s (bounds-checked above); the load is unaligned.
+        unsafe {
+            _mm256_loadu_ps(lanes.as_ptr())
+        }
+    }
+
+    /// Rounds 8 lanes to nearest (ties to even) and saturates them to i16, like `to_sample`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn to_samples(y: __m256) -> [i16; LANES] {
+        let y = _mm256_min_ps(
+            _mm256_max_ps(y, _mm256_set1_ps(-32768.0)),
+            _mm256_set1_ps(32767.0),
+        );
+        let whole = _mm256_cvtps_epi32(_mm256_round_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(y));
+        let low = _mm256_castsi256_si128(whole);
+        let packed = _mm_packs_epi32(low, _mm256_extractf128_si256::<1>(whole));
+        let (a, b) = (
+            _mm_cvtsi128_si64(packed).to_le_bytes(),
+            _mm_extract_epi64::<1>(packed).to_le_bytes(),
+        );
+        let bytes = [a, b];
+        std::array::from_fn(|k| {
+            let half = &bytes[k / 4];
+            i16::from_le_bytes([half[2 * (k % 4)], half[2 * (k % 4) + 1]])
+        })
+    }
+
+    /// `B` blocks of 8 lanes: one broadcast coefficient and `B` loads per tap.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn pass<const B: usize>(coefficients: &[f32], taps: Taps<'_>) -> Samples {
+        let mut acc = [_mm256_setzero_ps(); B];
+        taps.for_each(coefficients, B * LANES, |c, x| {
+            let c = _mm256_set1_ps(c);
+            for (b, sum) in acc.iter_mut().enumerate() {
+                *sum = _mm256_fmadd_ps(c, load(&x[b * LANES..]), *sum);
+            }
+        });
+        let mut samples = [[0; LANES]; MAX_BLOCKS];
+        for (block, sum) in samples.iter_mut().zip(acc) {
+            *block = to_samples(sum);
+        }
+        samples
+    }
+}
