@@ -99,13 +99,16 @@ class TwilioFrameDecoder:
     """Inbound Twilio Media Streams audio: one ``media.payload`` → PCM16 at ``rate``, in one call.
 
     Base64 decoding, μ-law decoding and 8 kHz → ``rate`` resampling (state kept across frames)
-    all happen in Rust. JSON framing stays with the caller.
+    all happen in Rust. JSON framing stays with the caller. ``quality`` is the resampler
+    profile (see :class:`Resampler`); ``"fast"`` still keeps aliasing ~30 dB below μ-law's own
+    quantisation noise at half the cost.
 
     Raises:
         AudioFormatError: ``rate`` is not supported.
+        ConfigError: ``quality`` is not ``"hq"`` or ``"fast"``.
     """
 
-    def __new__(cls, rate: int = 16000) -> Self: ...
+    def __new__(cls, rate: int = 16000, *, quality: str = "hq") -> Self: ...
     def decode(self, payload: str | Buffer) -> bytes:
         """Decode one base64 payload (``str`` or ASCII bytes) to PCM16 little-endian at ``rate``.
 
@@ -129,13 +132,15 @@ class TwilioFrameEncoder:
     """Outbound Twilio Media Streams audio: PCM16 at ``rate`` → base64 μ-law 20 ms payloads.
 
     Resampling to 8 kHz, μ-law encoding, framing into 160-byte payloads and base64 all happen
-    in Rust; audio short of a whole frame waits for the next call.
+    in Rust; audio short of a whole frame waits for the next call. ``quality`` is the
+    resampler profile, as for :class:`TwilioFrameDecoder`.
 
     Raises:
         AudioFormatError: ``rate`` is not supported.
+        ConfigError: ``quality`` is not ``"hq"`` or ``"fast"``.
     """
 
-    def __new__(cls, rate: int = 16000) -> Self: ...
+    def __new__(cls, rate: int = 16000, *, quality: str = "hq") -> Self: ...
     def encode(self, pcm: Buffer) -> list[str]:
         """Encode a PCM16 chunk; returns every complete 20 ms payload (possibly none).
 

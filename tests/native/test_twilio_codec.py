@@ -12,19 +12,20 @@ from hypothesis import strategies as st
 
 from benches.audio_quality import tone
 from voicecore.audio import Resampler, TwilioFrameDecoder, TwilioFrameEncoder, ulaw_decode, ulaw_encode
-from voicecore.errors import AudioFormatError
+from voicecore.errors import AudioFormatError, ConfigError
 
 
 def media_payloads(codes: bytes) -> list[str]:
     return [base64.b64encode(codes[i : i + 160]).decode() for i in range(0, len(codes), 160)]
 
 
+@pytest.mark.parametrize("quality", ["hq", "fast"])
 @pytest.mark.parametrize("rate", [8000, 16000, 24000, 48000])
-def test_inbound_equals_ulaw_decode_then_resample(rate: int) -> None:
+def test_inbound_equals_ulaw_decode_then_resample(rate: int, quality: str) -> None:
     codes = bytes(np.random.default_rng(1).integers(0, 256, 1600, dtype=np.uint8))
-    decoder = TwilioFrameDecoder(rate)
+    decoder = TwilioFrameDecoder(rate, quality=quality)
     got = b"".join(decoder.decode(p) for p in media_payloads(codes))
-    assert got == Resampler(8000, rate).process(ulaw_decode(codes))
+    assert got == Resampler(8000, rate, quality=quality).process(ulaw_decode(codes))
     assert len(got) == 1600 * rate // 8000 * 2
 
 
@@ -56,17 +57,18 @@ def test_bad_payload_is_rejected_and_the_stream_goes_on() -> None:
     assert decoder.decode(good) == reference.decode(good)
 
 
+@pytest.mark.parametrize("quality", ["hq", "fast"])
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 24000, 44100, 48000])
-def test_outbound_payloads_are_20_ms_and_equal_the_composed_path(rate: int) -> None:
+def test_outbound_payloads_are_20_ms_and_equal_the_composed_path(rate: int, quality: str) -> None:
     pcm = tone(rate, 440, 0.5).tobytes()
-    encoder = TwilioFrameEncoder(rate)
+    encoder = TwilioFrameEncoder(rate, quality=quality)
     payloads: list[str] = []
     for i in range(0, len(pcm), 2 * (rate // 100)):  # 10 ms chunks
         payloads += encoder.encode(pcm[i : i + 2 * (rate // 100)])
     frames = [base64.b64decode(p) for p in payloads]
     assert all(len(f) == 160 for f in frames)
     payloads += encoder.flush()
-    resampler = Resampler(rate, 8000)
+    resampler = Resampler(rate, 8000, quality=quality)
     expected = ulaw_encode(resampler.process(pcm) + resampler.flush())
     assert b"".join(base64.b64decode(p) for p in payloads) == expected
 
@@ -101,6 +103,8 @@ def test_outbound_chunking_never_changes_the_payload_stream(data: bytes, cuts: l
 def test_errors_name_the_problem() -> None:
     with pytest.raises(AudioFormatError, match="11025"):
         TwilioFrameEncoder(11025)
+    with pytest.raises(ConfigError, match="ultra"):
+        TwilioFrameDecoder(quality="ultra")
     with pytest.raises(AudioFormatError, match="3 bytes"):
         TwilioFrameEncoder().encode(b"abc")
     with pytest.raises(TypeError):

@@ -59,7 +59,7 @@ fn twilio_frames(c: &mut Criterion) {
         .map(|&s| g711::ulaw_encode_sample(s))
         .collect();
     let payload = base64::engine::general_purpose::STANDARD.encode(&codes);
-    let mut decoder = TwilioDecoder::new(16000).unwrap();
+    let mut decoder = TwilioDecoder::new(16000, Quality::High).unwrap();
     c.bench_function("twilio inbound 8k->16k", |b| {
         b.iter(|| {
             decoder
@@ -68,7 +68,7 @@ fn twilio_frames(c: &mut Criterion) {
         });
     });
     let pcm = speech_like(16000, 320);
-    let mut encoder = TwilioEncoder::new(16000).unwrap();
+    let mut encoder = TwilioEncoder::new(16000, Quality::High).unwrap();
     let mut payloads = Vec::new();
     c.bench_function("twilio outbound 16k 20ms", |b| {
         b.iter(|| {

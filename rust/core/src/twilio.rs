@@ -26,10 +26,10 @@ pub struct TwilioDecoder {
 }
 
 impl TwilioDecoder {
-    /// A decoder producing PCM16 at `rate` (a supported rate).
-    pub fn new(rate: u32) -> Result<Self, CoreError> {
+    /// A decoder producing PCM16 at `rate` (a supported rate), resampling with `quality`.
+    pub fn new(rate: u32, quality: Quality) -> Result<Self, CoreError> {
         Ok(Self {
-            resampler: Resampler::new(TWILIO_RATE, rate, Quality::High)?,
+            resampler: Resampler::new(TWILIO_RATE, rate, quality)?,
             codes: Vec::with_capacity(FRAME_BYTES),
             narrowband: Vec::with_capacity(FRAME_BYTES),
             output: Vec::new(),
@@ -79,10 +79,10 @@ pub struct TwilioEncoder {
 }
 
 impl TwilioEncoder {
-    /// An encoder taking PCM16 at `rate` (a supported rate).
-    pub fn new(rate: u32) -> Result<Self, CoreError> {
+    /// An encoder taking PCM16 at `rate` (a supported rate), resampling with `quality`.
+    pub fn new(rate: u32, quality: Quality) -> Result<Self, CoreError> {
         Ok(Self {
-            resampler: Resampler::new(rate, TWILIO_RATE, Quality::High)?,
+            resampler: Resampler::new(rate, TWILIO_RATE, quality)?,
             narrowband: Vec::new(),
             pending: Vec::with_capacity(2 * FRAME_BYTES),
         })
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn outbound_payloads_are_20_ms_and_decode_back() {
-        let mut encoder = TwilioEncoder::new(16000).unwrap();
+        let mut encoder = TwilioEncoder::new(16000, Quality::High).unwrap();
         let mut payloads = Vec::new();
         let pcm = speech_like(16000, 16000);
         for chunk in pcm.chunks(333) {
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn inbound_matches_decode_then_resample() {
         let codes: Vec<u8> = (0..800u32).map(|i| (i * 37 % 256) as u8).collect();
-        let mut decoder = TwilioDecoder::new(16000).unwrap();
+        let mut decoder = TwilioDecoder::new(16000, Quality::High).unwrap();
         let mut got = Vec::new();
         for frame in codes.chunks(FRAME_BYTES) {
             got.extend_from_slice(decoder.decode(STANDARD.encode(frame).as_bytes()).unwrap());
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn bad_base64_is_rejected_without_touching_the_stream() {
-        let mut decoder = TwilioDecoder::new(8000).unwrap();
+        let mut decoder = TwilioDecoder::new(8000, Quality::High).unwrap();
         assert!(matches!(
             decoder.decode(b"not base64!"),
             Err(CoreError::InvalidBase64(_))
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn clear_drops_the_partial_frame() {
-        let mut encoder = TwilioEncoder::new(8000).unwrap();
+        let mut encoder = TwilioEncoder::new(8000, Quality::High).unwrap();
         let mut out = Vec::new();
         encoder.encode(speech_like(8000, 100).into_iter(), &mut out);
         assert!(out.is_empty());

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use voicecore_core::pcm;
+use voicecore_core::resample::Quality;
 use voicecore_core::twilio::{TwilioDecoder, TwilioEncoder};
 
 use crate::buffer::{self, Content};
@@ -17,9 +18,12 @@ pub struct PyTwilioFrameDecoder {
 #[pymethods]
 impl PyTwilioFrameDecoder {
     #[new]
-    #[pyo3(signature = (rate = 16000))]
-    fn new(py: Python<'_>, rate: u32) -> PyResult<Self> {
-        let inner = py.detach(|| TwilioDecoder::new(rate)).map_err(to_py)?;
+    #[pyo3(signature = (rate = 16000, *, quality = "hq"))]
+    fn new(py: Python<'_>, rate: u32, quality: &str) -> PyResult<Self> {
+        let quality = Quality::parse(quality).map_err(to_py)?;
+        let inner = py
+            .detach(|| TwilioDecoder::new(rate, quality))
+            .map_err(to_py)?;
         Ok(Self { inner })
     }
 
@@ -77,9 +81,12 @@ impl PyTwilioFrameEncoder {
 #[pymethods]
 impl PyTwilioFrameEncoder {
     #[new]
-    #[pyo3(signature = (rate = 16000))]
-    fn new(py: Python<'_>, rate: u32) -> PyResult<Self> {
-        let inner = py.detach(|| TwilioEncoder::new(rate)).map_err(to_py)?;
+    #[pyo3(signature = (rate = 16000, *, quality = "hq"))]
+    fn new(py: Python<'_>, rate: u32, quality: &str) -> PyResult<Self> {
+        let quality = Quality::parse(quality).map_err(to_py)?;
+        let inner = py
+            .detach(|| TwilioEncoder::new(rate, quality))
+            .map_err(to_py)?;
         Ok(Self {
             inner,
             payloads: Vec::new(),
