@@ -1,0 +1,623 @@
+"""Turn-taking for one call: when the caller's turn ends, barge-in, fillers, timeouts, idle.
+
+:class:`TurnMachine` is fed what happened (VAD boundaries, transcripts, reply progress,
+playback truth) with the current time, and answers with what to do (start or cancel a reply,
+clear queued audio, say a fixed phrase, end the call). It holds no clock: the caller also
+calls :meth:`TurnMachine.tick` at :meth:`TurnMachine.next_deadline`. Every behaviour is a
+table of ``(event, now) -> actions``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from voicecore.errors import ConfigError
+
+__all__ = [
+    "Action",
+    "CallEnded",
+    "CallStarted",
+    "CancelReply",
+    "ClearPlayback",
+    "CommitHeard",
+    "Dtmf",
+    "EndCall",
+    "Event",
+    "FinalizeTranscript",
+    "PlaybackIdle",
+    "ReplyAudioStarted",
+    "ReplyDone",
+    "ReplyFailed",
+    "ResumeReply",
+    "Say",
+    "SpeechEnded",
+    "SpeechStarted",
+    "StartReply",
+    "ToolsFinished",
+    "ToolsStarted",
+    "Transcript",
+    "TurnConfig",
+    "TurnMachine",
+]
+
+EndOfTurnPolicy = Literal["vad", "stt", "both"]
+SayReason = Literal["greeting", "filler", "fallback", "idle", "goodbye"]
+
+#: Words that alone do not interrupt the agent (compared lower-case, punctuation stripped).
+ENGLISH_BACKCHANNELS = frozenset(
+    {"yeah", "yes", "yep", "ok", "okay", "uh-huh", "uhhuh", "mhm", "mm-hm", "mm", "hmm", "right"}
+    | {"sure", "aha"}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnConfig:
+    """Turn-taking settings; times in seconds.
+
+    Attributes:
+        end_of_turn: What ends the caller's turn: the VAD's end of speech (plus the STT's final
+            text, waited for up to ``final_timeout``), the STT's own endpointing, or both.
+        final_timeout: After the VAD end, how long to wait for the STT before using what it has.
+        barge_in_min_speech: Caller speech needed before transcribed words can interrupt.
+        barge_in_min_words: Words (not backchannels) in the caller's transcript that interrupt.
+        barge_in_max_speech: Continuous caller speech that interrupts even without words
+            (0 disables it).
+        backchannels: Words that never interrupt on their own ("yeah", "uh-huh", ...).
+        false_interruption_timeout: After a barge-in, how long to wait for words before
+            resuming the cut reply.
+        filler_after: Latency budget: with no agent audio this long after the caller's turn
+            ended, say a filler.
+        turn_timeout: With no agent audio this long after the turn ended, give up on the reply
+            and say ``fallback``.
+        tool_filler_delay: Tools still running this long (with nothing said) get a filler.
+        idle_after: Caller silence after the agent's audio finished playing before ``idle_prompt``.
+        idle_prompts: Idle prompts before saying ``goodbye`` and ending the call.
+        max_call_duration: The call says ``goodbye`` and ends after this long.
+        greeting: Said when the call starts (None: wait for the caller).
+        fillers: Phrases for fillers, used in turn so consecutive fillers differ.
+        fallback: Said when a reply fails or times out.
+        idle_prompt: Said when the caller stays silent.
+        goodbye: Said before the call ends on its own.
+        dtmf_as_input: Keypad digits up to ``#`` become a caller turn ("DTMF 123").
+    """
+
+    end_of_turn: EndOfTurnPolicy = "both"
+    final_timeout: float = 0.8
+    barge_in_min_speech: float = 0.25
+    barge_in_min_words: int = 1
+    barge_in_max_speech: float = 1.0
+    backchannels: frozenset[str] = ENGLISH_BACKCHANNELS
+    false_interruption_timeout: float = 1.5
+    filler_after: float = 1.5
+    turn_timeout: float = 10.0
+    tool_filler_delay: float = 0.6
+    idle_after: float = 8.0
+    idle_prompts: int = 2
+    max_call_duration: float = 3600.0
+    greeting: str | None = None
+    fillers: tuple[str, ...] = ("One moment.", "Let me check that.", "Just a second.")
+    fallback: str = "Sorry, could you repeat that?"
+    idle_prompt: str = "Are you still there?"
+    goodbye: str = "Thank you for calling. Goodbye."
+    dtmf_as_input: bool = False
+
+    def __post_init__(self) -> None:
+        if self.end_of_turn not in ("vad", "stt", "both"):
+            raise ConfigError(f"end_of_turn must be 'vad', 'stt' or 'both', not {self.end_of_turn!r}")
+        for name in (
+            "final_timeout",
+            "barge_in_min_speech",
+            "barge_in_max_speech",
+            "false_interruption_timeout",
+            "filler_after",
+            "turn_timeout",
+            "tool_filler_delay",
+            "idle_after",
+            "max_call_duration",
+        ):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+        if self.turn_timeout <= self.filler_after:
+            raise ConfigError(
+                f"turn_timeout ({self.turn_timeout}) must exceed filler_after ({self.filler_after})"
+            )
+        if self.barge_in_min_words < 0 or self.idle_prompts < 0:
+            raise ConfigError("barge_in_min_words and idle_prompts must be >= 0")
+        if not self.fillers:
+            raise ConfigError("fillers must hold at least one phrase")
+
+
+# --- events in --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """The call is connected."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The call is over (hang-up, transport closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The VAD decided the caller started speaking."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    """The VAD decided the caller stopped speaking."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """Caller text from the STT: interim (replaced by the next) or final (appended).
+
+    ``end_of_turn`` is the STT's own endpointing (Deepgram ``speech_final``/``UtteranceEnd``).
+    """
+
+    text: str
+    final: bool
+    end_of_turn: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyAudioStarted:
+    """The first audio of reply ``turn`` went out to the caller."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDone:
+    """Reply ``turn`` is fully generated (its audio may still be playing)."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFailed:
+    """Reply ``turn`` failed (a provider error that retries and failover did not fix)."""
+
+    turn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsStarted:
+    """Reply ``turn`` is running tools; ``spoke_content`` when the LLM said something first."""
+
+    turn: int
+    spoke_content: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsFinished:
+    """The tools of reply ``turn`` returned."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackIdle:
+    """All agent audio sent so far has been played to the caller (playback truth)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    """The caller pressed a key."""
+
+    digit: str
+
+
+Event = (
+    CallStarted
+    | CallEnded
+    | SpeechStarted
+    | SpeechEnded
+    | Transcript
+    | ReplyAudioStarted
+    | ReplyDone
+    | ReplyFailed
+    | ToolsStarted
+    | ToolsFinished
+    | PlaybackIdle
+    | Dtmf
+)
+
+# --- actions out ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeTranscript:
+    """Ask the STT for its final text now (the VAD heard the end of speech)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartReply:
+    """Start reply ``turn`` to the caller's ``text``.
+
+    ``replaces`` names a reply cancelled because the caller kept talking before hearing it;
+    ``text`` then includes what they said for it.
+    """
+
+    turn: int
+    text: str
+    replaces: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReply:
+    """Stop reply ``turn`` now: its LLM, TTS and tools."""
+
+    turn: int
+    reason: Literal["barge-in", "continued", "timeout", "failed", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearPlayback:
+    """Drop all queued agent audio at once (Twilio ``clear``, ``PlayoutBuffer.clear``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitHeard:
+    """Keep in the history only the part of reply ``turn`` the caller heard."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeReply:
+    """The barge-in on reply ``turn`` was a false alarm: say its cut sentence and the rest."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak a fixed phrase (no LLM)."""
+
+    text: str
+    reason: SayReason
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """Hang up once the audio already queued has played."""
+
+    reason: Literal["idle", "max-duration"]
+
+
+Action = (
+    FinalizeTranscript | StartReply | CancelReply | ClearPlayback | CommitHeard | ResumeReply | Say | EndCall
+)
+
+
+# --- the machine ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Caller:
+    """The caller's turn in progress."""
+
+    speaking: bool = False
+    speech_started: float | None = None
+    vad_ended: bool = False
+    finals: list[str] = field(default_factory=list)
+    interim: str = ""
+    #: Until when to wait for the STT's final text after the VAD end (None: not waiting).
+    final_due: float | None = None
+    #: The STT delivered its final text after the VAD end, or we stopped waiting for it.
+    final_settled: bool = False
+    stt_end_of_turn: bool = False
+
+    def text(self) -> str:
+        return " ".join(part for part in (*self.finals, self.interim) if part).strip()
+
+
+@dataclass(slots=True)
+class _Reply:
+    """The agent's reply in progress."""
+
+    turn: int
+    text: str
+    turn_ended: float
+    audio_started: bool = False
+    done: bool = False
+    filler_said: bool = False
+    tools_since: float | None = None
+
+
+class TurnMachine:
+    """The turn-taking state of one call. Feed :meth:`handle`; call :meth:`tick` at deadlines."""
+
+    def __init__(self, config: TurnConfig | None = None) -> None:
+        """Create the machine for a call that has not started yet."""
+        self.config = config or TurnConfig()
+        self._caller = _Caller()
+        self._reply: _Reply | None = None
+        self._turns = 0
+        self._agent_audible = False
+        # Reply cut by a barge-in that may prove false, and since when the caller is silent.
+        self._barge_in: tuple[int | None, float | None] | None = None
+        self._replaced: int | None = None
+        self._idle_since: float | None = None
+        self._idle_count = 0
+        self._call_deadline: float | None = None
+        self._ended = False
+        self._filler_index = 0
+        self._digits = ""
+
+    @property
+    def agent_audible(self) -> bool:
+        """Whether agent audio is queued or playing (as far as playback reports go)."""
+        return self._agent_audible
+
+    @property
+    def reply_turn(self) -> int | None:
+        """The reply in progress, if any."""
+        return self._reply.turn if self._reply else None
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Apply ``event`` that happened at ``now``; returns the actions to carry out, in order."""
+        if self._ended:
+            return []
+        actions: list[Action] = []
+        match event:
+            case CallStarted():
+                self._call_deadline = now + self.config.max_call_duration
+                if self.config.greeting:
+                    actions.append(self._say(self.config.greeting, "greeting"))
+                else:
+                    self._idle_since = now
+            case CallEnded():
+                if self._reply:
+                    actions.append(CancelReply(self._reply.turn, "ended"))
+                self._ended = True
+            case SpeechStarted():
+                self._on_speech_started(now)
+            case SpeechEnded():
+                caller = self._caller
+                caller.speaking = False
+                caller.vad_ended = True
+                caller.final_settled = False
+                caller.final_due = now + self.config.final_timeout
+                if self._barge_in is not None:
+                    self._barge_in = (self._barge_in[0], now)
+                actions.append(FinalizeTranscript())
+            case Transcript():
+                self._on_transcript(event, now, actions)
+            case ReplyAudioStarted(turn) if self._reply and self._reply.turn == turn:
+                self._reply.audio_started = True
+                self._agent_audible = True
+                self._idle_since = None
+            case ReplyDone(turn) if self._reply and self._reply.turn == turn:
+                self._reply.done = True
+                if not self._reply.audio_started:  # nothing to say (e.g. only a tool call)
+                    self._reply = None
+            case ReplyFailed(turn) if self._reply and self._reply.turn == turn:
+                self._reply = None
+                actions.append(self._say(self.config.fallback, "fallback"))
+            case ToolsStarted(turn, spoke) if self._reply and self._reply.turn == turn:
+                self._reply.tools_since = None if spoke else now
+            case ToolsFinished(turn) if self._reply and self._reply.turn == turn:
+                self._reply.tools_since = None
+            case PlaybackIdle():
+                self._agent_audible = False
+                if self._reply and self._reply.done:
+                    self._reply = None
+                if self._reply is None and not self._caller.speaking:
+                    self._idle_since = now
+            case Dtmf(digit):
+                self._on_dtmf(digit, now, actions)
+            case _:
+                pass  # progress of a reply that was already cancelled
+        self._end_turn_if_ready(now, actions)
+        return actions
+
+    def tick(self, now: float) -> list[Action]:
+        """Fire whatever deadlines have passed at ``now``."""
+        if self._ended:
+            return []
+        actions: list[Action] = []
+        config, caller, reply = self.config, self._caller, self._reply
+        if self._call_deadline is not None and now >= self._call_deadline:
+            self._call_deadline = None
+            return self._goodbye("max-duration")
+        barge_in_due = self._barge_in_due()
+        if barge_in_due is not None and now >= barge_in_due:
+            self._do_barge_in(now, actions)
+        if self._barge_in is not None:
+            turn, quiet_since = self._barge_in
+            if quiet_since is not None and now - quiet_since >= config.false_interruption_timeout:
+                self._barge_in = None
+                if turn is not None and not caller.text():
+                    actions.append(ResumeReply(turn))
+                    self._agent_audible = True
+        if caller.final_due is not None and now >= caller.final_due:
+            caller.final_due = None
+            caller.final_settled = True
+        if reply and not reply.audio_started:
+            waited = now - reply.turn_ended
+            if waited >= config.turn_timeout:
+                self._reply = None
+                actions += [CancelReply(reply.turn, "timeout"), self._say(config.fallback, "fallback")]
+            elif waited >= config.filler_after and not reply.filler_said:
+                reply.filler_said = True
+                actions.append(self._say(self._next_filler(), "filler"))
+        reply = self._reply
+        if reply and reply.tools_since is not None and now - reply.tools_since >= config.tool_filler_delay:
+            reply.tools_since = None
+            reply.filler_said = True
+            actions.append(self._say(self._next_filler(), "filler"))
+        if self._idle_since is not None and now - self._idle_since >= config.idle_after:
+            self._idle_since = None
+            self._idle_count += 1
+            if self._idle_count > config.idle_prompts:
+                return actions + self._goodbye("idle")
+            actions.append(self._say(config.idle_prompt, "idle"))
+        self._end_turn_if_ready(now, actions)
+        return actions
+
+    def next_deadline(self) -> float | None:
+        """The earliest time :meth:`tick` has something to decide, or None."""
+        if self._ended:
+            return None
+        config, caller, reply = self.config, self._caller, self._reply
+        deadlines = [self._call_deadline, self._barge_in_due(), caller.final_due]
+        if self._barge_in is not None and self._barge_in[1] is not None:
+            deadlines.append(self._barge_in[1] + config.false_interruption_timeout)
+        if reply and not reply.audio_started:
+            budget = config.turn_timeout if reply.filler_said else config.filler_after
+            deadlines.append(reply.turn_ended + budget)
+        if reply and reply.tools_since is not None:
+            deadlines.append(reply.tools_since + config.tool_filler_delay)
+        if self._idle_since is not None:
+            deadlines.append(self._idle_since + config.idle_after)
+        return min((d for d in deadlines if d is not None), default=None)
+
+    # --- caller side ----------------------------------------------------------------------
+
+    def _on_speech_started(self, now: float) -> None:
+        caller = self._caller
+        caller.speaking = True
+        caller.speech_started = now
+        caller.vad_ended = False
+        caller.final_due = None
+        self._idle_since = None
+        self._idle_count = 0
+        if self._barge_in is not None:
+            self._barge_in = (self._barge_in[0], None)  # the silence clock restarts at SpeechEnded
+
+    def _barge_in_due(self) -> float | None:
+        """When continued caller speech alone interrupts the audible agent, if it can."""
+        config, caller = self.config, self._caller
+        if not (self._agent_audible and caller.speaking and caller.speech_started is not None):
+            return None
+        if config.barge_in_min_words == 0:
+            return caller.speech_started + config.barge_in_min_speech
+        if config.barge_in_max_speech > 0:
+            return caller.speech_started + config.barge_in_max_speech
+        return None
+
+    def _on_transcript(self, event: Transcript, now: float, actions: list[Action]) -> None:
+        caller, config = self._caller, self.config
+        text = event.text.strip()
+        if event.final:
+            if text:
+                caller.finals.append(text)
+            caller.interim = ""
+            if caller.vad_ended:
+                caller.final_settled = True
+                caller.final_due = None
+        else:
+            caller.interim = text
+        if event.end_of_turn:
+            caller.stt_end_of_turn = True
+        if text:
+            self._idle_since = None
+        words = self._meaningful_words(caller.text())
+        if self._agent_audible and words >= max(config.barge_in_min_words, 1):
+            started = caller.speech_started if caller.speech_started is not None else now
+            if now - started >= config.barge_in_min_speech or not caller.speaking:
+                self._do_barge_in(now, actions)
+        if words and self._barge_in is not None:
+            self._barge_in = None  # the caller did say something: a real interruption
+        reply = self._reply
+        if reply and not reply.audio_started and words:
+            self._continue_turn(reply, actions)
+
+    def _continue_turn(self, reply: _Reply, actions: list[Action]) -> None:
+        """The caller kept talking before hearing reply ``reply``: drop it and answer it all."""
+        actions.append(CancelReply(reply.turn, "continued"))
+        self._caller.finals.insert(0, reply.text)
+        self._replaced = reply.turn
+        self._reply = None
+
+    def _meaningful_words(self, text: str) -> int:
+        words = [w.strip(".,!?;:\"'").lower() for w in text.split()]
+        return sum(1 for w in words if w and w not in self.config.backchannels)
+
+    def _do_barge_in(self, now: float, actions: list[Action]) -> None:
+        reply = self._reply
+        actions.append(ClearPlayback())
+        self._agent_audible = False
+        if reply is not None and not reply.audio_started:
+            self._continue_turn(reply, actions)  # only a filler was cut: nothing of the reply heard
+            reply = None
+        turn: int | None = None
+        if reply is not None:
+            turn = reply.turn
+            if not reply.done:
+                actions.append(CancelReply(reply.turn, "barge-in"))
+            actions.append(CommitHeard(reply.turn))
+            self._reply = None
+        self._barge_in = (turn, None if self._caller.speaking else now)
+
+    def _end_turn_if_ready(self, now: float, actions: list[Action]) -> None:
+        caller, config = self._caller, self.config
+        text = caller.text()
+        vad_done = caller.vad_ended and not caller.speaking
+        if text and self._agent_audible and not self._meaningful_words(text):
+            if vad_done:
+                self._caller = _Caller()  # a backchannel while the agent speaks: not a turn
+            return
+        if not text or self._reply is not None:
+            return
+        stt_waited = vad_done and caller.final_settled
+        match config.end_of_turn:
+            case "vad":
+                ready = stt_waited
+            case "stt":
+                ready = caller.stt_end_of_turn
+            case _:
+                ready = vad_done and (caller.stt_end_of_turn or stt_waited)
+        if ready:
+            self._start_reply(text, now, actions)
+
+    def _start_reply(self, text: str, now: float, actions: list[Action]) -> None:
+        self._turns += 1
+        replaces, self._replaced = self._replaced, None
+        self._reply = _Reply(turn=self._turns, text=text, turn_ended=now)
+        self._caller = _Caller()
+        self._barge_in = None
+        self._idle_since = None
+        actions.append(StartReply(self._turns, text, replaces))
+
+    def _on_dtmf(self, digit: str, now: float, actions: list[Action]) -> None:
+        if not self.config.dtmf_as_input:
+            return
+        if digit == "#":
+            digits, self._digits = self._digits, ""
+            if digits and self._reply is None:
+                self._start_reply(f"DTMF {digits}", now, actions)
+        elif digit in "0123456789*":
+            self._digits += digit
+
+    # --- agent side -----------------------------------------------------------------------
+
+    def _say(self, text: str, reason: SayReason) -> Say:
+        self._agent_audible = True
+        self._idle_since = None
+        return Say(text, reason)
+
+    def _next_filler(self) -> str:
+        fillers = self.config.fillers
+        text = fillers[self._filler_index % len(fillers)]
+        self._filler_index += 1
+        return text
+
+    def _goodbye(self, reason: Literal["idle", "max-duration"]) -> list[Action]:
+        actions: list[Action] = []
+        if self._reply:
+            actions.append(CancelReply(self._reply.turn, "ended"))
+            self._reply = None
+        if self._agent_audible:
+            actions.append(ClearPlayback())
+        actions += [self._say(self.config.goodbye, "goodbye"), EndCall(reason)]
+        self._ended = True
+        return actions

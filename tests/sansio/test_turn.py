@@ -1,0 +1,452 @@
+"""The turn-taking state machine as tables of ``(now, event) -> actions``; no clock, no loop."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voicecore.errors import ConfigError
+from voicecore.sansio.turn import (
+    Action,
+    CallEnded,
+    CallStarted,
+    CancelReply,
+    ClearPlayback,
+    CommitHeard,
+    Dtmf,
+    EndCall,
+    Event,
+    FinalizeTranscript,
+    PlaybackIdle,
+    ReplyAudioStarted,
+    ReplyDone,
+    ReplyFailed,
+    ResumeReply,
+    Say,
+    SpeechEnded,
+    SpeechStarted,
+    StartReply,
+    ToolsFinished,
+    ToolsStarted,
+    Transcript,
+    TurnConfig,
+    TurnMachine,
+)
+
+Tick = Literal["tick"]
+Step = tuple[float, Event | Tick, list[Action]]
+
+
+def play(machine: TurnMachine, steps: list[Step]) -> None:
+    """Feeds each step and checks the actions it produced, step by step."""
+    for now, event, expected in steps:
+        got = machine.tick(now) if event == "tick" else machine.handle(event, now)
+        assert got == expected, f"at {now}: {event}"
+
+
+def caller_turn(start: float, text: str) -> list[Step]:
+    """A caller turn that ends by VAD and STT together, as Deepgram and the VAD report it."""
+    return [
+        (start, SpeechStarted(), []),
+        (start + 0.3, Transcript(text, final=False), []),
+        (start + 1.0, SpeechEnded(), [FinalizeTranscript()]),
+    ]
+
+
+def speaking_agent(config: TurnConfig | None = None) -> TurnMachine:
+    """A machine in reply 1, whose audio is playing."""
+    machine = TurnMachine(config)
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "what's the weather"),
+            (
+                2.1,
+                Transcript("what's the weather", final=True, end_of_turn=True),
+                [StartReply(1, "what's the weather")],
+            ),
+            (2.6, ReplyAudioStarted(1), []),
+        ],
+    )
+    return machine
+
+
+def test_greeting_on_connect() -> None:
+    play(
+        TurnMachine(TurnConfig(greeting="Hi, how can I help?")),
+        [(0.0, CallStarted(), [Say("Hi, how can I help?", "greeting")])],
+    )
+
+
+def test_both_policy_waits_for_vad_end_and_stt_final() -> None:
+    machine = TurnMachine()
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.2, Transcript("book a table", final=True, end_of_turn=True), []),  # VAD still hears speech
+            (1.9, SpeechEnded(), [FinalizeTranscript(), StartReply(1, "book a table")]),
+        ],
+    )
+
+
+def test_vad_policy_uses_the_interim_text_when_no_final_comes() -> None:
+    machine = TurnMachine(TurnConfig(end_of_turn="vad", final_timeout=0.5))
+    play(machine, [(0.0, CallStarted(), []), *caller_turn(1.0, "hello there")])
+    assert machine.next_deadline() == pytest.approx(2.5)
+    play(machine, [(2.4, "tick", []), (2.5, "tick", [StartReply(1, "hello there")])])
+
+
+def test_stt_policy_ends_on_the_stt_endpoint_alone() -> None:
+    machine = TurnMachine(TurnConfig(end_of_turn="stt"))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.5, Transcript("yes please", final=True), []),
+            (1.6, Transcript("", final=True, end_of_turn=True), [StartReply(1, "yes please")]),
+        ],
+    )
+
+
+def test_finals_accumulate_across_pauses_within_a_turn() -> None:
+    machine = TurnMachine()
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.5, Transcript("I'd like", final=True), []),
+            (1.8, SpeechEnded(), [FinalizeTranscript()]),
+            (2.0, SpeechStarted(), []),  # a short hesitation, then more
+            (2.6, SpeechEnded(), [FinalizeTranscript()]),
+            (
+                2.7,
+                Transcript("two tickets", final=True, end_of_turn=True),
+                [StartReply(1, "I'd like two tickets")],
+            ),
+        ],
+    )
+
+
+def test_words_barge_in_clears_audio_cancels_and_keeps_heard_text() -> None:
+    machine = speaking_agent()
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),
+            (5.1, Transcript("wait", final=False), []),  # too early: under barge_in_min_speech
+            (
+                5.3,
+                Transcript("wait stop", final=False),
+                [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)],
+            ),
+        ],
+    )
+    assert not machine.agent_audible
+
+
+def test_a_backchannel_neither_interrupts_nor_starts_a_turn() -> None:
+    machine = speaking_agent()
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),
+            (5.3, Transcript("uh-huh", final=False), []),
+            (5.5, Transcript("Uh-huh.", final=True, end_of_turn=True), []),
+            (5.6, SpeechEnded(), [FinalizeTranscript()]),
+            (6.0, ReplyDone(1), []),
+            (7.0, PlaybackIdle(), []),
+        ],
+    )
+    assert machine.reply_turn is None
+
+
+def test_long_speech_without_words_interrupts() -> None:
+    machine = speaking_agent(TurnConfig(barge_in_max_speech=0.8))
+    play(machine, [(5.0, SpeechStarted(), [])])
+    assert machine.next_deadline() == pytest.approx(5.8)
+    play(machine, [(5.8, "tick", [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)])])
+
+
+def test_vad_only_barge_in_when_no_words_are_required() -> None:
+    machine = speaking_agent(TurnConfig(barge_in_min_words=0, barge_in_min_speech=0.2))
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),
+            (5.2, "tick", [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)]),
+        ],
+    )
+
+
+def test_false_interruption_resumes_the_cut_reply() -> None:
+    machine = speaking_agent(TurnConfig(barge_in_max_speech=0.8, false_interruption_timeout=1.5))
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),  # a cough
+            (5.8, "tick", [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)]),
+            (6.0, SpeechEnded(), [FinalizeTranscript()]),
+            (6.2, Transcript("", final=True), []),
+            (7.4, "tick", []),
+            (7.5, "tick", [ResumeReply(1)]),
+        ],
+    )
+    assert machine.agent_audible
+
+
+def test_interruption_with_words_is_not_resumed_and_starts_a_turn() -> None:
+    machine = speaking_agent()
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),
+            (
+                5.4,
+                Transcript("no I meant Paris", final=False),
+                [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)],
+            ),
+            (6.0, SpeechEnded(), [FinalizeTranscript()]),
+            (
+                6.1,
+                Transcript("no I meant Paris", final=True, end_of_turn=True),
+                [StartReply(2, "no I meant Paris")],
+            ),
+            (9.0, "tick", [Say("One moment.", "filler")]),
+        ],
+    )
+
+
+def test_latency_budget_filler_then_fallback() -> None:
+    machine = TurnMachine(TurnConfig(filler_after=1.5, turn_timeout=10.0))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "question"),
+            (2.0, Transcript("question", final=True, end_of_turn=True), [StartReply(1, "question")]),
+            (3.4, "tick", []),
+            (3.5, "tick", [Say("One moment.", "filler")]),
+            (7.0, PlaybackIdle(), []),  # the filler played; still no reply audio
+            (12.0, "tick", [CancelReply(1, "timeout"), Say("Sorry, could you repeat that?", "fallback")]),
+        ],
+    )
+    assert machine.reply_turn is None
+
+
+def test_reply_audio_in_budget_means_no_filler() -> None:
+    machine = speaking_agent()
+    play(machine, [(4.0, "tick", []), (20.0, "tick", [])])
+
+
+def test_provider_failure_is_never_silence() -> None:
+    machine = TurnMachine()
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "hi"),
+            (2.0, Transcript("hi", final=True, end_of_turn=True), [StartReply(1, "hi")]),
+            (2.3, ReplyFailed(1, "llm 500"), [Say("Sorry, could you repeat that?", "fallback")]),
+        ],
+    )
+
+
+def test_slow_tools_get_a_varied_filler_and_fast_tools_none() -> None:
+    machine = TurnMachine(TurnConfig(tool_filler_delay=0.6, filler_after=5.0))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "check my order"),
+            (
+                2.0,
+                Transcript("check my order", final=True, end_of_turn=True),
+                [StartReply(1, "check my order")],
+            ),
+            (2.2, ToolsStarted(1, spoke_content=False), []),
+            (2.5, ToolsFinished(1), []),  # fast: no filler
+            (2.6, ToolsStarted(1, spoke_content=False), []),
+            (3.2, "tick", [Say("One moment.", "filler")]),
+            (4.0, ToolsFinished(1), []),
+            (4.1, ToolsStarted(1, spoke_content=False), []),
+            (4.7, "tick", [Say("Let me check that.", "filler")]),  # not the same phrase twice
+        ],
+    )
+
+
+def test_tools_after_spoken_content_need_no_filler() -> None:
+    machine = TurnMachine(TurnConfig(tool_filler_delay=0.6))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "check my order"),
+            (
+                2.0,
+                Transcript("check my order", final=True, end_of_turn=True),
+                [StartReply(1, "check my order")],
+            ),
+            (2.3, ReplyAudioStarted(1), []),
+            (2.4, ToolsStarted(1, spoke_content=True), []),
+            (4.0, "tick", []),
+        ],
+    )
+
+
+def test_caller_continuing_before_the_reply_is_heard_merges_the_turn() -> None:
+    machine = TurnMachine()
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "I want to"),
+            (2.0, Transcript("I want to", final=True, end_of_turn=True), [StartReply(1, "I want to")]),
+            (2.2, SpeechStarted(), []),
+            (2.6, Transcript("book a flight", final=False), [CancelReply(1, "continued")]),
+            (3.0, SpeechEnded(), [FinalizeTranscript()]),
+            (
+                3.1,
+                Transcript("book a flight", final=True, end_of_turn=True),
+                [StartReply(2, "I want to book a flight", replaces=1)],
+            ),
+        ],
+    )
+
+
+def test_idle_prompts_after_playback_then_goodbye() -> None:
+    machine = TurnMachine(TurnConfig(greeting="Hello!", idle_after=8.0, idle_prompts=1))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), [Say("Hello!", "greeting")]),
+            (1.0, "tick", []),  # still playing: silence is not idleness yet
+            (2.0, PlaybackIdle(), []),
+            (9.9, "tick", []),
+            (10.0, "tick", [Say("Are you still there?", "idle")]),
+            (11.0, PlaybackIdle(), []),
+            (19.0, "tick", [Say("Thank you for calling. Goodbye.", "goodbye"), EndCall("idle")]),
+            (30.0, "tick", []),
+        ],
+    )
+    assert machine.next_deadline() is None
+
+
+def test_caller_speech_resets_the_idle_timer() -> None:
+    machine = TurnMachine(TurnConfig(idle_after=8.0))
+    play(machine, [(0.0, CallStarted(), []), (7.0, SpeechStarted(), []), (9.0, "tick", [])])
+
+
+def test_max_call_duration_says_goodbye_over_anything() -> None:
+    machine = speaking_agent(TurnConfig(max_call_duration=60.0))
+    play(
+        machine,
+        [
+            (
+                60.0,
+                "tick",
+                [
+                    CancelReply(1, "ended"),
+                    ClearPlayback(),
+                    Say("Thank you for calling. Goodbye.", "goodbye"),
+                    EndCall("max-duration"),
+                ],
+            ),
+            (61.0, SpeechStarted(), []),
+        ],
+    )
+
+
+def test_dtmf_digits_become_a_turn_when_enabled() -> None:
+    machine = TurnMachine(TurnConfig(dtmf_as_input=True))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, Dtmf("4"), []),
+            (1.2, Dtmf("2"), []),
+            (1.4, Dtmf("#"), [StartReply(1, "DTMF 42")]),
+        ],
+    )
+    play(TurnMachine(), [(0.0, CallStarted(), []), (1.0, Dtmf("#"), [])])
+
+
+def test_call_end_cancels_the_reply_and_silences_the_machine() -> None:
+    machine = speaking_agent()
+    play(
+        machine,
+        [(3.0, CallEnded(), [CancelReply(1, "ended")]), (4.0, SpeechStarted(), []), (5.0, "tick", [])],
+    )
+
+
+def test_stale_progress_of_a_cancelled_reply_is_ignored() -> None:
+    machine = speaking_agent()
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),
+            (
+                5.4,
+                Transcript("stop stop", final=False),
+                [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)],
+            ),
+            (5.5, ReplyAudioStarted(1), []),
+            (5.6, ReplyFailed(1, "cancelled"), []),
+        ],
+    )
+    assert not machine.agent_audible
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"end_of_turn": "whenever"}, "end_of_turn"),
+        ({"final_timeout": -1.0}, "final_timeout"),
+        ({"turn_timeout": 1.0, "filler_after": 2.0}, "turn_timeout"),
+        ({"fillers": ()}, "fillers"),
+        ({"idle_after": float("nan")}, "idle_after"),
+    ],
+)
+def test_bad_settings_name_the_field(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TurnConfig(**kwargs)  # type: ignore[arg-type]
+
+
+_events = st.one_of(
+    st.just(SpeechStarted()),
+    st.just(SpeechEnded()),
+    st.builds(Transcript, st.sampled_from(["", "yeah", "hello there", "stop"]), st.booleans(), st.booleans()),
+    st.builds(ReplyAudioStarted, st.integers(1, 3)),
+    st.builds(ReplyDone, st.integers(1, 3)),
+    st.builds(ReplyFailed, st.integers(1, 3), st.just("x")),
+    st.builds(ToolsStarted, st.integers(1, 3), st.booleans()),
+    st.builds(ToolsFinished, st.integers(1, 3)),
+    st.just(PlaybackIdle()),
+    st.just("tick"),
+)
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 3.0), _events), max_size=40))
+def test_deadlines_always_lie_ahead_after_a_tick(script: list[tuple[float, Event | Tick]]) -> None:
+    """Whatever happens, a tick leaves no deadline in the past (the pump can never spin)."""
+    machine = TurnMachine(TurnConfig(greeting="Hi"))
+    now = 0.0
+    machine.handle(CallStarted(), now)
+    for gap, event in script:
+        now += gap
+        if event == "tick":
+            machine.tick(now)
+        else:
+            machine.handle(event, now)
+        deadline = machine.next_deadline()
+        if deadline is not None and deadline <= now:
+            machine.tick(now)
+            later = machine.next_deadline()
+            assert later is None or later > now
