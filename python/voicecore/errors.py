@@ -7,14 +7,16 @@ signal bad input also derive from the matching built-in, so ``except ValueError`
     ├── ConfigError(ValueError)            bad settings or constructor arguments
     ├── AudioFormatError(ValueError)       audio the core cannot take: odd byte counts,
     │                                      unsupported rates, bad buffers, invalid base64
-    └── PlayoutOverflowError(BufferError)  a bounded playout buffer would overflow
+    ├── PlayoutOverflowError(BufferError)  a bounded playout buffer would overflow
+    └── ProtocolError                      a peer sent what its protocol does not allow
+                                           (``kind`` names the message type)
 
 The Rust extension raises these classes (``rust/py/src/errors.rs`` holds the one mapping).
 """
 
 from __future__ import annotations
 
-__all__ = ["AudioFormatError", "ConfigError", "PlayoutOverflowError", "VoicecoreError"]
+__all__ = ["AudioFormatError", "ConfigError", "PlayoutOverflowError", "ProtocolError", "VoicecoreError"]
 
 
 class VoicecoreError(Exception):
@@ -31,3 +33,12 @@ class AudioFormatError(VoicecoreError, ValueError):
 
 class PlayoutOverflowError(VoicecoreError, BufferError):
     """Appending would exceed a playout buffer's bounded capacity."""
+
+
+class ProtocolError(VoicecoreError):
+    """A peer (caller transport or provider) sent something its protocol does not allow."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        """``kind`` names the offending message type (e.g. ``"mark"``, ``"media"``)."""
+        super().__init__(message)
+        self.kind = kind
