@@ -11,6 +11,7 @@ pub mod pcm;
 pub mod playout;
 pub mod rates;
 pub mod resample;
+pub mod text;
 pub mod twilio;
 
 pub use error::CoreError;
