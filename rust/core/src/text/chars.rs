@@ -116,3 +116,14 @@ pub fn is_opener(c: char) -> bool {
             | '【'
     )
 }
+
+/// Whitespace as Python's `str.isspace` sees it: Unicode `White_Space` plus the information
+/// separators U+001C..U+001F, so trimmed output matches `str.strip()` on the Python side.
+pub fn is_space(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{1C}'..='\u{1F}')
+}
+
+/// `text` without leading and trailing [`is_space`] characters.
+pub fn trim(text: &str) -> &str {
+    text.trim_matches(is_space)
+}

@@ -6,6 +6,8 @@
 //! and emoji. Whitespace runs become one space and the ends are trimmed. Nothing else changes:
 //! numbers, punctuation, `*` between spaces ("2 * 3") and `_` inside words (`snake_case`) stay.
 
+use super::chars::{is_space, trim};
+
 /// Returns `text` without markdown, code blocks and emoji, whitespace collapsed.
 #[must_use]
 pub fn speakable(text: &str) -> String {
@@ -18,7 +20,8 @@ pub fn speakable(text: &str) -> String {
         .filter(|m| !m.drop)
         .map(|m| m.c)
         .collect::<String>()
-        .split_whitespace()
+        .split(is_space)
+        .filter(|w| !w.is_empty())
     {
         if !out.is_empty() {
             out.push(' ');
@@ -33,7 +36,7 @@ fn strip_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut fence: Option<(char, usize)> = None;
     for line in text.split_inclusive('\n') {
-        let body = line.trim();
+        let body = trim(line);
         if let Some((c, n)) = fence_marker(body) {
             match fence {
                 None => fence = Some((c, n)),
@@ -58,7 +61,7 @@ fn fence_marker(body: &str) -> Option<(char, usize)> {
 
 /// "---", "* * *", "___": a line of three or more of one of `-*_` and spaces.
 fn is_thematic_break(body: &str) -> bool {
-    let mut marks = body.chars().filter(|c| !c.is_whitespace());
+    let mut marks = body.chars().filter(|&c| !is_space(c));
     let Some(first) = marks.next().filter(|c| matches!(c, '-' | '*' | '_')) else {
         return false;
     };
@@ -76,7 +79,7 @@ fn strip_heading(body: &str) -> Option<&str> {
     if !(rest.is_empty() || rest.starts_with([' ', '\t', '\n', '\r'])) {
         return None;
     }
-    let rest = rest.trim();
+    let rest = trim(rest);
     // A closing sequence of hashes after a space is decoration too.
     let trimmed = rest.trim_end_matches('#');
     Some(if trimmed.ends_with(' ') || trimmed.is_empty() {
@@ -187,7 +190,7 @@ fn link_at(chars: &[char], open: usize) -> Option<(usize, usize)> {
             '(' => depth += 1,
             ')' if depth == 0 => return Some((text_end, k + 1)),
             ')' => depth -= 1,
-            c if c.is_whitespace() && c != ' ' => return None,
+            c if is_space(c) && c != ' ' => return None,
             _ => {}
         }
     }
@@ -233,7 +236,7 @@ fn emphasis(marks: &mut [Mark]) {
         }
         let before = i.checked_sub(1).map(|k| marks[k]);
         let after = marks.get(i + len).copied();
-        let space = |m: Option<Mark>| m.is_none_or(|m| !m.code && m.c.is_whitespace());
+        let space = |m: Option<Mark>| m.is_none_or(|m| !m.code && is_space(m.c));
         let punct = |m: Option<Mark>| m.is_some_and(|m| !m.code && is_punct(m.c));
         let left = !space(after) && (!punct(after) || space(before) || punct(before));
         let right = !space(before) && (!punct(before) || space(after) || punct(after));
@@ -268,7 +271,7 @@ fn emphasis(marks: &mut [Mark]) {
 }
 
 fn is_punct(c: char) -> bool {
-    c.is_ascii_punctuation() || (!c.is_alphanumeric() && !c.is_whitespace())
+    c.is_ascii_punctuation() || (!c.is_alphanumeric() && !is_space(c))
 }
 
 #[cfg(test)]

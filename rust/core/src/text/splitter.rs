@@ -26,7 +26,7 @@
 use super::abbreviations::{classify, core_word, Lang, WordKind};
 use super::chars::{
     is_bullet, is_cjk, is_clause_mark, is_clause_punct, is_closer, is_continuing_punct, is_opener,
-    is_strong_terminator, is_terminator,
+    is_space, is_strong_terminator, is_terminator, trim,
 };
 use crate::CoreError;
 
@@ -286,7 +286,7 @@ impl SentenceSplitter {
     /// Ends the stream: returns the rest (if it holds more than whitespace) and resets.
     pub fn flush(&mut self) -> Vec<String> {
         let mut out = std::mem::take(&mut self.out);
-        let rest = self.pending().trim();
+        let rest = trim(self.pending());
         if !rest.is_empty() {
             out.push(rest.to_owned());
         }
@@ -312,7 +312,7 @@ impl SentenceSplitter {
         } else {
             self.text_char(c, o);
         }
-        if c.is_whitespace() {
+        if is_space(c) {
             if c == '\n' {
                 self.newline_run = true;
                 self.at_line_start = true;
@@ -331,14 +331,14 @@ impl SentenceSplitter {
 
     /// A character outside a terminator run.
     fn text_char(&mut self, c: char, o: usize) {
-        if c.is_whitespace() {
+        if is_space(c) {
             if let Some(start) = self.word.take() {
                 self.complete_word(start, o);
             }
             if c == '\n' && self.seg.content && (self.seg.heading || self.newline_run) {
                 self.boundary(self.last_text_end);
             }
-            if is_clause_punct(self.prev) || (self.prev == '-' && self.prev2.is_whitespace()) {
+            if is_clause_punct(self.prev) || (self.prev == '-' && is_space(self.prev2)) {
                 self.clause_cut(o);
             }
             self.seg.space_cut = Some(o);
@@ -392,7 +392,7 @@ impl SentenceSplitter {
             self.run = Some(run);
             return;
         }
-        if c.is_whitespace() {
+        if is_space(c) {
             self.seg.space_cut = Some(o);
             if c == '\n' {
                 if run.newline || self.seg.heading {
@@ -564,7 +564,7 @@ impl SentenceSplitter {
         if let Some(first) = self.cfg.first_clause_chars {
             if !self.emitted_any
                 && self.seg.content
-                && self.slice(self.emitted, at).trim().chars().count() >= first
+                && trim(self.slice(self.emitted, at)).chars().count() >= first
             {
                 self.cut_within(at);
             }
@@ -576,7 +576,7 @@ impl SentenceSplitter {
         let mut seg = Segment::default();
         if cut > self.emitted {
             let short = self.cfg.min_chars > 0
-                && self.slice(self.emitted, cut).trim().chars().count() < self.cfg.min_chars;
+                && trim(self.slice(self.emitted, cut)).chars().count() < self.cfg.min_chars;
             if short {
                 // Joined to the next sentence; the join is the best place for a long cut.
                 seg.clause_cut = Some(cut);
@@ -613,7 +613,7 @@ impl SentenceSplitter {
     fn emit(&mut self, cut: usize) {
         let piece = self.slice(self.emitted, cut);
         let count = piece.chars().count();
-        let trimmed = piece.trim();
+        let trimmed = trim(piece);
         if !trimmed.is_empty() {
             let owned = trimmed.to_owned();
             self.out.push(owned);
