@@ -6,7 +6,7 @@
 * :func:`llm_tokens`: text cut the way an LLM streams it (a word with its leading space, or a
   punctuation run, per token: about 4 characters, like BPE tokens of English).
 * :data:`REPLIES`: assistant-style replies (abbreviations, numbers, a list, markdown) that
-  make the benchmark's token stream.
+  make the benchmark's token stream; :data:`OPENERS`: replies with a long first sentence.
 * :func:`release_lags`: how many characters past each sentence's end a splitter needed.
 """
 
@@ -82,6 +82,23 @@ REPLIES = [
     "Absolutely. First, preheat the oven to 180 °C. Then mix 2.5 cups of flour with 1 cup of "
     "sugar; add 3 eggs, one at a time. Bake for 35-40 minutes, until a toothpick comes out clean. "
     "Enjoy!",
+]
+
+# Replies whose first sentence is long, as LLM answers often open: where first-chunk mode
+# (release the first clause at a comma) can save time to first audio.
+OPENERS = [
+    "Based on what you have told me so far, the best option would be the annual plan, which "
+    "saves you about 15% compared with paying monthly. Want me to switch you over?",
+    "If you can wait until next Tuesday, I can get you a window seat on the 8:40 a.m. flight, "
+    "and the fare drops to $212. Should I hold it?",
+    "Thanks for waiting, I have checked your account and everything looks fine on our side. "
+    "The delay was caused by your bank.",
+    "Unfortunately, the store on Main St. closes at 6 p.m. today, so you would need to go "
+    "tomorrow morning. It opens at 9.",
+    "To reset your password, open the app, tap Settings, then Security, and choose Reset "
+    "Password. You will get an e-mail within a minute.",
+    "Good question: the warranty covers parts and labour for two years, but it does not cover "
+    "accidental damage. You can add that for $4.99 a month.",
 ]
 
 
