@@ -309,7 +309,8 @@ class SentenceSplitter:
     Boundaries: ``. ! ? …`` and runs of them (``?!``, ``!!!``, ``. . . .``) with closing
     quotes and brackets; the CJK full stop and full-width ``!`` ``?``; the Devanagari danda;
     a bullet; a markdown list marker or heading at the start of a line; the next item of a
-    numbered or lettered list ("1. … 2. …"); a blank line; the end of a heading line.
+    numbered or lettered list ("1. … 2. …"); a blank line; the end of a heading line. A fenced
+    code block is returned whole (no boundary inside it), so :func:`speakable` drops it whole.
     Not boundaries: titles and abbreviations (Dr., Mr., St., e.g., i.e., vs., a.m.),
     initials (J. R. R. Tolkien), decimals, prices, percentages, versions (v2.1.3), times,
     dates, URLs and e-mail addresses, "[...]".
@@ -319,7 +320,7 @@ class SentenceSplitter:
             instead of being returned alone. 0 (the default) returns every sentence.
         max_chars: A sentence longer than this is cut at its last clause boundary (``,`` ``;``
             ``:`` or a dash), else at its last space, so the TTS is never starved. No returned
-            piece is longer. Default 300.
+            piece is longer, except a fenced code block, which is never cut. Default 300.
         lang: ISO 639-1 code (``"en"``, ``"es"``, ``"fr"``, ``"de"``, ``"hi"``, ``"zh"``,
             ``"ja"``; a region suffix is ignored) whose abbreviations to know; ``None`` (the
             default) knows the English ones. Terminators of every script work whatever it is.
@@ -375,5 +376,6 @@ def speakable(text: str) -> str:
     Removes markdown emphasis (``**``, ``*``, ``_``, ``~~``), heading marks, list bullets,
     thematic breaks, link and image syntax (keeping the link text), code fences with their
     contents, inline-code backticks (keeping the code) and emoji; collapses whitespace to
-    single spaces and trims the ends. Nothing else changes.
+    single spaces and trims the ends. Nothing else changes. The result may be empty (a code
+    block, an emoji): skip it rather than sending it to the TTS.
     """

@@ -11,9 +11,11 @@ Example::
     splitter = SentenceSplitter()
     for token in llm_tokens:
         for sentence in splitter.push(token):
-            tts.say(speakable(sentence))
+            if text := speakable(sentence):  # "" for a code block or a lone emoji
+                tts.say(text)
     for sentence in splitter.flush():
-        tts.say(speakable(sentence))
+        if text := speakable(sentence):
+            tts.say(text)
 """
 
 from __future__ import annotations

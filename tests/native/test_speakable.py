@@ -69,6 +69,13 @@ def test_sentences_from_the_splitter_become_speakable() -> None:
     assert [speakable(x) for x in sentences] == ["Plan", "Call Dr. Lee", "Book the room", "That's all!"]
 
 
+def test_code_blocks_are_split_whole_and_spoken_as_nothing() -> None:
+    reply = "Run this:\n```bash\necho 'Done. Next'\n```\nThat's it."
+    s = SentenceSplitter(max_chars=10)
+    spoken = [speakable(x) for x in s.push(reply) + s.flush()]
+    assert spoken == ["Run this:", "", "That's it."]
+
+
 @given(st.text(max_size=300))
 def test_output_is_trimmed_single_spaced_and_never_longer(text: str) -> None:
     out = speakable(text)

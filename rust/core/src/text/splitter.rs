@@ -20,8 +20,10 @@
 //!   marker (`-`, `*`, `#`, `1.`, `1)`) at the start of a line, the next marker of a list that
 //!   a sentence began ("1. First 2. Second", "a. One b. Two"), a blank line, and the end of a
 //!   heading line.
+//! * A fenced code block (a line opening with three backticks or tildes, up to the line that
+//!   closes it) is one piece, with no boundary inside, so `speakable` can drop it whole.
 //! * A sentence longer than `max_chars` is cut at its last clause boundary (`,` `;` `:` or a
-//!   dash), else its last space, else where it is.
+//!   dash), else its last space, else where it is. Code blocks are never cut.
 
 use super::abbreviations::{classify, core_word, Lang, WordKind};
 use super::chars::{
@@ -203,14 +205,18 @@ pub struct SentenceSplitter {
     base: usize,
     /// Everything before this offset has been returned.
     emitted: usize,
-    /// Characters in `buf[emitted..]` scanned so far.
+    /// Characters in `buf[emitted..scanned]`.
     pending_chars: usize,
+    /// End of the character being scanned.
+    scanned: usize,
     out: Vec<String>,
     emitted_any: bool,
     run: Option<Run>,
     seg: Segment,
     /// The marker that would continue the current list.
     list: Option<Marker>,
+    /// Inside a fenced code block: the fence character and length.
+    fence: Option<(char, usize)>,
     /// Start of the word being read.
     word: Option<usize>,
     word_line_start: bool,
@@ -239,11 +245,13 @@ impl SentenceSplitter {
             base: 0,
             emitted: 0,
             pending_chars: 0,
+            scanned: 0,
             out: Vec::new(),
             emitted_any: false,
             run: None,
             seg: Segment::default(),
             list: None,
+            fence: None,
             word: None,
             word_line_start: true,
             prev_cap: false,
@@ -307,7 +315,10 @@ impl SentenceSplitter {
 
     fn step(&mut self, c: char, o: usize) {
         self.pending_chars += 1;
-        if let Some(run) = self.run {
+        self.scanned = o + c.len_utf8();
+        if let Some(fence) = self.fence {
+            self.fence_char(fence, c, o);
+        } else if let Some(run) = self.run {
             self.run_char(run, c, o);
         } else {
             self.text_char(c, o);
@@ -324,8 +335,33 @@ impl SentenceSplitter {
         }
         self.prev2 = self.prev;
         self.prev = c;
-        if self.pending_chars > self.cfg.max_chars {
+        if self.emitted == o && is_space(c) {
+            self.emitted = o + c.len_utf8();
+            self.pending_chars -= 1;
+        }
+        if self.pending_chars > self.cfg.max_chars && self.fence.is_none() {
             self.cut_long(o);
+        }
+    }
+
+    /// A character inside a fenced code block: only a closing fence line matters.
+    fn fence_char(&mut self, (fence, len): (char, usize), c: char, o: usize) {
+        if !is_space(c) {
+            if self.word.is_none() {
+                self.word = Some(o);
+                self.word_line_start = self.at_line_start;
+            }
+            return;
+        }
+        if let Some(start) = self.word.take() {
+            let token = self.slice(start, o);
+            if self.word_line_start
+                && token.chars().all(|x| x == fence)
+                && token.chars().count() >= len
+            {
+                self.fence = None;
+                self.boundary(o);
+            }
         }
     }
 
@@ -505,6 +541,14 @@ impl SentenceSplitter {
     fn complete_word(&mut self, start: usize, end: usize) {
         let token = self.slice(start, end);
         let line_start = self.word_line_start;
+        if let Some(fence) = line_start.then(|| fence_opening(token)).flatten() {
+            if self.seg.content {
+                self.boundary(start);
+            }
+            self.fence = Some(fence);
+            self.seg.content = true;
+            return;
+        }
         if token
             .chars()
             .all(|c| is_bullet(c) || matches!(c, '-' | '*' | '+'))
@@ -621,6 +665,11 @@ impl SentenceSplitter {
         }
         self.pending_chars -= count;
         self.emitted = cut;
+        // Whitespace after the piece is dropped too, so it never counts toward max_chars.
+        let gap = self.slice(cut, self.scanned.max(cut));
+        let spaces = gap.len() - gap.trim_start_matches(is_space).len();
+        self.pending_chars -= gap[..spaces].chars().count();
+        self.emitted += spaces;
         // A hard cut may fall inside the current word; what was released stays released.
         self.word = self.word.map(|w| w.max(cut));
         if let Some(run) = &mut self.run {
@@ -634,6 +683,16 @@ impl SentenceSplitter {
         let start = start.clamp(self.base, end);
         &self.buf[start - self.base..end - self.base]
     }
+}
+
+/// The fence character and length of a code block's opening line (three or more backticks
+/// or tildes, then an optional info string such as `python`).
+fn fence_opening(token: &str) -> Option<(char, usize)> {
+    let c = token.chars().next().filter(|c| matches!(c, '`' | '~'))?;
+    let len = token.chars().take_while(|&x| x == c).count();
+    // A backtick fence's info string may not contain backticks.
+    let info_ok = c == '~' || !token[len..].contains('`');
+    (len >= 3 && info_ok).then_some((c, len))
 }
 
 fn starts_upper(token: &str) -> bool {
@@ -745,6 +804,32 @@ mod tests {
     }
 
     #[test]
+    fn keeps_code_blocks_whole() {
+        check(
+            "Run this:\n```python\nprint('a. B')\nx = 1. \n\n# no heading\n```\nIt prints. Done.",
+            &[
+                "Run this:",
+                "```python\nprint('a. B')\nx = 1. \n\n# no heading\n```",
+                "It prints.",
+                "Done.",
+            ],
+        );
+        // Never cut, even past max_chars; an unclosed block runs to the end.
+        let cfg = SplitterConfig {
+            max_chars: 10,
+            ..SplitterConfig::default()
+        };
+        let mut s = SentenceSplitter::new(cfg).unwrap();
+        let mut out = s.push("~~~\nlong code line here\n");
+        out.extend(s.flush());
+        assert_eq!(out, ["~~~\nlong code line here"]);
+        check(
+            "Inline ```x``` is no fence. Yes.",
+            &["Inline ```x``` is no fence.", "Yes."],
+        );
+    }
+
+    #[test]
     fn splits_other_scripts() {
         check(
             "你好。我是小明！你呢？",
@@ -783,6 +868,18 @@ mod tests {
         assert_eq!(out[0], "this goes on and on without a stop,");
         assert!(out.iter().all(|p| p.chars().count() <= 40), "{out:?}");
         assert_eq!(out.join(" "), text);
+    }
+
+    #[test]
+    fn whitespace_between_pieces_does_not_count_toward_max_chars() {
+        let cfg = SplitterConfig {
+            max_chars: 10,
+            ..SplitterConfig::default()
+        };
+        let mut s = SentenceSplitter::new(cfg).unwrap();
+        let mut out = s.push("Done now.\n\n   That's it.");
+        out.extend(s.flush());
+        assert_eq!(out, ["Done now.", "That's it."]);
     }
 
     #[test]
@@ -855,7 +952,7 @@ mod tests {
     proptest! {
         #[test]
         fn no_text_lost_and_chunking_does_not_matter(
-            text in "([a-zA-Z0-9 .,;:!?'\"()\\[\\]\n#*•…。¿-]|Dr\\.|e\\.g\\.|1\\. |\\$4\\.50|é){0,120}",
+            text in "([a-zA-Z0-9 .,;:!?'\"()\\[\\]\n#*•…。¿-]|Dr\\.|e\\.g\\.|1\\. |\\$4\\.50|é|\n```|~~~){0,120}",
             cuts in proptest::collection::vec(0usize..200, 0..30),
             max_chars in 5usize..80,
             min_chars in 0usize..5,
@@ -877,7 +974,8 @@ mod tests {
             prop_assert_eq!(squash(&whole.concat()), squash(&text));
             for s in &whole {
                 prop_assert!(!s.is_empty() && s.trim() == s);
-                prop_assert!(s.chars().count() <= max_chars, "{:?} longer than {}", s, max_chars);
+                let code = s.contains("```") || s.contains("~~~");
+                prop_assert!(code || s.chars().count() <= max_chars, "{:?} longer than {}", s, max_chars);
             }
         }
     }
