@@ -117,11 +117,13 @@ const BEFORE_NUMBER: &[&str] = &[
 const SPANISH_TITLES: &[&str] = &[
     "d", "dña", "dra", "lic", "sr", "sra", "sres", "srta", "ud", "uds",
 ];
-const SPANISH_NON_TERMINAL: &[&str] = &["aprox", "pág", "págs", "tel", "av", "avda"];
+const SPANISH_NON_TERMINAL: &[&str] = &["aprox", "av", "avda", "ej", "pág", "págs", "tel"];
 const FRENCH_TITLES: &[&str] = &["m", "me", "mgr", "mlle", "mlles", "mm", "mme", "mmes", "pr"];
 const FRENCH_NON_TERMINAL: &[&str] = &["av", "bd", "cf", "env", "p", "vol"];
 const GERMAN_TITLES: &[&str] = &["fr", "frl", "hr", "hrn", "prof", "dr"];
-const GERMAN_NON_TERMINAL: &[&str] = &["bzw", "ca", "evtl", "ggf", "nr", "str", "usw", "vgl", "z"];
+const GERMAN_NON_TERMINAL: &[&str] = &[
+    "bzw", "ca", "d.h", "evtl", "ggf", "nr", "s.o", "s.u", "str", "u.a", "usw", "vgl", "z.b",
+];
 
 /// Strips quotes, brackets, bullets and markdown emphasis around a word.
 pub fn core_word(word: &str) -> &str {
@@ -212,6 +214,8 @@ mod tests {
         assert_eq!(classify("Sra", false, en), WordKind::Plain);
         assert_eq!(classify("Sra", false, Lang::Spanish), WordKind::NonTerminal);
         assert_eq!(classify("bzw", false, Lang::German), WordKind::NonTerminal);
+        assert_eq!(classify("z.B", false, Lang::German), WordKind::NonTerminal);
+        assert_eq!(classify("z.B", false, en), WordKind::Plain);
         assert_eq!(classify(&"x".repeat(40), false, en), WordKind::Plain);
     }
 
