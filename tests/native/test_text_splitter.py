@@ -416,3 +416,25 @@ def test_pieces_are_returned_in_order_without_overlap() -> None:
         assert text[cursor:at].strip() == ""
         cursor = at + len(piece)
     assert text[cursor:].strip() == ""
+
+
+def test_held_text_stays_bounded_over_a_long_stream() -> None:
+    s = SentenceSplitter(max_chars=120)
+    text = "\n\n".join(REPLIES)
+    most_held = 0
+    returned = 0
+    for _ in range(50):
+        for token in random_pieces(text, SEED):
+            returned += len(s.push(token))
+            most_held = max(most_held, len(s.pending))
+    assert returned > 50 * 10
+    assert most_held <= 120
+    s.flush()
+    assert s.pending == ""
+
+
+def test_one_huge_token() -> None:
+    text = "Dr. Smith said hello. " * 20_000
+    s = SentenceSplitter()
+    out = s.push(text) + s.flush()
+    assert out == ["Dr. Smith said hello."] * 20_000
