@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from voicecore import audio, errors
+from voicecore import audio, errors, text
 from voicecore._core import __version__, build_profile
 from voicecore.audio import *  # noqa: F403
 from voicecore.errors import *  # noqa: F403
+from voicecore.text import *  # noqa: F403
 
-__all__ = ["__version__", "build_profile", *audio.__all__, *errors.__all__]
+__all__ = ["__version__", "build_profile", *audio.__all__, *errors.__all__, *text.__all__]

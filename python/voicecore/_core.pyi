@@ -1,4 +1,4 @@
-"""Type stubs for the Rust extension ``voicecore._core``; import from ``voicecore.audio`` instead."""
+"""Type stubs for the Rust extension ``voicecore._core``; import from ``voicecore.audio``, ``.text``."""
 
 from typing import Final, Self, final
 
@@ -8,12 +8,14 @@ __all__ = [
     "ClearReport",
     "PlayoutBuffer",
     "Resampler",
+    "SentenceSplitter",
     "TwilioFrameDecoder",
     "TwilioFrameEncoder",
     "__version__",
     "alaw_decode",
     "alaw_encode",
     "build_profile",
+    "speakable",
     "ulaw_decode",
     "ulaw_encode",
 ]
@@ -297,3 +299,88 @@ class PlayoutBuffer:
     @property
     def generation(self) -> int:
         """How many times :meth:`clear` has run."""
+
+@final
+class SentenceSplitter:
+    """Streaming sentence splitter for LLM output on its way to a TTS.
+
+    :meth:`push` takes tokens of any size and returns every sentence completed so far, each
+    as soon as its end is certain: after terminal punctuation it waits at most for the first
+    non-space character, when that character decides (a lower-case letter after "e.g.", a
+    digit after "p.", a capital after "Hello."). Sentences come back exactly as written,
+    stripped of surrounding whitespace; joining them gives back the input up to whitespace at
+    the joins. Any split of the same text into tokens gives the same sentences.
+
+    Boundaries: ``. ! ? …`` and runs of them (``?!``, ``!!!``, ``. . . .``) with closing
+    quotes and brackets; the CJK full stop and full-width ``!`` ``?``; the Devanagari danda;
+    a bullet; a markdown list marker or heading at the start of a line; the next item of a
+    numbered or lettered list ("1. … 2. …"); a blank line; the end of a heading line. A fenced
+    code block is returned whole (no boundary inside it), so :func:`speakable` drops it whole.
+    Not boundaries: titles and abbreviations (Dr., Mr., St., e.g., i.e., vs., a.m.),
+    initials (J. R. R. Tolkien), decimals, prices, percentages, versions (v2.1.3), times,
+    dates, URLs and e-mail addresses, "[...]".
+
+    Args:
+        min_chars: A sentence shorter than this (after trimming) is joined to the next one
+            instead of being returned alone. 0 (the default) returns every sentence.
+        max_chars: A sentence longer than this is cut at its last clause boundary (``,`` ``;``
+            ``:`` or a dash), else at its last space, so the TTS is never starved. No returned
+            piece is longer, except a fenced code block, which is never cut. Default 300.
+        lang: ISO 639-1 code (``"en"``, ``"es"``, ``"fr"``, ``"de"``, ``"hi"``, ``"zh"``,
+            ``"ja"``; a region suffix is ignored) whose abbreviations to know; ``None`` (the
+            default) knows the English ones. Terminators of every script work whatever it is.
+        first_clause_chars: First-chunk mode: the first piece of each stream is returned at
+            its first clause boundary (comma, semicolon, colon, dash) once it has at least
+            this many characters, to cut time to first audio. ``None`` (the default) is off.
+
+    Raises:
+        ConfigError: A count is negative, ``max_chars`` is 0, ``min_chars`` or
+            ``first_clause_chars`` exceeds ``max_chars``, or ``lang`` is unknown.
+    """
+
+    def __new__(
+        cls,
+        *,
+        min_chars: int = 0,
+        max_chars: int = 300,
+        lang: str | None = None,
+        first_clause_chars: int | None = None,
+    ) -> Self: ...
+    def push(self, text: str) -> list[str]:
+        """Take a token of any length; return the sentences it completed, in order (often none)."""
+
+    def flush(self) -> list[str]:
+        """End the stream: return what remains (if more than whitespace), then reset."""
+
+    def reset(self) -> None:
+        """Forget the stream without returning anything (a new reply, or barge-in)."""
+
+    @property
+    def pending(self) -> str:
+        """Text received and not yet returned (the unfinished sentence)."""
+
+    @property
+    def min_chars(self) -> int:
+        """Shortest sentence returned alone."""
+
+    @property
+    def max_chars(self) -> int:
+        """Longest piece returned."""
+
+    @property
+    def lang(self) -> str | None:
+        """The language code whose abbreviations are known, or ``None``."""
+
+    @property
+    def first_clause_chars(self) -> int | None:
+        """First-chunk mode threshold, or ``None`` when off."""
+
+def speakable(text: str) -> str:
+    """The text a TTS should read.
+
+    Removes markdown emphasis (``**``, ``*``, ``_``, ``~~``), heading marks, list bullets,
+    thematic breaks, link and image syntax (keeping the link text), code fences with their
+    contents, inline-code backticks (keeping the code) and emoji; collapses whitespace to
+    single spaces and trims the ends. Nothing else changes. The result may be empty (a code
+    block, an emoji): skip it rather than sending it to the TTS.
+    """

@@ -16,6 +16,9 @@ pub enum CoreError {
     /// An unknown resampler quality name.
     #[error("unknown resampler quality {0:?}; choose \"hq\" (default) or \"fast\"")]
     UnknownQuality(String),
+    /// An unknown language code for the sentence splitter.
+    #[error("unknown language {0:?}; use None (any language) or one of \"de\", \"en\", \"es\", \"fr\", \"hi\", \"ja\", \"zh\" (a region suffix such as \"en-US\" is fine)")]
+    UnknownLanguage(String),
     /// A payload that is not valid base64.
     #[error("invalid base64 audio payload: {0}")]
     InvalidBase64(String),

@@ -1,7 +1,8 @@
-//! voicecore-core: the pure-Rust audio hot path behind `voicecore._core`.
+//! voicecore-core: the pure-Rust hot path behind `voicecore._core`: audio, and the text
+//! on its way to the TTS (`text`).
 //!
-//! Everything here works on plain slices and owns no Python objects, so it is tested
-//! (`cargo test`) and benchmarked (criterion) without an interpreter. PCM is 16-bit
+//! Everything here works on plain slices and strings and owns no Python objects, so it is
+//! tested (`cargo test`) and benchmarked (criterion) without an interpreter. PCM is 16-bit
 //! signed mono throughout; bytes on the wire are little-endian.
 //!
 //! `unsafe` is denied (workspace lint) except for calls into AVX2 kernels after run-time CPU
@@ -14,6 +15,7 @@ pub mod playout;
 pub mod rates;
 pub mod resample;
 pub mod simd;
+pub mod text;
 pub mod twilio;
 
 pub use error::CoreError;

@@ -17,9 +17,9 @@ pub fn to_py(err: CoreError) -> PyErr {
         CoreError::OddPcmLength(_)
         | CoreError::UnsupportedRate(_)
         | CoreError::InvalidBase64(_) => AudioFormatError::new_err(message),
-        CoreError::UnknownQuality(_) | CoreError::InvalidArgument(_) => {
-            ConfigError::new_err(message)
-        }
+        CoreError::UnknownQuality(_)
+        | CoreError::UnknownLanguage(_)
+        | CoreError::InvalidArgument(_) => ConfigError::new_err(message),
         CoreError::Overflow { .. } => PlayoutOverflowError::new_err(message),
     }
 }

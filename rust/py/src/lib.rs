@@ -8,6 +8,7 @@ mod errors;
 mod g711;
 mod playout;
 mod resample;
+mod text;
 mod twilio;
 
 use pyo3::prelude::*;
@@ -20,6 +21,8 @@ mod _core {
     use super::playout::{ClearReport, PlayoutBuffer};
     #[pymodule_export]
     use super::resample::PyResampler;
+    #[pymodule_export]
+    use super::text::{speakable, PySentenceSplitter};
     #[pymodule_export]
     use super::twilio::{PyTwilioFrameDecoder, PyTwilioFrameEncoder};
 
