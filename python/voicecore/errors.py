@@ -8,15 +8,30 @@ signal bad input also derive from the matching built-in, so ``except ValueError`
     ├── AudioFormatError(ValueError)       audio the core cannot take: odd byte counts,
     │                                      unsupported rates, bad buffers, invalid base64
     ├── PlayoutOverflowError(BufferError)  a bounded playout buffer would overflow
-    └── ProtocolError                      a peer sent what its protocol does not allow
-                                           (``kind`` names the message type)
+    ├── ProtocolError                      a peer sent what its protocol does not allow
+    │                                      (``kind`` names the message type)
+    └── ProviderError                      an STT/LLM/TTS provider failed (``provider``,
+        │                                  ``retryable``, ``status``)
+        ├── ProviderConnectionError        could not connect, or the connection dropped
+        ├── ProviderTimeoutError           no answer in time
+        └── ProviderStatusError            an error status: 4xx is final except 408/409/429
 
 The Rust extension raises these classes (``rust/py/src/errors.rs`` holds the one mapping).
 """
 
 from __future__ import annotations
 
-__all__ = ["AudioFormatError", "ConfigError", "PlayoutOverflowError", "ProtocolError", "VoicecoreError"]
+__all__ = [
+    "AudioFormatError",
+    "ConfigError",
+    "PlayoutOverflowError",
+    "ProtocolError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderStatusError",
+    "ProviderTimeoutError",
+    "VoicecoreError",
+]
 
 
 class VoicecoreError(Exception):
@@ -42,3 +57,45 @@ class ProtocolError(VoicecoreError):
         """``kind`` names the offending message type (e.g. ``"mark"``, ``"media"``)."""
         super().__init__(message)
         self.kind = kind
+
+
+class ProviderError(VoicecoreError):
+    """A provider failed; ``retryable`` says whether trying again (or elsewhere) can help."""
+
+    def __init__(self, message: str, *, provider: str, retryable: bool, status: int | None = None) -> None:
+        """``status`` is the HTTP/WebSocket status when the provider sent one."""
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.retryable = retryable
+        self.status = status
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached, or the connection dropped mid-stream (retryable)."""
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        """A connection failure is always worth retrying."""
+        super().__init__(message, provider=provider, retryable=True)
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not answer in time (retryable)."""
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        """A timeout is always worth retrying."""
+        super().__init__(message, provider=provider, retryable=True)
+
+
+class ProviderStatusError(ProviderError):
+    """The provider answered with an error status.
+
+    Client errors (4xx) are final, except 408 (timeout), 409 (conflict) and 429 (rate
+    limit); server errors (5xx) are retryable.
+    """
+
+    RETRYABLE_CLIENT_STATUSES = frozenset({408, 409, 429})
+
+    def __init__(self, message: str, *, provider: str, status: int) -> None:
+        """``retryable`` follows from ``status``."""
+        retryable = status >= 500 or status in self.RETRYABLE_CLIENT_STATUSES
+        super().__init__(message, provider=provider, retryable=retryable, status=status)

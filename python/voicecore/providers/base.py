@@ -1,0 +1,230 @@
+"""The provider interfaces: typed protocols of async streams with explicit ``aclose()``.
+
+A provider says which audio it accepts or produces (:class:`AudioFormat`) so the runtime
+converts at most once, in Rust. Streams end when their iterator ends; ``aclose()`` stops one
+early (barge-in) and is safe to call twice. Failures raise
+:class:`~voicecore.errors.ProviderError`, whose ``retryable`` flag is all the runtime looks
+at to decide between retrying, failing over and the fallback phrase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from voicecore.errors import ConfigError
+
+__all__ = [
+    "LLM",
+    "STT",
+    "TTS",
+    "AudioChunk",
+    "AudioFormat",
+    "LLMStream",
+    "STTStream",
+    "TTSStream",
+    "TextDelta",
+    "ToolCall",
+    "TranscriptUpdate",
+    "Usage",
+    "WordTiming",
+]
+
+Encoding = Literal["pcm16", "mulaw", "alaw"]
+_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """Mono audio as it crosses a provider or transport boundary."""
+
+    encoding: Encoding
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ("pcm16", "mulaw", "alaw"):
+            raise ConfigError(f"encoding must be 'pcm16', 'mulaw' or 'alaw', not {self.encoding!r}")
+        if self.sample_rate not in _RATES:
+            raise ConfigError(f"sample_rate must be one of {_RATES}, not {self.sample_rate}")
+        if self.encoding != "pcm16" and self.sample_rate != 8000:
+            raise ConfigError(f"G.711 ({self.encoding}) is 8000 Hz only, not {self.sample_rate}")
+
+    @property
+    def bytes_per_second(self) -> int:
+        """Bytes of audio per second in this format."""
+        return self.sample_rate * (2 if self.encoding == "pcm16" else 1)
+
+
+PCM16_16K = AudioFormat("pcm16", 16000)
+MULAW_8K = AudioFormat("mulaw", 8000)
+
+
+# --- speech to text ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptUpdate:
+    """Caller text from an STT stream.
+
+    Attributes:
+        text: The words; an interim result is replaced by the next, a final one is kept.
+        final: Whether this text is settled.
+        end_of_turn: The provider's own endpointing says the caller finished their turn.
+        confidence: The provider's confidence, when it sends one.
+    """
+
+    text: str
+    final: bool
+    end_of_turn: bool = False
+    confidence: float | None = None
+
+
+@runtime_checkable
+class STTStream(Protocol):
+    """One streaming recognition session (one call)."""
+
+    async def push_audio(self, audio: bytes) -> None:
+        """Send caller audio in the format the stream was opened with."""
+        ...
+
+    async def finalize(self) -> None:
+        """Ask for the final text of the audio sent so far (the VAD heard the end of speech)."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[TranscriptUpdate]:
+        """Transcript updates until the stream closes."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the stream; safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class STT(Protocol):
+    """A speech-to-text provider."""
+
+    name: str
+
+    def input_formats(self) -> Sequence[AudioFormat]:
+        """Formats it accepts, best first (μ-law 8 kHz first means telephony needs no conversion)."""
+        ...
+
+    async def open(self, audio: AudioFormat, *, language: str) -> STTStream:
+        """Open a stream for audio in ``audio`` (one of ``input_formats()``)."""
+        ...
+
+
+# --- language model ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A complete tool call (fragments already joined)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts for the request, when the provider reports them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+
+LLMChunk = TextDelta | ToolCall | Usage
+
+
+@runtime_checkable
+class LLMStream(Protocol):
+    """One streamed completion; closing it cancels the request."""
+
+    request_id: str | None
+
+    def __aiter__(self) -> AsyncIterator[LLMChunk]:
+        """Text deltas as they arrive, then whole tool calls, then usage."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the completion (closes the HTTP stream); safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat-completion provider."""
+
+    name: str
+
+    async def complete(
+        self, messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] = ()
+    ) -> LLMStream:
+        """Start a streamed completion of ``messages`` (OpenAI chat shape) with ``tools``."""
+        ...
+
+
+# --- text to speech ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    """When a word ends, in ms from the start of the stream's audio."""
+
+    text: str
+    end_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """Synthesized audio in the stream's format, with word timings when the provider sends them."""
+
+    audio: bytes
+    words: tuple[WordTiming, ...] = field(default=())
+
+
+@runtime_checkable
+class TTSStream(Protocol):
+    """One reply's synthesis: text in sentence by sentence, audio out as it is made."""
+
+    async def push_text(self, text: str) -> None:
+        """Add text (a sentence, already made speakable)."""
+        ...
+
+    async def end_input(self) -> None:
+        """No more text: the stream ends once the audio for what was pushed is out."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        """Audio chunks until all pushed text is spoken."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop at once (barge-in); safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class TTS(Protocol):
+    """A text-to-speech provider."""
+
+    name: str
+
+    def output_formats(self) -> Sequence[AudioFormat]:
+        """Formats it can produce, best first."""
+        ...
+
+    async def open(self, audio: AudioFormat, *, voice: str | None = None) -> TTSStream:
+        """Open a synthesis stream producing ``audio`` (one of ``output_formats()``)."""
+        ...

@@ -1,0 +1,344 @@
+"""Scripted in-process fakes of the provider interfaces, for voicecore's tests and yours.
+
+They implement :mod:`voicecore.providers.base` with configurable latencies, tool calls, word
+timestamps and failures, and need no network: an end-to-end test of an agent runs real audio
+through the Rust core with these standing in for Deepgram, OpenAI and ElevenLabs.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicecore.errors import ProviderError, ProviderStatusError
+from voicecore.providers.base import (
+    PCM16_16K,
+    AudioChunk,
+    AudioFormat,
+    LLMChunk,
+    TextDelta,
+    ToolCall,
+    TranscriptUpdate,
+    Usage,
+    WordTiming,
+)
+
+__all__ = ["FakeLLM", "FakeReply", "FakeSTT", "FakeTTS"]
+
+_END = object()
+
+
+class _Queue:
+    """An async iterator fed by the fake, ended by ``close`` (or failed by ``fail``)."""
+
+    def __init__(self) -> None:
+        self._items: asyncio.Queue[object] = asyncio.Queue()
+
+    def put(self, item: object) -> None:
+        self._items.put_nowait(item)
+
+    def close(self) -> None:
+        self._items.put_nowait(_END)
+
+    def fail(self, error: BaseException) -> None:
+        self._items.put_nowait(error)
+
+    async def get(self) -> object:
+        item = await self._items.get()
+        if isinstance(item, BaseException):
+            raise item
+        if item is _END:
+            self._items.put_nowait(_END)  # every later read ends too
+            raise StopAsyncIteration
+        return item
+
+
+# --- STT --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeSTT:
+    """Recognizes scripted utterances: each ``finalize()`` yields the next one as final text.
+
+    Attributes:
+        utterances: What the caller says, turn by turn.
+        latency: Seconds from ``finalize()`` to the final text.
+        interim_after_bytes: Audio bytes after which the next utterance's first word is sent
+            as an interim result (0: no interims).
+        formats: Formats it accepts.
+        fail_after_bytes: Raise a retryable error once this much audio arrived (None: never).
+    """
+
+    utterances: Sequence[str] = ()
+    latency: float = 0.05
+    interim_after_bytes: int = 6400
+    formats: Sequence[AudioFormat] = (PCM16_16K,)
+    fail_after_bytes: int | None = None
+    name: str = "fake-stt"
+    opened: list[_FakeSTTStream] = field(default_factory=list)
+
+    def input_formats(self) -> Sequence[AudioFormat]:
+        """The configured formats."""
+        return self.formats
+
+    async def open(self, audio: AudioFormat, *, language: str) -> _FakeSTTStream:
+        """A stream that shares this fake's script with every other stream it opened."""
+        del language
+        if audio not in self.formats:
+            raise ProviderStatusError(f"unsupported format {audio}", provider=self.name, status=400)
+        stream = _FakeSTTStream(self, deque(self.utterances) if not self.opened else self.opened[0].script)
+        self.opened.append(stream)
+        return stream
+
+
+class _FakeSTTStream:
+    def __init__(self, owner: FakeSTT, script: deque[str]) -> None:
+        self.owner = owner
+        self.script = script
+        self.received = 0
+        self._since_final = 0
+        self._interim_sent = False
+        self._out = _Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    async def push_audio(self, audio: bytes) -> None:
+        if self.closed:
+            raise ProviderError("stream closed", provider=self.owner.name, retryable=False)
+        self.received += len(audio)
+        self._since_final += len(audio)
+        fail_at = self.owner.fail_after_bytes
+        if fail_at is not None and self.received >= fail_at:
+            self._out.fail(ProviderStatusError("fake outage", provider=self.owner.name, status=503))
+            return
+        threshold = self.owner.interim_after_bytes
+        if threshold and not self._interim_sent and self._since_final >= threshold and self.script:
+            self._interim_sent = True
+            self._out.put(TranscriptUpdate(self.script[0].split()[0] if self.script[0] else "", final=False))
+
+    async def finalize(self) -> None:
+        if not self.script or self.closed:
+            return
+        text = self.script.popleft()
+        self._since_final, self._interim_sent = 0, False
+        task = asyncio.get_running_loop().create_task(self._final_later(text), name="fake-stt-final")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _final_later(self, text: str) -> None:
+        await asyncio.sleep(self.owner.latency)
+        self._out.put(TranscriptUpdate(text, final=True, end_of_turn=True))
+
+    def __aiter__(self) -> AsyncIterator[TranscriptUpdate]:
+        return self
+
+    async def __anext__(self) -> TranscriptUpdate:
+        item = await self._out.get()
+        assert isinstance(item, TranscriptUpdate)
+        return item
+
+    async def aclose(self) -> None:
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        self._out.close()
+
+
+# --- LLM --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    """One scripted completion.
+
+    Attributes:
+        text: The reply text, streamed word by word.
+        tool_calls: Tool calls sent after the text: ``(name, arguments_json)``.
+        first_token: Seconds before the first chunk.
+        tokens_per_second: Pace of the following chunks (0: all at once).
+        error: Raised instead of (or, with ``error_after_tokens``, in the middle of) the reply.
+        error_after_tokens: Tokens sent before ``error`` is raised.
+    """
+
+    text: str = ""
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    first_token: float = 0.05
+    tokens_per_second: float = 100.0
+    error: ProviderError | None = None
+    error_after_tokens: int = 0
+
+
+@dataclass
+class FakeLLM:
+    """Answers each ``complete()`` with the next scripted reply and records what it was sent."""
+
+    replies: Sequence[FakeReply | str] = ()
+    name: str = "fake-llm"
+    requests: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    _next: int = 0
+
+    async def complete(
+        self, messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] = ()
+    ) -> _FakeLLMStream:
+        """The next reply (the last one repeats when the script runs out)."""
+        self.requests.append(([dict(m) for m in messages], list(tools)))
+        if not self.replies:
+            reply = FakeReply("")
+        else:
+            item = self.replies[min(self._next, len(self.replies) - 1)]
+            reply = FakeReply(item) if isinstance(item, str) else item
+        self._next += 1
+        return _FakeLLMStream(reply, self._next)
+
+
+class _FakeLLMStream:
+    def __init__(self, reply: FakeReply, number: int) -> None:
+        self.reply = reply
+        self.request_id: str | None = f"fake-req-{number}"
+        self.closed = False
+        self._chunks = self._generate()
+
+    async def _generate(self) -> AsyncIterator[LLMChunk]:
+        reply = self.reply
+        await asyncio.sleep(reply.first_token)
+        tokens = [word + " " for word in reply.text.split(" ")] if reply.text else []
+        if tokens:
+            tokens[-1] = tokens[-1].rstrip(" ")
+        for index, token in enumerate(tokens):
+            if reply.error is not None and index == reply.error_after_tokens:
+                raise reply.error
+            if index and reply.tokens_per_second > 0:
+                await asyncio.sleep(1.0 / reply.tokens_per_second)
+            yield TextDelta(token)
+        if reply.error is not None and reply.error_after_tokens >= len(tokens):
+            raise reply.error
+        for number, (name, arguments) in enumerate(reply.tool_calls):
+            yield ToolCall(id=f"call_{number}", name=name, arguments=arguments)
+        yield Usage(prompt_tokens=10, completion_tokens=len(tokens))
+
+    def __aiter__(self) -> AsyncIterator[LLMChunk]:
+        return self
+
+    async def __anext__(self) -> LLMChunk:
+        if self.closed:
+            raise StopAsyncIteration
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+
+
+# --- TTS --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeTTS:
+    """Speaks text as a quiet tone whose length follows the text, with word timings.
+
+    Attributes:
+        first_byte: Seconds from the first text to the first audio.
+        ms_per_char: Audio length per character of text.
+        chunk_ms: Audio per chunk.
+        realtime_factor: Synthesis speed (2.0: audio comes twice as fast as it plays; 0: at once).
+        formats: Formats it produces.
+        fail_on: Text that makes the stream fail (retryable) when it is pushed.
+    """
+
+    first_byte: float = 0.05
+    ms_per_char: float = 60.0
+    chunk_ms: int = 40
+    realtime_factor: float = 0.0
+    formats: Sequence[AudioFormat] = (PCM16_16K,)
+    fail_on: Iterable[str] = ()
+    name: str = "fake-tts"
+    spoken: list[str] = field(default_factory=list)
+
+    def output_formats(self) -> Sequence[AudioFormat]:
+        """The configured formats."""
+        return self.formats
+
+    async def open(self, audio: AudioFormat, *, voice: str | None = None) -> _FakeTTSStream:
+        """A synthesis stream producing ``audio``."""
+        del voice
+        if audio not in self.formats or audio.encoding != "pcm16":
+            raise ProviderStatusError(f"unsupported format {audio}", provider=self.name, status=400)
+        return _FakeTTSStream(self, audio)
+
+
+class _FakeTTSStream:
+    def __init__(self, owner: FakeTTS, audio: AudioFormat) -> None:
+        self.owner = owner
+        self.format = audio
+        self._texts: asyncio.Queue[str | None] = asyncio.Queue()
+        self._chunks = self._generate()
+        self.closed = False
+        self._elapsed_ms = 0.0
+
+    async def push_text(self, text: str) -> None:
+        if text in set(self.owner.fail_on):
+            self._texts.put_nowait(f"\x00fail:{text}")
+        else:
+            self._texts.put_nowait(text)
+
+    async def end_input(self) -> None:
+        self._texts.put_nowait(None)
+
+    async def _generate(self) -> AsyncIterator[AudioChunk]:
+        owner, rate = self.owner, self.format.sample_rate
+        first = True
+        while (text := await self._texts.get()) is not None:
+            if text.startswith("\x00fail:"):
+                raise ProviderStatusError("fake synthesis failure", provider=owner.name, status=503)
+            if first:
+                await asyncio.sleep(owner.first_byte)
+                first = False
+            owner.spoken.append(text)
+            total_ms = max(len(text) * owner.ms_per_char, owner.chunk_ms)
+            words = _word_timings(text, self._elapsed_ms, total_ms)
+            samples = int(rate * total_ms / 1000)
+            per_chunk = max(int(rate * owner.chunk_ms / 1000), 1)
+            for start in range(0, samples, per_chunk):
+                n = min(per_chunk, samples - start)
+                audio = _tone(start, n, rate)
+                chunk_words = words if start == 0 else ()
+                if owner.realtime_factor > 0:
+                    await asyncio.sleep(n / rate / owner.realtime_factor)
+                yield AudioChunk(audio, chunk_words)
+            self._elapsed_ms += total_ms
+
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        return self
+
+    async def __anext__(self) -> AudioChunk:
+        if self.closed:
+            raise StopAsyncIteration
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+
+
+def _word_timings(text: str, offset_ms: float, total_ms: float) -> tuple[WordTiming, ...]:
+    """Word end times spread over the text in proportion to characters."""
+    timings, position = [], 0
+    for word in text.split():
+        position = text.index(word, position) + len(word)
+        timings.append(WordTiming(word, offset_ms + total_ms * position / len(text)))
+    return tuple(timings)
+
+
+def _tone(start: int, n: int, rate: int) -> bytes:
+    """A quiet 440 Hz tone (PCM16 little-endian), continuous across chunks."""
+    step = 2 * math.pi * 440 / rate
+    samples = array.array("h", (int(3000 * math.sin(step * (start + i))) for i in range(n)))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes()

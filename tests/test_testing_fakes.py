@@ -1,0 +1,111 @@
+"""The shipped provider fakes behave as their scripts say and satisfy the provider protocols."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from voicecore.errors import ProviderStatusError
+from voicecore.providers.base import LLM, PCM16_16K, STT, TTS, TextDelta, ToolCall, TranscriptUpdate, Usage
+from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
+
+
+def test_fakes_implement_the_provider_protocols() -> None:
+    assert isinstance(FakeSTT(), STT)
+    assert isinstance(FakeLLM(), LLM)
+    assert isinstance(FakeTTS(), TTS)
+
+
+def test_fake_stt_sends_an_interim_then_the_final_on_finalize() -> None:
+    async def run() -> list[TranscriptUpdate]:
+        stt = FakeSTT(["book a table", "for two"], latency=0.01, interim_after_bytes=640)
+        stream = await stt.open(PCM16_16K, language="en")
+        await stream.push_audio(bytes(640))
+        await stream.finalize()
+        updates = [await anext(aiter(stream)), await anext(aiter(stream))]
+        await stream.aclose()
+        return updates
+
+    assert asyncio.run(run()) == [
+        TranscriptUpdate("book", final=False),
+        TranscriptUpdate("book a table", final=True, end_of_turn=True),
+    ]
+
+
+def test_fake_stt_outage_is_a_retryable_error() -> None:
+    async def run() -> None:
+        stream = await FakeSTT(["hi"], fail_after_bytes=320).open(PCM16_16K, language="en")
+        await stream.push_audio(bytes(320))
+        await anext(aiter(stream))
+
+    with pytest.raises(ProviderStatusError) as info:
+        asyncio.run(run())
+    assert info.value.retryable
+
+
+def test_fake_llm_streams_the_script_then_tools_and_usage() -> None:
+    async def run() -> tuple[list[object], FakeLLM]:
+        llm = FakeLLM(
+            [FakeReply("It is sunny today.", tool_calls=(("weather", '{"city": "Oslo"}'),), first_token=0)]
+        )
+        stream = await llm.complete([{"role": "user", "content": "weather?"}], tools=[{"type": "function"}])
+        chunks = [chunk async for chunk in stream]
+        return chunks, llm
+
+    chunks, llm = asyncio.run(run())
+    text = "".join(c.text for c in chunks if isinstance(c, TextDelta))
+    assert text == "It is sunny today."
+    assert [c for c in chunks if isinstance(c, ToolCall)] == [
+        ToolCall("call_0", "weather", '{"city": "Oslo"}')
+    ]
+    assert isinstance(chunks[-1], Usage)
+    assert llm.requests == [([{"role": "user", "content": "weather?"}], [{"type": "function"}])]
+
+
+def test_fake_llm_fails_mid_stream_when_scripted() -> None:
+    error = ProviderStatusError("overloaded", provider="fake-llm", status=529)
+    seen: list[str] = []
+
+    async def run() -> None:
+        reply = FakeReply("one two three", error=error, error_after_tokens=2, first_token=0)
+        async for chunk in await FakeLLM([reply]).complete([]):
+            assert isinstance(chunk, TextDelta)
+            seen.append(chunk.text)
+
+    with pytest.raises(ProviderStatusError):
+        asyncio.run(run())
+    assert seen == ["one ", "two "]
+
+
+def test_fake_tts_audio_length_follows_the_text_with_word_timings() -> None:
+    async def run() -> tuple[int, list[str], list[float]]:
+        tts = FakeTTS(first_byte=0, ms_per_char=50.0, chunk_ms=20)
+        stream = await tts.open(PCM16_16K)
+        await stream.push_text("Hello there.")
+        await stream.push_text("Bye.")
+        await stream.end_input()
+        audio, words, ends = 0, [], []
+        async for chunk in stream:
+            audio += len(chunk.audio)
+            words += [w.text for w in chunk.words]
+            ends += [w.end_ms for w in chunk.words]
+        return audio, words, ends
+
+    audio, words, ends = asyncio.run(run())
+    assert audio == 2 * 16 * int(50 * (len("Hello there.") + len("Bye.")))  # bytes at 16 kHz
+    assert words == ["Hello", "there.", "Bye."]
+    assert ends == sorted(ends)
+    assert ends[-1] == pytest.approx(50.0 * 16)
+
+
+def test_fake_tts_fails_on_scripted_text_and_rejects_formats_it_lacks() -> None:
+    async def run() -> None:
+        stream = await FakeTTS(fail_on=["boom"]).open(PCM16_16K)
+        await stream.push_text("boom")
+        await anext(aiter(stream))
+
+    with pytest.raises(ProviderStatusError):
+        asyncio.run(run())
+    with pytest.raises(ProviderStatusError, match="unsupported"):
+        asyncio.run(FakeTTS().open(FakeTTS().formats[0].__class__("mulaw", 8000)))
