@@ -28,8 +28,9 @@ from voicecore.providers.base import (
     Usage,
     WordTiming,
 )
+from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, TransportEvent
 
-__all__ = ["FakeLLM", "FakeReply", "FakeSTT", "FakeTTS"]
+__all__ = ["FakeLLM", "FakeReply", "FakeSTT", "FakeTTS", "LoopbackTransport"]
 
 _END = object()
 
@@ -310,7 +311,7 @@ class _FakeTTSStream:
                 chunk_words = words if start == 0 else ()
                 if owner.realtime_factor > 0:
                     await asyncio.sleep(n / rate / owner.realtime_factor)
-                yield AudioChunk(audio, chunk_words)
+                yield AudioChunk(audio, chunk_words, end_of_text=start + n >= samples)
             self._elapsed_ms += total_ms
 
     def __aiter__(self) -> AsyncIterator[AudioChunk]:
@@ -342,3 +343,122 @@ def _tone(start: int, n: int, rate: int) -> bytes:
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()
+
+
+# --- caller side ------------------------------------------------------------------------------
+
+
+class LoopbackTransport:
+    """An in-process call: a scripted caller on one side, a session on the other.
+
+    The caller streams 20 ms frames continuously in real time (silence unless :meth:`say` has
+    queued speech), as a phone line does. Agent audio is "played" in real time too: a player
+    task consumes it frame by frame and echoes each mark once everything before it has played,
+    so the session's playback truth is exercised as with Twilio.
+    """
+
+    def __init__(self, audio_format: AudioFormat = PCM16_16K, *, frame_ms: int = 20) -> None:
+        """A transport whose caller and agent audio both use ``audio_format``."""
+        self.input_format = audio_format
+        self.output_format = audio_format
+        self.frame_bytes = audio_format.bytes_per_second * frame_ms // 1000
+        self.frame_s = frame_ms / 1000.0
+        self._events: asyncio.Queue[object] = asyncio.Queue()
+        self._caller_audio: deque[bytes] = deque()
+        self._playout: deque[bytes | str] = deque()
+        self._playing = asyncio.Event()
+        self.played = bytearray()
+        self.marks_played: list[str] = []
+        self.clears: list[float] = []
+        self.hung_up = False
+        self.first_audio_at: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # The session's side.
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        """Caller frames, played marks and key presses, until either side hangs up."""
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._caller_frames(), name="loopback-caller"),
+                loop.create_task(self._player(), name="loopback-player"),
+            ]
+        try:
+            while (event := await self._events.get()) is not _END:
+                assert isinstance(event, CallerAudio | MarkPlayed | DtmfPressed | CallerHungUp)
+                yield event
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def send_audio(self, audio: bytes) -> None:
+        """Queue agent audio for real-time playback."""
+        if self.first_audio_at is None:
+            self.first_audio_at = asyncio.get_running_loop().time()
+        self._playout.append(audio)
+        self._playing.set()
+
+    async def send_mark(self, name: str) -> None:
+        """Echo ``name`` once the audio queued before it has played."""
+        self._playout.append(name)
+        self._playing.set()
+
+    async def clear(self) -> None:
+        """Drop queued audio and marks at once."""
+        self.clears.append(asyncio.get_running_loop().time())
+        self._playout.clear()
+
+    async def hang_up(self) -> None:
+        """The agent ended the call."""
+        self.hung_up = True
+        self._events.put_nowait(_END)
+
+    # The caller's side.
+
+    def say(self, pcm: bytes) -> None:
+        """Queue caller speech; it goes out in real-time frames after what is already queued."""
+        for start in range(0, len(pcm), self.frame_bytes):
+            frame = pcm[start : start + self.frame_bytes]
+            self._caller_audio.append(frame.ljust(self.frame_bytes, b"\0"))
+
+    def press(self, digit: str) -> None:
+        """The caller presses a key."""
+        self._events.put_nowait(DtmfPressed(digit))
+
+    def hang_up_caller(self) -> None:
+        """The caller hangs up."""
+        self._events.put_nowait(CallerHungUp())
+        self._events.put_nowait(_END)
+
+    @property
+    def speaking(self) -> bool:
+        """Whether the caller still has speech queued."""
+        return bool(self._caller_audio)
+
+    async def _caller_frames(self) -> None:
+        loop = asyncio.get_running_loop()
+        silence = bytes(self.frame_bytes)
+        next_at = loop.time()
+        while True:
+            frame = self._caller_audio.popleft() if self._caller_audio else silence
+            self._events.put_nowait(CallerAudio(frame))
+            next_at += self.frame_s
+            await asyncio.sleep(max(next_at - loop.time(), 0.0))
+
+    async def _player(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._playout:
+                self._playing.clear()
+                await self._playing.wait()
+                continue
+            item = self._playout.popleft()
+            if isinstance(item, str):
+                self.marks_played.append(item)
+                self._events.put_nowait(MarkPlayed(item))
+                continue
+            seconds = len(item) / self.output_format.bytes_per_second
+            started = loop.time()
+            self.played += item
+            await asyncio.sleep(max(seconds - (loop.time() - started), 0.0))

@@ -188,10 +188,18 @@ class WordTiming:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """Synthesized audio in the stream's format, with word timings when the provider sends them."""
+    """Synthesized audio in the stream's format.
+
+    Attributes:
+        audio: The samples (may be empty on a chunk that only ends a text).
+        words: Word timings, when the provider sends them.
+        end_of_text: The audio for one ``push_text`` call ends with this chunk (the runtime
+            sends a playback mark here, so it knows which sentence the caller heard).
+    """
 
     audio: bytes
     words: tuple[WordTiming, ...] = field(default=())
+    end_of_text: bool = False
 
 
 @runtime_checkable

@@ -1,0 +1,382 @@
+"""One call: pumps caller audio, transcripts and replies through the turn machine.
+
+The :class:`Session` owns the clock and the tasks; every decision comes from
+:class:`~voicecore.sansio.turn.TurnMachine` (what to do) and
+:class:`~voicecore.sansio.playback.PlaybackLedger` (what the caller heard). Each reply is one
+task: LLM tokens → Rust sentence splitter → ``speakable`` → TTS → transport, sentence by
+sentence; cancelling the task (barge-in) closes its LLM and TTS streams at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicecore.audio import Vad
+from voicecore.errors import ProtocolError, ProviderError
+from voicecore.history import History
+from voicecore.providers.base import (
+    LLM,
+    STT,
+    TTS,
+    AudioFormat,
+    TextDelta,
+    TTSStream,
+)
+from voicecore.providers.base import ToolCall as LLMToolCall
+from voicecore.runtime.convert import AudioConverter
+from voicecore.sansio import turn as t
+from voicecore.sansio.playback import Cut, PlaybackLedger, Word
+from voicecore.text import SentenceSplitter, speakable
+from voicecore.tools import Toolbox, ToolCall, invoke_all
+from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, Transport
+
+__all__ = ["Session", "SessionConfig"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionConfig:
+    """What an agent says and how it behaves, for one call.
+
+    Attributes:
+        instructions: The system prompt.
+        turn: Turn-taking settings (greeting, fillers, budgets, barge-in).
+        language: The caller's language, for the STT.
+        voice: The TTS voice (provider default when None).
+        tools: Tools the LLM may call.
+        max_tool_steps: LLM rounds with tool calls allowed per reply.
+        history_tokens: Token budget of the conversation sent to the LLM.
+        retries: Attempts after a retryable provider error before the fallback phrase.
+        vad_threshold: Speech probability threshold of the VAD (its default when None).
+    """
+
+    instructions: str
+    turn: t.TurnConfig = field(default_factory=t.TurnConfig)
+    language: str = "en"
+    voice: str | None = None
+    tools: Toolbox | None = None
+    max_tool_steps: int = 4
+    history_tokens: int = 8000
+    retries: int = 1
+    vad_threshold: float | None = None
+
+
+class Session:
+    """One call between a transport and the STT, LLM and TTS providers."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        transport: Transport,
+        stt: STT,
+        llm: LLM,
+        tts: TTS,
+    ) -> None:
+        """Prepare a session; :meth:`run` carries out the call."""
+        self.config = config
+        self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
+        self.history = History(config.instructions, max_tokens=config.history_tokens)
+        self.machine = t.TurnMachine(config.turn)
+        self.ledger = PlaybackLedger()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._replies: dict[int, asyncio.Task[None]] = {}
+        self._pending_user: dict[int, str] = {}
+        self._reply_text: dict[int, str] = {}
+        self._done_replies: set[int] = set()
+        self._last_cut: Cut | None = None
+        self._wake = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._hang_up_when_idle = False
+        self._speech_lock = asyncio.Lock()
+        inbound = transport.input_format
+        vad_rate = 8000 if inbound.sample_rate == 8000 else 16000
+        self._vad_format = AudioFormat("pcm16", vad_rate)
+        self._to_vad = AudioConverter(inbound, self._vad_format)
+        kwargs = {} if config.vad_threshold is None else {"threshold": config.vad_threshold}
+        self._vad = Vad(vad_rate, **kwargs)
+        self._stt_format = _choose(stt.input_formats(), inbound)
+        self._to_stt = AudioConverter(inbound, self._stt_format)
+        self._tts_format = _choose(tts.output_formats(), transport.output_format)
+        self._stt_stream: Any = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Carry out the call until the caller hangs up or the agent ends it."""
+        loop = asyncio.get_running_loop()
+        self._now: Callable[[], float] = loop.time
+        self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        try:
+            self._spawn(self._inbound(), "inbound")
+            self._spawn(self._transcripts(), "transcripts")
+            self._spawn(self._timers(), "timers")
+            self._handle(t.CallStarted())
+            await self._finished.wait()
+        finally:
+            self._handle(t.CallEnded())
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._stt_stream.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"session-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("session task %s failed", task.get_name(), exc_info=error)
+            self._finished.set()
+
+    # --- the turn machine -------------------------------------------------------------------
+
+    def _handle(self, event: t.Event) -> None:
+        self._apply(self.machine.handle(event, self._now()))
+
+    def _apply(self, actions: Sequence[t.Action]) -> None:
+        for action in actions:
+            match action:
+                case t.FinalizeTranscript():
+                    self._spawn(self._stt_stream.finalize(), "stt-finalize")
+                case t.StartReply(turn, text):
+                    self._pending_user[turn] = text
+                    self._replies[turn] = self._spawn(self._reply(turn, text), f"reply-{turn}")
+                case t.CancelReply(turn, reason):
+                    if (task := self._replies.pop(turn, None)) is not None:
+                        task.cancel()
+                    if reason == "continued":
+                        self._pending_user.pop(turn, None)
+                case t.ClearPlayback():
+                    self._last_cut = self.ledger.cut(self._now())
+                    self._spawn(self.transport.clear(), "clear")
+                case t.CommitHeard(turn):
+                    self._commit_heard(turn)
+                case t.ResumeReply(turn):
+                    unheard = self._last_cut.unheard.get(turn, "") if self._last_cut else ""
+                    if unheard:
+                        self._spawn(self._speak(unheard, turn=turn), f"resume-{turn}")
+                case t.Say(text, reason):
+                    if reason == "greeting":
+                        self.history.add_assistant(text)
+                    self._spawn(self._speak(text, turn=0), f"say-{reason}")
+                case t.EndCall():
+                    self._hang_up_when_idle = True
+        self._wake.set()
+
+    def _commit_user(self, turn: int) -> None:
+        if (text := self._pending_user.pop(turn, None)) is not None:
+            self.history.add_user(text)
+
+    def _commit_heard(self, turn: int) -> None:
+        """After a barge-in, the history keeps only the part of ``turn`` the caller heard."""
+        self._commit_user(turn)
+        heard = self._last_cut.heard.get(turn, "") if self._last_cut else ""
+        if turn in self._done_replies:
+            self.history.replace_last_assistant(heard)
+        elif heard:
+            self.history.add_assistant(heard)
+
+    async def _timers(self) -> None:
+        while True:
+            deadline = self.machine.next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(deadline - self._now(), 0.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                self._apply(self.machine.tick(self._now()))
+
+    # --- caller side ------------------------------------------------------------------------
+
+    async def _inbound(self) -> None:
+        async for event in self.transport.events():
+            match event:
+                case CallerAudio(audio):
+                    for vad_event in self._vad.push(self._to_vad.convert(audio)):
+                        self._handle(t.SpeechStarted() if vad_event.kind == "start" else t.SpeechEnded())
+                    await self._stt_stream.push_audio(self._to_stt.convert(audio))
+                case MarkPlayed(name):
+                    try:
+                        self.ledger.on_mark(name, self._now())
+                    except ProtocolError:
+                        logger.warning("ignoring an unknown or repeated playback mark")
+                        continue
+                    if self.ledger.idle:
+                        self._handle(t.PlaybackIdle())
+                        if self._hang_up_when_idle:
+                            break
+                case DtmfPressed(digit):
+                    self._handle(t.Dtmf(digit))
+                case CallerHungUp():
+                    break
+        if self._hang_up_when_idle:
+            await self.transport.hang_up()
+        self._finished.set()
+
+    async def _transcripts(self) -> None:
+        async for update in self._stt_stream:
+            self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
+
+    # --- agent side -------------------------------------------------------------------------
+
+    async def _reply(self, turn: int, text: str) -> None:
+        """LLM → splitter → TTS for reply ``turn``, with tool rounds and retries."""
+        config = self.config
+        toolbox = config.tools or Toolbox()
+        messages = [*self.history.messages(), {"role": "user", "content": text}]
+        spoken_all: list[str] = []
+        try:
+            for _step in range(config.max_tool_steps + 1):
+                spoken, calls = await self._llm_round(turn, messages, toolbox, spoke_before=bool(spoken_all))
+                spoken_all += spoken
+                if not calls:
+                    break
+                self._commit_user(turn)
+                self.history.add_assistant(" ".join(spoken), tool_calls=[_openai_call(c) for c in calls])
+                self._handle(t.ToolsStarted(turn, spoke_content=bool(spoken_all)))
+                results = await invoke_all([ToolCall(c.id, c.name, c.arguments) for c in calls], toolbox)
+                self._handle(t.ToolsFinished(turn))
+                for result in results:
+                    self.history.add_tool_result(result.call_id, result.content)
+                messages = self.history.messages()
+        except ProviderError as error:
+            logger.warning("reply %d failed: %s", turn, error)
+            self._commit_user(turn)
+            self._replies.pop(turn, None)
+            self._handle(t.ReplyFailed(turn, str(error)))
+            return
+        self._commit_user(turn)
+        self.history.add_assistant(" ".join(spoken_all))
+        self._done_replies.add(turn)
+        self._replies.pop(turn, None)
+        self._handle(t.ReplyDone(turn))
+
+    async def _llm_round(
+        self, turn: int, messages: list[dict[str, Any]], toolbox: Toolbox, *, spoke_before: bool
+    ) -> tuple[list[str], list[LLMToolCall]]:
+        """One completion, spoken as it streams; retried while nothing has been said."""
+        for attempt in range(self.config.retries + 1):
+            spoken: list[str] = []
+            calls: list[LLMToolCall] = []
+            try:
+                stream = await self.llm.complete(messages, tools=toolbox.schemas())
+                async with _Speaker(self, turn) as speaker:
+                    splitter = SentenceSplitter()
+                    try:
+                        async for chunk in stream:
+                            if isinstance(chunk, TextDelta):
+                                for sentence in splitter.push(chunk.text):
+                                    spoken += await speaker.say(sentence)
+                            elif isinstance(chunk, LLMToolCall):
+                                calls.append(chunk)
+                        for sentence in splitter.flush():
+                            spoken += await speaker.say(sentence)
+                    finally:
+                        await stream.aclose()
+                return spoken, calls
+            except ProviderError as error:
+                if not error.retryable or spoken or spoke_before or attempt == self.config.retries:
+                    raise
+                logger.info("retrying reply %d after %s", turn, error)
+        raise AssertionError("unreachable")
+
+    async def _speak(self, text: str, *, turn: int) -> None:
+        """Say a fixed phrase (greeting, filler, fallback, resumed text) through the TTS."""
+        try:
+            async with _Speaker(self, turn) as speaker:
+                await speaker.say(text)
+        except ProviderError as error:
+            logger.error("could not say a %d-character phrase: %s", len(text), error)
+
+    async def _send_audio(self, audio: bytes) -> None:
+        if audio:
+            await self.transport.send_audio(audio)
+
+
+class _Speaker:
+    """One TTS stream for a reply (or phrase): sentences in, audio and marks out, in order."""
+
+    def __init__(self, session: Session, turn: int) -> None:
+        self.session = session
+        self.turn = turn
+        self.stream: TTSStream | None = None
+        self.texts: deque[str] = deque()
+        self.pump: asyncio.Task[None] | None = None
+        self.convert = AudioConverter(session._tts_format, session.transport.output_format)
+
+    async def __aenter__(self) -> _Speaker:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self.stream is None:
+            return
+        try:
+            if exc_type is None:
+                await self.stream.end_input()
+                if self.pump is not None:
+                    await self.pump
+        finally:
+            if self.pump is not None and not self.pump.done():
+                self.pump.cancel()
+            await self.stream.aclose()
+
+    async def say(self, sentence: str) -> list[str]:
+        """Queue a sentence for synthesis; returns it as spoken (empty if nothing to say)."""
+        text = speakable(sentence)
+        if not text:
+            return []
+        if self.stream is None:
+            session = self.session
+            self.stream = await session.tts.open(session._tts_format, voice=session.config.voice)
+            self.pump = asyncio.get_running_loop().create_task(self._pump(), name=f"tts-{self.turn}")
+        self.texts.append(text)
+        await self.stream.push_text(text)
+        return [sentence]
+
+    async def _pump(self) -> None:
+        """Send the stream's audio as it comes, and a mark after each sentence's audio."""
+        session, stream = self.session, self.stream
+        assert stream is not None
+        bytes_per_ms = session.transport.output_format.bytes_per_second / 1000.0
+        started = False
+        stream_ms = 0.0  # audio sent before the current sentence (word times count from 0)
+        segment_ms, segment_start, words = 0.0, None, []
+        async for chunk in stream:
+            audio = self.convert.convert(chunk.audio)
+            if chunk.end_of_text:
+                audio += self.convert.flush()
+            if audio:
+                if segment_start is None:
+                    segment_start = session._now()
+                await session._send_audio(audio)
+                segment_ms += len(audio) / bytes_per_ms
+                if not started:
+                    started = True
+                    if self.turn:
+                        session._handle(t.ReplyAudioStarted(self.turn))
+            words += [Word(w.text, w.end_ms - stream_ms) for w in chunk.words]
+            if chunk.end_of_text and self.texts:
+                start = segment_start if segment_start is not None else session._now()
+                mark = session.ledger.append(self.turn, self.texts.popleft(), segment_ms, start, tuple(words))
+                await session.transport.send_mark(mark)
+                stream_ms += segment_ms
+                segment_ms, segment_start, words = 0.0, None, []
+
+
+def _choose(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:
+    """``wanted`` if the provider offers it (no conversion), else the provider's first choice."""
+    return wanted if wanted in offered else offered[0]
+
+
+def _openai_call(call: LLMToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}

@@ -1,0 +1,1 @@
+"""Caller-side transports (Twilio Media Streams, browser WebSocket) behind one interface."""

@@ -1,0 +1,74 @@
+"""The transport interface: how a session hears the caller and plays the agent.
+
+A transport turns its wire protocol into :data:`TransportEvent` values and carries out the
+session's outbound calls. Marks are its playback truth: after the audio of a sentence the
+session sends a mark, and the transport reports :class:`MarkPlayed` once the caller's side
+has played everything before it (Twilio echoes marks; the browser acknowledges them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from voicecore.providers.base import AudioFormat
+
+__all__ = ["CallerAudio", "CallerHungUp", "DtmfPressed", "MarkPlayed", "Transport", "TransportEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAudio:
+    """Caller audio in the transport's ``input_format``."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    """Everything sent before mark ``name`` has been played to the caller."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfPressed:
+    """The caller pressed a key."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp:
+    """The caller's side closed the call."""
+
+
+TransportEvent = CallerAudio | MarkPlayed | DtmfPressed | CallerHungUp
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """One call's connection to the caller."""
+
+    input_format: AudioFormat
+    output_format: AudioFormat
+
+    def events(self) -> AsyncIterator[TransportEvent]:
+        """What the caller's side sends, until the call ends."""
+        ...
+
+    async def send_audio(self, audio: bytes) -> None:
+        """Queue agent audio (``output_format``) for playback."""
+        ...
+
+    async def send_mark(self, name: str) -> None:
+        """Ask to be told (:class:`MarkPlayed`) when everything queued so far has played."""
+        ...
+
+    async def clear(self) -> None:
+        """Drop all queued agent audio now (barge-in); pending marks are not reported."""
+        ...
+
+    async def hang_up(self) -> None:
+        """End the call from the agent's side."""
+        ...
