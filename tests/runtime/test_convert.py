@@ -1,0 +1,45 @@
+"""Format conversion between providers and transports is the composed Rust path, or nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicecore.audio import Resampler, ulaw_decode, ulaw_encode
+from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
+from voicecore.runtime.convert import AudioConverter
+
+
+def pcm(rate: int, seconds: float = 0.3) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+
+def test_same_format_is_a_passthrough() -> None:
+    converter = AudioConverter(MULAW_8K, MULAW_8K)
+    assert converter.passthrough
+    data = bytes(range(256))
+    assert converter.convert(data) is data
+    assert converter.flush() == b""
+    assert converter.delay_ms == 0.0
+
+
+def test_mulaw_to_pcm16_16k_is_decode_then_resample_across_chunks() -> None:
+    codes = ulaw_encode(pcm(8000))
+    converter = AudioConverter(MULAW_8K, PCM16_16K)
+    got = (
+        b"".join(converter.convert(codes[i : i + 160]) for i in range(0, len(codes), 160)) + converter.flush()
+    )
+    reference = Resampler(8000, 16000)
+    assert got == reference.process(ulaw_decode(codes)) + reference.flush()
+    assert converter.delay_ms == pytest.approx(reference.delay / 16.0)
+
+
+def test_pcm16_24k_to_mulaw_8k_for_telephony() -> None:
+    audio = pcm(24000)
+    converter = AudioConverter(AudioFormat("pcm16", 24000), MULAW_8K)
+    got = converter.convert(audio)
+    reference = Resampler(24000, 8000)
+    assert got == ulaw_encode(reference.process(audio))
+    converter.reset()
+    assert converter.convert(audio) == got  # a reset starts the stream afresh
