@@ -21,7 +21,7 @@ def test_fake_stt_sends_an_interim_then_the_final_on_finalize() -> None:
     async def run() -> list[TranscriptUpdate]:
         stt = FakeSTT(["book a table", "for two"], latency=0.01, interim_after_bytes=640)
         stream = await stt.open(PCM16_16K, language="en")
-        await stream.push_audio(bytes(640))
+        await stream.push_audio(b"\x00\x20" * 320)  # loud enough to count as speech
         await stream.finalize()
         updates = [await anext(aiter(stream)), await anext(aiter(stream))]
         await stream.aclose()

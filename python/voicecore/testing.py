@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicecore.audio import alaw_decode, ulaw_decode
 from voicecore.errors import ProviderError, ProviderStatusError
 from voicecore.providers.base import (
     PCM16_16K,
@@ -70,8 +71,9 @@ class FakeSTT:
     Attributes:
         utterances: What the caller says, turn by turn.
         latency: Seconds from ``finalize()`` to the final text.
-        interim_after_bytes: Audio bytes after which the next utterance's first word is sent
-            as an interim result (0: no interims).
+        interim_after_bytes: Bytes of loud audio (peaks above 1000, its stand-in for speech)
+            after which the next utterance's first word is sent as an interim (0: never).
+            ``finalize()`` does nothing unless loud audio came since the last final.
         formats: Formats it accepts.
         fail_after_bytes: Raise a retryable error once this much audio arrived (None: never).
     """
@@ -93,14 +95,16 @@ class FakeSTT:
         del language
         if audio not in self.formats:
             raise ProviderStatusError(f"unsupported format {audio}", provider=self.name, status=400)
-        stream = _FakeSTTStream(self, deque(self.utterances) if not self.opened else self.opened[0].script)
+        script = deque(self.utterances) if not self.opened else self.opened[0].script
+        stream = _FakeSTTStream(self, script, audio)
         self.opened.append(stream)
         return stream
 
 
 class _FakeSTTStream:
-    def __init__(self, owner: FakeSTT, script: deque[str]) -> None:
+    def __init__(self, owner: FakeSTT, script: deque[str], audio: AudioFormat) -> None:
         self.owner = owner
+        self.format = audio
         self.script = script
         self.received = 0
         self._since_final = 0
@@ -113,7 +117,8 @@ class _FakeSTTStream:
         if self.closed:
             raise ProviderError("stream closed", provider=self.owner.name, retryable=False)
         self.received += len(audio)
-        self._since_final += len(audio)
+        if _loud(audio, self.format):
+            self._since_final += len(audio)
         fail_at = self.owner.fail_after_bytes
         if fail_at is not None and self.received >= fail_at:
             self._out.fail(ProviderStatusError("fake outage", provider=self.owner.name, status=503))
@@ -124,8 +129,8 @@ class _FakeSTTStream:
             self._out.put(TranscriptUpdate(self.script[0].split()[0] if self.script[0] else "", final=False))
 
     async def finalize(self) -> None:
-        if not self.script or self.closed:
-            return
+        if not self.script or self.closed or not self._since_final:
+            return  # nothing was said since the last final
         text = self.script.popleft()
         self._since_final, self._interim_sent = 0, False
         task = asyncio.get_running_loop().create_task(self._final_later(text), name="fake-stt-final")
@@ -149,6 +154,18 @@ class _FakeSTTStream:
         for task in list(self._tasks):
             task.cancel()
         self._out.close()
+
+
+def _loud(audio: bytes, audio_format: AudioFormat) -> bool:
+    """Whether a chunk has more than background level in it (the fake's stand-in for speech)."""
+    if audio_format.encoding == "mulaw":
+        audio = ulaw_decode(audio)
+    elif audio_format.encoding == "alaw":
+        audio = alaw_decode(audio)
+    samples = array.array("h", audio[: len(audio) // 2 * 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return max(map(abs, samples), default=0) > 1000
 
 
 # --- LLM --------------------------------------------------------------------------------------

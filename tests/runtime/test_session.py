@@ -1,0 +1,220 @@
+"""End-to-end calls in process: real speech through the Rust VAD, scripted STT/LLM/TTS fakes.
+
+The caller speaks espeak-ng speech in real-time 20 ms frames over a loopback transport that
+plays the agent's audio in real time and echoes its marks, so barge-in, playback truth and
+timers run as on a phone line (each test takes a few seconds of wall time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import wave
+from collections.abc import Awaitable, Callable
+from functools import cache
+from io import BytesIO
+
+import pytest
+
+from voicecore.audio import Resampler
+from voicecore.errors import ProviderStatusError
+from voicecore.runtime.session import Session, SessionConfig
+from voicecore.sansio.turn import TurnConfig
+from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS, LoopbackTransport
+from voicecore.tools import Toolbox, function_tool
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng for caller speech")
+
+
+@cache
+def speech(text: str) -> bytes:
+    """``text`` spoken by espeak-ng, as PCM16 at 16 kHz."""
+    wav = subprocess.run(["espeak-ng", "--stdout", text], check=True, capture_output=True).stdout
+    with wave.open(BytesIO(wav)) as reader:
+        rate, frames = reader.getframerate(), reader.readframes(reader.getnframes())
+    resampler = Resampler(rate, 16000)
+    return resampler.process(frames) + resampler.flush()
+
+
+Script = Callable[[LoopbackTransport, Session], Awaitable[None]]
+
+
+async def run_call(
+    session: Session, transport: LoopbackTransport, script: Script, limit: float = 20.0
+) -> None:
+    """Runs ``session`` while ``script`` plays the caller; hangs up when the script is done."""
+
+    async def caller() -> None:
+        await script(transport, session)
+        transport.hang_up_caller()
+
+    async with asyncio.timeout(limit):
+        await asyncio.gather(session.run(), caller())
+
+
+def make(
+    *,
+    utterances: list[str],
+    replies: list[FakeReply | str],
+    turn: TurnConfig | None = None,
+    tts: FakeTTS | None = None,
+    tools: Toolbox | None = None,
+) -> tuple[Session, LoopbackTransport, FakeLLM, FakeTTS]:
+    transport = LoopbackTransport()
+    llm = FakeLLM(replies)
+    tts = tts or FakeTTS(first_byte=0.05, ms_per_char=40.0)
+    config = SessionConfig(instructions="You are a test agent.", turn=turn or TurnConfig(), tools=tools)
+    session = Session(config, transport=transport, stt=FakeSTT(utterances, latency=0.05), llm=llm, tts=tts)
+    return session, transport, llm, tts
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Waits for a condition on the call's observable state (the caller's view: it polls)."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 (state of several fakes, no single event to wait on)
+            await asyncio.sleep(0.02)
+
+
+def roles(session: Session) -> list[tuple[str, str]]:
+    return [(m["role"], m.get("content") or "") for m in session.history.messages()[1:]]
+
+
+def test_greeting_and_one_turn_are_spoken_and_remembered() -> None:
+    session, transport, llm, tts = make(
+        utterances=["what's the weather"],
+        replies=["It is sunny. Highs of twenty."],
+        turn=TurnConfig(greeting="Hello, how can I help?"),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: len(transport.marks_played) >= 1)  # the greeting played
+        transport.say(speech("what is the weather like"))
+        await until(lambda: len(transport.marks_played) >= 3)
+
+    asyncio.run(run_call(session, transport, script))
+    assert tts.spoken == ["Hello, how can I help?", "It is sunny.", "Highs of twenty."]
+    assert roles(session) == [
+        ("assistant", "Hello, how can I help?"),
+        ("user", "what's the weather"),
+        ("assistant", "It is sunny. Highs of twenty."),
+    ]
+    assert llm.requests[0][0][-1] == {"role": "user", "content": "what's the weather"}
+    assert not transport.clears
+
+
+def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard() -> None:
+    long_reply = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 9))
+    session, transport, _, _ = make(
+        utterances=["tell me everything", "stop there"],
+        replies=[long_reply, "Okay."],
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me everything"))
+        await until(lambda: len(transport.marks_played) >= 2)  # two sentences heard
+        transport.say(speech("no stop there please"))
+        await until(lambda: bool(transport.clears))
+        await until(lambda: "Okay." in transport.marks_played[-1:] or len(roles(session)) >= 4)
+        await asyncio.sleep(1.0)
+
+    asyncio.run(run_call(session, transport, script))
+    assert len(transport.clears) == 1
+    history = roles(session)
+    heard = history[1][1]
+    assert history[0] == ("user", "tell me everything")
+    assert heard.startswith("This is sentence number 1 of a long answer. This is sentence number 2")
+    assert len(heard) < len(long_reply)
+    assert long_reply.startswith(heard)
+    assert ("user", "stop there") in history
+
+
+def test_backchannel_while_the_agent_speaks_is_ignored() -> None:
+    reply = "Here is a fairly long answer. It goes on for a while. And then it ends."
+    session, transport, llm, _ = make(utterances=["question", "yeah"], replies=[reply])
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("I have a question"))
+        await until(lambda: len(transport.marks_played) >= 1)
+        transport.say(speech("yeah"))
+        await until(lambda: len(transport.marks_played) >= 3)
+
+    asyncio.run(run_call(session, transport, script))
+    assert not transport.clears
+    assert len(llm.requests) == 1
+    assert roles(session)[-1] == ("assistant", reply)
+
+
+class Shop:
+    """Tools for the tests: one fast, one slow."""
+
+    @function_tool
+    async def order_status(self, order: str) -> str:
+        """Look up an order.
+
+        Args:
+            order: The order number.
+        """
+        await asyncio.sleep(1.2)
+        return f"order {order} ships tomorrow"
+
+    @function_tool
+    async def store_hours(self) -> str:
+        """Opening hours."""
+        return "9 to 5"
+
+
+@pytest.mark.parametrize(("tool", "filler"), [("order_status", True), ("store_hours", False)])
+def test_tools_run_and_only_slow_ones_get_a_filler(tool: str, filler: bool) -> None:
+    arguments = '{"order": "42"}' if tool == "order_status" else "{}"
+    session, transport, llm, tts = make(
+        utterances=["where is my order"],
+        replies=[FakeReply("", tool_calls=((tool, arguments),)), "Done."],
+        turn=TurnConfig(tool_filler_delay=0.5, filler_after=3.0),
+        tools=Toolbox.from_object(Shop()),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("where is my order"))
+        await until(lambda: "Done." in tts.spoken)
+        await until(lambda: session.ledger.idle)
+
+    asyncio.run(run_call(session, transport, script))
+    assert ("One moment." in tts.spoken) is filler
+    tool_message = next(m for m in session.history.messages() if m["role"] == "tool")
+    assert ("ships tomorrow" in tool_message["content"]) is (tool == "order_status")
+    assert llm.requests[1][0][-1]["role"] == "tool"
+
+
+def test_provider_error_and_timeout_end_in_the_fallback_not_silence() -> None:
+    failure = ProviderStatusError("bad request", provider="fake-llm", status=400)
+    session, transport, _, tts = make(
+        utterances=["hello", "hello again"],
+        replies=[FakeReply(error=failure), FakeReply("late", first_token=30.0)],
+        turn=TurnConfig(filler_after=0.5, turn_timeout=2.0),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("hello"))
+        await until(lambda: "Sorry, could you repeat that?" in tts.spoken)
+        transport.say(speech("hello again"))
+        await until(lambda: tts.spoken.count("Sorry, could you repeat that?") == 2)
+
+    asyncio.run(run_call(session, transport, script))
+    assert "One moment." in tts.spoken  # the latency budget filler came before the timeout
+
+
+def test_idle_prompt_counts_from_the_end_of_playback() -> None:
+    session, transport, _, tts = make(
+        utterances=[],
+        replies=[],
+        turn=TurnConfig(greeting="Hi there.", idle_after=1.0, idle_prompts=1),
+        tts=FakeTTS(first_byte=0.0, ms_per_char=150.0),  # a 1.35 s greeting
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: transport.hung_up, within=15.0)
+
+    asyncio.run(run_call(session, transport, script))
+    assert tts.spoken == ["Hi there.", "Are you still there?", "Thank you for calling. Goodbye."]
+    assert transport.hung_up
