@@ -8,6 +8,8 @@ signal bad input also derive from the matching built-in, so ``except ValueError`
     ├── AudioFormatError(ValueError)       audio the core cannot take: odd byte counts,
     │                                      unsupported rates, bad buffers, invalid base64
     ├── PlayoutOverflowError(BufferError)  a bounded playout buffer would overflow
+    ├── HistoryError(ValueError)           a conversation-history update that does not fit
+    │                                      the conversation (a result for an unknown tool call)
     ├── ProtocolError                      a peer sent what its protocol does not allow
     │                                      (``kind`` names the message type)
     └── ProviderError                      an STT/LLM/TTS provider failed (``provider``,
@@ -24,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "AudioFormatError",
     "ConfigError",
+    "HistoryError",
     "PlayoutOverflowError",
     "ProtocolError",
     "ProviderConnectionError",
@@ -48,6 +51,15 @@ class AudioFormatError(VoicecoreError, ValueError):
 
 class PlayoutOverflowError(VoicecoreError, BufferError):
     """Appending would exceed a playout buffer's bounded capacity."""
+
+
+class HistoryError(VoicecoreError, ValueError):
+    """A conversation-history update contradicts the conversation so far.
+
+    Raised for a tool result whose call id no assistant message asked for (or that already
+    has a result), or for replacing an assistant message when there is none. It signals a
+    bug in the caller, never bad input from the caller on the phone.
+    """
 
 
 class ProtocolError(VoicecoreError):
