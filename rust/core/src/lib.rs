@@ -12,5 +12,6 @@ pub mod playout;
 pub mod rates;
 pub mod resample;
 pub mod twilio;
+pub mod vad;
 
 pub use error::CoreError;

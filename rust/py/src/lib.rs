@@ -9,6 +9,7 @@ mod g711;
 mod playout;
 mod resample;
 mod twilio;
+mod vad;
 
 use pyo3::prelude::*;
 
@@ -22,6 +23,8 @@ mod _core {
     use super::resample::PyResampler;
     #[pymodule_export]
     use super::twilio::{PyTwilioFrameDecoder, PyTwilioFrameEncoder};
+    #[pymodule_export]
+    use super::vad::{vad_features, Endpointer, NativeVad, VadEvent};
 
     use pyo3::prelude::*;
 
