@@ -268,11 +268,23 @@ impl FeatureExtractor {
 }
 
 /// `mean(ln p) - ln(mean p)`, scaled: 0 for a flat spectrum, very negative for a peaky one.
+///
+/// The log-sum is taken as one logarithm per 16 bins of an `f64` product (each factor is at
+/// least `EPS`, so 16 of them stay far above `f64`'s smallest normal number).
 fn flatness(power: &[f32]) -> f32 {
     let n = power.len() as f32;
-    let log_mean = power.iter().map(|p| (p + EPS).ln()).sum::<f32>() / n;
+    let log_sum: f64 = power
+        .chunks(16)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|&p| f64::from(p + EPS))
+                .product::<f64>()
+                .ln()
+        })
+        .sum();
     let mean = power.iter().sum::<f32>() / n;
-    ((log_mean - (mean + EPS).ln()) * 0.5).max(-4.0)
+    ((log_sum as f32 / n - (mean + EPS).ln()) * 0.5).max(-4.0)
 }
 
 /// Mean of the given frames into `out` (zeros when there are none yet).

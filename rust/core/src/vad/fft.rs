@@ -1,50 +1,46 @@
-//! A small radix-2 real FFT giving power spectra, sized once per detector.
+//! Power spectra of fixed-length real frames, through `realfft` (planned once per detector).
 
-use std::f32::consts::PI;
+use std::fmt;
+use std::sync::Arc;
 
-/// Power spectrum of real frames of a fixed power-of-two length `n`.
-#[derive(Debug, Clone)]
+use realfft::num_complex::Complex32;
+use realfft::{RealFftPlanner, RealToComplex};
+
+/// Power spectrum of real frames of a fixed length `n`.
 pub struct PowerFft {
     n: usize,
-    /// `e^{-2πik/(n/2)}` for `k < n/4`: the complex FFT's twiddles.
-    twiddles: Vec<(f32, f32)>,
-    /// `e^{-2πik/n}` for `k <= n/2`: the real-unpacking twiddles.
-    unpack: Vec<(f32, f32)>,
-    bit_reverse: Vec<usize>,
-    re: Vec<f32>,
-    im: Vec<f32>,
+    plan: Arc<dyn RealToComplex<f32>>,
+    input: Vec<f32>,
+    spectrum: Vec<Complex32>,
+    scratch: Vec<Complex32>,
+}
+
+impl fmt::Debug for PowerFft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PowerFft")
+            .field("n", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for PowerFft {
+    fn clone(&self) -> Self {
+        Self::new(self.n)
+    }
 }
 
 impl PowerFft {
-    /// An FFT for frames of `n` samples (`n` a power of two, at least 4).
+    /// An FFT for frames of `n` samples (`n` even).
     #[must_use]
     pub fn new(n: usize) -> Self {
-        assert!(
-            n.is_power_of_two() && n >= 4,
-            "FFT length must be a power of two"
-        );
-        let m = n / 2;
-        let bits = m.trailing_zeros();
-        let angle = |k: usize, len: usize| -2.0 * PI * k as f32 / len as f32;
+        assert!(n >= 2 && n % 2 == 0, "FFT length must be even");
+        let plan = RealFftPlanner::<f32>::new().plan_fft_forward(n);
         Self {
             n,
-            twiddles: (0..m / 2)
-                .map(|k| (angle(k, m).cos(), angle(k, m).sin()))
-                .collect(),
-            unpack: (0..=m)
-                .map(|k| (angle(k, n).cos(), angle(k, n).sin()))
-                .collect(),
-            bit_reverse: (0..m)
-                .map(|i| {
-                    if bits == 0 {
-                        0
-                    } else {
-                        i.reverse_bits() >> (usize::BITS - bits)
-                    }
-                })
-                .collect(),
-            re: vec![0.0; m],
-            im: vec![0.0; m],
+            input: plan.make_input_vec(),
+            spectrum: plan.make_output_vec(),
+            scratch: plan.make_scratch_vec(),
+            plan,
         }
     }
 
@@ -53,39 +49,12 @@ impl PowerFft {
     pub fn power(&mut self, x: &[f32], power: &mut [f32]) {
         assert_eq!(x.len(), self.n, "frame must have the FFT's length");
         assert!(power.len() <= self.n / 2 + 1, "too many bins requested");
-        let m = self.n / 2;
-        // Pack even samples as real parts and odd ones as imaginary parts, bit-reversed.
-        for (i, &j) in self.bit_reverse.iter().enumerate() {
-            self.re[j] = x[2 * i];
-            self.im[j] = x[2 * i + 1];
-        }
-        let mut half = 1;
-        while half < m {
-            let stride = m / (2 * half);
-            for start in (0..m).step_by(2 * half) {
-                for k in 0..half {
-                    let (wr, wi) = self.twiddles[k * stride];
-                    let (a, b) = (start + k, start + k + half);
-                    let tr = self.re[b] * wr - self.im[b] * wi;
-                    let ti = self.re[b] * wi + self.im[b] * wr;
-                    self.re[b] = self.re[a] - tr;
-                    self.im[b] = self.im[a] - ti;
-                    self.re[a] += tr;
-                    self.im[a] += ti;
-                }
-            }
-            half *= 2;
-        }
-        for (k, out) in power.iter_mut().enumerate() {
-            let (zr, zi) = (self.re[k % m], self.im[k % m]);
-            let (cr, ci) = (self.re[(m - k) % m], -self.im[(m - k) % m]);
-            // Even part (Z[k] + conj Z[m-k]) / 2, odd part (Z[k] - conj Z[m-k]) / 2i.
-            let (er, ei) = (0.5 * (zr + cr), 0.5 * (zi + ci));
-            let (or, oi) = (0.5 * (zi - ci), -0.5 * (zr - cr));
-            let (wr, wi) = self.unpack[k];
-            let xr = er + wr * or - wi * oi;
-            let xi = ei + wr * oi + wi * or;
-            *out = xr * xr + xi * xi;
+        self.input.copy_from_slice(x);
+        self.plan
+            .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+            .expect("buffers are sized by the plan");
+        for (out, bin) in power.iter_mut().zip(&self.spectrum) {
+            *out = bin.norm_sqr();
         }
     }
 }
