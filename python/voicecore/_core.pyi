@@ -1,16 +1,20 @@
 """Type stubs for the Rust extension ``voicecore._core``; import from ``voicecore.audio``, ``.text``."""
 
-from typing import Final, Self, final
+from collections.abc import Callable
+from typing import Final, Literal, Self, final
 
 from typing_extensions import Buffer
 
 __all__ = [
     "ClearReport",
+    "Endpointer",
+    "NativeVad",
     "PlayoutBuffer",
     "Resampler",
     "SentenceSplitter",
     "TwilioFrameDecoder",
     "TwilioFrameEncoder",
+    "VadEvent",
     "__version__",
     "alaw_decode",
     "alaw_encode",
@@ -18,6 +22,7 @@ __all__ = [
     "speakable",
     "ulaw_decode",
     "ulaw_encode",
+    "vad_features",
 ]
 
 __version__: Final[str]
@@ -383,4 +388,139 @@ def speakable(text: str) -> str:
     contents, inline-code backticks (keeping the code) and emoji; collapses whitespace to
     single spaces and trims the ends. Nothing else changes. The result may be empty (a code
     block, an emoji): skip it rather than sending it to the TTS.
+    """
+
+@final
+class VadEvent:
+    """A speech boundary decided by a VAD; immutable, compares by value.
+
+    Attributes:
+        kind: ``"start"`` or ``"end"``.
+        at_ms: Stream time of the boundary in ms from the first pushed sample: the onset
+            of the speech (start) or the end of it (end).
+        decided_ms: Stream time at which the boundary was decided (the end of the frame
+            that decided it); ``decided_ms - at_ms`` is at least ``start_ms``/``stop_ms``.
+        audio: Start events: PCM16 from ``preroll_ms`` before ``at_ms`` (or the stream
+            start) up to ``decided_ms``. End events: empty.
+    """
+
+    @property
+    def kind(self) -> Literal["start", "end"]: ...
+    @property
+    def at_ms(self) -> int: ...
+    @property
+    def decided_ms(self) -> int: ...
+    @property
+    def audio(self) -> bytes: ...
+
+@final
+class NativeVad:
+    """The native VAD: 10 ms frames scored by the built-in detector, then endpointed.
+
+    Use :class:`voicecore.audio.Vad`, which documents the settings.
+
+    Raises:
+        ConfigError: A setting is out of range.
+    """
+
+    def __new__(
+        cls,
+        sample_rate: int = 16000,
+        *,
+        threshold: float = 0.5,
+        start_ms: int = 200,
+        stop_ms: int = 500,
+        preroll_ms: int = 300,
+    ) -> Self: ...
+    def push(self, pcm: Buffer) -> list[VadEvent]:
+        """Push PCM16 audio of any even length; return the events its frames decide.
+
+        Raises:
+            AudioFormatError: Odd byte length or unsupported item format (nothing consumed).
+        """
+
+    def reset(self) -> None:
+        """Forget the stream: quiet state, stream time zero."""
+
+    @property
+    def in_speech(self) -> bool:
+        """Whether the endpointed state is "speaking" after the last push."""
+
+    @property
+    def probability(self) -> float:
+        """Speech probability (0..1) of the last complete frame; 0.0 before the first."""
+
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def frame_ms(self) -> int: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def start_ms(self) -> int: ...
+    @property
+    def stop_ms(self) -> int: ...
+    @property
+    def preroll_ms(self) -> int: ...
+
+@final
+class Endpointer:
+    """Framing and endpointing over per-frame probabilities from a Python scorer.
+
+    Raises:
+        ConfigError: A setting is out of range.
+    """
+
+    def __new__(
+        cls,
+        sample_rate: int,
+        frame_ms: int,
+        *,
+        threshold: float = 0.5,
+        start_ms: int = 200,
+        stop_ms: int = 500,
+        preroll_ms: int = 300,
+    ) -> Self: ...
+    def push(self, pcm: Buffer, score: Callable[[bytes], float]) -> list[VadEvent]:
+        """Push PCM16 audio; ``score`` gets each complete frame's bytes and returns its probability.
+
+        Probabilities are clamped to 0..1 (NaN counts as 0). If ``score`` raises, the stream
+        is reset and the exception propagates.
+
+        Raises:
+            AudioFormatError: Odd byte length or unsupported item format (nothing consumed).
+        """
+
+    def reset(self) -> None:
+        """Forget the stream: quiet state, stream time zero."""
+
+    @property
+    def in_speech(self) -> bool:
+        """Whether the endpointed state is "speaking" after the last push."""
+
+    @property
+    def probability(self) -> float:
+        """Speech probability (0..1) of the last complete frame; 0.0 before the first."""
+
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def frame_ms(self) -> int: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def start_ms(self) -> int: ...
+    @property
+    def stop_ms(self) -> int: ...
+    @property
+    def preroll_ms(self) -> int: ...
+
+def vad_features(pcm: Buffer, sample_rate: int) -> bytes:
+    """The native detector's model inputs for every whole 10 ms frame, as float32 bytes.
+
+    For the training script (``benches/vad_train.py``): reshape to ``(-1, n_inputs)``.
+
+    Raises:
+        ConfigError: ``sample_rate`` is not 8000 or 16000.
+        AudioFormatError: Odd byte length.
     """

@@ -6,6 +6,9 @@ They are implemented in Rust (``voicecore._core``); one call handles a whole fra
 
 :class:`PlayoutBuffer` queues outbound agent audio with named marks and hands it out in
 fixed frames; :meth:`PlayoutBuffer.clear` (barge-in) returns a :class:`ClearReport`.
+
+:class:`Vad` detects speech in inbound audio and endpoints turns, returning
+:class:`VadEvent` s (start with pre-roll audio, end).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from voicecore._core import (
     ulaw_decode,
     ulaw_encode,
 )
+from voicecore.vad import Vad, VadEvent
 
 __all__ = [
     "ClearReport",
@@ -28,6 +32,8 @@ __all__ = [
     "Resampler",
     "TwilioFrameDecoder",
     "TwilioFrameEncoder",
+    "Vad",
+    "VadEvent",
     "alaw_decode",
     "alaw_encode",
     "ulaw_decode",

@@ -17,5 +17,6 @@ pub mod resample;
 pub mod simd;
 pub mod text;
 pub mod twilio;
+pub mod vad;
 
 pub use error::CoreError;

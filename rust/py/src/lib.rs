@@ -10,6 +10,7 @@ mod playout;
 mod resample;
 mod text;
 mod twilio;
+mod vad;
 
 use pyo3::prelude::*;
 
@@ -25,6 +26,8 @@ mod _core {
     use super::text::{speakable, PySentenceSplitter};
     #[pymodule_export]
     use super::twilio::{PyTwilioFrameDecoder, PyTwilioFrameEncoder};
+    #[pymodule_export]
+    use super::vad::{vad_features, Endpointer, NativeVad, VadEvent};
 
     use pyo3::prelude::*;
 

@@ -1,0 +1,584 @@
+//! Framing, endpointing and pre-roll: turns per-frame speech probabilities into start/end events.
+//!
+//! [`Endpointer`] cuts pushed audio of any length into fixed frames, asks a scorer for each
+//! frame's speech probability, and runs a hysteresis state machine over them:
+//!
+//! * a frame is *speech* while quiet if `p >= threshold`; while speaking, a frame only counts
+//!   as silence if `p < threshold - 0.15` (the deactivation threshold), as in `Silero` and `LiveKit`;
+//! * **start** is decided once `start_ms` of speech frames have accumulated since a candidate
+//!   onset, with gaps shorter than half of `start_ms` tolerated (syllables, stop closures);
+//!   it reports the candidate onset;
+//! * **end** is decided once `stop_ms` have passed since the first silence frame with no
+//!   frame reaching `threshold` in between; it reports that first silence frame.
+//!
+//! Positions are sample counts since the first pushed sample (or [`Endpointer::reset`]).
+//! Every event is returned by the push that completed the frame deciding it. A start event
+//! carries the audio from `preroll_ms` before its onset up to the decision, from a ring of
+//! recent samples, so the consumer can forward it and then every sample pushed after
+//! [`VadEvent::decided_sample`].
+
+use std::collections::VecDeque;
+
+use crate::CoreError;
+
+/// Deactivation hysteresis: while speaking, silence means `p < threshold - HYSTERESIS`.
+pub const HYSTERESIS: f32 = 0.15;
+/// Lowest deactivation threshold, so that a low `threshold` still leaves a way out of speech.
+const MIN_NEG_THRESHOLD: f32 = 0.01;
+/// The longest `start_ms`, `stop_ms` or `preroll_ms` accepted.
+pub const MAX_MS: u32 = 60_000;
+
+/// Which boundary an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Speech began at [`VadEvent::at_sample`].
+    Start,
+    /// Speech ended at [`VadEvent::at_sample`].
+    End,
+}
+
+/// A speech boundary decided by the endpointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VadEvent {
+    /// Start or end.
+    pub kind: EventKind,
+    /// Stream position of the boundary: the first speech sample (start) or the first
+    /// sample after the speech (end).
+    pub at_sample: u64,
+    /// Stream position at which the boundary was decided: the end of the deciding frame.
+    pub decided_sample: u64,
+    /// Start events: the audio from `preroll_ms` before `at_sample` (or the stream start)
+    /// up to `decided_sample`. Empty for end events.
+    pub audio: Vec<i16>,
+}
+
+/// Validated endpointer settings, in samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndpointConfig {
+    sample_rate: u32,
+    frame_samples: usize,
+    threshold: f32,
+    start_ms: u32,
+    stop_ms: u32,
+    preroll_ms: u32,
+}
+
+impl EndpointConfig {
+    /// Checks every setting and says what to change when one is out of range.
+    ///
+    /// `sample_rate` must be 8000 or 16000 and `frame_ms` a whole number of samples at it;
+    /// `threshold` must lie strictly between 0 and 1; `start_ms` and `stop_ms` must cover
+    /// at least one frame; all durations are at most [`MAX_MS`].
+    pub fn new(
+        sample_rate: u32,
+        frame_ms: u32,
+        threshold: f32,
+        start_ms: u32,
+        stop_ms: u32,
+        preroll_ms: u32,
+    ) -> Result<Self, CoreError> {
+        let bad = |msg: String| Err(CoreError::InvalidArgument(msg));
+        if sample_rate != 8000 && sample_rate != 16000 {
+            return bad(format!(
+                "Vad supports sample_rate 8000 or 16000 Hz, got {sample_rate}; resample the audio first (voicecore.audio.Resampler)"
+            ));
+        }
+        if frame_ms == 0 || frame_ms > 1000 || (sample_rate / 1000 * frame_ms) == 0 {
+            return bad(format!(
+                "frame_ms must be between 1 and 1000, got {frame_ms}"
+            ));
+        }
+        if !threshold.is_finite() || threshold <= 0.0 || threshold >= 1.0 {
+            return bad(format!(
+                "threshold must be a probability strictly between 0 and 1, got {threshold}; 0.5 is the usual choice (higher rejects more noise)"
+            ));
+        }
+        for (name, value) in [("start_ms", start_ms), ("stop_ms", stop_ms)] {
+            if value < frame_ms {
+                return bad(format!(
+                    "{name}={value} is below one {frame_ms} ms frame; use at least {frame_ms} ms (defaults: start_ms=200, stop_ms=500)"
+                ));
+            }
+        }
+        for (name, value) in [
+            ("start_ms", start_ms),
+            ("stop_ms", stop_ms),
+            ("preroll_ms", preroll_ms),
+        ] {
+            if value > MAX_MS {
+                return bad(format!(
+                    "{name}={value} is above the {MAX_MS} ms limit; lower it"
+                ));
+            }
+        }
+        Ok(Self {
+            sample_rate,
+            frame_samples: (sample_rate / 1000 * frame_ms) as usize,
+            threshold,
+            start_ms,
+            stop_ms,
+            preroll_ms,
+        })
+    }
+
+    /// The sample rate in Hz.
+    #[must_use]
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Samples per scored frame.
+    #[must_use]
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
+    }
+
+    /// The activation threshold.
+    #[must_use]
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Speech needed before a start is decided, in ms.
+    #[must_use]
+    pub fn start_ms(&self) -> u32 {
+        self.start_ms
+    }
+
+    /// Silence needed before an end is decided, in ms.
+    #[must_use]
+    pub fn stop_ms(&self) -> u32 {
+        self.stop_ms
+    }
+
+    /// Audio kept before a start's onset, in ms.
+    #[must_use]
+    pub fn preroll_ms(&self) -> u32 {
+        self.preroll_ms
+    }
+
+    fn ms_to_samples(&self, ms: u32) -> u64 {
+        u64::from(ms) * u64::from(self.sample_rate) / 1000
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Quiet,
+    /// A possible onset at `onset` with `speech` samples of speech frames so far and the
+    /// current run of non-speech frames `gap` samples long.
+    Starting {
+        onset: u64,
+        speech: u64,
+        gap: u64,
+    },
+    Speaking,
+    /// Speaking, but silent since `silence_from`.
+    Stopping {
+        silence_from: u64,
+    },
+}
+
+/// Framing plus the start/end state machine, driven by any per-frame speech scorer.
+#[derive(Debug, Clone)]
+pub struct Endpointer {
+    config: EndpointConfig,
+    neg_threshold: f32,
+    start_samples: u64,
+    stop_samples: u64,
+    gap_samples: u64,
+    preroll_samples: u64,
+    /// Samples of the incomplete frame.
+    pending: Vec<i16>,
+    /// The most recent scored samples, for pre-roll; `ring_capacity` at most.
+    ring: VecDeque<i16>,
+    ring_capacity: usize,
+    /// Stream position of the end of the last scored frame.
+    position: u64,
+    state: State,
+    probability: f32,
+}
+
+impl Endpointer {
+    /// An endpointer in the quiet state at stream position zero.
+    #[must_use]
+    pub fn new(config: EndpointConfig) -> Self {
+        let start_samples = config.ms_to_samples(config.start_ms);
+        let preroll_samples = config.ms_to_samples(config.preroll_ms);
+        let frame = config.frame_samples as u64;
+        // A candidate onset may precede its decision by start_ms of speech plus the gaps
+        // between them; keep room for twice that, so pre-roll reaches the onset in practice.
+        let ring_capacity = (preroll_samples + 3 * start_samples + 2 * frame) as usize;
+        Self {
+            config,
+            neg_threshold: (config.threshold - HYSTERESIS).max(MIN_NEG_THRESHOLD),
+            start_samples,
+            stop_samples: config.ms_to_samples(config.stop_ms),
+            gap_samples: (start_samples / 2).max(frame),
+            preroll_samples,
+            pending: Vec::with_capacity(config.frame_samples),
+            ring: VecDeque::with_capacity(ring_capacity),
+            ring_capacity,
+            position: 0,
+            state: State::Quiet,
+            probability: 0.0,
+        }
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Whether the endpointed state is "speaking" after the frames scored so far.
+    #[must_use]
+    pub fn in_speech(&self) -> bool {
+        matches!(self.state, State::Speaking | State::Stopping { .. })
+    }
+
+    /// The speech probability of the last scored frame (0 before the first).
+    #[must_use]
+    pub fn probability(&self) -> f32 {
+        self.probability
+    }
+
+    /// Stream position just after the last pushed sample (scored or pending).
+    #[must_use]
+    pub fn pushed_samples(&self) -> u64 {
+        self.position + self.pending.len() as u64
+    }
+
+    /// Forgets the stream: quiet, position zero, no pending or pre-roll audio.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.ring.clear();
+        self.position = 0;
+        self.state = State::Quiet;
+        self.probability = 0.0;
+    }
+
+    /// Pushes samples; `score` is called once per completed frame, in order, and must
+    /// return its speech probability (clamped to 0..=1; NaN counts as 0).
+    ///
+    /// If `score` fails, the stream is [`reset`](Self::reset) and the error returned.
+    pub fn push_with<E>(
+        &mut self,
+        samples: &[i16],
+        mut score: impl FnMut(&[i16]) -> Result<f32, E>,
+    ) -> Result<Vec<VadEvent>, E> {
+        let mut events = Vec::new();
+        let frame = self.config.frame_samples;
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (frame - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() < frame {
+                break;
+            }
+            let p = match score(&self.pending) {
+                Ok(p) if p.is_nan() => 0.0,
+                Ok(p) => p.clamp(0.0, 1.0),
+                Err(err) => {
+                    self.reset();
+                    return Err(err);
+                }
+            };
+            self.remember_frame();
+            self.pending.clear();
+            if let Some(event) = self.step(p) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Moves the completed pending frame into the pre-roll ring.
+    fn remember_frame(&mut self) {
+        let excess = (self.ring.len() + self.pending.len()).saturating_sub(self.ring_capacity);
+        self.ring.drain(..excess.min(self.ring.len()));
+        self.ring.extend(&self.pending);
+    }
+
+    /// Advances the state machine by one frame of probability `p`.
+    fn step(&mut self, p: f32) -> Option<VadEvent> {
+        let frame = self.config.frame_samples as u64;
+        let frame_start = self.position;
+        self.position += frame;
+        self.probability = p;
+        let now = self.position;
+        match self.state {
+            State::Quiet => {
+                if p >= self.config.threshold {
+                    self.state = State::Starting {
+                        onset: frame_start,
+                        speech: 0,
+                        gap: 0,
+                    };
+                    return self.continue_start(true);
+                }
+            }
+            State::Starting { .. } => {
+                return self.continue_start(p >= self.config.threshold);
+            }
+            State::Speaking => {
+                if p < self.neg_threshold {
+                    self.state = State::Stopping {
+                        silence_from: frame_start,
+                    };
+                    return self.continue_stop(now);
+                }
+            }
+            State::Stopping { .. } => {
+                if p >= self.config.threshold {
+                    self.state = State::Speaking;
+                } else {
+                    return self.continue_stop(now);
+                }
+            }
+        }
+        None
+    }
+
+    fn continue_start(&mut self, is_speech: bool) -> Option<VadEvent> {
+        let frame = self.config.frame_samples as u64;
+        let State::Starting { onset, speech, gap } = self.state else {
+            return None;
+        };
+        if is_speech {
+            let speech = speech + frame;
+            if speech >= self.start_samples {
+                self.state = State::Speaking;
+                return Some(self.start_event(onset));
+            }
+            self.state = State::Starting {
+                onset,
+                speech,
+                gap: 0,
+            };
+        } else {
+            let gap = gap + frame;
+            self.state = if gap >= self.gap_samples {
+                State::Quiet
+            } else {
+                State::Starting { onset, speech, gap }
+            };
+        }
+        None
+    }
+
+    fn continue_stop(&mut self, now: u64) -> Option<VadEvent> {
+        let State::Stopping { silence_from } = self.state else {
+            return None;
+        };
+        if now - silence_from >= self.stop_samples {
+            self.state = State::Quiet;
+            return Some(VadEvent {
+                kind: EventKind::End,
+                at_sample: silence_from,
+                decided_sample: now,
+                audio: Vec::new(),
+            });
+        }
+        None
+    }
+
+    fn start_event(&self, onset: u64) -> VadEvent {
+        let ring_from = self.position - self.ring.len() as u64;
+        let audio_from = onset.saturating_sub(self.preroll_samples).max(ring_from);
+        let skip = (audio_from - ring_from) as usize;
+        VadEvent {
+            kind: EventKind::Start,
+            at_sample: onset,
+            decided_sample: self.position,
+            audio: self.ring.iter().skip(skip).copied().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    /// 10 ms frames at 16 kHz, threshold 0.5, start 200 ms, stop 500 ms, pre-roll 300 ms.
+    fn endpointer() -> Endpointer {
+        Endpointer::new(EndpointConfig::new(16000, 10, 0.5, 200, 500, 300).unwrap())
+    }
+
+    /// Runs one probability per 10 ms frame (the frame's samples carry its index).
+    fn run(ep: &mut Endpointer, probs: &[f32]) -> Vec<VadEvent> {
+        let frame = ep.config().frame_samples();
+        let mut samples = Vec::new();
+        for (i, _) in probs.iter().enumerate() {
+            samples.extend(std::iter::repeat_n(i as i16, frame));
+        }
+        let mut it = probs.iter();
+        ep.push_with(&samples, |_| Ok::<_, Infallible>(*it.next().unwrap()))
+            .unwrap()
+    }
+
+    fn ms(samples: u64) -> u64 {
+        samples / 16
+    }
+
+    #[test]
+    fn silence_gives_no_events() {
+        let mut ep = endpointer();
+        assert!(run(&mut ep, &[0.0; 300]).is_empty());
+        assert!(!ep.in_speech());
+        assert_eq!(ep.pushed_samples(), 300 * 160);
+    }
+
+    #[test]
+    fn start_and_end_timing_is_exact() {
+        // 1 s quiet, 1 s speech, 1 s quiet.
+        let mut probs = vec![0.0; 100];
+        probs.extend([0.9; 100]);
+        probs.extend([0.0; 100]);
+        let events = run(&mut endpointer(), &probs);
+        assert_eq!(events.len(), 2);
+        let (start, end) = (&events[0], &events[1]);
+        assert_eq!(start.kind, EventKind::Start);
+        assert_eq!(
+            (ms(start.at_sample), ms(start.decided_sample)),
+            (1000, 1200)
+        );
+        // Pre-roll: 300 ms before the onset up to the decision, 500 ms in all.
+        assert_eq!(start.audio.len(), 500 * 16);
+        assert_eq!(start.audio[0], 70);
+        assert_eq!(*start.audio.last().unwrap(), 119);
+        assert_eq!(end.kind, EventKind::End);
+        assert_eq!((ms(end.at_sample), ms(end.decided_sample)), (2000, 2500));
+        assert!(end.audio.is_empty());
+    }
+
+    #[test]
+    fn pre_roll_is_clamped_at_the_stream_start() {
+        let events = run(&mut endpointer(), &[0.9; 30]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].at_sample, ms(events[0].decided_sample)),
+            (0, 200)
+        );
+        assert_eq!(events[0].audio.len(), 200 * 16);
+    }
+
+    #[test]
+    fn short_bursts_do_not_start() {
+        // 190 ms of speech, then silence longer than the gap tolerance: no start.
+        let mut probs = vec![0.9; 19];
+        probs.extend([0.0; 10]);
+        probs.extend([0.9; 19]);
+        probs.extend([0.0; 50]);
+        let mut ep = endpointer();
+        assert!(run(&mut ep, &probs).is_empty());
+        assert!(!ep.in_speech());
+    }
+
+    #[test]
+    fn short_gaps_during_onset_are_tolerated() {
+        // 100 ms speech, 90 ms gap, 100 ms speech: starts at 0, decided at 290 ms.
+        let mut probs = vec![0.9; 10];
+        probs.extend([0.0; 9]);
+        probs.extend([0.9; 10]);
+        let events = run(&mut endpointer(), &probs);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].at_sample, ms(events[0].decided_sample)),
+            (0, 290)
+        );
+    }
+
+    #[test]
+    fn pauses_shorter_than_stop_ms_do_not_end() {
+        let mut probs = vec![0.9; 50];
+        probs.extend([0.0; 49]);
+        probs.extend([0.9; 50]);
+        let mut ep = endpointer();
+        let events = run(&mut ep, &probs);
+        assert_eq!(events.len(), 1);
+        assert!(ep.in_speech());
+    }
+
+    #[test]
+    fn hysteresis_keeps_speech_between_thresholds() {
+        // While speaking, 0.4 (above 0.5 - 0.15) is still speech; while quiet it is not.
+        let mut probs = vec![0.9; 30];
+        probs.extend([0.4; 100]);
+        let mut ep = endpointer();
+        assert_eq!(run(&mut ep, &probs).len(), 1);
+        assert!(ep.in_speech());
+        let mut quiet = endpointer();
+        assert!(run(&mut quiet, &[0.4; 100]).is_empty());
+    }
+
+    #[test]
+    fn middling_frames_do_not_reset_a_pending_end() {
+        // After silence begins, frames between the thresholds neither end nor extend it.
+        let mut probs = vec![0.9; 30];
+        probs.extend([0.1; 10]);
+        probs.extend([0.4; 40]);
+        let events = run(&mut endpointer(), &probs);
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            (ms(events[1].at_sample), ms(events[1].decided_sample)),
+            (300, 800)
+        );
+    }
+
+    #[test]
+    fn odd_stop_ms_rounds_up_to_whole_frames() {
+        let mut ep = Endpointer::new(EndpointConfig::new(8000, 10, 0.5, 10, 15, 0).unwrap());
+        let mut probs = vec![0.9; 3];
+        probs.extend([0.0; 5]);
+        let events = run(&mut ep, &probs);
+        assert_eq!(events.len(), 2);
+        // 8 kHz: 80-sample frames; start decided after the first frame, end after 20 ms.
+        assert_eq!((events[0].at_sample, events[0].decided_sample), (0, 80));
+        assert_eq!((events[1].at_sample, events[1].decided_sample), (240, 400));
+        assert!(events[0].audio.len() == 80);
+    }
+
+    #[test]
+    fn nan_and_out_of_range_scores_are_clamped() {
+        let mut ep = endpointer();
+        let mut samples = vec![0i16; 160 * 3];
+        samples.truncate(480);
+        let mut it = [f32::NAN, 7.0, -1.0].into_iter();
+        ep.push_with(&samples, |_| Ok::<_, Infallible>(it.next().unwrap()))
+            .unwrap();
+        assert!(ep.probability().abs() < f32::EPSILON);
+    }
+
+    #[test]
+    fn a_failing_scorer_resets_the_stream() {
+        let mut ep = endpointer();
+        let calls = std::cell::Cell::new(0);
+        let result = ep.push_with(&[0; 800], |_| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 3 {
+                Err("boom")
+            } else {
+                Ok(0.9)
+            }
+        });
+        assert_eq!(result, Err("boom"));
+        assert_eq!(ep.pushed_samples(), 0);
+        assert!(!ep.in_speech());
+    }
+
+    #[test]
+    fn bad_settings_are_rejected_with_advice() {
+        let err = |r: Result<EndpointConfig, CoreError>| r.unwrap_err().to_string();
+        assert!(err(EndpointConfig::new(44100, 10, 0.5, 200, 500, 0)).contains("8000 or 16000"));
+        assert!(err(EndpointConfig::new(16000, 10, 1.0, 200, 500, 0)).contains("threshold"));
+        assert!(err(EndpointConfig::new(16000, 10, f32::NAN, 200, 500, 0)).contains("threshold"));
+        assert!(err(EndpointConfig::new(16000, 10, 0.5, 200, 5, 0)).contains("stop_ms=5 is below"));
+        assert!(err(EndpointConfig::new(16000, 10, 0.5, 0, 500, 0)).contains("start_ms=0 is below"));
+        assert!(err(EndpointConfig::new(16000, 10, 0.5, 200, 500, 60_001)).contains("preroll_ms"));
+        assert!(err(EndpointConfig::new(16000, 0, 0.5, 200, 500, 0)).contains("frame_ms"));
+    }
+}
