@@ -111,8 +111,12 @@ class AuditObserver:
     def on_event(self, event: object) -> None:
         """Queue an event for writing; returns at once and never raises.
 
+        The event is serialised later, in the writer thread, so it must not change after
+        it is handed over (events are frozen dataclasses).
+
         Args:
-            event: A dataclass instance (anything else is recorded by its ``repr``).
+            event: A dataclass instance (a mapping is recorded as is, anything else by its
+                ``repr``).
         """
         if self._closed:
             self._drop()
