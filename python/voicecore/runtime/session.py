@@ -99,8 +99,9 @@ class Session:
         vad_rate = 8000 if inbound.sample_rate == 8000 else 16000
         self._vad_format = AudioFormat("pcm16", vad_rate)
         self._to_vad = AudioConverter(inbound, self._vad_format)
-        kwargs = {} if config.vad_threshold is None else {"threshold": config.vad_threshold}
-        self._vad = Vad(vad_rate, **kwargs)
+        self._vad = (
+            Vad(vad_rate) if config.vad_threshold is None else Vad(vad_rate, threshold=config.vad_threshold)
+        )
         self._stt_format = _choose(stt.input_formats(), inbound)
         self._to_stt = AudioConverter(inbound, self._stt_format)
         self._tts_format = _choose(tts.output_formats(), transport.output_format)
@@ -190,9 +191,10 @@ class Session:
         while True:
             deadline = self.machine.next_deadline()
             self._wake.clear()
-            timeout = None if deadline is None else max(deadline - self._now(), 0.0)
+            delay = None if deadline is None else max(deadline - self._now(), 0.0)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 self._apply(self.machine.tick(self._now()))
 
