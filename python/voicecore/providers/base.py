@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from voicecore.errors import ConfigError
+from voicecore.tools import ToolCall
 
 __all__ = [
     "LLM",
@@ -124,15 +125,6 @@ class TextDelta:
     """A piece of the reply text."""
 
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A complete tool call (fragments already joined)."""
-
-    id: str
-    name: str
-    arguments: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from voicecore.providers.base import (
     TextDelta,
     TTSStream,
 )
-from voicecore.providers.base import ToolCall as LLMToolCall
 from voicecore.runtime.convert import AudioConverter
 from voicecore.sansio import turn as t
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
@@ -246,7 +245,7 @@ class Session:
                 self._commit_user(turn)
                 self.history.add_assistant(" ".join(spoken), tool_calls=[_openai_call(c) for c in calls])
                 self._handle(t.ToolsStarted(turn, spoke_content=bool(spoken_all)))
-                results = await invoke_all([ToolCall(c.id, c.name, c.arguments) for c in calls], toolbox)
+                results = await invoke_all(calls, toolbox)
                 self._handle(t.ToolsFinished(turn))
                 for result in results:
                     self.history.add_tool_result(result.call_id, result.content)
@@ -265,11 +264,11 @@ class Session:
 
     async def _llm_round(
         self, turn: int, messages: list[dict[str, Any]], toolbox: Toolbox, *, spoke_before: bool
-    ) -> tuple[list[str], list[LLMToolCall]]:
+    ) -> tuple[list[str], list[ToolCall]]:
         """One completion, spoken as it streams; retried while nothing has been said."""
         for attempt in range(self.config.retries + 1):
             spoken: list[str] = []
-            calls: list[LLMToolCall] = []
+            calls: list[ToolCall] = []
             try:
                 stream = await self.llm.complete(messages, tools=toolbox.schemas())
                 async with _Speaker(self, turn) as speaker:
@@ -279,7 +278,7 @@ class Session:
                             if isinstance(chunk, TextDelta):
                                 for sentence in splitter.push(chunk.text):
                                     spoken += await speaker.say(sentence)
-                            elif isinstance(chunk, LLMToolCall):
+                            elif isinstance(chunk, ToolCall):
                                 calls.append(chunk)
                         for sentence in splitter.flush():
                             spoken += await speaker.say(sentence)
@@ -380,5 +379,5 @@ def _choose(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:
     return wanted if wanted in offered else offered[0]
 
 
-def _openai_call(call: LLMToolCall) -> dict[str, Any]:
+def _openai_call(call: ToolCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
