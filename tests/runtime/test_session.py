@@ -14,11 +14,15 @@ import wave
 from collections.abc import Awaitable, Callable
 from functools import cache
 from io import BytesIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from voicecore import events as ev
 from voicecore.audio import Resampler
 from voicecore.errors import ProviderStatusError
+from voicecore.observers.audit import AuditObserver
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS, LoopbackTransport
@@ -53,6 +57,22 @@ async def run_call(
         await asyncio.gather(session.run(), caller())
 
 
+class Recorder:
+    """An observer that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def on_event(self, event: object) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
 def make(
     *,
     utterances: list[str],
@@ -60,12 +80,14 @@ def make(
     turn: TurnConfig | None = None,
     tts: FakeTTS | None = None,
     tools: Toolbox | None = None,
+    observers: tuple[Any, ...] = (),
 ) -> tuple[Session, LoopbackTransport, FakeLLM, FakeTTS]:
     transport = LoopbackTransport()
     llm = FakeLLM(replies)
     tts = tts or FakeTTS(first_byte=0.05, ms_per_char=40.0)
     config = SessionConfig(instructions="You are a test agent.", turn=turn or TurnConfig(), tools=tools)
-    session = Session(config, transport=transport, stt=FakeSTT(utterances, latency=0.05), llm=llm, tts=tts)
+    stt = FakeSTT(utterances, latency=0.05)
+    session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=observers)
     return session, transport, llm, tts
 
 
@@ -218,3 +240,48 @@ def test_idle_prompt_counts_from_the_end_of_playback() -> None:
     asyncio.run(run_call(session, transport, script))
     assert tts.spoken == ["Hi there.", "Are you still there?", "Thank you for calling. Goodbye."]
     assert transport.hung_up
+
+
+def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Path) -> None:
+    recorder = Recorder()
+    audit = AuditObserver(tmp_path / "audit.db")
+    long_reply = " ".join(f"Sentence {n} of the answer is here." for n in range(1, 9))
+    session, transport, _, _ = make(
+        utterances=["call me at 415 555 0123", "stop"],
+        replies=[long_reply, "Sure."],
+        observers=(recorder, audit),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("call me at four one five five five five"))
+        await until(lambda: len(transport.marks_played) >= 2)
+        transport.say(speech("stop please stop"))
+        await until(lambda: bool(transport.clears))
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run_call(session, transport, script))
+    session.events.flush()
+    audit.close()
+    barge_ins = recorder.of(ev.BargedIn)
+    assert len(barge_ins) == 1
+    assert barge_ins[0].turn == 1
+    assert barge_ins[0].dropped_ms > 0
+    assert 0.0 <= transport.clears[0] - barge_ins[0].at <= 0.020  # within one 20 ms frame
+    kinds = [type(e).__name__ for e in recorder.events]
+    assert kinds[0] == "CallOpened"
+    assert kinds[-1] == "CallClosed"
+    cut = [e for e in recorder.of(ev.AgentSaid) if e.turn == 1]
+    assert cut
+    assert not cut[0].complete
+    assert long_reply.startswith(cut[0].text)
+    timings = recorder.of(ev.TurnTimings)[0]
+    stages = [getattr(timings, stage) for stage in ev.TurnTimings.STAGES]
+    assert all(value is not None for value in stages), timings
+    assert stages == sorted(stages)  # each stage comes after the one before
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        rows = db.execute("SELECT kind, payload FROM events WHERE kind = 'CallerSaid'").fetchall()
+    assert rows
+    assert all("415 555 0123" not in payload for _, payload in rows)
+    assert any("[PHONE]" in payload for _, payload in rows)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicecore import events as ev
 from voicecore.audio import Vad
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
+from voicecore.observers import Observer
 from voicecore.providers.base import (
     LLM,
     STT,
@@ -28,6 +31,8 @@ from voicecore.providers.base import (
     TTSStream,
 )
 from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, CALLS, TurnClock
+from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
 from voicecore.text import SentenceSplitter, speakable
@@ -77,9 +82,17 @@ class Session:
         stt: STT,
         llm: LLM,
         tts: TTS,
+        observers: Sequence[Observer] = (),
+        call_id: str | None = None,
     ) -> None:
         """Prepare a session; :meth:`run` carries out the call."""
         self.config = config
+        self.call_id = call_id or uuid.uuid4().hex
+        self.events = EventHub(observers)
+        self._clocks: dict[int, TurnClock] = {}
+        self._unplayed: dict[int, str] = {}  # finished replies whose audio is still playing
+        self._speech_end: float | None = None
+        self._end_reason = "caller hung up"
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
         self.history = History(config.instructions, max_tokens=config.history_tokens)
         self.machine = t.TurnMachine(config.turn)
@@ -113,6 +126,8 @@ class Session:
         loop = asyncio.get_running_loop()
         self._now: Callable[[], float] = loop.time
         self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        CALLS.inc()
+        self._publish(ev.CallOpened)
         try:
             self._spawn(self._inbound(), "inbound")
             self._spawn(self._transcripts(), "transcripts")
@@ -125,6 +140,7 @@ class Session:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._stt_stream.aclose()
+            self._publish(ev.CallClosed, reason=self._end_reason)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=f"session-{name}")
@@ -136,7 +152,23 @@ class Session:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             logger.error("session task %s failed", task.get_name(), exc_info=error)
+            self._end_reason = "error"
             self._finished.set()
+
+    def _publish(self, event_type: Any, **fields: Any) -> None:
+        """Hand an observer event to the hub (returns at once)."""
+        if self.events.observers:
+            self.events.publish(event_type(call_id=self.call_id, at=self._now(), **fields))
+
+    def _stage(self, turn: int, stage: str) -> None:
+        if (clock := self._clocks.get(turn)) is not None:
+            clock.reached(stage, self._now())
+
+    def _close_clock(self, turn: int) -> None:
+        if (clock := self._clocks.pop(turn, None)) is not None:
+            timings = clock.timings(self._now())
+            if self.events.observers:
+                self.events.publish(timings)
 
     # --- the turn machine -------------------------------------------------------------------
 
@@ -149,16 +181,25 @@ class Session:
                 case t.FinalizeTranscript():
                     self._spawn(self._stt_stream.finalize(), "stt-finalize")
                 case t.StartReply(turn, text):
+                    now = self._now()
+                    clock = TurnClock(
+                        self.call_id, turn, self._speech_end if self._speech_end is not None else now
+                    )
+                    clock.reached("stt_final", now)
+                    self._clocks[turn] = clock
                     self._pending_user[turn] = text
                     self._replies[turn] = self._spawn(self._reply(turn, text), f"reply-{turn}")
                 case t.CancelReply(turn, reason):
                     if (task := self._replies.pop(turn, None)) is not None:
                         task.cancel()
+                    self._close_clock(turn)
                     if reason == "continued":
                         self._pending_user.pop(turn, None)
                 case t.ClearPlayback():
                     self._last_cut = self.ledger.cut(self._now())
-                    self._spawn(self.transport.clear(), "clear")
+                    self._spawn(self._clear(self._now()), "clear")
+                    cut_turn = max(self._last_cut.unheard, default=None)
+                    self._publish(ev.BargedIn, turn=cut_turn, dropped_ms=self._last_cut.dropped_ms)
                 case t.CommitHeard(turn):
                     self._commit_heard(turn)
                 case t.ResumeReply(turn):
@@ -169,9 +210,18 @@ class Session:
                     if reason == "greeting":
                         self.history.add_assistant(text)
                     self._spawn(self._speak(text, turn=0), f"say-{reason}")
-                case t.EndCall():
+                case t.EndCall(reason):
                     self._hang_up_when_idle = True
+                    self._end_reason = f"agent ended the call ({reason})"
         self._wake.set()
+
+    def _played(self, turn: int) -> None:
+        """Reply ``turn`` was generated and all of it has played: the caller heard it all."""
+        self._publish(ev.AgentSaid, turn=turn, text=self._unplayed.pop(turn), complete=True)
+
+    async def _clear(self, decided: float) -> None:
+        await self.transport.clear()
+        BARGE_IN_TO_SILENCE.observe(self._now() - decided)
 
     def _commit_user(self, turn: int) -> None:
         if (text := self._pending_user.pop(turn, None)) is not None:
@@ -185,6 +235,8 @@ class Session:
             self.history.replace_last_assistant(heard)
         elif heard:
             self.history.add_assistant(heard)
+        self._unplayed.pop(turn, None)
+        self._publish(ev.AgentSaid, turn=turn, text=heard, complete=False)
 
     async def _timers(self) -> None:
         while True:
@@ -204,19 +256,29 @@ class Session:
             match event:
                 case CallerAudio(audio):
                     for vad_event in self._vad.push(self._to_vad.convert(audio)):
-                        self._handle(t.SpeechStarted() if vad_event.kind == "start" else t.SpeechEnded())
+                        if vad_event.kind == "start":
+                            self._handle(t.SpeechStarted())
+                        else:
+                            self._speech_end = self._now()
+                            self._handle(t.SpeechEnded())
                     await self._stt_stream.push_audio(self._to_stt.convert(audio))
                 case MarkPlayed(name):
                     try:
-                        self.ledger.on_mark(name, self._now())
+                        segment = self.ledger.on_mark(name, self._now())
                     except ProtocolError:
                         logger.warning("ignoring an unknown or repeated playback mark")
                         continue
+                    if segment.turn in self._clocks:
+                        self._stage(segment.turn, "first_audio_played")
+                        self._close_clock(segment.turn)
+                    if segment.turn in self._unplayed and not self.ledger.pending(segment.turn):
+                        self._played(segment.turn)
                     if self.ledger.idle:
                         self._handle(t.PlaybackIdle())
                         if self._hang_up_when_idle:
                             break
                 case DtmfPressed(digit):
+                    self._publish(ev.CallerPressed, digit=digit)
                     self._handle(t.Dtmf(digit))
                 case CallerHungUp():
                     break
@@ -226,6 +288,8 @@ class Session:
 
     async def _transcripts(self) -> None:
         async for update in self._stt_stream:
+            if update.text:
+                self._publish(ev.CallerSaid, text=update.text, final=update.final)
             self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
 
     # --- agent side -------------------------------------------------------------------------
@@ -245,20 +309,33 @@ class Session:
                 self._commit_user(turn)
                 self.history.add_assistant(" ".join(spoken), tool_calls=[_openai_call(c) for c in calls])
                 self._handle(t.ToolsStarted(turn, spoke_content=bool(spoken_all)))
+                for call in calls:
+                    self._publish(ev.ToolCalled, turn=turn, name=call.name, arguments=call.arguments)
                 results = await invoke_all(calls, toolbox)
                 self._handle(t.ToolsFinished(turn))
                 for result in results:
                     self.history.add_tool_result(result.call_id, result.content)
+                    self._publish(
+                        ev.ToolReturned,
+                        turn=turn,
+                        name=result.name,
+                        content=result.content,
+                        is_error=result.is_error,
+                    )
                 messages = self.history.messages()
         except ProviderError as error:
             logger.warning("reply %d failed: %s", turn, error)
             self._commit_user(turn)
             self._replies.pop(turn, None)
+            self._close_clock(turn)
             self._handle(t.ReplyFailed(turn, str(error)))
             return
         self._commit_user(turn)
         self.history.add_assistant(" ".join(spoken_all))
+        self._unplayed[turn] = " ".join(spoken_all)
         self._done_replies.add(turn)
+        if not self.ledger.pending(turn):
+            self._played(turn)
         self._replies.pop(turn, None)
         self._handle(t.ReplyDone(turn))
 
@@ -275,6 +352,7 @@ class Session:
                     splitter = SentenceSplitter()
                     try:
                         async for chunk in stream:
+                            self._stage(turn, "llm_first_token")
                             if isinstance(chunk, TextDelta):
                                 for sentence in splitter.push(chunk.text):
                                     spoken += await speaker.say(sentence)
@@ -296,6 +374,8 @@ class Session:
         try:
             async with _Speaker(self, turn) as speaker:
                 await speaker.say(text)
+            if turn == 0:
+                self._publish(ev.AgentSaid, turn=0, text=text, complete=True)
         except ProviderError as error:
             logger.error("could not say a %d-character phrase: %s", len(text), error)
 
@@ -336,6 +416,7 @@ class _Speaker:
         text = speakable(sentence)
         if not text:
             return []
+        self.session._stage(self.turn, "first_sentence")
         if self.stream is None:
             session = self.session
             self.stream = await session.tts.open(session._tts_format, voice=session.config.voice)
@@ -353,6 +434,7 @@ class _Speaker:
         stream_ms = 0.0  # audio sent before the current sentence (word times count from 0)
         segment_ms, segment_start, words = 0.0, None, []
         async for chunk in stream:
+            session._stage(self.turn, "tts_first_byte")
             audio = self.convert.convert(chunk.audio)
             if chunk.end_of_text:
                 audio += self.convert.flush()
@@ -360,6 +442,7 @@ class _Speaker:
                 if segment_start is None:
                     segment_start = session._now()
                 await session._send_audio(audio)
+                session._stage(self.turn, "first_audio_sent")
                 segment_ms += len(audio) / bytes_per_ms
                 if not started:
                     started = True
