@@ -388,6 +388,7 @@ class LoopbackTransport:
         self.marks_played: list[str] = []
         self.clears: list[float] = []
         self.hung_up = False
+        self.transferred_to: tuple[str, str | None] | None = None
         self.first_audio_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -429,6 +430,11 @@ class LoopbackTransport:
     async def hang_up(self) -> None:
         """The agent ended the call."""
         self.hung_up = True
+        self._events.put_nowait(_END)
+
+    async def transfer(self, to: str, summary: str | None) -> None:
+        """The agent handed the caller on; the call leaves this transport."""
+        self.transferred_to = (to, summary)
         self._events.put_nowait(_END)
 
     # The caller's side.

@@ -285,3 +285,34 @@ def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Pat
     assert rows
     assert all("415 555 0123" not in payload for _, payload in rows)
     assert any("[PHONE]" in payload for _, payload in rows)
+
+
+@pytest.mark.parametrize(
+    ("call", "arguments"),
+    [
+        ("end_call", '{"reason": "caller is done"}'),
+        ("transfer_call", '{"to": "+14155550100", "summary": "wants a refund", "warm": true}'),
+    ],
+)
+def test_call_control_tools_act_after_the_goodbye_is_heard(call: str, arguments: str) -> None:
+    goodbye = "Thanks for calling, goodbye."
+    session, transport, llm, tts = make(
+        utterances=["that is all"],
+        replies=[FakeReply(goodbye, tool_calls=((call, arguments),)), ""],
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("that is all thank you"))
+        await until(lambda: transport.hung_up or transport.transferred_to is not None)
+
+    asyncio.run(run_call(session, transport, script))
+    assert tts.spoken == [goodbye]
+    assert transport.marks_played  # the goodbye played before the call was handed off
+    names = [tool["function"]["name"] for tool in llm.requests[0][1]]
+    assert {"end_call", "transfer_call"} <= set(names)
+    if call == "end_call":
+        assert transport.hung_up
+        assert transport.transferred_to is None
+    else:
+        assert transport.transferred_to == ("+14155550100", "wants a refund")
+        assert not transport.hung_up
