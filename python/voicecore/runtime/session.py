@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
@@ -168,11 +169,11 @@ class Session:
 
     def _stage(self, turn: int, stage: str) -> None:
         if (clock := self._clocks.get(turn)) is not None:
-            clock.reached(stage, self._now())
+            clock.reached(stage, time.perf_counter())  # finer than uvloop's 1 ms loop clock
 
     def _close_clock(self, turn: int) -> None:
         if (clock := self._clocks.pop(turn, None)) is not None:
-            timings = clock.timings(self._now())
+            timings = clock.timings(time.perf_counter())
             if self.events.observers:
                 self.events.publish(timings)
 
@@ -187,7 +188,7 @@ class Session:
                 case t.FinalizeTranscript():
                     self._spawn(self._stt_stream.finalize(), "stt-finalize")
                 case t.StartReply(turn, text):
-                    now = self._now()
+                    now = time.perf_counter()
                     clock = TurnClock(
                         self.call_id, turn, self._speech_end if self._speech_end is not None else now
                     )
@@ -280,7 +281,7 @@ class Session:
                         if vad_event.kind == "start":
                             self._handle(t.SpeechStarted())
                         else:
-                            self._speech_end = self._now()
+                            self._speech_end = time.perf_counter()
                             self._handle(t.SpeechEnded())
                     await self._stt_stream.push_audio(self._to_stt.convert(audio))
                 case MarkPlayed(name):
