@@ -109,7 +109,8 @@ class BargedIn:
 class TurnTimings:
     """Where the time of one turn went, in seconds after the end of the caller's speech.
 
-    A stage the turn never reached is None. ``first_audio_played`` is playback truth (the
+    Measured with ``time.perf_counter`` (finer than the loop's clock). A stage the turn never
+    reached is None. ``first_audio_played`` is playback truth (the
     first mark echoed), the latency the caller actually experienced.
     """
 

@@ -14,6 +14,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from voicecore.audio import alaw_decode, ulaw_decode
@@ -353,13 +354,22 @@ def _word_timings(text: str, offset_ms: float, total_ms: float) -> tuple[WordTim
     return tuple(timings)
 
 
-def _tone(start: int, n: int, rate: int) -> bytes:
-    """A quiet 440 Hz tone (PCM16 little-endian), continuous across chunks."""
+@cache
+def _tone_table(rate: int) -> bytes:
+    """Ten seconds of a quiet 440 Hz tone at ``rate`` (PCM16 little-endian), made once."""
     step = 2 * math.pi * 440 / rate
-    samples = array.array("h", (int(3000 * math.sin(step * (start + i))) for i in range(n)))
+    samples = array.array("h", (int(3000 * math.sin(step * i)) for i in range(10 * rate)))
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()
+
+
+def _tone(start: int, n: int, rate: int) -> bytes:
+    """``n`` samples of the tone from sample ``start`` (a slice: fakes must cost ~nothing)."""
+    table = _tone_table(rate)
+    offset = (2 * start) % len(table)
+    chunk = table[offset : offset + 2 * n]
+    return chunk if len(chunk) == 2 * n else chunk + table[: 2 * n - len(chunk)]
 
 
 # --- caller side ------------------------------------------------------------------------------
@@ -388,6 +398,7 @@ class LoopbackTransport:
         self.marks_played: list[str] = []
         self.clears: list[float] = []
         self.hung_up = False
+        self.transferred_to: tuple[str, str | None] | None = None
         self.first_audio_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -429,6 +440,11 @@ class LoopbackTransport:
     async def hang_up(self) -> None:
         """The agent ended the call."""
         self.hung_up = True
+        self._events.put_nowait(_END)
+
+    async def transfer(self, to: str, summary: str | None) -> None:
+        """The agent handed the caller on; the call leaves this transport."""
+        self.transferred_to = (to, summary)
         self._events.put_nowait(_END)
 
     # The caller's side.

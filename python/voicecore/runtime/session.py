@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
@@ -30,6 +31,7 @@ from voicecore.providers.base import (
     TextDelta,
     TTSStream,
 )
+from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, CALLS, TurnClock
 from voicecore.runtime.observe import EventHub
@@ -57,6 +59,7 @@ class SessionConfig:
         max_tool_steps: LLM rounds with tool calls allowed per reply.
         history_tokens: Token budget of the conversation sent to the LLM.
         retries: Attempts after a retryable provider error before the fallback phrase.
+        call_control: Offer the LLM the built-in ``end_call`` and ``transfer_call`` tools.
         vad_threshold: Speech probability threshold of the VAD (its default when None).
     """
 
@@ -68,6 +71,7 @@ class SessionConfig:
     max_tool_steps: int = 4
     history_tokens: int = 8000
     retries: int = 1
+    call_control: bool = True
     vad_threshold: float | None = None
 
 
@@ -93,6 +97,9 @@ class Session:
         self._unplayed: dict[int, str] = {}  # finished replies whose audio is still playing
         self._speech_end: float | None = None
         self._end_reason = "caller hung up"
+        self.control = CallControl()
+        tools = [*(config.tools or ()), *(self.control.tools() if config.call_control else ())]
+        self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
         self.history = History(config.instructions, max_tokens=config.history_tokens)
         self.machine = t.TurnMachine(config.turn)
@@ -162,11 +169,11 @@ class Session:
 
     def _stage(self, turn: int, stage: str) -> None:
         if (clock := self._clocks.get(turn)) is not None:
-            clock.reached(stage, self._now())
+            clock.reached(stage, time.perf_counter())  # finer than uvloop's 1 ms loop clock
 
     def _close_clock(self, turn: int) -> None:
         if (clock := self._clocks.pop(turn, None)) is not None:
-            timings = clock.timings(self._now())
+            timings = clock.timings(time.perf_counter())
             if self.events.observers:
                 self.events.publish(timings)
 
@@ -181,7 +188,7 @@ class Session:
                 case t.FinalizeTranscript():
                     self._spawn(self._stt_stream.finalize(), "stt-finalize")
                 case t.StartReply(turn, text):
-                    now = self._now()
+                    now = time.perf_counter()
                     clock = TurnClock(
                         self.call_id, turn, self._speech_end if self._speech_end is not None else now
                     )
@@ -214,6 +221,21 @@ class Session:
                     self._hang_up_when_idle = True
                     self._end_reason = f"agent ended the call ({reason})"
         self._wake.set()
+
+    async def _carry_out_control(self) -> bool:
+        """Hang up or transfer if the agent asked to and its reply has been heard."""
+        request = self.control.request
+        if request is None or self._replies or not self.ledger.idle:
+            return False
+        self.control.request = None
+        if request.action == "end":
+            self._end_reason = f"agent ended the call ({request.reason})"
+            await self.transport.hang_up()
+        else:
+            self._end_reason = "transferred"
+            await self.transport.transfer(request.to, request.summary)
+        self._finished.set()
+        return True
 
     def _played(self, turn: int) -> None:
         """Reply ``turn`` was generated and all of it has played: the caller heard it all."""
@@ -259,7 +281,7 @@ class Session:
                         if vad_event.kind == "start":
                             self._handle(t.SpeechStarted())
                         else:
-                            self._speech_end = self._now()
+                            self._speech_end = time.perf_counter()
                             self._handle(t.SpeechEnded())
                     await self._stt_stream.push_audio(self._to_stt.convert(audio))
                 case MarkPlayed(name):
@@ -277,6 +299,8 @@ class Session:
                         self._handle(t.PlaybackIdle())
                         if self._hang_up_when_idle:
                             break
+                        if await self._carry_out_control():
+                            return
                 case DtmfPressed(digit):
                     self._publish(ev.CallerPressed, digit=digit)
                     self._handle(t.Dtmf(digit))
@@ -296,8 +320,7 @@ class Session:
 
     async def _reply(self, turn: int, text: str) -> None:
         """LLM → splitter → TTS for reply ``turn``, with tool rounds and retries."""
-        config = self.config
-        toolbox = config.tools or Toolbox()
+        config, toolbox = self.config, self.toolbox
         messages = [*self.history.messages(), {"role": "user", "content": text}]
         spoken_all: list[str] = []
         try:
@@ -338,6 +361,8 @@ class Session:
             self._played(turn)
         self._replies.pop(turn, None)
         self._handle(t.ReplyDone(turn))
+        if self.ledger.idle and await self._carry_out_control():
+            self._finished.set()
 
     async def _llm_round(
         self, turn: int, messages: list[dict[str, Any]], toolbox: Toolbox, *, spoke_before: bool
