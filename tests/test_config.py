@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from voicecore.config import DEMO_AGENT, AgentConfig, ServeConfig, from_env, load_agent, providers
+from voicecore.agent import ProviderChoice
+from voicecore.config import ServeConfig, from_env, providers
 from voicecore.errors import ConfigError
 from voicecore.providers import registry
 
@@ -16,7 +15,7 @@ def test_defaults_are_safe() -> None:
     assert (config.host, config.port, config.workers) == ("127.0.0.1", 8765, 1)
     assert config.twilio_auth_token is None
     assert config.twilio_rate is None
-    assert providers(config, DEMO_AGENT) == {"stt": "fake", "llm": "fake", "tts": "fake"}
+    assert providers(config) == dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("fake"))
 
 
 def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
@@ -55,6 +54,7 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
         ({"VOICECORE_PUBLIC_URL": "voice.example.com"}, "VOICECORE_PUBLIC_URL must be an http(s) URL"),
         ({"VOICECORE_PUBLIC_URL": "https://x.com/?a=1"}, "with no query"),
         ({"VOICECORE_TWILIO_RATE": "11025"}, "VOICECORE_TWILIO_RATE must be"),
+        ({"VOICECORE_TWILIO_API_URL": "api.twilio.com"}, "VOICECORE_TWILIO_API_URL must be an http(s) URL"),
         ({"VOICECORE_STT": "nosuch"}, "set VOICECORE_STT to one of: fake"),
     ],
 )
@@ -65,65 +65,22 @@ def test_bad_settings_say_what_to_fix(environ: dict[str, str], message: str) -> 
 
 
 def test_a_provider_without_its_key_is_an_error_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    entry = registry.ProviderEntry("stt", "keyed", lambda keys: None, keys=("DEEPGRAM_API_KEY",))  # type: ignore[arg-type,return-value]
+    entry = registry.ProviderEntry("stt", "keyed", lambda keys, options: None, keys=("DEEPGRAM_API_KEY",))  # type: ignore[arg-type,return-value]
     monkeypatch.setitem(registry.PROVIDERS, ("stt", "keyed"), entry)
     config = from_env({"VOICECORE_STT": "keyed"})
     with pytest.raises(ConfigError, match="'keyed' needs DEEPGRAM_API_KEY: set it in the environment"):
-        providers(config, DEMO_AGENT)
+        providers(config)
     config = from_env({"VOICECORE_STT": "keyed", "DEEPGRAM_API_KEY": "k"})
-    assert providers(config, DEMO_AGENT)["stt"] == "keyed"
+    assert providers(config)["stt"] == ProviderChoice("keyed")
 
 
 def test_environment_overrides_the_agent_file_which_overrides_the_default() -> None:
-    agent = AgentConfig(instructions="x", llm="fake")
-    assert providers(ServeConfig(), agent)["llm"] == "fake"
+    agent = {"llm": ProviderChoice("fake", {"model": "m"}), "tts": ProviderChoice("fake", {"voice": "v"})}
+    chosen = providers(ServeConfig(tts="fake"), agent)
+    assert chosen["stt"] == ProviderChoice("fake")
+    assert chosen["llm"] == ProviderChoice("fake", {"model": "m"})
+    assert chosen["tts"] == ProviderChoice("fake", {"voice": "v"})  # same name: the file's options stay
     with pytest.raises(ConfigError, match="unknown LLM provider 'other'"):
         providers(ServeConfig(llm="other"), agent)
-
-
-def test_agent_file(tmp_path: Path) -> None:
-    path = tmp_path / "dentist.toml"
-    path.write_text(
-        'instructions = "You book dental appointments."\n'
-        'greeting = "Smile Dental, how can I help?"\n'
-        'language = "en"\n'
-        "[providers]\n"
-        'tts = "fake"\n'
-    )
-    agent = load_agent(path)
-    assert agent == AgentConfig(
-        name="dentist",
-        instructions="You book dental appointments.",
-        greeting="Smile Dental, how can I help?",
-        tts="fake",
-    )
-    assert agent.turn_config().greeting == "Smile Dental, how can I help?"
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('greeting = "hi"\n', "'instructions' is required"),
-        ('instructions = "x"\nprompt = "y"\n', "unknown field 'prompt'"),
-        ("instructions = 5\n", "'instructions' must be a string, not int"),
-        ('instructions = "x"\nproviders = "fake"\n', "'providers' must be a table"),
-        ('instructions = "x"\n[providers]\nasr = "fake"\n', "unknown field 'providers.asr'"),
-        (
-            'instructions = "x"\n[providers]\nstt = "nosuch"\n',
-            "'providers.stt' = 'nosuch' is not a provider (one of: fake)",
-        ),
-        ("instructions = \n", "is not valid TOML"),
-    ],
-)
-def test_agent_file_errors_name_the_file_and_field(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "agent.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as error:
-        load_agent(path)
-    assert message in str(error.value)
-    assert str(path) in str(error.value)
-
-
-def test_missing_agent_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read agent file"):
-        load_agent(tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match="unknown STT provider 'nosuch'"):
+        providers(ServeConfig(), {"stt": ProviderChoice("nosuch")})

@@ -8,6 +8,7 @@ The agent runs on the scripted fakes of :mod:`voicecore.testing`, registered for
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -16,14 +17,18 @@ from xml.etree import ElementTree
 
 import aiohttp
 import pytest
+from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
-from voicecore.config import AgentConfig, ServeConfig
+from voicecore.agent import ProviderChoice
+from voicecore.config import ServeConfig
 from voicecore.providers import registry
+from voicecore.runtime.session import SessionConfig
 from voicecore.sansio import turn
+from voicecore.sansio.turn import TurnConfig
 from voicecore.server import BUSY_MESSAGE, GOODBYE_MESSAGE, TOKEN_PARAMETER, VoiceServer, stream_token
-from voicecore.testing import FakeLLM, FakeSTT, FakeTTS
+from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="needs espeak-ng for caller speech"
@@ -32,7 +37,8 @@ needs_espeak = pytest.mark.skipif(
 TOKEN = "12345"
 GREETING = "Hi there."
 LONG_REPLY = " ".join(f"Sentence number {n} of a long answer." for n in range(1, 9))
-AGENT = AgentConfig(name="test", instructions="You are a test agent.", greeting=GREETING)
+AGENT = SessionConfig(instructions="You are a test agent.", turn=TurnConfig(greeting=GREETING))
+TEST_PROVIDERS = dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("test"))
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +46,12 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Providers named ``test``: the caller's words and a two-sentence reply, short fast speech."""
     entries = [
         registry.ProviderEntry(
-            "stt", "test", lambda keys: FakeSTT(["tell me everything", "stop"], latency=0.05)
+            "stt", "test", lambda keys, options: FakeSTT(["tell me everything", "stop"], latency=0.05)
         ),
-        registry.ProviderEntry("llm", "test", lambda keys: FakeLLM([LONG_REPLY, "Okay."])),
-        registry.ProviderEntry("tts", "test", lambda keys: FakeTTS(first_byte=0.02, ms_per_char=15.0)),
+        registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM([LONG_REPLY, "Okay."])),
+        registry.ProviderEntry(
+            "tts", "test", lambda keys, options: FakeTTS(first_byte=0.02, ms_per_char=15.0)
+        ),
     ]
     for entry in entries:
         monkeypatch.setitem(registry.PROVIDERS, (entry.role, entry.name), entry)
@@ -55,10 +63,10 @@ def config(**changes: object) -> ServeConfig:
 
 @asynccontextmanager
 async def serving(
-    serve_config: ServeConfig | None = None, agent: AgentConfig = AGENT
+    serve_config: ServeConfig | None = None, agent: SessionConfig = AGENT
 ) -> AsyncIterator[VoiceServer]:
     serve_config = serve_config or config()
-    server = VoiceServer(serve_config, agent, {"stt": "test", "llm": "test", "tts": "test"})
+    server = VoiceServer(serve_config, agent, TEST_PROVIDERS)
     await server.start()
     try:
         yield server
@@ -273,7 +281,7 @@ def test_a_reserved_slot_keeps_its_call() -> None:
 
 def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline() -> None:
     async def main() -> None:
-        server = VoiceServer(config(), AGENT, {"stt": "test", "llm": "test", "tts": "test"})
+        server = VoiceServer(config(), AGENT, TEST_PROVIDERS)
         await server.start()
         port = server.port
         async with FakeTwilio(stream_url(server)) as call:
@@ -336,5 +344,78 @@ def test_garbage_on_one_call_does_not_disturb_another() -> None:
             assert problems["binary"] == 1
             assert problems["invalid-json"] >= 3
             assert not victim_session.transport.protocol.problems  # type: ignore[attr-defined]
+
+    asyncio.run(main())
+
+
+# --- transfer -------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def fake_twilio_api() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A local stand-in for Twilio's call-update endpoint; records each update."""
+    updates: list[dict[str, str]] = []
+
+    async def update(request: web.Request) -> web.Response:
+        form = await request.post()
+        updates.append(
+            {
+                "path": request.path,
+                "auth": request.headers.get("Authorization", ""),
+                "Twiml": str(form.get("Twiml", "")),
+            }
+        )
+        return web.json_response({"sid": request.match_info["call"], "status": "in-progress"})
+
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{account}/Calls/{call}.json", update)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", updates
+    finally:
+        await runner.cleanup()
+
+
+@needs_espeak
+def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    arguments = '{"to": "+14155550123", "summary": "Wants a table for two.", "warm": true}'
+    reply = FakeReply("Let me put you through.", tool_calls=(("transfer_call", arguments),))
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM([reply, "Transferring."]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> None:
+        async with (
+            fake_twilio_api() as (api, updates),
+            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api)) as server,
+        ):
+            token = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
+            async with FakeTwilio(stream_url(server), parameters=token) as call:
+                await until(lambda: bool(call.marks))
+                call.say(speech("put me through to a person"))
+                assert await call.closed_by_server() == 1000
+            (update,) = updates
+            assert update["path"].endswith(
+                "/Accounts/AC00000000000000000000000000000001/Calls/" + call.call_sid + ".json"
+            )
+            account, password = base64.b64decode(update["auth"].removeprefix("Basic ")).decode().split(":")
+            assert (account, password) == ("AC00000000000000000000000000000001", TOKEN)
+            dial = ElementTree.fromstring(update["Twiml"]).find("./Dial/Number")
+            assert dial is not None
+            assert dial.text == "+14155550123"
+            whisper = dial.get("url", "")
+            assert whisper.startswith(f"http://127.0.0.1:{server.port}/twilio/whisper?")
+            # Twilio fetches the whisper (signed) and reads the summary to the person answering.
+            signature = RequestValidator(TOKEN).compute_signature(whisper, {})
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(whisper, headers={"X-Twilio-Signature": signature}) as response,
+            ):
+                assert (
+                    ElementTree.fromstring(await response.text()).findtext("Say") == "Wants a table for two."
+                )
+            async with aiohttp.ClientSession() as http, http.post(whisper) as response:
+                assert response.status == 403
 
     asyncio.run(main())

@@ -9,6 +9,7 @@ Routes:
     ``GET /twilio/stream``   The bidirectional Media Streams WebSocket: one
                              :class:`~voicecore.runtime.session.Session` per call over a
                              :class:`~voicecore.transports.twilio.TwilioTransport`.
+    ``POST /twilio/whisper`` TwiML reading a warm transfer's summary to the person answering.
     ``GET /healthz``         200 while the process runs.
     ``GET /readyz``          200 while accepting calls, 503 while draining.
     ``GET /metrics``         Prometheus exposition.
@@ -36,18 +37,20 @@ from typing import Any, cast
 from aiohttp import WSCloseCode, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import Connect, VoiceResponse
 
-from voicecore.config import AgentConfig, ServeConfig
+from voicecore.agent import ProviderChoice
+from voicecore.config import ServeConfig
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.session import Session, SessionConfig
+from voicecore.sansio import twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
 from voicecore.transports.base import CallerHungUp, MarkPlayed
 from voicecore.transports.twilio import TwilioTransport
+from voicecore.transports.twilio_rest import TwilioCalls
 
 __all__ = ["BUSY_MESSAGE", "GOODBYE_MESSAGE", "VoiceServer", "stream_token"]
 
@@ -95,24 +98,27 @@ class VoiceServer:
 
     Args:
         config: Server settings (validated).
-        agent: The agent every call talks to.
-        providers: Provider name per role (see :func:`voicecore.config.providers`).
+        agent: The session settings of the agent every call talks to.
+        providers: Provider per role (see :func:`voicecore.config.providers`).
     """
 
     def __init__(
-        self, config: ServeConfig, agent: AgentConfig, providers: Mapping[registry.Role, str]
+        self, config: ServeConfig, agent: SessionConfig, providers: Mapping[registry.Role, ProviderChoice]
     ) -> None:
         self.config = config
         self.agent = agent
         self.providers = dict(providers)
         self.admission = Admission(config.max_calls)
         self.calls: dict[str, _Call] = {}
-        self._validator = RequestValidator(config.twilio_auth_token) if config.twilio_auth_token else None
+        token = config.twilio_auth_token
+        self._validator = RequestValidator(token) if token else None
+        self._rest = TwilioCalls(token, base_url=config.twilio_api_url) if token else None
         self.app = web.Application()
         self.app.add_routes(
             [
                 web.post("/twilio/voice", self._voice),
                 web.get("/twilio/stream", self._stream),
+                web.post("/twilio/whisper", self._whisper),
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", self._metrics),
@@ -162,32 +168,36 @@ class VoiceServer:
 
     async def _voice(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if self._validator is not None:
-            url = self._public_url(request)
-            signature = request.headers.get("X-Twilio-Signature", "")
-            if not self._validator.validate(url, form, signature):
-                REJECTED_REQUESTS.inc()
-                logger.warning("rejected a voice webhook whose X-Twilio-Signature does not match %s", url)
-                return web.Response(status=403, text="invalid X-Twilio-Signature\n")
+        if (rejected := self._check_signature(request, form)) is not None:
+            return rejected
         call_sid = str(form.get("CallSid", ""))
-        response = VoiceResponse()
         if not self.admission.reserve(call_sid, asyncio.get_running_loop().time()):
             REFUSED_CALLS.inc()
             logger.info("call %s refused: %s", call_sid, "draining" if self.admission.draining else "full")
-            response.say(BUSY_MESSAGE)
-            response.hangup()
-            return _twiml(response)
-        connect = Connect()
-        stream = connect.stream(url=self._stream_url(request))
-        for name in ("From", "To", "CallerName", "Direction"):
-            if value := str(form.get(name, "")):
-                stream.parameter(name=name, value=value[:200])
+            return _twiml(twiml.busy(BUSY_MESSAGE))
+        parameters = {
+            name: str(form[name]) for name in ("From", "To", "CallerName", "Direction") if form.get(name)
+        }
         if self.config.twilio_auth_token:
-            stream.parameter(
-                name=TOKEN_PARAMETER, value=stream_token(self.config.twilio_auth_token, call_sid)
-            )
-        response.append(connect)
-        return _twiml(response)
+            parameters[TOKEN_PARAMETER] = stream_token(self.config.twilio_auth_token, call_sid)
+        return _twiml(twiml.connect_stream(self._base_url(request, "ws") + "/twilio/stream", parameters))
+
+    async def _whisper(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if (rejected := self._check_signature(request, form)) is not None:
+            return rejected
+        return _twiml(twiml.say(request.query.get("text", "")))
+
+    def _check_signature(self, request: web.Request, form: Mapping[str, Any]) -> web.Response | None:
+        """None when the request is Twilio's (or no auth token is set), else the 403 answer."""
+        if self._validator is None:
+            return None
+        url = self._public_url(request)
+        if self._validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+            return None
+        REJECTED_REQUESTS.inc()
+        logger.warning("rejected a request whose X-Twilio-Signature does not match %s", request.path)
+        return web.Response(status=403, text="invalid X-Twilio-Signature\n")
 
     def _public_url(self, request: web.Request) -> str:
         """The URL Twilio requested, as it signed it (the public one when behind a proxy)."""
@@ -196,16 +206,24 @@ class VoiceServer:
         scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
         return f"{scheme}://{request.host}{request.path_qs}"
 
-    def _stream_url(self, request: web.Request) -> str:
+    def _base_url(self, request: web.Request, kind: str = "http") -> str:
+        """Scheme and host as Twilio reaches us; ``kind="ws"`` gives the ``ws(s)://`` form."""
         base = self._public_url(request).removesuffix(request.path_qs)
-        return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/twilio/stream"
+        if kind == "ws":
+            return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return base
 
     # --- Media Streams ----------------------------------------------------------------------
 
     async def _stream(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE)
         await ws.prepare(request)
-        transport = TwilioTransport(ws, engine_rate=self.config.twilio_rate)
+        transport = TwilioTransport(
+            ws,
+            engine_rate=self.config.twilio_rate,
+            calls=self._rest,
+            whisper_url=self._base_url(request) + "/twilio/whisper",
+        )
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 start = await transport.start()
@@ -242,19 +260,13 @@ class VoiceServer:
         return hmac.compare_digest(given, stream_token(token, start.call_sid))
 
     async def _run_call(self, transport: TwilioTransport, start: StreamStarted) -> None:
-        keys = self.config.keys
-        agent = self.agent
+        keys, chosen = self.config.keys, self.providers
         session = Session(
-            SessionConfig(
-                instructions=agent.instructions,
-                turn=agent.turn_config(),
-                language=agent.language,
-                voice=agent.voice,
-            ),
+            self.agent,
             transport=transport,
-            stt=cast(STT, registry.create("stt", self.providers["stt"], keys)),
-            llm=cast(LLM, registry.create("llm", self.providers["llm"], keys)),
-            tts=cast(TTS, registry.create("tts", self.providers["tts"], keys)),
+            stt=cast(STT, registry.create("stt", chosen["stt"].name, keys, chosen["stt"].options)),
+            llm=cast(LLM, registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)),
+            tts=cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options)),
             call_id=start.call_sid,
         )
         run = asyncio.get_running_loop().create_task(session.run(), name=f"call-{start.call_sid}")
@@ -291,8 +303,8 @@ class VoiceServer:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _twiml(response: Any) -> web.Response:
-    return web.Response(text=str(response), content_type="text/xml")
+def _twiml(document: str) -> web.Response:
+    return web.Response(text=document, content_type="text/xml")
 
 
 async def _wait_all(calls: list[_Call], within: float) -> None:

@@ -1,7 +1,8 @@
 """Providers by name, per role: how ``serve`` turns ``VOICECORE_STT=...`` into an object.
 
 Each entry is a factory called once per call with the provider keys from
-:mod:`voicecore.config`, plus the key variables it needs (checked at start-up, so a missing key
+:mod:`voicecore.config` and the options the agent file gives the provider (model, voice, base
+URL, ...), plus the key variables it needs (checked at start-up, so a missing key
 is an error before the first call, not during it). Only the in-process fakes are registered
 so far (``fake``, from :mod:`voicecore.testing`): they make the built-in demo agent work with
 no network. The real adapters (Deepgram, OpenAI-compatible LLMs, ElevenLabs, ...) register
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from voicecore.errors import ConfigError
 from voicecore.providers.base import LLM, STT, TTS
@@ -20,7 +21,7 @@ from voicecore.providers.base import LLM, STT, TTS
 __all__ = ["PROVIDERS", "ProviderEntry", "Role", "create", "names", "register"]
 
 Role = Literal["stt", "llm", "tts"]
-Factory = Callable[[Mapping[str, str]], STT | LLM | TTS]
+Factory = Callable[[Mapping[str, str], Mapping[str, Any]], STT | LLM | TTS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class ProviderEntry:
     Attributes:
         role: ``"stt"``, ``"llm"`` or ``"tts"``.
         name: What ``VOICECORE_<ROLE>`` is set to in order to choose it.
-        factory: Makes the provider for one call, given the provider keys.
+        factory: Makes the provider for one call, given the provider keys and its options.
         keys: Environment variables it needs (e.g. ``DEEPGRAM_API_KEY``).
         description: One line for the start-up banner.
     """
@@ -70,9 +71,9 @@ def entry(role: Role, name: str) -> ProviderEntry:
         ) from None
 
 
-def create(role: Role, name: str, keys: Mapping[str, str]) -> STT | LLM | TTS:
+def create(role: Role, name: str, keys: Mapping[str, str], options: Mapping[str, Any]) -> STT | LLM | TTS:
     """Make provider ``name`` for ``role`` (one call's worth)."""
-    return entry(role, name).factory(keys)
+    return entry(role, name).factory(keys, options)
 
 
 # --- the built-in fakes ----------------------------------------------------------------------
@@ -83,24 +84,24 @@ DEMO_REPLY = (
 )
 
 
-def _fake_stt(keys: Mapping[str, str]) -> STT:
+def _fake_stt(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT:
     from voicecore.testing import FakeSTT
 
-    del keys
+    del keys, options
     return FakeSTT(["(caller speech)"] * 1000, interim_after_bytes=0)
 
 
-def _fake_llm(keys: Mapping[str, str]) -> LLM:
+def _fake_llm(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
     from voicecore.testing import FakeLLM
 
-    del keys
+    del keys, options
     return FakeLLM([DEMO_REPLY])
 
 
-def _fake_tts(keys: Mapping[str, str]) -> TTS:
+def _fake_tts(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
     from voicecore.testing import FakeTTS
 
-    del keys
+    del keys, options
     return FakeTTS(first_byte=0.05, realtime_factor=4.0)
 
 

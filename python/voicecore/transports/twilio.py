@@ -8,6 +8,10 @@ and the mark bookkeeping all live in the protocol (and the Rust core), not here.
 The engine side hears and speaks μ-law 8 kHz by default: the phone line's own format, so
 nothing is resampled on the way in (no filter delay) and a TTS that can produce μ-law needs no
 conversion on the way out. Pass ``engine_rate`` for PCM16 at that rate instead.
+
+Hanging up closes the stream, which ends the call (the TwiML has nothing after
+``<Connect>``). A transfer gives the call new TwiML (``<Dial>``) through Twilio's REST API
+(:class:`~voicecore.transports.twilio_rest.TwilioCalls`), which also ends the stream.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from voicecore.errors import ProtocolError
+from voicecore.errors import ProtocolError, ProviderError
 from voicecore.providers.base import MULAW_8K, AudioFormat
 from voicecore.sansio import twilio as tw
+from voicecore.sansio import twiml
 from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, TransportEvent
+from voicecore.transports.twilio_rest import TwilioCalls
 
 __all__ = ["TwilioTransport"]
 
@@ -36,10 +43,18 @@ class TwilioTransport:
         ws: The prepared server-side WebSocket.
         engine_rate: PCM16 sample rate for the session, or ``None`` for μ-law 8 kHz passthrough.
         quality: Resampler profile of the Rust codec when ``engine_rate`` is set.
+        calls: Twilio's call-update API, for transfers (without it a transfer ends the call).
+        whisper_url: URL of the server's whisper TwiML (reads a warm transfer's summary).
     """
 
     def __init__(
-        self, ws: web.WebSocketResponse, *, engine_rate: int | None = None, quality: str = "hq"
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        engine_rate: int | None = None,
+        quality: str = "hq",
+        calls: TwilioCalls | None = None,
+        whisper_url: str | None = None,
     ) -> None:
         self.protocol = tw.TwilioProtocol(engine_rate=engine_rate, quality=quality)
         audio_format = MULAW_8K if engine_rate is None else AudioFormat("pcm16", engine_rate)
@@ -47,6 +62,9 @@ class TwilioTransport:
         self.output_format: AudioFormat = audio_format
         self.started: tw.StreamStarted | None = None
         self.hung_up_by_agent = False
+        self.transferred_to: str | None = None
+        self._calls = calls
+        self._whisper_url = whisper_url
         self._ws = ws
         self._pending: deque[tw.TwilioEvent] = deque()
         self._send_lock = asyncio.Lock()
@@ -116,6 +134,33 @@ class TwilioTransport:
     async def hang_up(self) -> None:
         """End the call: closing the stream ends it (the TwiML has nothing after ``<Connect>``)."""
         self.hung_up_by_agent = True
+        await self.close()
+
+    async def transfer(self, to: str, summary: str | None) -> None:
+        """Connect the caller to ``to``; with a ``summary``, it is read to whoever answers first.
+
+        The call gets new TwiML through the REST API; if that is not possible (no auth token
+        configured, or Twilio refuses), the failure is logged and the call ends.
+        """
+        started = self.started
+        if self._calls is None or started is None:
+            logger.error(
+                "call %s: cannot transfer without TWILIO_AUTH_TOKEN; ending the call", self.protocol.call_sid
+            )
+            await self.hang_up()
+            return
+        whisper = None
+        if summary and self._whisper_url:
+            whisper = f"{self._whisper_url}?{urlencode({'text': summary})}"
+        try:
+            await self._calls.update(
+                started.account_sid, started.call_sid, twiml.transfer(to, whisper_url=whisper)
+            )
+        except ProviderError as error:
+            logger.error("call %s: transfer failed (%s); ending the call", started.call_sid, error)
+            await self.hang_up()
+            return
+        self.transferred_to = to
         await self.close()
 
     async def close(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
