@@ -1,6 +1,7 @@
 """The ``voicecore`` command line (``python -m voicecore`` / the ``voicecore`` script).
 
 Subcommands:
+    serve   Serve an agent over Twilio Media Streams (HTTP webhook + WebSocket).
     bench   Run the benchmarks in ``benches/`` (pytest-benchmark) and print voicecore-vs-peer
             tables.
 
@@ -102,7 +103,48 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     return status
 
 
-_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_bench,)
+def _add_serve(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve an agent to phone callers (Twilio Media Streams)",
+        description=(
+            "Serve an agent: Twilio's voice webhook at POST /twilio/voice and its Media Streams at "
+            "/twilio/stream, plus /healthz, /readyz and /metrics. Settings come from VOICECORE_* "
+            "environment variables and the providers' key variables (see voicecore.config); the "
+            "options below override them. SIGTERM or Ctrl-C stops taking calls and lets calls in "
+            "progress finish (up to VOICECORE_DRAIN_TIMEOUT seconds)."
+        ),
+    )
+    parser.add_argument(
+        "--agent",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="agent file (.toml, .yaml); default: the built-in demo agent",
+    )
+    parser.add_argument("--host", default=None, help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default: 8765; 0: any free port)")
+    parser.add_argument("--workers", type=int, default=None, help="processes sharing the port (default: 1)")
+    parser.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    """Checks every setting, then serves until stopped."""
+    import logging
+
+    from voicecore.errors import ConfigError
+    from voicecore.serve import prepare, serve
+
+    try:
+        prepared = prepare(args.agent, host=args.host, port=args.port, workers=args.workers)
+    except ConfigError as error:
+        print(f"voicecore serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(prepared)
+
+
+_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_serve, _add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
