@@ -199,3 +199,30 @@ def test_serve_with_two_workers_shares_one_port() -> None:
         assert proc.wait(timeout=30) == 0
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+# --- call -------------------------------------------------------------------------------------
+
+
+def test_call_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["call", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--url", "--wav", "--say", "--out"):
+        assert option in out
+
+
+def test_call_rejects_a_file_that_is_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "speech.wav"
+    bad.write_bytes(b"not a wav")
+    assert cli.main(["call", "--wav", str(bad)]) == 2
+    assert "not a WAV file" in capsys.readouterr().err
+
+
+def test_call_says_when_no_server_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    assert cli.main(["call", "--url", f"ws://127.0.0.1:{port}/twilio/stream"]) == 1
+    assert "is `python -m voicecore serve` running?" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import random
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from xml.etree import ElementTree
 
 import aiohttp
@@ -22,6 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
+from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
 from voicecore.providers import registry
 from voicecore.runtime.session import SessionConfig
@@ -279,7 +281,14 @@ def test_a_reserved_slot_keeps_its_call() -> None:
     asyncio.run(main())
 
 
-def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline() -> None:
+def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast = registry.ProviderEntry(
+        "tts", "test", lambda keys, options: FakeTTS(first_byte=0.01, ms_per_char=5.0)
+    )
+    monkeypatch.setitem(registry.PROVIDERS, ("tts", "test"), fast)
+
     async def main() -> None:
         server = VoiceServer(config(), AGENT, TEST_PROVIDERS)
         await server.start()
@@ -393,7 +402,7 @@ def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pyte
             token = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
             async with FakeTwilio(stream_url(server), parameters=token) as call:
                 await until(lambda: bool(call.marks))
-                call.say(speech("put me through to a person"))
+                call.say(speech("a person please"))
                 assert await call.closed_by_server() == 1000
             (update,) = updates
             assert update["path"].endswith(
@@ -419,3 +428,28 @@ def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pyte
                 assert response.status == 403
 
     asyncio.run(main())
+
+
+# --- the simulated caller (python -m voicecore call) ----------------------------------------
+
+
+@needs_espeak
+def test_a_simulated_call_measures_each_turn_and_records_what_it_heard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM(["Sure. Here it is."]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> TwilioCaller:
+        async with serving() as server:
+            return await simulate(stream_url(server), [speech("tell me everything")], settle=0.3)
+
+    call = asyncio.run(main())
+    (turn,) = call.turns
+    assert turn.latency is not None
+    assert turn.latency > 0
+    assert call.marks[:3] == ["0.1", "1.2", "1.3"]  # greeting, then the reply's sentences
+    out = tmp_path / "heard.wav"
+    write_wav(out, bytes(call.played))
+    assert ulaw_from_wav(out.read_bytes()) == bytes(call.played)  # μ-law survives the round trip
+    assert "turn 1: you spoke" in summary(call)

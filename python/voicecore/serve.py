@@ -98,8 +98,10 @@ def banner(prepared: Prepared, urls: list[str]) -> str:
         lines.append(
             "  TWILIO_AUTH_TOKEN is not set: webhook signatures are not checked and transfers are off"
         )
-    lines.append("  To call it: expose it over HTTPS (e.g. ngrok), set VOICECORE_PUBLIC_URL to that address")
-    lines.append("  and point a Twilio number's voice webhook at <public URL>/twilio/voice. Ctrl-C stops it.")
+    lines.append(f"  Talk to it: python -m voicecore call --url {ws_base}/twilio/stream --say 'Hello'")
+    lines.append("  Phone calls: expose it over HTTPS (e.g. ngrok), set VOICECORE_PUBLIC_URL to that")
+    lines.append("  address and point a Twilio number's voice webhook at <public URL>/twilio/voice.")
+    lines.append("  Ctrl-C stops it (calls in progress may finish first).")
     return "\n".join(lines) + "\n"
 
 
