@@ -77,6 +77,7 @@ class FakeSTT:
             ``finalize()`` does nothing unless loud audio came since the last final.
         formats: Formats it accepts.
         fail_after_bytes: Raise a retryable error once this much audio arrived (None: never).
+        full_interims: Interim results carry the whole next utterance (else its first word).
     """
 
     utterances: Sequence[str] = ()
@@ -84,6 +85,7 @@ class FakeSTT:
     interim_after_bytes: int = 6400
     formats: Sequence[AudioFormat] = (PCM16_16K,)
     fail_after_bytes: int | None = None
+    full_interims: bool = False
     name: str = "fake-stt"
     opened: list[_FakeSTTStream] = field(default_factory=list)
 
@@ -127,7 +129,9 @@ class _FakeSTTStream:
         threshold = self.owner.interim_after_bytes
         if threshold and not self._interim_sent and self._since_final >= threshold and self.script:
             self._interim_sent = True
-            self._out.put(TranscriptUpdate(self.script[0].split()[0] if self.script[0] else "", final=False))
+            upcoming = self.script[0]
+            interim = upcoming if self.owner.full_interims else " ".join(upcoming.split()[:1])
+            self._out.put(TranscriptUpdate(interim, final=False))
 
     async def finalize(self) -> None:
         if not self.script or self.closed or not self._since_final:

@@ -82,12 +82,13 @@ def make(
     tts: FakeTTS | None = None,
     tools: Toolbox | None = None,
     observers: tuple[Any, ...] = (),
+    stt: FakeSTT | None = None,
 ) -> tuple[Session, LoopbackTransport, FakeLLM, FakeTTS]:
     transport = LoopbackTransport()
     llm = FakeLLM(replies)
     tts = tts or FakeTTS(first_byte=0.05, ms_per_char=40.0)
     config = SessionConfig(instructions="You are a test agent.", turn=turn or TurnConfig(), tools=tools)
-    stt = FakeSTT(utterances, latency=0.05)
+    stt = stt or FakeSTT(utterances, latency=0.05)
     session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=observers)
     return session, transport, llm, tts
 
@@ -317,3 +318,31 @@ def test_call_control_tools_act_after_the_goodbye_is_heard(call: str, arguments:
     else:
         assert transport.transferred_to == ("+14155550100", "wants a refund")
         assert not transport.hung_up
+
+
+def test_speculative_start_runs_the_llm_before_the_final_text(loop: LoopName) -> None:
+    recorder = Recorder()
+    session, transport, llm, tts = make(
+        utterances=[],
+        replies=["We open at nine."],
+        turn=TurnConfig(speculative_after=0.1),
+        observers=(recorder,),
+        stt=FakeSTT(["when do you open"], latency=0.4, full_interims=True),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("when do you open"))
+        await until(
+            lambda: "We open at nine." in tts.spoken and session.ledger.idle and bool(transport.marks_played)
+        )
+
+    run(run_call(session, transport, script), loop=loop)
+    session.events.flush()
+    assert len(llm.requests) == 1
+    timings = recorder.of(ev.TurnTimings)[0]
+    assert timings.llm_first_token is not None
+    assert timings.stt_final is not None
+    assert timings.llm_first_token < timings.stt_final  # the LLM started before the STT was done
+    assert timings.first_audio_sent is not None
+    assert timings.first_audio_sent >= timings.stt_final  # but nothing played before it agreed
+    assert roles(session) == [("user", "when do you open"), ("assistant", "We open at nine.")]

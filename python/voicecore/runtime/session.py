@@ -94,7 +94,10 @@ class Session:
         self.call_id = call_id or uuid.uuid4().hex
         self.events = EventHub(observers)
         self._clocks: dict[int, TurnClock] = {}
-        self._unplayed: dict[int, str] = {}  # finished replies whose audio is still playing
+        self._unplayed: dict[int, str] = {}
+        self._confirmations: dict[
+            int, asyncio.Event
+        ] = {}  # speculative replies not yet confirmed  # finished replies whose audio is still playing
         self._speech_end: float | None = None
         self._end_reason = "caller hung up"
         self.control = CallControl()
@@ -187,20 +190,28 @@ class Session:
             match action:
                 case t.FinalizeTranscript():
                     self._spawn(self._stt_stream.finalize(), "stt-finalize")
-                case t.StartReply(turn, text):
+                case t.StartReply(turn, text, _, speculative):
+                    if speculative:  # its audio waits for ConfirmReply
+                        self._confirmations[turn] = asyncio.Event()
                     now = time.perf_counter()
                     clock = TurnClock(
                         self.call_id, turn, self._speech_end if self._speech_end is not None else now
                     )
-                    clock.reached("stt_final", now)
+                    if not speculative:
+                        clock.reached("stt_final", now)
                     self._clocks[turn] = clock
                     self._pending_user[turn] = text
                     self._replies[turn] = self._spawn(self._reply(turn, text), f"reply-{turn}")
+                case t.ConfirmReply(turn):
+                    self._stage(turn, "stt_final")
+                    if (confirmation := self._confirmations.pop(turn, None)) is not None:
+                        confirmation.set()
                 case t.CancelReply(turn, reason):
                     if (task := self._replies.pop(turn, None)) is not None:
                         task.cancel()
                     self._close_clock(turn)
-                    if reason == "continued":
+                    self._confirmations.pop(turn, None)
+                    if reason in ("continued", "speculation-missed"):
                         self._pending_user.pop(turn, None)
                 case t.ClearPlayback():
                     self._last_cut = self.ledger.cut(self._now())
@@ -442,6 +453,8 @@ class _Speaker:
         if not text:
             return []
         self.session._stage(self.turn, "first_sentence")
+        if (confirmation := self.session._confirmations.get(self.turn)) is not None:
+            await confirmation.wait()  # a speculative reply speaks only once the final text agrees
         if self.stream is None:
             session = self.session
             self.stream = await session.tts.open(session._tts_format, voice=session.config.voice)
