@@ -346,3 +346,50 @@ def test_speculative_start_runs_the_llm_before_the_final_text(loop: LoopName) ->
     assert timings.first_audio_sent is not None
     assert timings.first_audio_sent >= timings.stt_final  # but nothing played before it agreed
     assert roles(session) == [("user", "when do you open"), ("assistant", "We open at nine.")]
+
+
+def test_false_interruption_resumes_the_cut_sentence(loop: LoopName) -> None:
+    reply = " ".join(f"Point {n} is worth hearing in full." for n in range(1, 7))
+    session, transport, _, tts = make(
+        utterances=["tell me", ""],  # the second "utterance" is a cough: no words at all
+        replies=[reply],
+        turn=TurnConfig(barge_in_max_speech=0.4, false_interruption_timeout=0.8),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me please"))
+        await until(lambda: len(transport.marks_played) >= 2)
+        transport.say(speech("ahhhhhhh"))  # long enough to interrupt, but no words follow
+        await until(lambda: bool(transport.clears))
+        await until(lambda: tts.spoken[-1:] == ["Point 6 is worth hearing in full."] and len(tts.spoken) > 6)
+        await until(lambda: session.ledger.idle)
+
+    run(run_call(session, transport, script), loop=loop)
+    resumed = " ".join(tts.spoken[6:])
+    assert reply.endswith(resumed)  # the cut sentence and everything after it, said again
+    assert resumed.startswith("Point ")
+    assert len(tts.spoken[6:]) >= 2  # sentence by sentence, so marks track it
+    assert roles(session)[-1][0] == "assistant"
+    assert roles(session)[-1][1] == reply  # the history holds the whole reply, once
+    assert len(transport.clears) == 1
+
+
+def test_the_llm_sees_a_history_within_its_token_budget(loop: LoopName) -> None:
+    words = ["one", "two", "three", "four"]
+    session, transport, llm, _ = make(
+        utterances=[f"question {w}" for w in words], replies=["A short answer."]
+    )
+    session.history.max_tokens = 45  # the system prompt and about four short messages
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        for n in range(len(words)):
+            transport.say(speech(f"question number {n}"))
+            await until(lambda n=n: len(transport.marks_played) == n + 1 and session.ledger.idle)
+            await asyncio.sleep(0.3)
+
+    run(run_call(session, transport, script), loop=loop)
+    last = llm.requests[-1][0]
+    assert last[0]["role"] == "system"
+    assert last[-1] == {"role": "user", "content": "question four"}
+    assert {"role": "user", "content": "question one"} not in last  # the oldest turn was dropped
+    assert len(last) < 1 + 2 * len(words)

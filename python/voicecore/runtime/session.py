@@ -105,7 +105,7 @@ class Session:
         self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
         self.history = History(config.instructions, max_tokens=config.history_tokens)
-        self.machine = t.TurnMachine(config.turn)
+        self.machine = t.TurnMachine(config.turn.for_language(config.language))
         self.ledger = PlaybackLedger()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._replies: dict[int, asyncio.Task[None]] = {}
@@ -221,9 +221,9 @@ class Session:
                 case t.CommitHeard(turn):
                     self._commit_heard(turn)
                 case t.ResumeReply(turn):
-                    unheard = self._last_cut.unheard.get(turn, "") if self._last_cut else ""
-                    if unheard:
-                        self._spawn(self._speak(unheard, turn=turn), f"resume-{turn}")
+                    cut = self._last_cut
+                    if cut is not None and (unheard := cut.unheard.get(turn, "")):
+                        self._spawn(self._resume(turn, cut.heard.get(turn, ""), unheard), f"resume-{turn}")
                 case t.Say(text, reason):
                     if reason == "greeting":
                         self.history.add_assistant(text)
@@ -408,12 +408,23 @@ class Session:
     async def _speak(self, text: str, *, turn: int) -> None:
         """Say a fixed phrase (greeting, filler, fallback, resumed text) through the TTS."""
         try:
+            splitter = SentenceSplitter()
             async with _Speaker(self, turn) as speaker:
-                await speaker.say(text)
+                for sentence in [*splitter.push(text), *splitter.flush()]:
+                    await speaker.say(sentence)  # one mark per sentence: playback truth stays fine
             if turn == 0:
                 self._publish(ev.AgentSaid, turn=0, text=text, complete=True)
         except ProviderError as error:
             logger.error("could not say a %d-character phrase: %s", len(text), error)
+
+    async def _resume(self, turn: int, heard: str, unheard: str) -> None:
+        """Say the cut part of reply ``turn`` again; the history then holds the whole reply."""
+        await self._speak(unheard, turn=turn)
+        whole = _join_resumed(heard, unheard)
+        if heard:
+            self.history.replace_last_assistant(whole)
+        else:
+            self.history.add_assistant(whole)
 
     async def _send_audio(self, audio: bytes) -> None:
         if audio:
@@ -493,6 +504,16 @@ class _Speaker:
                 await session.transport.send_mark(mark)
                 stream_ms += segment_ms
                 segment_ms, segment_start, words = 0.0, None, []
+
+
+def _join_resumed(heard: str, unheard: str) -> str:
+    """``heard`` followed by ``unheard``, without the cut sentence's heard words twice."""
+    words, rest = heard.split(), unheard.split()
+    for overlap in range(min(len(words), len(rest)), 0, -1):
+        if words[-overlap:] == rest[:overlap]:
+            words = words[:-overlap]
+            break
+    return " ".join([*words, *rest])
 
 
 def _choose(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:
