@@ -31,6 +31,7 @@ from voicecore.providers.base import (
     TextDelta,
     TTSStream,
 )
+from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, CALLS, TurnClock
@@ -60,6 +61,7 @@ class SessionConfig:
         history_tokens: Token budget of the conversation sent to the LLM.
         retries: Attempts after a retryable provider error before the fallback phrase.
         call_control: Offer the LLM the built-in ``end_call`` and ``transfer_call`` tools.
+        redact_logs: Redact PII (cards, SSNs, phones, e-mails) in voicecore's log records.
         vad_threshold: Speech probability threshold of the VAD (its default when None).
     """
 
@@ -72,6 +74,7 @@ class SessionConfig:
     history_tokens: int = 8000
     retries: int = 1
     call_control: bool = True
+    redact_logs: bool = True
     vad_threshold: float | None = None
 
 
@@ -91,6 +94,7 @@ class Session:
     ) -> None:
         """Prepare a session; :meth:`run` carries out the call."""
         self.config = config
+        install_log_redaction(enabled=config.redact_logs)
         self.call_id = call_id or uuid.uuid4().hex
         self.events = EventHub(observers)
         self._clocks: dict[int, TurnClock] = {}
