@@ -393,3 +393,45 @@ def test_the_llm_sees_a_history_within_its_token_budget(loop: LoopName) -> None:
     assert last[-1] == {"role": "user", "content": "question four"}
     assert {"role": "user", "content": "question one"} not in last  # the oldest turn was dropped
     assert len(last) < 1 + 2 * len(words)
+
+
+class Pair:
+    """Two tools that each wait until the other has started: they finish only if run in parallel."""
+
+    def __init__(self) -> None:
+        self.started = {"stock": asyncio.Event(), "price": asyncio.Event()}
+
+    async def _meet(self, mine: str, other: str) -> str:
+        self.started[mine].set()
+        try:
+            async with asyncio.timeout(3.0):
+                await self.started[other].wait()
+        except TimeoutError:
+            return "ran alone"
+        return "ran alongside"
+
+    @function_tool
+    async def check_stock(self) -> str:
+        """Stock level."""
+        return await self._meet("stock", "price")
+
+    @function_tool
+    async def check_price(self) -> str:
+        """Price."""
+        return await self._meet("price", "stock")
+
+
+def test_tool_calls_of_one_response_run_in_parallel(loop: LoopName) -> None:
+    session, transport, _, tts = make(
+        utterances=["is it in stock and how much"],
+        replies=[FakeReply("", tool_calls=(("check_stock", "{}"), ("check_price", "{}"))), "Yes, ten euros."],
+        tools=Toolbox.from_object(Pair()),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("is it in stock and how much is it"))
+        await until(lambda: "Yes, ten euros." in tts.spoken)
+
+    run(run_call(session, transport, script), loop=loop)
+    results = [m["content"] for m in session.history.messages() if m["role"] == "tool"]
+    assert results == ["ran alongside", "ran alongside"]
