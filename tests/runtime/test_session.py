@@ -435,3 +435,16 @@ def test_tool_calls_of_one_response_run_in_parallel(loop: LoopName) -> None:
     run(run_call(session, transport, script), loop=loop)
     results = [m["content"] for m in session.history.messages() if m["role"] == "tool"]
     assert results == ["ran alongside", "ran alongside"]
+
+
+def test_a_speech_recognition_outage_reconnects_and_the_call_goes_on(loop: LoopName) -> None:
+    stt = FakeSTT(["hello there"], latency=0.05, fail_after_bytes=3200)  # the first stream dies at once
+    session, transport, _, tts = make(utterances=[], replies=["Hi, how can I help?"], stt=stt)
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: len(stt.opened) >= 2)  # reconnected
+        transport.say(speech("hello there"))
+        await until(lambda: "Hi, how can I help?" in tts.spoken and bool(transport.marks_played))
+
+    run(run_call(session, transport, script), loop=loop)
+    assert roles(session) == [("user", "hello there"), ("assistant", "Hi, how can I help?")]

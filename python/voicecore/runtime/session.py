@@ -10,6 +10,7 @@ sentence; cancelling the task (barge-in) closes its LLM and TTS streams at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -45,6 +46,10 @@ from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, Ma
 __all__ = ["Session", "SessionConfig"]
 
 logger = logging.getLogger(__name__)
+
+#: After this many STT failures in a row the caller hears the fallback phrase (the agent
+#: cannot hear them); recognition keeps reconnecting.
+_STT_FAILURES_BEFORE_APOLOGY = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,7 +158,9 @@ class Session:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._stt_stream.aclose()
+            if self._stt_stream is not None:
+                with contextlib.suppress(ProviderError):
+                    await self._stt_stream.aclose()
             self._publish(ev.CallClosed, reason=self._end_reason)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -193,7 +200,8 @@ class Session:
         for action in actions:
             match action:
                 case t.FinalizeTranscript():
-                    self._spawn(self._stt_stream.finalize(), "stt-finalize")
+                    if self._stt_stream is not None:
+                        self._spawn(self._finalize_stt(self._stt_stream), "stt-finalize")
                 case t.StartReply(turn, text, _, speculative):
                     if speculative:  # its audio waits for ConfirmReply
                         self._confirmations[turn] = asyncio.Event()
@@ -256,6 +264,12 @@ class Session:
         """Reply ``turn`` was generated and all of it has played: the caller heard it all."""
         self._publish(ev.AgentSaid, turn=turn, text=self._unplayed.pop(turn), complete=True)
 
+    async def _finalize_stt(self, stream: Any) -> None:
+        try:
+            await stream.finalize()
+        except ProviderError as error:
+            logger.warning("could not ask speech recognition for its final text: %s", error)
+
     async def _clear(self, decided: float) -> None:
         await self.transport.clear()
         BARGE_IN_TO_SILENCE.observe(self._now() - decided)
@@ -298,7 +312,12 @@ class Session:
                         else:
                             self._speech_end = time.perf_counter()
                             self._handle(t.SpeechEnded())
-                    await self._stt_stream.push_audio(self._to_stt.convert(audio))
+                    stream = self._stt_stream
+                    if stream is not None:  # None while it is being reopened
+                        try:
+                            await stream.push_audio(self._to_stt.convert(audio))
+                        except ProviderError as error:
+                            logger.warning("sending audio to speech recognition failed: %s", error)
                 case MarkPlayed(name):
                     try:
                         segment = self.ledger.on_mark(name, self._now())
@@ -326,10 +345,34 @@ class Session:
         self._finished.set()
 
     async def _transcripts(self) -> None:
-        async for update in self._stt_stream:
-            if update.text:
-                self._publish(ev.CallerSaid, text=update.text, final=update.final)
-            self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
+        """Transcripts into the turn machine; a failed STT stream is reopened, never fatal."""
+        failures = 0
+        while True:
+            try:
+                async for update in self._stt_stream:
+                    failures = 0
+                    if update.text:
+                        self._publish(ev.CallerSaid, text=update.text, final=update.final)
+                    self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
+                return  # the stream ended: the call is closing
+            except ProviderError as error:
+                failures += 1
+                logger.warning("speech recognition failed (%s); reconnecting (attempt %d)", error, failures)
+                if failures == _STT_FAILURES_BEFORE_APOLOGY:
+                    self._apply([self.machine.say_fallback()])
+                await asyncio.sleep(min(0.1 * 2 ** (failures - 1), 2.0))
+                await self._reopen_stt()
+
+    async def _reopen_stt(self) -> None:
+        """Replace the STT stream (after a failure); audio in between is dropped."""
+        old, self._stt_stream = self._stt_stream, None
+        with contextlib.suppress(Exception):
+            await old.aclose()
+        try:
+            self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        except ProviderError as error:
+            self._stt_stream = old  # iterating it fails again, which retries with a longer pause
+            logger.warning("could not reopen speech recognition: %s", error)
 
     # --- agent side -------------------------------------------------------------------------
 

@@ -410,6 +410,10 @@ class TurnMachine:
         """The reply in progress, if any."""
         return self._reply.turn if self._reply else None
 
+    def say_fallback(self) -> Say:
+        """The fallback phrase as an action (for failures outside a reply, e.g. recognition)."""
+        return self._say(self.config.fallback, "fallback")
+
     def handle(self, event: Event, now: float) -> list[Action]:
         """Apply ``event`` that happened at ``now``; returns the actions to carry out, in order."""
         if self._ended:
