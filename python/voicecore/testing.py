@@ -76,7 +76,9 @@ class FakeSTT:
             after which the next utterance's first word is sent as an interim (0: never).
             ``finalize()`` does nothing unless loud audio came since the last final.
         formats: Formats it accepts.
-        fail_after_bytes: Raise a retryable error once this much audio arrived (None: never).
+        fail_after_bytes: The first stream opened fails (a retryable outage) once this much
+            audio arrived (None: never); streams opened after it work.
+        full_interims: Interim results carry the whole next utterance (else its first word).
     """
 
     utterances: Sequence[str] = ()
@@ -84,6 +86,7 @@ class FakeSTT:
     interim_after_bytes: int = 6400
     formats: Sequence[AudioFormat] = (PCM16_16K,)
     fail_after_bytes: int | None = None
+    full_interims: bool = False
     name: str = "fake-stt"
     opened: list[_FakeSTTStream] = field(default_factory=list)
 
@@ -121,13 +124,15 @@ class _FakeSTTStream:
         if _loud(audio, self.format):
             self._since_final += len(audio)
         fail_at = self.owner.fail_after_bytes
-        if fail_at is not None and self.received >= fail_at:
+        if fail_at is not None and self.received >= fail_at and self is self.owner.opened[0]:
             self._out.fail(ProviderStatusError("fake outage", provider=self.owner.name, status=503))
             return
         threshold = self.owner.interim_after_bytes
         if threshold and not self._interim_sent and self._since_final >= threshold and self.script:
             self._interim_sent = True
-            self._out.put(TranscriptUpdate(self.script[0].split()[0] if self.script[0] else "", final=False))
+            upcoming = self.script[0]
+            interim = upcoming if self.owner.full_interims else " ".join(upcoming.split()[:1])
+            self._out.put(TranscriptUpdate(interim, final=False))
 
     async def finalize(self) -> None:
         if not self.script or self.closed or not self._since_final:
