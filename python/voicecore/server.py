@@ -74,6 +74,9 @@ REFUSED_CALLS = Counter("voicecore_refused_calls", "Calls refused because the se
 REJECTED_REQUESTS = Counter(
     "voicecore_rejected_requests", "Requests rejected: bad signature or stream token."
 )
+LOST_FRAMES = Counter(
+    "voicecore_caller_frames_lost", "Caller media frames missing from Twilio's chunk sequence."
+)
 BAD_CALLER_MESSAGES = Counter(
     "voicecore_bad_caller_messages", "Caller messages skipped as malformed or unexpected.", ["kind"]
 )
@@ -249,6 +252,7 @@ class VoiceServer:
             self.admission.release(start.call_sid)
             for kind, count in transport.protocol.problems.items():
                 BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+            LOST_FRAMES.inc(transport.protocol.frames_lost)
             await transport.close()
         return ws
 

@@ -294,3 +294,11 @@ def test_truncated_messages_are_survived(text: str, cut: int) -> None:
     protocol.send_mark("m")
     protocol.receive_text(text[:cut])
     protocol.events_received()
+
+
+def test_gaps_in_the_media_chunk_numbers_are_counted_as_lost_frames() -> None:
+    protocol = started()
+    for chunk in (1, 2, 5, 6, 4, 9):  # 3-4 and 7-8 missing; the late 4 arrives out of order
+        protocol.receive_text(media(b"\xff" * 160, chunk=chunk))
+    assert len(protocol.events_received()) == 6
+    assert protocol.frames_lost == 4

@@ -125,3 +125,21 @@ def test_events_end_with_caller_hung_up_when_twilio_sends_stop() -> None:
     asyncio.run(main())
     assert events[-1] == "CallerHungUp"
     assert set(events[:-1]) <= {"CallerAudio", "DtmfPressed"}
+
+
+def test_a_transfer_without_rest_credentials_ends_the_call() -> None:
+    transports: list[TwilioTransport] = []
+
+    async def handler(transport: TwilioTransport) -> None:
+        await transport.start()
+        transports.append(transport)
+        await transport.transfer("+14155550123", "summary")
+
+    async def main() -> None:
+        async with stream_server(handler) as url, FakeTwilio(url) as call:
+            assert await call.closed_by_server() == aiohttp.WSCloseCode.OK
+
+    asyncio.run(main())
+    (transport,) = transports
+    assert transport.hung_up_by_agent
+    assert transport.transferred_to is None

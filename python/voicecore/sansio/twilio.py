@@ -17,6 +17,8 @@ Bad input never raises: invalid JSON, unknown events, missing fields, bad base64
 ``streamSid``, audio before ``start``, oversized or binary messages are counted in
 :attr:`TwilioProtocol.problems`, logged once per kind at WARNING, and skipped.
 
+Media chunks carry a sequence number; gaps are counted in :attr:`TwilioProtocol.frames_lost`.
+
 Marks: Twilio echoes a mark once the audio queued before it has played, and after a ``clear``
 it echoes every mark still pending at once. Only the first kind means "played": the protocol
 reports :class:`MarkPlayed` for marks that were outstanding, and swallows the echoes of marks
@@ -244,6 +246,8 @@ class TwilioProtocol:
         self.stopped = False
         self.problems: Counter[str] = Counter()
         self.cleared_marks = 0
+        self.frames_lost = 0
+        self._last_chunk = 0
         self._outstanding: deque[str] = deque()
         self._cleared: Counter[str] = Counter()
         self._events: list[TwilioEvent] = []
@@ -265,9 +269,10 @@ class TwilioProtocol:
             self._problem("after-stop", f"a {_event_name(message)!r} message after 'stop'")
             return
         match message:
-            case _Media():
+            case _Media(media=media):
                 if self._expect_stream(message.stream_sid, "media"):
-                    self._on_media(message.media.payload)
+                    self._count_chunk(media.chunk)
+                    self._on_media(media.payload)
             case _Mark(mark=mark):
                 if self._expect_stream(message.stream_sid, "mark"):
                     self._on_mark(mark.name)
@@ -328,6 +333,15 @@ class TwilioProtocol:
             return
         if audio:
             self._events.append(MediaReceived(audio))
+
+    def _count_chunk(self, chunk: str) -> None:
+        """Twilio numbers media chunks from 1; a jump means frames lost on the way."""
+        if not chunk.isdigit():
+            return
+        number = int(chunk)
+        if number > self._last_chunk + 1 and self._last_chunk:
+            self.frames_lost += number - self._last_chunk - 1
+        self._last_chunk = max(self._last_chunk, number)
 
     def _on_mark(self, name: str) -> None:
         if self._cleared[name]:
