@@ -2,7 +2,8 @@
 
 Calls are placed by a fake Twilio (``tests/transports/fake_twilio.py``) that streams espeak-ng
 speech in real time and plays the agent's audio in real time, echoing marks as Twilio does.
-The agent runs on the scripted fakes of :mod:`voicecore.testing`, registered for the test.
+The agent runs on the scripted fakes of :mod:`voicecore.testing`, registered for the test, and
+everything runs on the event loop ``serve`` uses (uvloop when installed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from voicecore.agent import ProviderChoice
 from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
 from voicecore.providers import registry
+from voicecore.runtime.loop import run
 from voicecore.runtime.session import SessionConfig
 from voicecore.sansio import turn
 from voicecore.sansio.turn import TurnConfig
@@ -128,7 +130,7 @@ def test_voice_webhook_connects_the_call_to_the_stream_with_the_caller_as_parame
             params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
             assert params == {"From": "+14155550100", "To": "+14155550199", "Direction": "inbound"}
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_the_protocols_test_vector_still_holds() -> None:
@@ -158,7 +160,7 @@ def test_signatures_are_checked_when_an_auth_token_is_set() -> None:
             tampered = {**VOICE_FORM, "From": "+19995550000"}
             assert (await post_voice(server, tampered, signature=sign(server, VOICE_FORM)))[0] == 403
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_signature_uses_the_public_url_behind_a_proxy() -> None:
@@ -171,7 +173,7 @@ def test_signature_uses_the_public_url_behind_a_proxy() -> None:
             assert 'url="wss://voice.example.com/twilio/stream"' in body
             assert (await post_voice(server, signature=sign(server, VOICE_FORM)))[0] == 403
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_stream_without_the_webhooks_token_is_closed() -> None:
@@ -185,7 +187,7 @@ def test_a_stream_without_the_webhooks_token_is_closed() -> None:
                 await until(lambda: bool(call.marks))  # the greeting played
             assert not server.calls
 
-    asyncio.run(main())
+    run(main())
 
 
 # --- calls ----------------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def test_a_call_hears_the_greeting_and_a_reply_and_barges_in() -> None:
             assert LONG_REPLY.startswith(heard[1])
             assert len(heard[1]) < len(LONG_REPLY)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_dtmf_reaches_the_session_and_hang_up_ends_the_call() -> None:
@@ -241,7 +243,7 @@ def test_dtmf_reaches_the_session_and_hang_up_ends_the_call() -> None:
             await until(lambda: not server.calls)  # stop ended the call
             assert server.admission.active == 0
 
-    asyncio.run(main())
+    run(main())
 
 
 # --- admission and draining -----------------------------------------------------------------
@@ -266,7 +268,7 @@ def test_call_beyond_the_limit_is_refused_at_the_webhook_and_at_the_stream() -> 
             _, body = await post_voice(server, {**VOICE_FORM, "CallSid": "CA4"})
             assert "<Connect>" in body
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_reserved_slot_keeps_its_call() -> None:
@@ -278,7 +280,7 @@ def test_a_reserved_slot_keeps_its_call() -> None:
             async with FakeTwilio(stream_url(server), call_sid=VOICE_FORM["CallSid"]) as call:
                 await until(lambda: bool(call.marks))
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline(
@@ -309,7 +311,7 @@ def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline(
         assert not server.calls
         assert GOODBYE_MESSAGE
 
-    asyncio.run(main())
+    run(main())
 
 
 # --- bad input ------------------------------------------------------------------------------
@@ -354,7 +356,7 @@ def test_garbage_on_one_call_does_not_disturb_another() -> None:
             assert problems["invalid-json"] >= 3
             assert not victim_session.transport.protocol.problems  # type: ignore[attr-defined]
 
-    asyncio.run(main())
+    run(main())
 
 
 # --- transfer -------------------------------------------------------------------------------
@@ -427,7 +429,7 @@ def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pyte
             async with aiohttp.ClientSession() as http, http.post(whisper) as response:
                 assert response.status == 403
 
-    asyncio.run(main())
+    run(main())
 
 
 # --- the simulated caller (python -m voicecore call) ----------------------------------------
@@ -444,7 +446,7 @@ def test_a_simulated_call_measures_each_turn_and_records_what_it_heard(
         async with serving() as server:
             return await simulate(stream_url(server), [speech("tell me everything")], settle=0.3)
 
-    call = asyncio.run(main())
+    call = run(main())
     (turn,) = call.turns
     assert turn.latency is not None
     assert turn.latency > 0
