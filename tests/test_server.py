@@ -355,6 +355,10 @@ def test_garbage_on_one_call_does_not_disturb_another() -> None:
             assert problems["binary"] == 1
             assert problems["invalid-json"] >= 3
             assert not victim_session.transport.protocol.problems  # type: ignore[attr-defined]
+            await attacker.send_raw("x" * (2 << 20))  # past the socket's limit: a clean close
+            assert await attacker.closed_by_server() == 1009
+            before = stt.received
+            await until(lambda: stt.received >= before + 10 * 320)  # the other call still flows
 
     run(main())
 
