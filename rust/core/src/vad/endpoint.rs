@@ -22,9 +22,9 @@ use std::collections::VecDeque;
 use crate::CoreError;
 
 /// Deactivation hysteresis: while speaking, silence means `p < threshold - HYSTERESIS`.
-pub const HYSTERESIS: f32 = 0.15;
+pub const HYSTERESIS: f64 = 0.15;
 /// Lowest deactivation threshold, so that a low `threshold` still leaves a way out of speech.
-const MIN_NEG_THRESHOLD: f32 = 0.01;
+const MIN_NEG_THRESHOLD: f64 = 0.01;
 /// The longest `start_ms`, `stop_ms` or `preroll_ms` accepted.
 pub const MAX_MS: u32 = 60_000;
 
@@ -57,7 +57,7 @@ pub struct VadEvent {
 pub struct EndpointConfig {
     sample_rate: u32,
     frame_samples: usize,
-    threshold: f32,
+    threshold: f64,
     start_ms: u32,
     stop_ms: u32,
     preroll_ms: u32,
@@ -72,7 +72,7 @@ impl EndpointConfig {
     pub fn new(
         sample_rate: u32,
         frame_ms: u32,
-        threshold: f32,
+        threshold: f64,
         start_ms: u32,
         stop_ms: u32,
         preroll_ms: u32,
@@ -135,7 +135,7 @@ impl EndpointConfig {
 
     /// The activation threshold.
     #[must_use]
-    pub fn threshold(&self) -> f32 {
+    pub fn threshold(&self) -> f64 {
         self.threshold
     }
 
@@ -183,7 +183,7 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct Endpointer {
     config: EndpointConfig,
-    neg_threshold: f32,
+    neg_threshold: f64,
     start_samples: u64,
     stop_samples: u64,
     gap_samples: u64,
@@ -310,7 +310,7 @@ impl Endpointer {
         let now = self.position;
         match self.state {
             State::Quiet => {
-                if p >= self.config.threshold {
+                if f64::from(p) >= self.config.threshold {
                     self.state = State::Starting {
                         onset: frame_start,
                         speech: 0,
@@ -320,10 +320,10 @@ impl Endpointer {
                 }
             }
             State::Starting { .. } => {
-                return self.continue_start(p >= self.config.threshold);
+                return self.continue_start(f64::from(p) >= self.config.threshold);
             }
             State::Speaking => {
-                if p < self.neg_threshold {
+                if f64::from(p) < self.neg_threshold {
                     self.state = State::Stopping {
                         silence_from: frame_start,
                     };
@@ -331,7 +331,7 @@ impl Endpointer {
                 }
             }
             State::Stopping { .. } => {
-                if p >= self.config.threshold {
+                if f64::from(p) >= self.config.threshold {
                     self.state = State::Speaking;
                 } else {
                     return self.continue_stop(now);
@@ -575,7 +575,7 @@ mod tests {
         let err = |r: Result<EndpointConfig, CoreError>| r.unwrap_err().to_string();
         assert!(err(EndpointConfig::new(44100, 10, 0.5, 200, 500, 0)).contains("8000 or 16000"));
         assert!(err(EndpointConfig::new(16000, 10, 1.0, 200, 500, 0)).contains("threshold"));
-        assert!(err(EndpointConfig::new(16000, 10, f32::NAN, 200, 500, 0)).contains("threshold"));
+        assert!(err(EndpointConfig::new(16000, 10, f64::NAN, 200, 500, 0)).contains("threshold"));
         assert!(err(EndpointConfig::new(16000, 10, 0.5, 200, 5, 0)).contains("stop_ms=5 is below"));
         assert!(err(EndpointConfig::new(16000, 10, 0.5, 0, 500, 0)).contains("start_ms=0 is below"));
         assert!(err(EndpointConfig::new(16000, 10, 0.5, 200, 500, 60_001)).contains("preroll_ms"));

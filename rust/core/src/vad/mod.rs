@@ -33,7 +33,7 @@ impl Vad {
     /// A native VAD; see [`EndpointConfig::new`] for the ranges of the settings.
     pub fn new(
         sample_rate: u32,
-        threshold: f32,
+        threshold: f64,
         start_ms: u32,
         stop_ms: u32,
         preroll_ms: u32,
