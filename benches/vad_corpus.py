@@ -401,8 +401,9 @@ def noise(kind: str, n: int, rng: np.random.Generator, babble_track: np.ndarray 
             x = x * ((t % period) < period * rng.uniform(0.2, 0.8))
         return np.asarray(x + 0.003 * rng.standard_normal(n))
     if kind == "bursts":
-        # Training only: bursts of coloured noise (50 ms to 1.5 s) in a quiet background.
-        x = 0.01 * rng.standard_normal(n)
+        # Training only: bursts of coloured noise (50 ms to 1.5 s) in a quiet background,
+        # half the time digital silence.
+        x = 0.01 * rng.standard_normal(n) * (rng.random() < 0.5)
         position = int(rng.integers(RATE // 2))
         while position < n:
             length = int(RATE * rng.uniform(0.05, 1.5))

@@ -5,7 +5,8 @@ core computes (``voicecore._core.vad_features``: the very code that runs at infe
 training and inference cannot drift apart). Training data is the ``train`` split of
 ``benches/vad_corpus.py`` (voices, texts and seeds disjoint from the ``eval`` split that
 ``benches/vad_table.py`` scores), each clip mixed several times with a random noise
-(the evaluation kinds plus steady or gated tones, noise bursts in quiet and near-silence)
+(the evaluation kinds plus steady or gated tones, noise bursts after quiet or digital
+silence, and near-silence; babble, tones and bursts twice as often as the others)
 at a random SNR between -5 and 30 dB and a random gain, and about a third of the mixes
 through the telephone channel. Targets are the 10 ms clean-speech labels.
 
@@ -28,7 +29,21 @@ from voicecore._core import vad_features
 
 HIDDEN1 = 24
 HIDDEN2 = 12
-TRAIN_NOISES = ("white", "pink", "brown", "hum", "babble", "tone", "bursts", "quiet")
+# Babble (other talkers, labelled non-speech), tones and bursts after silence are the hardest
+# kinds: they are drawn twice as often.
+TRAIN_NOISES = (
+    "white",
+    "pink",
+    "brown",
+    "hum",
+    "babble",
+    "babble",
+    "tone",
+    "tone",
+    "bursts",
+    "bursts",
+    "quiet",
+)
 WEIGHTS_RS = Path(__file__).resolve().parent.parent / "rust" / "core" / "src" / "vad" / "weights.rs"
 
 

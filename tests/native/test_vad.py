@@ -181,6 +181,17 @@ def test_noise_bursts_give_no_events() -> None:
     assert Vad().push(pcm(x)) == []
 
 
+@pytest.mark.xfail(
+    reason="known limitation: the native model takes a loud steady tone (dial tone, beep) after "
+    "digital silence for speech; Silero does not",
+    strict=True,
+)
+def test_a_steady_tone_is_not_speech() -> None:
+    t = np.arange(16000 * 4) / 16000
+    tone = np.concatenate([np.zeros(16000), 8000 * np.sin(2 * np.pi * 440 * t)])
+    assert Vad().push(pcm(tone)) == []
+
+
 @pytest.mark.parametrize("rate", [8000, 16000])
 def test_synthetic_speech_is_found_with_its_boundaries(rate: int) -> None:
     vad = Vad(rate)
@@ -189,7 +200,8 @@ def test_synthetic_speech_is_found_with_its_boundaries(rate: int) -> None:
     start, end = events
     # The utterance spans 1000-2500 ms.
     assert 990 <= start.at_ms <= 1040
-    assert 200 <= start.decided_ms - start.at_ms <= 260
+    # start_ms of speech frames, plus any short dips the onset tolerates.
+    assert 200 <= start.decided_ms - start.at_ms <= 300
     assert 2480 <= end.at_ms <= 2560
     assert end.decided_ms == end.at_ms + 500
     assert not vad.in_speech
@@ -403,5 +415,5 @@ def test_silero_without_its_package_is_a_config_error(monkeypatch: pytest.Monkey
         raise ImportError("silero-vad is not installed")
 
     monkeypatch.setattr(voicecore.vad, "silero_model_path", missing)
-    with pytest.raises(ConfigError, match=r"pip install 'voicecore\[silero\]'"):
+    with pytest.raises(ConfigError, match="pip install --no-deps silero-vad"):
         Vad(backend="silero")

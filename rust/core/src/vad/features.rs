@@ -12,7 +12,10 @@
 //!   speech), the spectral flatness below and above 1 kHz (harmonic speech is peaky, noise
 //!   is flat) and the positive spectral flux;
 //! * stationarity: the spread of each band's log energy over the last 80 and 240 ms,
-//!   averaged over bands (tones and steady noise barely move; speech moves a lot).
+//!   averaged over bands (tones and steady noise barely move; speech moves a lot);
+//! * the total log energy relative to its running mean over about 1 s and 4 s: a talker
+//!   close to the microphone stands out from babble, whose floor is low but whose mean is
+//!   not.
 //!
 //! Only 0–4 kHz is used, so one model serves 8 and 16 kHz. The model input is the current
 //! frame's features, their mean over the previous 3 frames and over the 9 before those.
@@ -24,7 +27,7 @@ use super::fft::PowerFft;
 /// Mel-spaced bands between [`LOW_HZ`] and [`HIGH_HZ`].
 pub const BANDS: usize = 16;
 /// Features per frame.
-pub const FRAME_FEATURES: usize = 2 * BANDS + 7;
+pub const FRAME_FEATURES: usize = 2 * BANDS + 9;
 /// Model inputs: the frame, the recent-context mean and the older-context mean.
 pub const INPUTS: usize = 3 * FRAME_FEATURES;
 /// Frames averaged in the recent and the older context.
@@ -45,6 +48,9 @@ const LOG_SCALE: f32 = 0.25;
 /// Frames over which the short and the long log-energy spread are measured.
 const SPREAD_SHORT: usize = 8;
 const SPREAD_LONG: usize = 24;
+/// Smoothing factors of the running means of the total log energy (about 1 s and 4 s).
+const MEAN_FAST: f32 = 1.0 / 100.0;
+const MEAN_SLOW: f32 = 1.0 / 400.0;
 
 /// Sliding minimum over about `BLOCK * BLOCKS` frames, per tracked value.
 #[derive(Debug, Clone)]
@@ -118,6 +124,8 @@ pub struct FeatureExtractor {
     previous_log_bands: Option<Vec<f32>>,
     /// Log band energies of the last `SPREAD_LONG` frames, newest last.
     band_history: VecDeque<[f32; BANDS]>,
+    /// Running means of the total log energy, fast and slow (`None` before the first frame).
+    level_means: Option<(f32, f32)>,
     tracked: Vec<f32>,
     snr: Vec<f32>,
     floors: MinTracker,
@@ -193,6 +201,7 @@ impl FeatureExtractor {
             floors: MinTracker::new(BANDS + 1),
             past: VecDeque::with_capacity(RECENT + OLDER + 1),
             band_history: VecDeque::with_capacity(SPREAD_LONG + 1),
+            level_means: None,
         }
     }
 
@@ -209,6 +218,7 @@ impl FeatureExtractor {
         self.floors = MinTracker::new(BANDS + 1);
         self.past.clear();
         self.band_history.clear();
+        self.level_means = None;
     }
 
     /// Consumes one frame of [`hop`](Self::hop) samples and writes the model input.
@@ -269,6 +279,13 @@ impl FeatureExtractor {
         self.band_history.push_back(bands);
         extra[5] = spread(&self.band_history, SPREAD_SHORT);
         extra[6] = spread(&self.band_history, SPREAD_LONG);
+        let (fast, slow) = self.level_means.unwrap_or((log_total, log_total));
+        extra[7] = ((log_total - fast) * LOG_SCALE).clamp(-4.0, 4.0);
+        extra[8] = ((log_total - slow) * LOG_SCALE).clamp(-4.0, 4.0);
+        self.level_means = Some((
+            fast + MEAN_FAST * (log_total - fast),
+            slow + MEAN_SLOW * (log_total - slow),
+        ));
         match &mut self.previous_log_bands {
             Some(previous) => previous.copy_from_slice(&self.log_bands),
             None => self.previous_log_bands = Some(self.log_bands.clone()),
