@@ -60,7 +60,7 @@ class SileroScorer:
             raise ConfigError(f"Vad supports sample_rate 8000 or 16000 Hz, got {sample_rate}")
         try:
             import numpy as np
-            import onnxruntime  # type: ignore[import-untyped,unused-ignore]
+            import onnxruntime  # type: ignore[import-untyped,import-not-found,unused-ignore]
         except ImportError as exc:
             raise ConfigError(
                 "backend='silero' needs onnxruntime and numpy: pip install 'voicecore[silero]'"
