@@ -5,9 +5,10 @@
 //!
 //! * a frame is *speech* while quiet if `p >= threshold`; while speaking, a frame only counts
 //!   as silence if `p < threshold - 0.15` (the deactivation threshold), as in `Silero` and `LiveKit`;
-//! * **start** is decided once `start_ms` of speech frames have accumulated since a candidate
-//!   onset, with gaps shorter than half of `start_ms` tolerated (syllables, stop closures);
-//!   it reports the candidate onset;
+//! * **start** is decided once `start_ms` of speech frames have accumulated within
+//!   `3 * start_ms` of a candidate onset, with gaps shorter than half of `start_ms` tolerated
+//!   (syllables, stop closures); it reports the candidate onset. A candidate that runs out of
+//!   that span is dropped (sparse flicker is not speech), which also bounds the pre-roll ring;
 //! * **end** is decided once `stop_ms` have passed since the first silence frame with no
 //!   frame reaching `threshold` in between; it reports that first silence frame.
 //!
@@ -187,6 +188,8 @@ pub struct Endpointer {
     start_samples: u64,
     stop_samples: u64,
     gap_samples: u64,
+    /// Longest span from a candidate onset to its decision (`3 * start_ms`, whole frames).
+    max_span: u64,
     preroll_samples: u64,
     /// Samples of the incomplete frame.
     pending: Vec<i16>,
@@ -206,15 +209,16 @@ impl Endpointer {
         let start_samples = config.ms_to_samples(config.start_ms);
         let preroll_samples = config.ms_to_samples(config.preroll_ms);
         let frame = config.frame_samples as u64;
-        // A candidate onset may precede its decision by start_ms of speech plus the gaps
-        // between them; keep room for twice that, so pre-roll reaches the onset in practice.
-        let ring_capacity = (preroll_samples + 3 * start_samples + 2 * frame) as usize;
+        // A start's audio spans the pre-roll plus at most `max_span` from onset to decision.
+        let max_span = (3 * start_samples).div_ceil(frame) * frame;
+        let ring_capacity = (preroll_samples + max_span + frame) as usize;
         Self {
             config,
             neg_threshold: (config.threshold - HYSTERESIS).max(MIN_NEG_THRESHOLD),
             start_samples,
             stop_samples: config.ms_to_samples(config.stop_ms),
             gap_samples: (start_samples / 2).max(frame),
+            max_span,
             preroll_samples,
             pending: Vec::with_capacity(config.frame_samples),
             ring: VecDeque::with_capacity(ring_capacity),
@@ -352,14 +356,23 @@ impl Endpointer {
                 self.state = State::Speaking;
                 return Some(self.start_event(onset));
             }
-            self.state = State::Starting {
-                onset,
-                speech,
-                gap: 0,
+            self.state = if self.position - onset >= self.max_span {
+                // Out of span: this speech frame becomes the onset of a fresh candidate.
+                State::Starting {
+                    onset: self.position - frame,
+                    speech: frame,
+                    gap: 0,
+                }
+            } else {
+                State::Starting {
+                    onset,
+                    speech,
+                    gap: 0,
+                }
             };
         } else {
             let gap = gap + frame;
-            self.state = if gap >= self.gap_samples {
+            self.state = if gap >= self.gap_samples || self.position - onset >= self.max_span {
                 State::Quiet
             } else {
                 State::Starting { onset, speech, gap }
@@ -490,6 +503,38 @@ mod tests {
             (events[0].at_sample, ms(events[0].decided_sample)),
             (0, 290)
         );
+    }
+
+    #[test]
+    fn pre_roll_covers_an_onset_with_gaps_exactly() {
+        // Onset at 1 s, then 100 ms speech, 90 ms gap, 100 ms speech: decided at 1290 ms.
+        let mut probs = vec![0.0; 100];
+        probs.extend([0.9; 10]);
+        probs.extend([0.0; 9]);
+        probs.extend([0.9; 10]);
+        let events = run(&mut endpointer(), &probs);
+        assert_eq!(
+            (ms(events[0].at_sample), ms(events[0].decided_sample)),
+            (1000, 1290)
+        );
+        assert_eq!(events[0].audio.len(), (300 + 290) * 16);
+        assert_eq!(events[0].audio[0], 70);
+    }
+
+    #[test]
+    fn sparse_flicker_never_starts() {
+        // One speech frame in ten for 5 s: 200 ms of speech frames would take 2 s, far
+        // beyond the 600 ms span a candidate may cover.
+        let probs: Vec<f32> = (0..500)
+            .map(|i| if i % 10 == 0 { 0.9 } else { 0.0 })
+            .collect();
+        let mut ep = endpointer();
+        assert!(run(&mut ep, &probs).is_empty());
+        // Denser speech (three frames in four) still starts.
+        let probs: Vec<f32> = (0..500)
+            .map(|i| if i % 4 == 3 { 0.0 } else { 0.9 })
+            .collect();
+        assert_eq!(run(&mut endpointer(), &probs).len(), 1);
     }
 
     #[test]
