@@ -392,19 +392,41 @@ def noise(kind: str, n: int, rng: np.random.Generator, babble_track: np.ndarray 
         start = int(rng.integers(len(babble_track)))
         return np.asarray(np.tile(babble_track, reps + 1)[start : start + n], dtype=np.float64)
     if kind == "tone":
+        # Training only: steady or gated single/dual tones (dial tones, beeps, DTMF).
         t = np.arange(n) / RATE
-        freqs = rng.uniform(300, 3000, size=2)
-        gate = (np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * t) > rng.uniform(-1, 0.5)).astype(float)
-        return np.asarray(
-            sum(np.sin(2 * np.pi * f * t) for f in freqs) * gate + 0.01 * rng.standard_normal(n)
-        )
+        freqs = rng.uniform(150, 3500, size=int(rng.integers(1, 3)))
+        x = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) for f in freqs)
+        if rng.random() < 0.5:
+            period = rng.uniform(0.15, 3.0)
+            x = x * ((t % period) < period * rng.uniform(0.2, 0.8))
+        return np.asarray(x + 0.003 * rng.standard_normal(n))
+    if kind == "bursts":
+        # Training only: bursts of coloured noise (50 ms to 1.5 s) in a quiet background,
+        # half the time digital silence.
+        x = 0.01 * rng.standard_normal(n) * (rng.random() < 0.5)
+        position = int(rng.integers(RATE // 2))
+        while position < n:
+            length = int(RATE * rng.uniform(0.05, 1.5))
+            burst = _shaped(length, float(rng.choice([0.0, 1.0, 2.0])), rng)
+            x[position : position + length] += burst[: n - position] / (np.std(burst) + 1e-9)
+            position += length + int(RATE * rng.uniform(0.3, 3.0))
+        return x
     raise ValueError(f"unknown noise kind {kind!r}")
 
 
 def mix(
-    clip: Clip, kind: str, snr_db: float, rng: np.random.Generator, babble_track: np.ndarray | None
+    clip: Clip,
+    kind: str,
+    snr_db: float,
+    rng: np.random.Generator,
+    babble_track: np.ndarray | None,
+    telephone: bool = False,
 ) -> Mixture:
-    """``clip`` plus noise ``kind`` at ``snr_db`` (speech power over speech frames vs noise power)."""
+    """``clip`` plus noise ``kind`` at ``snr_db`` (speech power over speech frames vs noise power).
+
+    The ``telephone`` kind is pink noise through the telephone channel; ``telephone=True``
+    puts any other kind through that channel too.
+    """
     speech = clip.pcm.astype(np.float64) / 32768
     hop = RATE * FRAME_MS // 1000
     active = speech[: len(clip.labels) * hop].reshape(-1, hop)[clip.labels]
@@ -413,11 +435,12 @@ def mix(
     n *= np.sqrt(p_speech / 10 ** (snr_db / 10) / (np.mean(n**2) + 1e-20))
     x = speech + n
     rate = RATE
-    if kind == "telephone":
+    telephone = telephone or kind == "telephone"
+    if telephone:
         x = np.asarray(soxr.resample(_band_pass(x, 300, 3400), RATE, 8000))
         rate = 8000
     pcm = np.clip(np.round(x * 32768), -32768, 32767).astype("<i2")
-    if kind == "telephone":
+    if telephone:
         pcm = np.frombuffer(ulaw_decode(ulaw_encode(pcm.tobytes())), dtype="<i2").copy()
     return Mixture(clip.name, kind, snr_db, rate, pcm, clip.labels, clip.turns, clip.kinds)
 

@@ -16,7 +16,8 @@ Metrics (``benches/vad_corpus.py`` describes labels and turns):
 * **FPR**: share of non-speech frames marked as speech by the endpointed output, counting
   only frames outside every turn and its ``stop_ms`` + 100 ms hang-over;
 * **start/end delay**: median time from a turn's true start (end) to the decision of the
-  endpointer's start (end) event;
+  endpointer's start (end) event (negative when the segment that covers the turn was
+  already open before it: noise taken for speech);
 * **missed**: turns no endpointed segment overlaps (at >= 10 dB SNR / at all SNRs);
 * **false starts**: endpointed segments that overlap no turn;
 * **premature ends**: end events placed inside a turn, more than 150 ms before its end;
@@ -295,7 +296,7 @@ def table(results: dict[str, dict[str, Score]], noises: Iterable[str]) -> str:
         "|---|" + "---|" * len(noises),
     ]
     for name, by_noise in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{by_noise[k].f1:.3f}" for k in noises) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{by_noise[k].f1:.4f}" for k in noises) + " |")
     return "\n".join(lines)
 
 

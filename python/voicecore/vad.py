@@ -3,7 +3,8 @@
 Framing, the start/end state machine and the pre-roll ring run in Rust for every backend.
 The ``"native"`` backend also scores frames in Rust (a small model on cheap spectral
 features of 10 ms frames); ``"silero"`` scores 32 ms frames with the Silero VAD model
-through onnxruntime (``pip install 'voicecore[silero]'``).
+through onnxruntime (``pip install 'voicecore[silero]'``, then ``pip install --no-deps
+silero-vad`` for the model file: that package declares torch, which is not needed).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class SileroScorer:
             raise ConfigError(f"Vad supports sample_rate 8000 or 16000 Hz, got {sample_rate}")
         try:
             import numpy as np
-            import onnxruntime  # type: ignore[import-untyped,unused-ignore]
+            import onnxruntime  # type: ignore[import-untyped,import-not-found,unused-ignore]
         except ImportError as exc:
             raise ConfigError(
                 "backend='silero' needs onnxruntime and numpy: pip install 'voicecore[silero]'"
@@ -68,8 +69,8 @@ class SileroScorer:
             model_bytes = silero_model_path().read_bytes()
         except (ImportError, OSError) as exc:
             raise ConfigError(
-                "backend='silero' needs the silero-vad package for its ONNX model: "
-                "pip install 'voicecore[silero]' (or pip install --no-deps silero-vad)"
+                "backend='silero' needs the ONNX model from the silero-vad package: "
+                "pip install --no-deps silero-vad (its torch dependency is not needed)"
             ) from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1

@@ -87,7 +87,7 @@ fn config(
     EndpointConfig::new(
         rate,
         setting_u32("frame_ms", frame_ms)?,
-        threshold as f32,
+        threshold,
         setting_u32("start_ms", start_ms)?,
         setting_u32("stop_ms", stop_ms)?,
         setting_u32("preroll_ms", preroll_ms)?,
@@ -186,7 +186,7 @@ impl NativeVad {
 
     #[getter]
     fn threshold(&self) -> f64 {
-        f64::from(self.ep().config().threshold())
+        self.ep().config().threshold()
     }
 
     #[getter]
@@ -292,7 +292,7 @@ impl Endpointer {
 
     #[getter]
     fn threshold(&self) -> f64 {
-        f64::from(self.ep().config().threshold())
+        self.ep().config().threshold()
     }
 
     #[getter]

@@ -5,9 +5,10 @@
 //!
 //! * a frame is *speech* while quiet if `p >= threshold`; while speaking, a frame only counts
 //!   as silence if `p < threshold - 0.15` (the deactivation threshold), as in `Silero` and `LiveKit`;
-//! * **start** is decided once `start_ms` of speech frames have accumulated since a candidate
-//!   onset, with gaps shorter than half of `start_ms` tolerated (syllables, stop closures);
-//!   it reports the candidate onset;
+//! * **start** is decided once `start_ms` of speech frames have accumulated within
+//!   `3 * start_ms` of a candidate onset, with gaps shorter than half of `start_ms` tolerated
+//!   (syllables, stop closures); it reports the candidate onset. A candidate that runs out of
+//!   that span is dropped (sparse flicker is not speech), which also bounds the pre-roll ring;
 //! * **end** is decided once `stop_ms` have passed since the first silence frame with no
 //!   frame reaching `threshold` in between; it reports that first silence frame.
 //!
@@ -22,9 +23,9 @@ use std::collections::VecDeque;
 use crate::CoreError;
 
 /// Deactivation hysteresis: while speaking, silence means `p < threshold - HYSTERESIS`.
-pub const HYSTERESIS: f32 = 0.15;
+pub const HYSTERESIS: f64 = 0.15;
 /// Lowest deactivation threshold, so that a low `threshold` still leaves a way out of speech.
-const MIN_NEG_THRESHOLD: f32 = 0.01;
+const MIN_NEG_THRESHOLD: f64 = 0.01;
 /// The longest `start_ms`, `stop_ms` or `preroll_ms` accepted.
 pub const MAX_MS: u32 = 60_000;
 
@@ -57,7 +58,7 @@ pub struct VadEvent {
 pub struct EndpointConfig {
     sample_rate: u32,
     frame_samples: usize,
-    threshold: f32,
+    threshold: f64,
     start_ms: u32,
     stop_ms: u32,
     preroll_ms: u32,
@@ -72,7 +73,7 @@ impl EndpointConfig {
     pub fn new(
         sample_rate: u32,
         frame_ms: u32,
-        threshold: f32,
+        threshold: f64,
         start_ms: u32,
         stop_ms: u32,
         preroll_ms: u32,
@@ -135,7 +136,7 @@ impl EndpointConfig {
 
     /// The activation threshold.
     #[must_use]
-    pub fn threshold(&self) -> f32 {
+    pub fn threshold(&self) -> f64 {
         self.threshold
     }
 
@@ -183,10 +184,12 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct Endpointer {
     config: EndpointConfig,
-    neg_threshold: f32,
+    neg_threshold: f64,
     start_samples: u64,
     stop_samples: u64,
     gap_samples: u64,
+    /// Longest span from a candidate onset to its decision (`3 * start_ms`, whole frames).
+    max_span: u64,
     preroll_samples: u64,
     /// Samples of the incomplete frame.
     pending: Vec<i16>,
@@ -206,15 +209,16 @@ impl Endpointer {
         let start_samples = config.ms_to_samples(config.start_ms);
         let preroll_samples = config.ms_to_samples(config.preroll_ms);
         let frame = config.frame_samples as u64;
-        // A candidate onset may precede its decision by start_ms of speech plus the gaps
-        // between them; keep room for twice that, so pre-roll reaches the onset in practice.
-        let ring_capacity = (preroll_samples + 3 * start_samples + 2 * frame) as usize;
+        // A start's audio spans the pre-roll plus at most `max_span` from onset to decision.
+        let max_span = (3 * start_samples).div_ceil(frame) * frame;
+        let ring_capacity = (preroll_samples + max_span + frame) as usize;
         Self {
             config,
             neg_threshold: (config.threshold - HYSTERESIS).max(MIN_NEG_THRESHOLD),
             start_samples,
             stop_samples: config.ms_to_samples(config.stop_ms),
             gap_samples: (start_samples / 2).max(frame),
+            max_span,
             preroll_samples,
             pending: Vec::with_capacity(config.frame_samples),
             ring: VecDeque::with_capacity(ring_capacity),
@@ -310,7 +314,7 @@ impl Endpointer {
         let now = self.position;
         match self.state {
             State::Quiet => {
-                if p >= self.config.threshold {
+                if f64::from(p) >= self.config.threshold {
                     self.state = State::Starting {
                         onset: frame_start,
                         speech: 0,
@@ -320,10 +324,10 @@ impl Endpointer {
                 }
             }
             State::Starting { .. } => {
-                return self.continue_start(p >= self.config.threshold);
+                return self.continue_start(f64::from(p) >= self.config.threshold);
             }
             State::Speaking => {
-                if p < self.neg_threshold {
+                if f64::from(p) < self.neg_threshold {
                     self.state = State::Stopping {
                         silence_from: frame_start,
                     };
@@ -331,7 +335,7 @@ impl Endpointer {
                 }
             }
             State::Stopping { .. } => {
-                if p >= self.config.threshold {
+                if f64::from(p) >= self.config.threshold {
                     self.state = State::Speaking;
                 } else {
                     return self.continue_stop(now);
@@ -352,14 +356,23 @@ impl Endpointer {
                 self.state = State::Speaking;
                 return Some(self.start_event(onset));
             }
-            self.state = State::Starting {
-                onset,
-                speech,
-                gap: 0,
+            self.state = if self.position - onset >= self.max_span {
+                // Out of span: this speech frame becomes the onset of a fresh candidate.
+                State::Starting {
+                    onset: self.position - frame,
+                    speech: frame,
+                    gap: 0,
+                }
+            } else {
+                State::Starting {
+                    onset,
+                    speech,
+                    gap: 0,
+                }
             };
         } else {
             let gap = gap + frame;
-            self.state = if gap >= self.gap_samples {
+            self.state = if gap >= self.gap_samples || self.position - onset >= self.max_span {
                 State::Quiet
             } else {
                 State::Starting { onset, speech, gap }
@@ -493,6 +506,38 @@ mod tests {
     }
 
     #[test]
+    fn pre_roll_covers_an_onset_with_gaps_exactly() {
+        // Onset at 1 s, then 100 ms speech, 90 ms gap, 100 ms speech: decided at 1290 ms.
+        let mut probs = vec![0.0; 100];
+        probs.extend([0.9; 10]);
+        probs.extend([0.0; 9]);
+        probs.extend([0.9; 10]);
+        let events = run(&mut endpointer(), &probs);
+        assert_eq!(
+            (ms(events[0].at_sample), ms(events[0].decided_sample)),
+            (1000, 1290)
+        );
+        assert_eq!(events[0].audio.len(), (300 + 290) * 16);
+        assert_eq!(events[0].audio[0], 70);
+    }
+
+    #[test]
+    fn sparse_flicker_never_starts() {
+        // One speech frame in ten for 5 s: 200 ms of speech frames would take 2 s, far
+        // beyond the 600 ms span a candidate may cover.
+        let probs: Vec<f32> = (0..500)
+            .map(|i| if i % 10 == 0 { 0.9 } else { 0.0 })
+            .collect();
+        let mut ep = endpointer();
+        assert!(run(&mut ep, &probs).is_empty());
+        // Denser speech (three frames in four) still starts.
+        let probs: Vec<f32> = (0..500)
+            .map(|i| if i % 4 == 3 { 0.0 } else { 0.9 })
+            .collect();
+        assert_eq!(run(&mut endpointer(), &probs).len(), 1);
+    }
+
+    #[test]
     fn pauses_shorter_than_stop_ms_do_not_end() {
         let mut probs = vec![0.9; 50];
         probs.extend([0.0; 49]);
@@ -575,7 +620,7 @@ mod tests {
         let err = |r: Result<EndpointConfig, CoreError>| r.unwrap_err().to_string();
         assert!(err(EndpointConfig::new(44100, 10, 0.5, 200, 500, 0)).contains("8000 or 16000"));
         assert!(err(EndpointConfig::new(16000, 10, 1.0, 200, 500, 0)).contains("threshold"));
-        assert!(err(EndpointConfig::new(16000, 10, f32::NAN, 200, 500, 0)).contains("threshold"));
+        assert!(err(EndpointConfig::new(16000, 10, f64::NAN, 200, 500, 0)).contains("threshold"));
         assert!(err(EndpointConfig::new(16000, 10, 0.5, 200, 5, 0)).contains("stop_ms=5 is below"));
         assert!(err(EndpointConfig::new(16000, 10, 0.5, 0, 500, 0)).contains("start_ms=0 is below"));
         assert!(err(EndpointConfig::new(16000, 10, 0.5, 200, 500, 60_001)).contains("preroll_ms"));

@@ -8,8 +8,14 @@
 //! * band SNRs `L_b - floor_b`, where the floor is the minimum of the smoothed `L_b` over
 //!   the last 1.5–1.75 s (minimum statistics: stationary noise and hum sink into it);
 //! * the spectral shape `L_b - mean(L)` (gain-independent);
-//! * the total SNR, the absolute level, the spectral flatness below and above 1 kHz
-//!   (harmonic speech is peaky, noise is flat) and the positive spectral flux.
+//! * the total SNR, the absolute level (clamped, so that loudness alone never means
+//!   speech), the spectral flatness below and above 1 kHz (harmonic speech is peaky, noise
+//!   is flat) and the positive spectral flux;
+//! * stationarity: the spread of each band's log energy over the last 80 and 240 ms,
+//!   averaged over bands (tones and steady noise barely move; speech moves a lot);
+//! * the total log energy relative to its running mean over about 1 s and 4 s: a talker
+//!   close to the microphone stands out from babble, whose floor is low but whose mean is
+//!   not.
 //!
 //! Only 0–4 kHz is used, so one model serves 8 and 16 kHz. The model input is the current
 //! frame's features, their mean over the previous 3 frames and over the 9 before those.
@@ -21,7 +27,7 @@ use super::fft::PowerFft;
 /// Mel-spaced bands between [`LOW_HZ`] and [`HIGH_HZ`].
 pub const BANDS: usize = 16;
 /// Features per frame.
-pub const FRAME_FEATURES: usize = 2 * BANDS + 5;
+pub const FRAME_FEATURES: usize = 2 * BANDS + 9;
 /// Model inputs: the frame, the recent-context mean and the older-context mean.
 pub const INPUTS: usize = 3 * FRAME_FEATURES;
 /// Frames averaged in the recent and the older context.
@@ -39,6 +45,12 @@ const BLOCK: usize = 25;
 const BLOCKS: usize = 6;
 /// Features are scaled to roughly unit range before the model's own standardisation.
 const LOG_SCALE: f32 = 0.25;
+/// Frames over which the short and the long log-energy spread are measured.
+const SPREAD_SHORT: usize = 8;
+const SPREAD_LONG: usize = 24;
+/// Smoothing factors of the running means of the total log energy (about 1 s and 4 s).
+const MEAN_FAST: f32 = 1.0 / 100.0;
+const MEAN_SLOW: f32 = 1.0 / 400.0;
 
 /// Sliding minimum over about `BLOCK * BLOCKS` frames, per tracked value.
 #[derive(Debug, Clone)]
@@ -110,6 +122,10 @@ pub struct FeatureExtractor {
     flat_high: (usize, usize),
     log_bands: Vec<f32>,
     previous_log_bands: Option<Vec<f32>>,
+    /// Log band energies of the last `SPREAD_LONG` frames, newest last.
+    band_history: VecDeque<[f32; BANDS]>,
+    /// Running means of the total log energy, fast and slow (`None` before the first frame).
+    level_means: Option<(f32, f32)>,
     tracked: Vec<f32>,
     snr: Vec<f32>,
     floors: MinTracker,
@@ -184,6 +200,8 @@ impl FeatureExtractor {
             snr: vec![0.0; BANDS + 1],
             floors: MinTracker::new(BANDS + 1),
             past: VecDeque::with_capacity(RECENT + OLDER + 1),
+            band_history: VecDeque::with_capacity(SPREAD_LONG + 1),
+            level_means: None,
         }
     }
 
@@ -199,6 +217,8 @@ impl FeatureExtractor {
         self.previous_log_bands = None;
         self.floors = MinTracker::new(BANDS + 1);
         self.past.clear();
+        self.band_history.clear();
+        self.level_means = None;
     }
 
     /// Consumes one frame of [`hop`](Self::hop) samples and writes the model input.
@@ -236,7 +256,7 @@ impl FeatureExtractor {
         }
         let extra = &mut features[2 * BANDS..];
         extra[0] = (self.snr[BANDS] * LOG_SCALE).clamp(-2.0, 6.0);
-        extra[1] = (log_total + 12.0) * 0.2;
+        extra[1] = ((log_total + 12.0) * 0.2).clamp(-3.0, 1.0);
         extra[2] = flatness(&self.power[self.flat_low.0..self.flat_low.1]);
         extra[3] = flatness(&self.power[self.flat_high.0..self.flat_high.1]);
         extra[4] = match &self.previous_log_bands {
@@ -251,6 +271,21 @@ impl FeatureExtractor {
             }
             None => 0.0,
         };
+        let mut bands = [0.0f32; BANDS];
+        bands.copy_from_slice(&self.log_bands);
+        if self.band_history.len() == SPREAD_LONG {
+            self.band_history.pop_front();
+        }
+        self.band_history.push_back(bands);
+        extra[5] = spread(&self.band_history, SPREAD_SHORT);
+        extra[6] = spread(&self.band_history, SPREAD_LONG);
+        let (fast, slow) = self.level_means.unwrap_or((log_total, log_total));
+        extra[7] = ((log_total - fast) * LOG_SCALE).clamp(-4.0, 4.0);
+        extra[8] = ((log_total - slow) * LOG_SCALE).clamp(-4.0, 4.0);
+        self.level_means = Some((
+            fast + MEAN_FAST * (log_total - fast),
+            slow + MEAN_SLOW * (log_total - slow),
+        ));
         match &mut self.previous_log_bands {
             Some(previous) => previous.copy_from_slice(&self.log_bands),
             None => self.previous_log_bands = Some(self.log_bands.clone()),
@@ -285,6 +320,28 @@ fn flatness(power: &[f32]) -> f32 {
         .sum();
     let mean = power.iter().sum::<f32>() / n;
     ((log_sum as f32 / n - (mean + EPS).ln()) * 0.5).max(-4.0)
+}
+
+/// Standard deviation of each band's log energy over the newest `frames` entries of
+/// `history`, averaged over bands and scaled (0 for a perfectly steady sound).
+fn spread(history: &VecDeque<[f32; BANDS]>, frames: usize) -> f32 {
+    let n = history.len().min(frames);
+    let recent = || history.iter().skip(history.len() - n);
+    let mut mean = [0.0f32; BANDS];
+    for frame in recent() {
+        for (m, x) in mean.iter_mut().zip(frame) {
+            *m += x;
+        }
+    }
+    let inv = 1.0 / n as f32;
+    let mut variance = [0.0f32; BANDS];
+    for frame in recent() {
+        for ((v, m), x) in variance.iter_mut().zip(&mean).zip(frame) {
+            let d = x - m * inv;
+            *v += d * d;
+        }
+    }
+    variance.iter().map(|v| (v * inv).sqrt()).sum::<f32>() / BANDS as f32 * LOG_SCALE
 }
 
 /// Mean of the given frames into `out` (zeros when there are none yet).
