@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
 from tests.providers.fakes.server import LocalServer
 
 Flavor = Literal["openai", "vllm", "llamacpp", "ollama"]
