@@ -1,0 +1,73 @@
+"""A whole call through the real adapters and their wire fakes: Deepgram → OpenAI → ElevenLabs.
+
+The caller's line is the in-process loopback transport (real-time 20 ms frames, playback
+marks echoed when the audio has played); every provider hop is a real socket to a fake that
+speaks the provider's protocol. The fake Deepgram "hears" its utterance after a set amount
+of audio, so no speech synthesis is needed, and the turn ends on Deepgram's endpointing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.providers.fakes.deepgram import FakeDeepgram, Utterance
+from tests.providers.fakes.elevenlabs import FakeElevenLabs, audio_for
+from tests.providers.fakes.openai import FakeChatServer, Reply
+from voicecore.providers.base import PCM16_16K
+from voicecore.providers.deepgram import DeepgramSTT
+from voicecore.providers.elevenlabs import ElevenLabsTTS
+from voicecore.providers.openai import OpenAILLM
+from voicecore.runtime.session import Session, SessionConfig
+from voicecore.sansio.turn import TurnConfig
+from voicecore.testing import LoopbackTransport
+
+SECOND_OF_AUDIO = PCM16_16K.bytes_per_second
+
+
+def test_a_turn_over_the_wire_is_heard_sentence_by_sentence() -> None:
+    async def main() -> tuple[LoopbackTransport, Session, FakeDeepgram, FakeChatServer, FakeElevenLabs]:
+        async with (
+            FakeDeepgram([Utterance("What are your opening hours?", audio_bytes=SECOND_OF_AUDIO // 2)]) as dg,
+            FakeChatServer([Reply("We open at nine. We close at five.")]) as llm_server,
+            FakeElevenLabs() as el,
+        ):
+            transport = LoopbackTransport(PCM16_16K)
+            stt = DeepgramSTT(api_key="dg-key", base_url=dg.ws_url)
+            llm = OpenAILLM(model="m", base_url=llm_server.base_url)
+            tts = ElevenLabsTTS(voice_id="v", api_key="xi-key", base_url=el.ws_url)
+            config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
+            session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
+
+            async def caller() -> None:
+                async with asyncio.timeout(10):
+                    while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
+                        await asyncio.sleep(0.02)
+                transport.hang_up_caller()
+
+            async with asyncio.timeout(15):
+                await asyncio.gather(session.run(), caller())
+            for provider in (stt, llm, tts):
+                await provider.aclose()
+        return transport, session, dg, llm_server, el
+
+    transport, session, dg, llm_server, el = asyncio.run(main())
+    # Deepgram got the caller's line as linear16 at 16 kHz, unconverted, and was closed cleanly.
+    assert dg.connections[0].query["encoding"] == "linear16"
+    assert dg.connections[0].query["sample_rate"] == "16000"
+    assert len(dg.connections[0].audio) >= SECOND_OF_AUDIO // 2
+    assert dg.connections[0].controls[-1] == {"type": "CloseStream"}
+    # The LLM was asked with the transcript.
+    assert llm_server.requests[0]["messages"][-1] == {
+        "role": "user",
+        "content": "What are your opening hours?",
+    }
+    # ElevenLabs spoke each sentence; the caller heard both, each followed by its mark.
+    texts = [m["text"] for m in el.connections[0].messages if m.get("text", "").strip()]
+    assert texts == ["We open at nine. ", "We close at five. "]
+    assert len(transport.marks_played) == 2
+    assert bytes(transport.played).startswith(audio_for("We open at nine.", "pcm_16000"))
+    history = [(m["role"], m.get("content")) for m in session.history.messages()[1:]]
+    assert history == [
+        ("user", "What are your opening hours?"),
+        ("assistant", "We open at nine. We close at five."),
+    ]
