@@ -133,7 +133,10 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[Mlp, np
             for i in range(0, len(order), batch)
         ]
         held_f1 = f1(model.predict(x_held), y_held)
-        print(f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}, held-out frame F1 {held_f1:.4f}", flush=True)
+        print(
+            f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}, held-out frame F1 {held_f1:.4f}",
+            flush=True,
+        )
     return model, mean.astype(np.float32), scale.astype(np.float32)
 
 
@@ -166,14 +169,18 @@ def write_weights(model: Mlp, mean: np.ndarray, scale: np.ndarray, path: Path, n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mixes", type=int, default=6, help="noisy versions of each training clip")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=WEIGHTS_RS)
     args = parser.parse_args()
     x, y = dataset(args.mixes, args.seed)
-    print(f"{len(x)} frames ({len(x) / 360000:.2f} h), {x.shape[1]} inputs, {y.mean():.1%} speech", flush=True)
+    print(
+        f"{len(x)} frames ({len(x) / 360000:.2f} h), {x.shape[1]} inputs, {y.mean():.1%} speech", flush=True
+    )
     model, mean, scale = train(x, y, args.epochs, args.seed)
     note = f"train split, {args.mixes} mixes per clip, {args.epochs} epochs, seed {args.seed}."
     write_weights(model, mean, scale, args.out, note)

@@ -14,6 +14,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from voicecore.audio import alaw_decode, ulaw_decode
@@ -76,6 +77,7 @@ class FakeSTT:
             ``finalize()`` does nothing unless loud audio came since the last final.
         formats: Formats it accepts.
         fail_after_bytes: Raise a retryable error once this much audio arrived (None: never).
+        full_interims: Interim results carry the whole next utterance (else its first word).
     """
 
     utterances: Sequence[str] = ()
@@ -83,6 +85,7 @@ class FakeSTT:
     interim_after_bytes: int = 6400
     formats: Sequence[AudioFormat] = (PCM16_16K,)
     fail_after_bytes: int | None = None
+    full_interims: bool = False
     name: str = "fake-stt"
     opened: list[_FakeSTTStream] = field(default_factory=list)
 
@@ -126,7 +129,9 @@ class _FakeSTTStream:
         threshold = self.owner.interim_after_bytes
         if threshold and not self._interim_sent and self._since_final >= threshold and self.script:
             self._interim_sent = True
-            self._out.put(TranscriptUpdate(self.script[0].split()[0] if self.script[0] else "", final=False))
+            upcoming = self.script[0]
+            interim = upcoming if self.owner.full_interims else " ".join(upcoming.split()[:1])
+            self._out.put(TranscriptUpdate(interim, final=False))
 
     async def finalize(self) -> None:
         if not self.script or self.closed or not self._since_final:
@@ -353,13 +358,22 @@ def _word_timings(text: str, offset_ms: float, total_ms: float) -> tuple[WordTim
     return tuple(timings)
 
 
-def _tone(start: int, n: int, rate: int) -> bytes:
-    """A quiet 440 Hz tone (PCM16 little-endian), continuous across chunks."""
+@cache
+def _tone_table(rate: int) -> bytes:
+    """Ten seconds of a quiet 440 Hz tone at ``rate`` (PCM16 little-endian), made once."""
     step = 2 * math.pi * 440 / rate
-    samples = array.array("h", (int(3000 * math.sin(step * (start + i))) for i in range(n)))
+    samples = array.array("h", (int(3000 * math.sin(step * i)) for i in range(10 * rate)))
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()
+
+
+def _tone(start: int, n: int, rate: int) -> bytes:
+    """``n`` samples of the tone from sample ``start`` (a slice: fakes must cost ~nothing)."""
+    table = _tone_table(rate)
+    offset = (2 * start) % len(table)
+    chunk = table[offset : offset + 2 * n]
+    return chunk if len(chunk) == 2 * n else chunk + table[: 2 * n - len(chunk)]
 
 
 # --- caller side ------------------------------------------------------------------------------
@@ -388,6 +402,7 @@ class LoopbackTransport:
         self.marks_played: list[str] = []
         self.clears: list[float] = []
         self.hung_up = False
+        self.transferred_to: tuple[str, str | None] | None = None
         self.first_audio_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -429,6 +444,11 @@ class LoopbackTransport:
     async def hang_up(self) -> None:
         """The agent ended the call."""
         self.hung_up = True
+        self._events.put_nowait(_END)
+
+    async def transfer(self, to: str, summary: str | None) -> None:
+        """The agent handed the caller on; the call leaves this transport."""
+        self.transferred_to = (to, summary)
         self._events.put_nowait(_END)
 
     # The caller's side.

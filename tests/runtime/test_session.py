@@ -14,11 +14,16 @@ import wave
 from collections.abc import Awaitable, Callable
 from functools import cache
 from io import BytesIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from voicecore import events as ev
 from voicecore.audio import Resampler
 from voicecore.errors import ProviderStatusError
+from voicecore.observers.audit import AuditObserver
+from voicecore.runtime.loop import LoopName, run
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS, LoopbackTransport
@@ -53,6 +58,22 @@ async def run_call(
         await asyncio.gather(session.run(), caller())
 
 
+class Recorder:
+    """An observer that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def on_event(self, event: object) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
 def make(
     *,
     utterances: list[str],
@@ -60,12 +81,15 @@ def make(
     turn: TurnConfig | None = None,
     tts: FakeTTS | None = None,
     tools: Toolbox | None = None,
+    observers: tuple[Any, ...] = (),
+    stt: FakeSTT | None = None,
 ) -> tuple[Session, LoopbackTransport, FakeLLM, FakeTTS]:
     transport = LoopbackTransport()
     llm = FakeLLM(replies)
     tts = tts or FakeTTS(first_byte=0.05, ms_per_char=40.0)
     config = SessionConfig(instructions="You are a test agent.", turn=turn or TurnConfig(), tools=tools)
-    session = Session(config, transport=transport, stt=FakeSTT(utterances, latency=0.05), llm=llm, tts=tts)
+    stt = stt or FakeSTT(utterances, latency=0.05)
+    session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=observers)
     return session, transport, llm, tts
 
 
@@ -80,7 +104,7 @@ def roles(session: Session) -> list[tuple[str, str]]:
     return [(m["role"], m.get("content") or "") for m in session.history.messages()[1:]]
 
 
-def test_greeting_and_one_turn_are_spoken_and_remembered() -> None:
+def test_greeting_and_one_turn_are_spoken_and_remembered(loop: LoopName) -> None:
     session, transport, llm, tts = make(
         utterances=["what's the weather"],
         replies=["It is sunny. Highs of twenty."],
@@ -92,7 +116,7 @@ def test_greeting_and_one_turn_are_spoken_and_remembered() -> None:
         transport.say(speech("what is the weather like"))
         await until(lambda: len(transport.marks_played) >= 3)
 
-    asyncio.run(run_call(session, transport, script))
+    run(run_call(session, transport, script), loop=loop)
     assert tts.spoken == ["Hello, how can I help?", "It is sunny.", "Highs of twenty."]
     assert roles(session) == [
         ("assistant", "Hello, how can I help?"),
@@ -103,7 +127,7 @@ def test_greeting_and_one_turn_are_spoken_and_remembered() -> None:
     assert not transport.clears
 
 
-def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard() -> None:
+def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard(loop: LoopName) -> None:
     long_reply = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 9))
     session, transport, _, _ = make(
         utterances=["tell me everything", "stop there"],
@@ -118,7 +142,7 @@ def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard() -> None
         await until(lambda: "Okay." in transport.marks_played[-1:] or len(roles(session)) >= 4)
         await asyncio.sleep(1.0)
 
-    asyncio.run(run_call(session, transport, script))
+    run(run_call(session, transport, script), loop=loop)
     assert len(transport.clears) == 1
     history = roles(session)
     heard = history[1][1]
@@ -129,7 +153,7 @@ def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard() -> None
     assert ("user", "stop there") in history
 
 
-def test_backchannel_while_the_agent_speaks_is_ignored() -> None:
+def test_backchannel_while_the_agent_speaks_is_ignored(loop: LoopName) -> None:
     reply = "Here is a fairly long answer. It goes on for a while. And then it ends."
     session, transport, llm, _ = make(utterances=["question", "yeah"], replies=[reply])
 
@@ -139,7 +163,7 @@ def test_backchannel_while_the_agent_speaks_is_ignored() -> None:
         transport.say(speech("yeah"))
         await until(lambda: len(transport.marks_played) >= 3)
 
-    asyncio.run(run_call(session, transport, script))
+    run(run_call(session, transport, script), loop=loop)
     assert not transport.clears
     assert len(llm.requests) == 1
     assert roles(session)[-1] == ("assistant", reply)
@@ -165,7 +189,7 @@ class Shop:
 
 
 @pytest.mark.parametrize(("tool", "filler"), [("order_status", True), ("store_hours", False)])
-def test_tools_run_and_only_slow_ones_get_a_filler(tool: str, filler: bool) -> None:
+def test_tools_run_and_only_slow_ones_get_a_filler(tool: str, filler: bool, loop: LoopName) -> None:
     arguments = '{"order": "42"}' if tool == "order_status" else "{}"
     session, transport, llm, tts = make(
         utterances=["where is my order"],
@@ -179,14 +203,14 @@ def test_tools_run_and_only_slow_ones_get_a_filler(tool: str, filler: bool) -> N
         await until(lambda: "Done." in tts.spoken)
         await until(lambda: session.ledger.idle)
 
-    asyncio.run(run_call(session, transport, script))
+    run(run_call(session, transport, script), loop=loop)
     assert ("One moment." in tts.spoken) is filler
     tool_message = next(m for m in session.history.messages() if m["role"] == "tool")
     assert ("ships tomorrow" in tool_message["content"]) is (tool == "order_status")
     assert llm.requests[1][0][-1]["role"] == "tool"
 
 
-def test_provider_error_and_timeout_end_in_the_fallback_not_silence() -> None:
+def test_provider_error_and_timeout_end_in_the_fallback_not_silence(loop: LoopName) -> None:
     failure = ProviderStatusError("bad request", provider="fake-llm", status=400)
     session, transport, _, tts = make(
         utterances=["hello", "hello again"],
@@ -200,11 +224,11 @@ def test_provider_error_and_timeout_end_in_the_fallback_not_silence() -> None:
         transport.say(speech("hello again"))
         await until(lambda: tts.spoken.count("Sorry, could you repeat that?") == 2)
 
-    asyncio.run(run_call(session, transport, script))
+    run(run_call(session, transport, script), loop=loop)
     assert "One moment." in tts.spoken  # the latency budget filler came before the timeout
 
 
-def test_idle_prompt_counts_from_the_end_of_playback() -> None:
+def test_idle_prompt_counts_from_the_end_of_playback(loop: LoopName) -> None:
     session, transport, _, tts = make(
         utterances=[],
         replies=[],
@@ -215,6 +239,110 @@ def test_idle_prompt_counts_from_the_end_of_playback() -> None:
     async def script(transport: LoopbackTransport, session: Session) -> None:
         await until(lambda: transport.hung_up, within=15.0)
 
-    asyncio.run(run_call(session, transport, script))
+    run(run_call(session, transport, script), loop=loop)
     assert tts.spoken == ["Hi there.", "Are you still there?", "Thank you for calling. Goodbye."]
     assert transport.hung_up
+
+
+def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Path, loop: LoopName) -> None:
+    recorder = Recorder()
+    audit = AuditObserver(tmp_path / "audit.db")
+    long_reply = " ".join(f"Sentence {n} of the answer is here." for n in range(1, 9))
+    session, transport, _, _ = make(
+        utterances=["call me at 415 555 0123", "stop"],
+        replies=[long_reply, "Sure."],
+        observers=(recorder, audit),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("call me at four one five five five five"))
+        await until(lambda: len(transport.marks_played) >= 2)
+        transport.say(speech("stop please stop"))
+        await until(lambda: bool(transport.clears))
+        await asyncio.sleep(0.5)
+
+    run(run_call(session, transport, script), loop=loop)
+    session.events.flush()
+    audit.close()
+    barge_ins = recorder.of(ev.BargedIn)
+    assert len(barge_ins) == 1
+    assert barge_ins[0].turn == 1
+    assert barge_ins[0].dropped_ms > 0
+    assert 0.0 <= transport.clears[0] - barge_ins[0].at <= 0.020  # within one 20 ms frame
+    kinds = [type(e).__name__ for e in recorder.events]
+    assert kinds[0] == "CallOpened"
+    assert kinds[-1] == "CallClosed"
+    cut = [e for e in recorder.of(ev.AgentSaid) if e.turn == 1]
+    assert cut
+    assert not cut[0].complete
+    assert long_reply.startswith(cut[0].text)
+    timings = recorder.of(ev.TurnTimings)[0]
+    stages = [getattr(timings, stage) for stage in ev.TurnTimings.STAGES]
+    assert all(value is not None for value in stages), timings
+    assert stages == sorted(stages)  # each stage comes after the one before
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        rows = db.execute("SELECT kind, payload FROM events WHERE kind = 'CallerSaid'").fetchall()
+    assert rows
+    assert all("415 555 0123" not in payload for _, payload in rows)
+    assert any("[PHONE]" in payload for _, payload in rows)
+
+
+@pytest.mark.parametrize(
+    ("call", "arguments"),
+    [
+        ("end_call", '{"reason": "caller is done"}'),
+        ("transfer_call", '{"to": "+14155550100", "summary": "wants a refund", "warm": true}'),
+    ],
+)
+def test_call_control_tools_act_after_the_goodbye_is_heard(call: str, arguments: str, loop: LoopName) -> None:
+    goodbye = "Thanks for calling, goodbye."
+    session, transport, llm, tts = make(
+        utterances=["that is all"],
+        replies=[FakeReply(goodbye, tool_calls=((call, arguments),)), ""],
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("that is all thank you"))
+        await until(lambda: transport.hung_up or transport.transferred_to is not None)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert tts.spoken == [goodbye]
+    assert transport.marks_played  # the goodbye played before the call was handed off
+    names = [tool["function"]["name"] for tool in llm.requests[0][1]]
+    assert {"end_call", "transfer_call"} <= set(names)
+    if call == "end_call":
+        assert transport.hung_up
+        assert transport.transferred_to is None
+    else:
+        assert transport.transferred_to == ("+14155550100", "wants a refund")
+        assert not transport.hung_up
+
+
+def test_speculative_start_runs_the_llm_before_the_final_text(loop: LoopName) -> None:
+    recorder = Recorder()
+    session, transport, llm, tts = make(
+        utterances=[],
+        replies=["We open at nine."],
+        turn=TurnConfig(speculative_after=0.1),
+        observers=(recorder,),
+        stt=FakeSTT(["when do you open"], latency=0.4, full_interims=True),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("when do you open"))
+        await until(
+            lambda: "We open at nine." in tts.spoken and session.ledger.idle and bool(transport.marks_played)
+        )
+
+    run(run_call(session, transport, script), loop=loop)
+    session.events.flush()
+    assert len(llm.requests) == 1
+    timings = recorder.of(ev.TurnTimings)[0]
+    assert timings.llm_first_token is not None
+    assert timings.stt_final is not None
+    assert timings.llm_first_token < timings.stt_final  # the LLM started before the STT was done
+    assert timings.first_audio_sent is not None
+    assert timings.first_audio_sent >= timings.stt_final  # but nothing played before it agreed
+    assert roles(session) == [("user", "when do you open"), ("assistant", "We open at nine.")]

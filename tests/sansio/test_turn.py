@@ -16,6 +16,7 @@ from voicecore.sansio.turn import (
     CancelReply,
     ClearPlayback,
     CommitHeard,
+    ConfirmReply,
     Dtmf,
     EndCall,
     Event,
@@ -450,3 +451,86 @@ def test_deadlines_always_lie_ahead_after_a_tick(script: list[tuple[float, Event
             machine.tick(now)
             later = machine.next_deadline()
             assert later is None or later > now
+
+
+def speculative_machine() -> TurnMachine:
+    machine = TurnMachine(TurnConfig(end_of_turn="both", speculative_after=0.2, final_timeout=2.0))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.4, Transcript("book a table", final=False), []),
+            # The interim has been stable since 1.4: the reply starts at the end of speech.
+            (2.0, SpeechEnded(), [FinalizeTranscript(), StartReply(1, "book a table", speculative=True)]),
+        ],
+    )
+    return machine
+
+
+def test_speculative_start_on_a_stable_interim_is_confirmed_by_a_matching_final() -> None:
+    machine = TurnMachine(TurnConfig(speculative_after=0.5, final_timeout=2.0))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.7, Transcript("book a table", final=False), []),
+            (2.0, SpeechEnded(), [FinalizeTranscript()]),
+        ],
+    )
+    assert machine.next_deadline() == pytest.approx(2.2)
+    play(
+        machine,
+        [
+            (2.2, "tick", [StartReply(1, "book a table", speculative=True)]),
+            (2.5, Transcript("Book a table.", final=True, end_of_turn=True), [ConfirmReply(1)]),
+        ],
+    )
+    assert machine.reply_turn == 1
+
+
+def test_speculation_that_misses_restarts_on_the_final_text() -> None:
+    machine = speculative_machine()
+    assert machine.reply_turn == 1
+    play(
+        machine,
+        [
+            (
+                2.3,
+                Transcript("book a table for two", final=True, end_of_turn=True),
+                [CancelReply(1, "speculation-missed"), StartReply(2, "book a table for two")],
+            ),
+        ],
+    )
+
+
+def test_caller_continuing_cancels_a_speculative_reply_without_repeating_its_text() -> None:
+    machine = speculative_machine()
+    play(
+        machine,
+        [
+            (2.2, SpeechStarted(), []),
+            (2.5, Transcript("book a table for two", final=False), [CancelReply(1, "continued")]),
+            (
+                3.0,
+                SpeechEnded(),
+                [FinalizeTranscript(), StartReply(2, "book a table for two", speculative=True)],
+            ),
+            (3.1, Transcript("book a table for two", final=True, end_of_turn=True), [ConfirmReply(2)]),
+        ],
+    )
+
+
+def test_speculation_is_off_by_default() -> None:
+    machine = TurnMachine()
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.4, Transcript("book a table", final=False), []),
+            (2.0, SpeechEnded(), [FinalizeTranscript()]),
+            (2.5, "tick", []),
+        ],
+    )

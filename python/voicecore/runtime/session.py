@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicecore import events as ev
 from voicecore.audio import Vad
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
+from voicecore.observers import Observer
 from voicecore.providers.base import (
     LLM,
     STT,
@@ -27,7 +31,10 @@ from voicecore.providers.base import (
     TextDelta,
     TTSStream,
 )
+from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, CALLS, TurnClock
+from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
 from voicecore.text import SentenceSplitter, speakable
@@ -52,6 +59,7 @@ class SessionConfig:
         max_tool_steps: LLM rounds with tool calls allowed per reply.
         history_tokens: Token budget of the conversation sent to the LLM.
         retries: Attempts after a retryable provider error before the fallback phrase.
+        call_control: Offer the LLM the built-in ``end_call`` and ``transfer_call`` tools.
         vad_threshold: Speech probability threshold of the VAD (its default when None).
     """
 
@@ -63,6 +71,7 @@ class SessionConfig:
     max_tool_steps: int = 4
     history_tokens: int = 8000
     retries: int = 1
+    call_control: bool = True
     vad_threshold: float | None = None
 
 
@@ -77,9 +86,23 @@ class Session:
         stt: STT,
         llm: LLM,
         tts: TTS,
+        observers: Sequence[Observer] = (),
+        call_id: str | None = None,
     ) -> None:
         """Prepare a session; :meth:`run` carries out the call."""
         self.config = config
+        self.call_id = call_id or uuid.uuid4().hex
+        self.events = EventHub(observers)
+        self._clocks: dict[int, TurnClock] = {}
+        self._unplayed: dict[int, str] = {}
+        self._confirmations: dict[
+            int, asyncio.Event
+        ] = {}  # speculative replies not yet confirmed  # finished replies whose audio is still playing
+        self._speech_end: float | None = None
+        self._end_reason = "caller hung up"
+        self.control = CallControl()
+        tools = [*(config.tools or ()), *(self.control.tools() if config.call_control else ())]
+        self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
         self.history = History(config.instructions, max_tokens=config.history_tokens)
         self.machine = t.TurnMachine(config.turn)
@@ -113,6 +136,8 @@ class Session:
         loop = asyncio.get_running_loop()
         self._now: Callable[[], float] = loop.time
         self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        CALLS.inc()
+        self._publish(ev.CallOpened)
         try:
             self._spawn(self._inbound(), "inbound")
             self._spawn(self._transcripts(), "transcripts")
@@ -125,6 +150,7 @@ class Session:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._stt_stream.aclose()
+            self._publish(ev.CallClosed, reason=self._end_reason)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=f"session-{name}")
@@ -136,7 +162,23 @@ class Session:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             logger.error("session task %s failed", task.get_name(), exc_info=error)
+            self._end_reason = "error"
             self._finished.set()
+
+    def _publish(self, event_type: Any, **fields: Any) -> None:
+        """Hand an observer event to the hub (returns at once)."""
+        if self.events.observers:
+            self.events.publish(event_type(call_id=self.call_id, at=self._now(), **fields))
+
+    def _stage(self, turn: int, stage: str) -> None:
+        if (clock := self._clocks.get(turn)) is not None:
+            clock.reached(stage, time.perf_counter())  # finer than uvloop's 1 ms loop clock
+
+    def _close_clock(self, turn: int) -> None:
+        if (clock := self._clocks.pop(turn, None)) is not None:
+            timings = clock.timings(time.perf_counter())
+            if self.events.observers:
+                self.events.publish(timings)
 
     # --- the turn machine -------------------------------------------------------------------
 
@@ -148,17 +190,34 @@ class Session:
             match action:
                 case t.FinalizeTranscript():
                     self._spawn(self._stt_stream.finalize(), "stt-finalize")
-                case t.StartReply(turn, text):
+                case t.StartReply(turn, text, _, speculative):
+                    if speculative:  # its audio waits for ConfirmReply
+                        self._confirmations[turn] = asyncio.Event()
+                    now = time.perf_counter()
+                    clock = TurnClock(
+                        self.call_id, turn, self._speech_end if self._speech_end is not None else now
+                    )
+                    if not speculative:
+                        clock.reached("stt_final", now)
+                    self._clocks[turn] = clock
                     self._pending_user[turn] = text
                     self._replies[turn] = self._spawn(self._reply(turn, text), f"reply-{turn}")
+                case t.ConfirmReply(turn):
+                    self._stage(turn, "stt_final")
+                    if (confirmation := self._confirmations.pop(turn, None)) is not None:
+                        confirmation.set()
                 case t.CancelReply(turn, reason):
                     if (task := self._replies.pop(turn, None)) is not None:
                         task.cancel()
-                    if reason == "continued":
+                    self._close_clock(turn)
+                    self._confirmations.pop(turn, None)
+                    if reason in ("continued", "speculation-missed"):
                         self._pending_user.pop(turn, None)
                 case t.ClearPlayback():
                     self._last_cut = self.ledger.cut(self._now())
-                    self._spawn(self.transport.clear(), "clear")
+                    self._spawn(self._clear(self._now()), "clear")
+                    cut_turn = max(self._last_cut.unheard, default=None)
+                    self._publish(ev.BargedIn, turn=cut_turn, dropped_ms=self._last_cut.dropped_ms)
                 case t.CommitHeard(turn):
                     self._commit_heard(turn)
                 case t.ResumeReply(turn):
@@ -169,9 +228,33 @@ class Session:
                     if reason == "greeting":
                         self.history.add_assistant(text)
                     self._spawn(self._speak(text, turn=0), f"say-{reason}")
-                case t.EndCall():
+                case t.EndCall(reason):
                     self._hang_up_when_idle = True
+                    self._end_reason = f"agent ended the call ({reason})"
         self._wake.set()
+
+    async def _carry_out_control(self) -> bool:
+        """Hang up or transfer if the agent asked to and its reply has been heard."""
+        request = self.control.request
+        if request is None or self._replies or not self.ledger.idle:
+            return False
+        self.control.request = None
+        if request.action == "end":
+            self._end_reason = f"agent ended the call ({request.reason})"
+            await self.transport.hang_up()
+        else:
+            self._end_reason = "transferred"
+            await self.transport.transfer(request.to, request.summary)
+        self._finished.set()
+        return True
+
+    def _played(self, turn: int) -> None:
+        """Reply ``turn`` was generated and all of it has played: the caller heard it all."""
+        self._publish(ev.AgentSaid, turn=turn, text=self._unplayed.pop(turn), complete=True)
+
+    async def _clear(self, decided: float) -> None:
+        await self.transport.clear()
+        BARGE_IN_TO_SILENCE.observe(self._now() - decided)
 
     def _commit_user(self, turn: int) -> None:
         if (text := self._pending_user.pop(turn, None)) is not None:
@@ -185,6 +268,8 @@ class Session:
             self.history.replace_last_assistant(heard)
         elif heard:
             self.history.add_assistant(heard)
+        self._unplayed.pop(turn, None)
+        self._publish(ev.AgentSaid, turn=turn, text=heard, complete=False)
 
     async def _timers(self) -> None:
         while True:
@@ -204,19 +289,31 @@ class Session:
             match event:
                 case CallerAudio(audio):
                     for vad_event in self._vad.push(self._to_vad.convert(audio)):
-                        self._handle(t.SpeechStarted() if vad_event.kind == "start" else t.SpeechEnded())
+                        if vad_event.kind == "start":
+                            self._handle(t.SpeechStarted())
+                        else:
+                            self._speech_end = time.perf_counter()
+                            self._handle(t.SpeechEnded())
                     await self._stt_stream.push_audio(self._to_stt.convert(audio))
                 case MarkPlayed(name):
                     try:
-                        self.ledger.on_mark(name, self._now())
+                        segment = self.ledger.on_mark(name, self._now())
                     except ProtocolError:
                         logger.warning("ignoring an unknown or repeated playback mark")
                         continue
+                    if segment.turn in self._clocks:
+                        self._stage(segment.turn, "first_audio_played")
+                        self._close_clock(segment.turn)
+                    if segment.turn in self._unplayed and not self.ledger.pending(segment.turn):
+                        self._played(segment.turn)
                     if self.ledger.idle:
                         self._handle(t.PlaybackIdle())
                         if self._hang_up_when_idle:
                             break
+                        if await self._carry_out_control():
+                            return
                 case DtmfPressed(digit):
+                    self._publish(ev.CallerPressed, digit=digit)
                     self._handle(t.Dtmf(digit))
                 case CallerHungUp():
                     break
@@ -226,14 +323,15 @@ class Session:
 
     async def _transcripts(self) -> None:
         async for update in self._stt_stream:
+            if update.text:
+                self._publish(ev.CallerSaid, text=update.text, final=update.final)
             self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
 
     # --- agent side -------------------------------------------------------------------------
 
     async def _reply(self, turn: int, text: str) -> None:
         """LLM → splitter → TTS for reply ``turn``, with tool rounds and retries."""
-        config = self.config
-        toolbox = config.tools or Toolbox()
+        config, toolbox = self.config, self.toolbox
         messages = [*self.history.messages(), {"role": "user", "content": text}]
         spoken_all: list[str] = []
         try:
@@ -245,22 +343,37 @@ class Session:
                 self._commit_user(turn)
                 self.history.add_assistant(" ".join(spoken), tool_calls=[_openai_call(c) for c in calls])
                 self._handle(t.ToolsStarted(turn, spoke_content=bool(spoken_all)))
+                for call in calls:
+                    self._publish(ev.ToolCalled, turn=turn, name=call.name, arguments=call.arguments)
                 results = await invoke_all(calls, toolbox)
                 self._handle(t.ToolsFinished(turn))
                 for result in results:
                     self.history.add_tool_result(result.call_id, result.content)
+                    self._publish(
+                        ev.ToolReturned,
+                        turn=turn,
+                        name=result.name,
+                        content=result.content,
+                        is_error=result.is_error,
+                    )
                 messages = self.history.messages()
         except ProviderError as error:
             logger.warning("reply %d failed: %s", turn, error)
             self._commit_user(turn)
             self._replies.pop(turn, None)
+            self._close_clock(turn)
             self._handle(t.ReplyFailed(turn, str(error)))
             return
         self._commit_user(turn)
         self.history.add_assistant(" ".join(spoken_all))
+        self._unplayed[turn] = " ".join(spoken_all)
         self._done_replies.add(turn)
+        if not self.ledger.pending(turn):
+            self._played(turn)
         self._replies.pop(turn, None)
         self._handle(t.ReplyDone(turn))
+        if self.ledger.idle and await self._carry_out_control():
+            self._finished.set()
 
     async def _llm_round(
         self, turn: int, messages: list[dict[str, Any]], toolbox: Toolbox, *, spoke_before: bool
@@ -275,6 +388,7 @@ class Session:
                     splitter = SentenceSplitter()
                     try:
                         async for chunk in stream:
+                            self._stage(turn, "llm_first_token")
                             if isinstance(chunk, TextDelta):
                                 for sentence in splitter.push(chunk.text):
                                     spoken += await speaker.say(sentence)
@@ -296,6 +410,8 @@ class Session:
         try:
             async with _Speaker(self, turn) as speaker:
                 await speaker.say(text)
+            if turn == 0:
+                self._publish(ev.AgentSaid, turn=0, text=text, complete=True)
         except ProviderError as error:
             logger.error("could not say a %d-character phrase: %s", len(text), error)
 
@@ -336,6 +452,9 @@ class _Speaker:
         text = speakable(sentence)
         if not text:
             return []
+        self.session._stage(self.turn, "first_sentence")
+        if (confirmation := self.session._confirmations.get(self.turn)) is not None:
+            await confirmation.wait()  # a speculative reply speaks only once the final text agrees
         if self.stream is None:
             session = self.session
             self.stream = await session.tts.open(session._tts_format, voice=session.config.voice)
@@ -353,6 +472,7 @@ class _Speaker:
         stream_ms = 0.0  # audio sent before the current sentence (word times count from 0)
         segment_ms, segment_start, words = 0.0, None, []
         async for chunk in stream:
+            session._stage(self.turn, "tts_first_byte")
             audio = self.convert.convert(chunk.audio)
             if chunk.end_of_text:
                 audio += self.convert.flush()
@@ -360,6 +480,7 @@ class _Speaker:
                 if segment_start is None:
                     segment_start = session._now()
                 await session._send_audio(audio)
+                session._stage(self.turn, "first_audio_sent")
                 segment_ms += len(audio) / bytes_per_ms
                 if not started:
                     started = True

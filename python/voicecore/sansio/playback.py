@@ -132,6 +132,10 @@ class PlaybackLedger:
             dropped_ms=dropped,
         )
 
+    def pending(self, turn: int) -> bool:
+        """Whether audio of ``turn`` is still waiting to be played."""
+        return any(segment.turn == turn for segment in self._pending)
+
     def heard(self, turn: int) -> str:
         """The text of ``turn`` whose marks have been echoed so far."""
         return " ".join(self._heard.get(turn, ()))

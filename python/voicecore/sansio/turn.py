@@ -22,6 +22,7 @@ __all__ = [
     "CancelReply",
     "ClearPlayback",
     "CommitHeard",
+    "ConfirmReply",
     "Dtmf",
     "EndCall",
     "Event",
@@ -81,6 +82,10 @@ class TurnConfig:
         idle_prompt: Said when the caller stays silent.
         goodbye: Said before the call ends on its own.
         dtmf_as_input: Keypad digits up to ``#`` become a caller turn ("DTMF 123").
+        speculative_after: Speculative start (None: off): once the VAD heard the end of speech
+            and the interim transcript has not changed for this long, start the reply on it;
+            it is confirmed when the final text matches, else restarted on the final text.
+            The reply's audio waits for the confirmation, so only the LLM's head start is won.
     """
 
     end_of_turn: EndOfTurnPolicy = "both"
@@ -102,6 +107,7 @@ class TurnConfig:
     idle_prompt: str = "Are you still there?"
     goodbye: str = "Thank you for calling. Goodbye."
     dtmf_as_input: bool = False
+    speculative_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.end_of_turn not in ("vad", "stt", "both"):
@@ -123,6 +129,12 @@ class TurnConfig:
         if self.turn_timeout <= self.filler_after:
             raise ConfigError(
                 f"turn_timeout ({self.turn_timeout}) must exceed filler_after ({self.filler_after})"
+            )
+        if self.speculative_after is not None and not (
+            self.speculative_after >= 0 and math.isfinite(self.speculative_after)
+        ):
+            raise ConfigError(
+                f"speculative_after must be None or seconds >= 0, not {self.speculative_after!r}"
             )
         if self.barge_in_min_words < 0 or self.idle_prompts < 0:
             raise ConfigError("barge_in_min_words and idle_prompts must be >= 0")
@@ -248,6 +260,14 @@ class StartReply:
     turn: int
     text: str
     replaces: int | None = None
+    speculative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmReply:
+    """The caller's final text matches speculative reply ``turn``: its audio may play."""
+
+    turn: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +275,7 @@ class CancelReply:
     """Stop reply ``turn`` now: its LLM, TTS and tools."""
 
     turn: int
-    reason: Literal["barge-in", "continued", "timeout", "failed", "ended"]
+    reason: Literal["barge-in", "continued", "timeout", "failed", "ended", "speculation-missed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +313,15 @@ class EndCall:
 
 
 Action = (
-    FinalizeTranscript | StartReply | CancelReply | ClearPlayback | CommitHeard | ResumeReply | Say | EndCall
+    FinalizeTranscript
+    | StartReply
+    | ConfirmReply
+    | CancelReply
+    | ClearPlayback
+    | CommitHeard
+    | ResumeReply
+    | Say
+    | EndCall
 )
 
 
@@ -309,6 +337,8 @@ class _Caller:
     vad_ended: bool = False
     finals: list[str] = field(default_factory=list)
     interim: str = ""
+    #: When the interim text last changed.
+    interim_since: float = 0.0
     #: Until when to wait for the STT's final text after the VAD end (None: not waiting).
     final_due: float | None = None
     #: The STT delivered its final text after the VAD end, or we stopped waiting for it.
@@ -330,6 +360,7 @@ class _Reply:
     done: bool = False
     filler_said: bool = False
     tools_since: float | None = None
+    speculative: bool = False
 
 
 class TurnMachine:
@@ -446,11 +477,17 @@ class TurnMachine:
             if waited >= config.turn_timeout:
                 self._reply = None
                 actions += [CancelReply(reply.turn, "timeout"), self._say(config.fallback, "fallback")]
-            elif waited >= config.filler_after and not reply.filler_said:
+            elif waited >= config.filler_after and not reply.filler_said and not caller.speaking:
                 reply.filler_said = True
                 actions.append(self._say(self._next_filler(), "filler"))
         reply = self._reply
-        if reply and reply.tools_since is not None and now - reply.tools_since >= config.tool_filler_delay:
+        tools_since = reply.tools_since if reply is not None else None
+        if (
+            reply
+            and tools_since is not None
+            and not caller.speaking
+            and now - tools_since >= config.tool_filler_delay
+        ):
             reply.tools_since = None
             reply.filler_said = True
             actions.append(self._say(self._next_filler(), "filler"))
@@ -468,13 +505,15 @@ class TurnMachine:
         if self._ended:
             return None
         config, caller, reply = self.config, self._caller, self._reply
-        deadlines = [self._call_deadline, self._barge_in_due(), caller.final_due]
+        deadlines = [self._call_deadline, self._barge_in_due(), caller.final_due, self._speculate_due()]
         if self._barge_in is not None and self._barge_in[1] is not None:
             deadlines.append(self._barge_in[1] + config.false_interruption_timeout)
+        # Fillers never talk over the caller: their deadlines wait while the caller speaks.
         if reply and not reply.audio_started:
-            budget = config.turn_timeout if reply.filler_said else config.filler_after
+            filler_due = not reply.filler_said and not caller.speaking
+            budget = config.filler_after if filler_due else config.turn_timeout
             deadlines.append(reply.turn_ended + budget)
-        if reply and reply.tools_since is not None:
+        if reply and reply.tools_since is not None and not caller.speaking:
             deadlines.append(reply.tools_since + config.tool_filler_delay)
         if self._idle_since is not None:
             deadlines.append(self._idle_since + config.idle_after)
@@ -515,6 +554,8 @@ class TurnMachine:
                 caller.final_settled = True
                 caller.final_due = None
         else:
+            if text != caller.interim:
+                caller.interim_since = now
             caller.interim = text
         if event.end_of_turn:
             caller.stt_end_of_turn = True
@@ -528,14 +569,17 @@ class TurnMachine:
         if words and self._barge_in is not None:
             self._barge_in = None  # the caller did say something: a real interruption
         reply = self._reply
-        if reply and not reply.audio_started and words:
+        # New words before the reply was heard mean the caller went on (for a speculative
+        # reply, only once they speak again: its final text is not "more").
+        if reply and not reply.audio_started and words and (caller.speaking or not reply.speculative):
             self._continue_turn(reply, actions)
 
     def _continue_turn(self, reply: _Reply, actions: list[Action]) -> None:
         """The caller kept talking before hearing reply ``reply``: drop it and answer it all."""
         actions.append(CancelReply(reply.turn, "continued"))
-        self._caller.finals.insert(0, reply.text)
-        self._replaced = reply.turn
+        if not reply.speculative:  # a speculative reply's text is still the caller's own
+            self._caller.finals.insert(0, reply.text)
+            self._replaced = reply.turn
         self._reply = None
 
     def _meaningful_words(self, text: str) -> int:
@@ -566,7 +610,10 @@ class TurnMachine:
             if vad_done:
                 self._caller = _Caller()  # a backchannel while the agent speaks: not a turn
             return
-        if not text or self._reply is not None:
+        if not text:
+            return
+        reply = self._reply
+        if reply is not None and not reply.speculative:
             return
         stt_waited = vad_done and caller.final_settled
         match config.end_of_turn:
@@ -576,17 +623,40 @@ class TurnMachine:
                 ready = caller.stt_end_of_turn
             case _:
                 ready = vad_done and (caller.stt_end_of_turn or stt_waited)
-        if ready:
+        if ready and reply is not None:  # a speculative reply meets the final text
+            if _normalised(reply.text) == _normalised(text):
+                reply.speculative = False
+                self._caller = _Caller()
+                actions.append(ConfirmReply(reply.turn))
+                return
+            actions.append(CancelReply(reply.turn, "speculation-missed"))
+            self._reply = None
             self._start_reply(text, now, actions)
+        elif ready:
+            self._start_reply(text, now, actions)
+        elif reply is None and (due := self._speculate_due()) is not None and now >= due:
+            self._start_reply(text, now, actions, speculative=True)
 
-    def _start_reply(self, text: str, now: float, actions: list[Action]) -> None:
+    def _speculate_due(self) -> float | None:
+        """When a stable interim transcript may start a speculative reply, if one may."""
+        caller, after = self._caller, self.config.speculative_after
+        if after is None or self._reply is not None or not caller.interim or caller.finals:
+            return None
+        if not caller.vad_ended or caller.speaking or self._agent_audible:
+            return None
+        return caller.interim_since + after
+
+    def _start_reply(
+        self, text: str, now: float, actions: list[Action], *, speculative: bool = False
+    ) -> None:
         self._turns += 1
         replaces, self._replaced = self._replaced, None
-        self._reply = _Reply(turn=self._turns, text=text, turn_ended=now)
-        self._caller = _Caller()
+        self._reply = _Reply(turn=self._turns, text=text, turn_ended=now, speculative=speculative)
+        if not speculative:  # a speculative reply still waits for the caller's final text
+            self._caller = _Caller()
         self._barge_in = None
         self._idle_since = None
-        actions.append(StartReply(self._turns, text, replaces))
+        actions.append(StartReply(self._turns, text, replaces, speculative))
 
     def _on_dtmf(self, digit: str, now: float, actions: list[Action]) -> None:
         if not self.config.dtmf_as_input:
@@ -621,3 +691,8 @@ class TurnMachine:
         actions += [self._say(self.config.goodbye, "goodbye"), EndCall(reason)]
         self._ended = True
         return actions
+
+
+def _normalised(text: str) -> str:
+    """Text compared for speculation: lower case, words only."""
+    return " ".join(word.strip(".,!?;:\"'").lower() for word in text.split())

@@ -72,3 +72,7 @@ class Transport(Protocol):
     async def hang_up(self) -> None:
         """End the call from the agent's side."""
         ...
+
+    async def transfer(self, to: str, summary: str | None) -> None:
+        """Hand the caller to ``to``; a warm transfer passes ``summary`` to whoever answers."""
+        ...

@@ -1,0 +1,51 @@
+"""Which event loop runs voicecore: uvloop when it is installed, stock asyncio otherwise.
+
+``VOICECORE_LOOP=asyncio`` forces the stock loop (asyncio debug mode should run on it: uvloop
+has known crashes finalising async generators in debug mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Literal, TypeVar
+
+from voicecore.errors import ConfigError
+
+__all__ = ["loop_factory", "loop_name", "run"]
+
+T = TypeVar("T")
+LoopName = Literal["uvloop", "asyncio"]
+
+
+def loop_name(environ: Mapping[str, str] = os.environ) -> LoopName:
+    """The loop to use: ``VOICECORE_LOOP`` if set, else uvloop when importable."""
+    wanted = environ.get("VOICECORE_LOOP", "").strip().lower()
+    if wanted not in ("", "uvloop", "asyncio"):
+        raise ConfigError(f"VOICECORE_LOOP must be 'uvloop' or 'asyncio', not {wanted!r}")
+    if wanted == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        if wanted == "uvloop":
+            message = "VOICECORE_LOOP=uvloop but uvloop is not installed (pip install uvloop)"
+            raise ConfigError(message) from None
+        return "asyncio"
+    return "uvloop"
+
+
+def loop_factory(name: LoopName) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A factory of new event loops of kind ``name``."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T], *, loop: LoopName | None = None) -> T:
+    """Run ``main`` to completion on a fresh loop of kind ``loop`` (chosen by :func:`loop_name`)."""
+    with asyncio.Runner(loop_factory=loop_factory(loop or loop_name())) as runner:
+        return runner.run(main)

@@ -1,0 +1,54 @@
+"""Per-turn latency: the timeline of each reply, as an event and as Prometheus histograms.
+
+Stages are measured from the end of the caller's speech (the VAD's decision), in loop time:
+STT final → LLM first token → first sentence → TTS first byte → first audio sent → first
+audio played (playback truth: the first mark echoed). Barge-in-to-silence is the time from
+the barge-in decision to the transport's ``clear`` having been sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Histogram
+
+from voicecore.events import TurnTimings
+
+__all__ = ["BARGE_IN_TO_SILENCE", "CALLS", "TURN_STAGE", "TurnClock"]
+
+_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+TURN_STAGE = Histogram(
+    "voicecore_turn_stage_seconds",
+    "Seconds from the end of the caller's speech to each stage of the agent's reply.",
+    ["stage"],
+    buckets=_BUCKETS,
+)
+BARGE_IN_TO_SILENCE = Histogram(
+    "voicecore_barge_in_to_silence_seconds",
+    "Seconds from a barge-in decision to the clear of queued agent audio being sent.",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+)
+CALLS = Counter("voicecore_calls", "Calls handled.")
+
+
+@dataclass(slots=True)
+class TurnClock:
+    """Collects the stage times of one turn; the first time each stage is reached counts."""
+
+    call_id: str
+    turn: int
+    speech_end: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def reached(self, stage: str, now: float) -> None:
+        """Note ``stage`` at ``now`` unless it was already reached."""
+        if stage not in TurnTimings.STAGES:
+            raise ValueError(f"unknown stage {stage!r}; one of {TurnTimings.STAGES}")
+        self.stages.setdefault(stage, now - self.speech_end)
+
+    def timings(self, now: float) -> TurnTimings:
+        """The turn's timeline as an event; also records it in the histograms."""
+        for stage, seconds in self.stages.items():
+            TURN_STAGE.labels(stage=stage).observe(seconds)
+        return TurnTimings(call_id=self.call_id, at=now, turn=self.turn, **self.stages)

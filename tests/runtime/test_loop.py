@@ -1,0 +1,37 @@
+"""Choosing the event loop: uvloop when installed, unless VOICECORE_LOOP says otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from voicecore.errors import ConfigError
+from voicecore.runtime.loop import loop_name, run
+
+
+def test_env_chooses_the_loop() -> None:
+    assert loop_name({"VOICECORE_LOOP": "asyncio"}) == "asyncio"
+    with pytest.raises(ConfigError, match="VOICECORE_LOOP"):
+        loop_name({"VOICECORE_LOOP": "trio"})
+
+
+def test_uvloop_is_the_default_when_installed() -> None:
+    pytest.importorskip("uvloop")
+    assert loop_name({}) == "uvloop"
+    assert loop_name({"VOICECORE_LOOP": "uvloop"}) == "uvloop"
+
+
+@pytest.mark.parametrize("name", ["asyncio", "uvloop"])
+def test_run_uses_the_named_loop(name: str) -> None:
+    if name == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+
+    async def kind() -> type:
+        return type(asyncio.get_running_loop())
+
+    loop_type = run(kind(), loop=name)  # type: ignore[arg-type]
+    if name == "uvloop":
+        assert loop_type is uvloop.Loop
+    else:
+        assert issubclass(loop_type, asyncio.BaseEventLoop)
