@@ -112,7 +112,9 @@ def test_keepalive_while_no_audio_flows() -> None:
 def test_an_idle_socket_closed_by_the_server_is_a_connection_error() -> None:
     async def main() -> None:
         async with FakeDeepgram(idle_timeout=0.1) as server:
-            stt = DeepgramSTT(api_key="dg-key", base_url=server.ws_url, keepalive_interval=9.0)
+            stt = DeepgramSTT(
+                api_key="dg-key", base_url=server.ws_url, keepalive_interval=9.0, max_reconnects=0
+            )
             stream = await stt.open(MULAW_8K, language="en")
             with pytest.raises(ProviderConnectionError, match="NET-0001"):
                 await anext(stream)
@@ -169,7 +171,7 @@ def test_bad_configuration() -> None:
 def test_a_close_before_close_stream_is_a_connection_error_even_when_normal() -> None:
     async def main() -> None:
         async with FakeDeepgram(close_after_bytes=1, close_with=(1000, "")) as server:
-            stt = DeepgramSTT(api_key="dg-key", base_url=server.ws_url)
+            stt = DeepgramSTT(api_key="dg-key", base_url=server.ws_url, max_reconnects=0)
             stream = await stt.open(MULAW_8K, language="en")
             await stream.push_audio(FRAME)
             with pytest.raises(ProviderConnectionError, match="before CloseStream") as caught:
@@ -179,3 +181,28 @@ def test_a_close_before_close_stream_is_a_connection_error_even_when_normal() ->
             await stt.aclose()
 
     asyncio.run(main())
+
+
+def test_a_lost_socket_reconnects_and_replays_so_no_caller_audio_is_lost() -> None:
+    pushed = bytes(i % 251 for i in range(160 * 40))  # 40 distinct-ish 20 ms frames
+
+    async def main() -> tuple[list[TranscriptUpdate], STTStream, FakeDeepgram]:
+        script = [Utterance("First part.", audio_bytes=1600), Utterance("Second part.", audio_bytes=3200)]
+        # The first socket dies after 2400 bytes: 800 of them were after the last final result.
+        async with FakeDeepgram(script, close_after_bytes=2400, close_with=(1011, "NET-0000")) as server:
+
+            async def feed(stream: STTStream) -> None:
+                for start in range(0, len(pushed), 160):
+                    await stream.push_audio(pushed[start : start + 160])
+                    await asyncio.sleep(0)  # let the reader see the close between frames
+
+            updates, stream = await transcribe(server, feed, expect=6)
+        return updates, stream, server
+
+    updates, stream, server = asyncio.run(main())
+    first, second = server.connections
+    assert stream.reconnects == 1  # type: ignore[attr-defined]
+    assert stream.gap_seconds == 0  # type: ignore[attr-defined]
+    # Byte-exact: what the first socket settled, then everything the second one got, is all the audio.
+    assert bytes(first.audio[:1600]) + bytes(second.audio) == pushed
+    assert [u.text for u in updates if u.final and u.text] == ["First part.", "Second part."]

@@ -14,6 +14,7 @@ from voicecore.sansio.deepgram import (
     KEEP_ALIVE,
     ListenProtocol,
     Metadata,
+    ReplayBuffer,
     Results,
     SpeechStarted,
     UtteranceEnd,
@@ -167,3 +168,32 @@ def test_close_codes(
         assert error is not None
         assert error.retryable is retryable
         assert text in str(error)
+
+
+def test_replay_keeps_what_no_final_result_covers() -> None:
+    buffer = ReplayBuffer(bytes_per_second=8000)
+    audio = bytes(range(256)) * 40  # 10240 bytes, 1.28 s
+    buffer.push(audio[:4000])
+    buffer.push(audio[4000:8000])
+    buffer.settle(0.25)  # a final result ended 0.25 s in: 2000 bytes settled
+    assert buffer.pending == 6000
+    buffer.push(audio[8000:])
+    replay = buffer.replay()
+    assert replay == audio[2000:]
+    # On the new connection, time 0 is the first replayed byte.
+    buffer.settle(0.5)
+    assert buffer.replay() == audio[6000:]
+    assert buffer.dropped == 0
+
+
+def test_replay_never_splits_a_sample_and_counts_overflow_as_a_gap() -> None:
+    buffer = ReplayBuffer(bytes_per_second=32000, sample_width=2, capacity_seconds=0.01)  # 320 bytes
+    buffer.push(bytes(301))
+    buffer.settle(0.00003)  # 0.96 bytes -> nothing settled (no half samples)
+    assert buffer.pending == 301
+    buffer.push(bytes(100))
+    assert buffer.pending == 319
+    assert buffer.dropped == 82
+    assert buffer.gap_seconds == pytest.approx(82 / 32000)
+    buffer.settle(100.0)  # beyond what was kept
+    assert buffer.pending == 0

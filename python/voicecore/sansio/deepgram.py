@@ -26,6 +26,7 @@ __all__ = [
     "DeepgramEvent",
     "ListenProtocol",
     "Metadata",
+    "ReplayBuffer",
     "Results",
     "SpeechStarted",
     "UtteranceEnd",
@@ -271,3 +272,66 @@ class ListenProtocol:
             start=float(message.get("start") or 0.0),
             duration=float(message.get("duration") or 0.0),
         )
+
+
+class ReplayBuffer:
+    """The audio Deepgram has not yet settled, to send again after a reconnect.
+
+    Deepgram does not acknowledge audio, but a final result covers its window for good: once
+    a final ``Results`` ends at ``start + duration`` seconds, the audio before that point is
+    no longer needed. Everything after it is kept (up to ``capacity_seconds``; older audio is
+    dropped and counted as a gap), so a new connection can be sent exactly the audio the old
+    one may not have transcribed. A new connection's times start at 0 again, at the first
+    replayed byte.
+
+    Args:
+        bytes_per_second: Of the stream's audio format.
+        sample_width: Bytes per sample (cuts never split a sample).
+        capacity_seconds: The most audio kept.
+    """
+
+    def __init__(
+        self, *, bytes_per_second: int, sample_width: int = 1, capacity_seconds: float = 30.0
+    ) -> None:
+        self.bytes_per_second = bytes_per_second
+        self.sample_width = sample_width
+        self.capacity = int(capacity_seconds * bytes_per_second) // sample_width * sample_width
+        self._buffer = bytearray()
+        self._start = 0  # absolute offset of _buffer[0] in the call's audio
+        self._origin = 0  # absolute offset where the current connection's time 0 lies
+        self.dropped = 0
+        """Bytes that overflowed the buffer before they were settled (lost on a reconnect)."""
+
+    @property
+    def pending(self) -> int:
+        """Bytes kept for a replay."""
+        return len(self._buffer)
+
+    @property
+    def gap_seconds(self) -> float:
+        """Seconds of audio lost to overflow."""
+        return self.dropped / self.bytes_per_second
+
+    def push(self, audio: bytes) -> None:
+        """Audio about to be sent."""
+        self._buffer += audio
+        excess = len(self._buffer) - self.capacity
+        if excess > 0:
+            excess = -(-excess // self.sample_width) * self.sample_width
+            del self._buffer[:excess]
+            self._start += excess
+            self.dropped += excess
+
+    def settle(self, until_seconds: float) -> None:
+        """A final result covers the current connection's audio up to ``until_seconds``."""
+        absolute = (
+            self._origin + int(until_seconds * self.bytes_per_second) // self.sample_width * self.sample_width
+        )
+        cut = min(max(absolute - self._start, 0), len(self._buffer))
+        del self._buffer[:cut]
+        self._start += cut
+
+    def replay(self) -> bytes:
+        """The audio to send first on a new connection, whose time 0 it becomes."""
+        self._origin = self._start
+        return bytes(self._buffer)

@@ -6,7 +6,8 @@ in, then ``UtteranceEnd``. ``Finalize`` finalizes the utterance in progress with
 ``from_finalize``; ``CloseStream`` flushes, sends ``Metadata`` and closes 1000. Like the real
 server it refuses a bad key (401 with ``dg-error``), refuses ``utterance_end_ms`` without
 interim results (400), closes 1011 ``NET-0001`` after ``idle_timeout`` without client data,
-and can be told to fail with a close code.
+and can be told to fail the first connection with a close code after some audio. The script
+is shared by all connections: after a reconnect the caller's speech goes on where it was.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class FakeDeepgram(LocalServer):
     ) -> None:
         super().__init__()
         self.utterances = [Utterance(u) if isinstance(u, str) else u for u in utterances]
+        self.script = list(self.utterances)  # what is left to hear, across connections
         self.api_key = api_key
         self.idle_timeout = idle_timeout
         self.close_after_bytes = close_after_bytes
@@ -99,7 +101,7 @@ class FakeDeepgram(LocalServer):
 class _Session:
     def __init__(self, server: FakeDeepgram, ws: web.WebSocketResponse, conn: Connection) -> None:
         self.server, self.ws, self.conn = server, ws, conn
-        self.script = list(server.utterances)
+        self.script = server.script
         self.rate_bytes = int(conn.query.get("sample_rate", "8000")) * (
             2 if conn.query.get("encoding") == "linear16" else 1
         )
@@ -123,10 +125,9 @@ class _Session:
                     await self._close_stream()
                     return
                 await self._audio(message.data)
-                if (
-                    self.server.close_after_bytes is not None
-                    and len(self.conn.audio) >= self.server.close_after_bytes
-                ):
+                limit = self.server.close_after_bytes
+                first = self.conn is self.server.connections[0]
+                if first and limit is not None and len(self.conn.audio) >= limit:
                     code, reason = self.server.close_with
                     await self.ws.close(code=code, message=reason.encode())
                     return
