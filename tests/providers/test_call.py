@@ -16,6 +16,7 @@ from tests.providers.fakes.openai import FakeChatServer, Reply
 from voicecore.providers.base import PCM16_16K
 from voicecore.providers.deepgram import DeepgramSTT
 from voicecore.providers.elevenlabs import ElevenLabsTTS
+from voicecore.providers.failover import FailoverLLM
 from voicecore.providers.openai import OpenAILLM
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
@@ -24,30 +25,39 @@ from voicecore.testing import LoopbackTransport
 SECOND_OF_AUDIO = PCM16_16K.bytes_per_second
 
 
+async def call(
+    llm_servers: list[FakeChatServer], *, failover: bool = False
+) -> tuple[LoopbackTransport, Session, FakeDeepgram, FakeElevenLabs]:
+    """One caller turn ("What are your opening hours?") answered over the wire; two sentences heard."""
+    async with (
+        FakeDeepgram([Utterance("What are your opening hours?", audio_bytes=SECOND_OF_AUDIO // 2)]) as dg,
+        FakeElevenLabs() as el,
+    ):
+        transport = LoopbackTransport(PCM16_16K)
+        stt = DeepgramSTT(api_key="dg-key", base_url=dg.ws_url)
+        llms = [OpenAILLM(model="m", base_url=s.base_url, name=f"llm{i}") for i, s in enumerate(llm_servers)]
+        llm = FailoverLLM(llms, first_token_timeout=2) if failover else llms[0]
+        tts = ElevenLabsTTS(voice_id="v", api_key="xi-key", base_url=el.ws_url)
+        config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
+        session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
+
+        async def caller() -> None:
+            async with asyncio.timeout(10):
+                while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
+                    await asyncio.sleep(0.02)
+            transport.hang_up_caller()
+
+        async with asyncio.timeout(15):
+            await asyncio.gather(session.run(), caller())
+        for provider in (stt, *llms, tts):
+            await provider.aclose()
+    return transport, session, dg, el
+
+
 def test_a_turn_over_the_wire_is_heard_sentence_by_sentence() -> None:
     async def main() -> tuple[LoopbackTransport, Session, FakeDeepgram, FakeChatServer, FakeElevenLabs]:
-        async with (
-            FakeDeepgram([Utterance("What are your opening hours?", audio_bytes=SECOND_OF_AUDIO // 2)]) as dg,
-            FakeChatServer([Reply("We open at nine. We close at five.")]) as llm_server,
-            FakeElevenLabs() as el,
-        ):
-            transport = LoopbackTransport(PCM16_16K)
-            stt = DeepgramSTT(api_key="dg-key", base_url=dg.ws_url)
-            llm = OpenAILLM(model="m", base_url=llm_server.base_url)
-            tts = ElevenLabsTTS(voice_id="v", api_key="xi-key", base_url=el.ws_url)
-            config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
-            session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
-
-            async def caller() -> None:
-                async with asyncio.timeout(10):
-                    while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
-                        await asyncio.sleep(0.02)
-                transport.hang_up_caller()
-
-            async with asyncio.timeout(15):
-                await asyncio.gather(session.run(), caller())
-            for provider in (stt, llm, tts):
-                await provider.aclose()
+        async with FakeChatServer([Reply("We open at nine. We close at five.")]) as llm_server:
+            transport, session, dg, el = await call([llm_server])
         return transport, session, dg, llm_server, el
 
     transport, session, dg, llm_server, el = asyncio.run(main())
@@ -71,3 +81,19 @@ def test_a_turn_over_the_wire_is_heard_sentence_by_sentence() -> None:
         ("user", "What are your opening hours?"),
         ("assistant", "We open at nine. We close at five."),
     ]
+
+
+def test_the_turn_fails_over_to_the_backup_llm_and_the_caller_hears_it() -> None:
+    async def main() -> tuple[LoopbackTransport, FakeChatServer, FakeChatServer]:
+        async with (
+            FakeChatServer([Reply(status=503)]) as primary,
+            FakeChatServer([Reply("Backup here. All is well.")], flavor="ollama") as backup,
+        ):
+            transport, _, _, _ = await call([primary, backup], failover=True)
+        return transport, primary, backup
+
+    transport, primary, backup = asyncio.run(main())
+    assert len(primary.requests) == 1
+    assert primary.requests == backup.requests, "the backup answered the same turn"
+    assert len(transport.marks_played) == 2
+    assert bytes(transport.played).startswith(audio_for("Backup here.", "pcm_16000"))
