@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.providers.fakes.deepgram import FakeDeepgram, Utterance
-from tests.providers.fakes.elevenlabs import FakeElevenLabs, audio_for
-from tests.providers.fakes.openai import FakeChatServer, Reply
+from voicecore.fakes.deepgram import FakeDeepgram, Utterance
+from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
+from voicecore.fakes.openai import FakeChatServer, Reply
 from voicecore.providers.base import PCM16_16K
 from voicecore.providers.deepgram import DeepgramSTT
 from voicecore.providers.elevenlabs import ElevenLabsTTS

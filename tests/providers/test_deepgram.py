@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.providers.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.errors import ConfigError, ProviderConnectionError, ProviderStatusError, ProviderStreamError
+from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.providers.base import MULAW_8K, PCM16_16K, STT, AudioFormat, STTStream, TranscriptUpdate
 from voicecore.providers.deepgram import DeepgramSTT
 

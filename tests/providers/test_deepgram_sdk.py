@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from tests.providers.fakes.deepgram import FakeDeepgram
+from voicecore.fakes.deepgram import FakeDeepgram
 from voicecore.sansio.deepgram import CLOSE_STREAM, FINALIZE, KEEP_ALIVE
 
 deepgram = pytest.importorskip(

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.providers.fakes.elevenlabs import FakeElevenLabs, audio_for
 from voicecore.errors import ConfigError, ProviderError, ProviderStreamError, ProviderTimeoutError
+from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
 from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat, TTSStream
 from voicecore.providers.elevenlabs import ElevenLabsTTS
 

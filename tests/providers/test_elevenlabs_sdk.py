@@ -17,7 +17,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from tests.providers.fakes.elevenlabs import FakeElevenLabs, audio_for
+from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
 from voicecore.providers.base import MULAW_8K
 from voicecore.providers.elevenlabs import ElevenLabsTTS
 

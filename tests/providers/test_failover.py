@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from tests.providers.fakes.openai import FakeChatServer, Reply
 from voicecore.errors import ConfigError, ProviderStatusError, ProviderStreamError, ProviderTimeoutError
+from voicecore.fakes.openai import FakeChatServer, Reply
 from voicecore.providers.base import LLM, TextDelta, ToolCall
 from voicecore.providers.failover import FailoverLLM
 from voicecore.providers.openai import OpenAILLM

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from tests.providers.fakes.openai import FakeChatServer, Flavor, Reply
 from voicecore.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -16,6 +15,7 @@ from voicecore.errors import (
     ProviderStreamError,
     ProviderTimeoutError,
 )
+from voicecore.fakes.openai import FakeChatServer, Flavor, Reply
 from voicecore.providers.base import LLM, LLMStream, TextDelta, ToolCall, Usage
 from voicecore.providers.openai import OpenAILLM
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.providers.fakes.openai import FakeChatServer, Flavor, Reply
+from voicecore.fakes.openai import FakeChatServer, Flavor, Reply
 
 openai = pytest.importorskip("openai", reason="the official SDK is a test-only dependency (the test extra)")
 

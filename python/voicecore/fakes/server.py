@@ -18,13 +18,16 @@ class LocalServer:
 
     @property
     def http_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT``."""
         return f"ws://127.0.0.1:{self.port}"
 
     def record_peer(self, request: web.Request) -> None:
+        """Note the client's address and port (one port per TCP connection)."""
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer is not None:
             self.peers.append((peer[0], peer[1]))

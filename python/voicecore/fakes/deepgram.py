@@ -1,4 +1,4 @@
-"""A fake Deepgram live STT server (``/v1/listen``) over a real WebSocket, per protocols.md §2.
+"""A fake Deepgram live STT server (``/v1/listen``) over a real WebSocket.
 
 It "hears" scripted utterances as audio bytes arrive: ``SpeechStarted`` when one begins, an
 interim ``Results`` halfway, a final one (``speech_final`` per the script) when its bytes are
@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.providers.fakes.server import LocalServer
+from voicecore.fakes.server import LocalServer
 
 
 @dataclass
@@ -45,7 +45,20 @@ class Connection:
 
 
 class FakeDeepgram(LocalServer):
-    """Serves ``/v1/listen`` with the scripted utterances."""
+    """Serves ``/v1/listen`` with the scripted utterances.
+
+    Args:
+        utterances: What the caller says, in order (a str takes 1600 bytes of audio).
+        api_key: The key clients must send as ``Authorization: Token`` (None: any).
+        idle_timeout: Seconds without client data before it closes 1011 ``NET-0001``.
+        close_after_bytes: Close the first connection after this much audio.
+        close_with: The close code and reason for ``close_after_bytes``.
+
+    Attributes:
+        connections: What each client connection sent (query, headers, audio, controls).
+        control_received: Set whenever a control message arrives.
+        request_id: The ``dg-request-id`` and ``request_id`` it reports.
+    """
 
     def __init__(
         self,

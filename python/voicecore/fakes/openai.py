@@ -1,6 +1,6 @@
 """A fake OpenAI-compatible chat completions server, speaking SSE over a real socket.
 
-``flavor`` picks whose dialect it speaks, as protocols.md §3 describes each one:
+``flavor`` picks whose dialect it speaks, with each server's documented quirks:
 
 - ``openai``: ``x-request-id``, first delta ``{"role", "content": "", "refusal": null}``,
   ``usage: null`` on every chunk, an ``obfuscation`` field, tool-call arguments in fragments.
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.providers.fakes.server import LocalServer
+from voicecore.fakes.server import LocalServer
 
 Flavor = Literal["openai", "vllm", "llamacpp", "ollama"]
 
@@ -68,6 +68,7 @@ class Reply:
     keepalive_comments: bool = False
 
     def tokens(self) -> list[str]:
+        """The tokens to stream: words with their following space, or the given sequence."""
         if isinstance(self.text, str):
             words = self.text.split(" ") if self.text else []
             return [w + " " for w in words[:-1]] + words[-1:]
@@ -75,11 +76,25 @@ class Reply:
 
 
 class FakeChatServer(LocalServer):
-    """Answers ``POST /v1/chat/completions`` with the scripted replies, in order."""
+    """Answers ``POST /v1/chat/completions`` with the scripted replies, in order.
+
+    The last reply repeats once the script runs out; ``GET /v1/models`` answers too.
+
+    Args:
+        replies: One per request (a str is streamed word by word).
+        flavor: Whose dialect to speak: ``openai``, ``vllm``, ``llamacpp`` or ``ollama``.
+        api_key: The bearer token clients must send (None: any).
+
+    Attributes:
+        requests: The JSON bodies received.
+        request_headers: Their headers.
+        tokens_sent: Content tokens streamed per request.
+        client_went_away: Set when a client disconnects mid-stream.
+    """
 
     def __init__(
         self, replies: Sequence[Reply | str] = (), *, flavor: Flavor = "openai", api_key: str | None = None
-    ):
+    ) -> None:
         super().__init__()
         self.flavor = flavor
         self.replies = [Reply(r) if isinstance(r, str) else r for r in replies]
@@ -93,11 +108,13 @@ class FakeChatServer(LocalServer):
 
     @property
     def base_url(self) -> str:
+        """The ``base_url`` to give a client (``http://127.0.0.1:PORT/v1``)."""
         return self.http_url + "/v1"
 
     # --- errors in each flavor's shape ---------------------------------------------------------
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """An error body for ``status`` in this flavor's shape."""
         kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         if self.flavor == "vllm":
             return {"error": {"message": message, "type": "BadRequestError", "param": None, "code": status}}

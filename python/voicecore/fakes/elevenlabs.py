@@ -1,4 +1,4 @@
-"""A fake ElevenLabs TTS WebSocket server, per protocols.md §4.
+"""A fake ElevenLabs TTS WebSocket server.
 
 ``multi-stream-input``: contexts opened by a single-space message with settings, text
 buffered per context and synthesized on ``flush`` (or once the first
@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.providers.fakes.server import LocalServer
+from voicecore.fakes.server import LocalServer
 
 MS_PER_CHAR = 10
 BYTES_PER_MS = {
@@ -41,12 +41,15 @@ MAX_CONTEXTS = 5
 
 
 def audio_for(text: str, output_format: str) -> bytes:
+    """The audio the fake makes for ``text``: ``MS_PER_CHAR`` ms of one byte value per character."""
     per_char = int(MS_PER_CHAR * BYTES_PER_MS[output_format])
     return b"".join(bytes([ord(c) % 251 + 1]) * per_char for c in text)
 
 
 @dataclass
 class Connection:
+    """What one client connection sent: its URL, headers, messages and contexts."""
+
     path: str
     query: dict[str, str]
     headers: dict[str, str]
@@ -57,7 +60,18 @@ class Connection:
 
 
 class FakeElevenLabs(LocalServer):
-    """Serves both TTS WebSocket endpoints for any voice id."""
+    """Serves both TTS WebSocket endpoints for any voice id.
+
+    Args:
+        api_key: The ``xi-api-key`` clients must send (None: any).
+        stall: Accept text but never answer with audio.
+        chunk_chars: Characters of text per audio message.
+
+    Attributes:
+        connections: What each client connection sent.
+        context_closed: Set when a ``close_context`` arrives.
+        keepalive_received: Set when a keep-alive arrives.
+    """
 
     def __init__(self, *, api_key: str | None = "xi-key", stall: bool = False, chunk_chars: int = 4) -> None:
         super().__init__()
