@@ -83,7 +83,7 @@ def test_warm_up_reports_a_rejected_key() -> None:
     async def main() -> None:
         async with FakeChatServer(api_key="right") as server:
             llm = OpenAILLM(model="m", base_url=server.base_url, api_key="wrong")
-            with pytest.raises(ProviderStatusError, match="check the API key"):
+            with pytest.raises(ProviderStatusError, match=r"Incorrect API key provided.*check the API key"):
                 await llm.warm()
             await llm.aclose()
 

@@ -96,7 +96,7 @@ class OpenAILLM:
         if response.status != 200:
             try:
                 with provider_errors(self.name, request_id=request_id):
-                    error_body = await response.content.read(_MAX_ERROR_BODY)
+                    error_body = await _read_some(response, _MAX_ERROR_BODY)
             finally:
                 response.release()
             error = proto.error_from_body(
@@ -119,9 +119,9 @@ class OpenAILLM:
             async with self._http.session().get(
                 self.base_url.rstrip("/") + "/models", headers=self._headers, timeout=self._timeout
             ) as response:
-                await response.read()
+                body = await _read_some(response, _MAX_ERROR_BODY)
         if response.status in (401, 403):
-            raise proto.error_from_body(b"", provider=self.name, status=response.status)
+            raise proto.error_from_body(body, provider=self.name, status=response.status)
 
     async def aclose(self) -> None:
         """Close the connection pool; safe to call more than once."""
@@ -193,6 +193,14 @@ class OpenAIStream:
         else:
             self._response.close()
             logger.debug("%s: stream cancelled (request id %s)", self._provider, self.request_id)
+
+
+async def _read_some(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body up to ``limit`` bytes (an error body is small; a broken proxy's may not be)."""
+    body = bytearray()
+    while len(body) < limit and (data := await response.content.readany()):
+        body += data
+    return bytes(body[:limit])
 
 
 def _chunk(event: proto.ChatEvent) -> LLMChunk:
