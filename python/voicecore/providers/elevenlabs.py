@@ -155,7 +155,7 @@ class _Socket:
 
     def __init__(
         self, ws: aiohttp.ClientWebSocketResponse, protocol: proto.MultiContextProtocol, keepalive: float
-    ):
+    ) -> None:
         self.ws = ws
         self.protocol = protocol
         self.streams: dict[str, ElevenLabsStream] = {}

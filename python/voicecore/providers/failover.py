@@ -74,7 +74,7 @@ class FailoverStream:
 
     def __init__(
         self, owner: FailoverLLM, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]
-    ):
+    ) -> None:
         self._owner = owner
         self._messages = messages
         self._tools = tools
