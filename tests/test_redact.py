@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -160,3 +162,19 @@ def test_redact_obj_does_not_modify_its_input() -> None:
     value = {"a": ["jane@example.com"]}
     redact_obj(value)
     assert value == {"a": ["jane@example.com"]}
+
+
+def test_voicecore_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    from voicecore.redact import install_log_redaction
+
+    install_log_redaction()
+    try:
+        with caplog.at_level(logging.WARNING, logger="voicecore.test"):
+            logging.getLogger("voicecore.test").warning("tool failed for %s", "card 4111 1111 1111 1111")
+        assert "4111" not in caplog.text
+        assert "[CARD]" in caplog.text
+    finally:
+        install_log_redaction(enabled=False)
+    with caplog.at_level(logging.WARNING, logger="voicecore.test"):
+        logging.getLogger("voicecore.test").warning("call %s", "+1 415 555 0123")
+    assert "555 0123" in caplog.text  # switched off: left as it is

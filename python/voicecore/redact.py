@@ -28,11 +28,21 @@ lists and tuples, which is how event payloads are cleaned before they are writte
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["CARD", "EMAIL", "PHONE", "SSN", "luhn_valid", "redact", "redact_obj"]
+__all__ = [
+    "CARD",
+    "EMAIL",
+    "PHONE",
+    "SSN",
+    "install_log_redaction",
+    "luhn_valid",
+    "redact",
+    "redact_obj",
+]
 
 CARD = "[CARD]"
 SSN = "[SSN]"
@@ -180,3 +190,34 @@ def redact_obj(value: Any) -> Any:
         redacted = redact(text)
         return value if redacted == text else redacted
     return value
+
+
+class _RedactingRecords:
+    """A log-record factory that redacts the messages of one logger tree's records."""
+
+    def __init__(self, base: Callable[..., logging.LogRecord], prefix: str) -> None:
+        self.base = base
+        self.prefix = prefix
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.base(*args, **kwargs)
+        if record.name == self.prefix or record.name.startswith(self.prefix + "."):
+            message = record.getMessage()
+            redacted = redact(message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return record
+
+
+def install_log_redaction(logger_name: str = "voicecore", *, enabled: bool = True) -> None:
+    """Redact PII in the log records of ``logger_name`` and its children.
+
+    ``enabled=False`` undoes it.
+
+    It wraps the process's log-record factory, so the message is redacted when the record is
+    made, before any filter or handler (ours or the application's) sees it.
+    """
+    factory = logging.getLogRecordFactory()
+    while isinstance(factory, _RedactingRecords) and factory.prefix == logger_name:
+        factory = factory.base
+    logging.setLogRecordFactory(_RedactingRecords(factory, logger_name) if enabled else factory)

@@ -76,7 +76,8 @@ class FakeSTT:
             after which the next utterance's first word is sent as an interim (0: never).
             ``finalize()`` does nothing unless loud audio came since the last final.
         formats: Formats it accepts.
-        fail_after_bytes: Raise a retryable error once this much audio arrived (None: never).
+        fail_after_bytes: The first stream opened fails (a retryable outage) once this much
+            audio arrived (None: never); streams opened after it work.
         full_interims: Interim results carry the whole next utterance (else its first word).
     """
 
@@ -123,7 +124,7 @@ class _FakeSTTStream:
         if _loud(audio, self.format):
             self._since_final += len(audio)
         fail_at = self.owner.fail_after_bytes
-        if fail_at is not None and self.received >= fail_at:
+        if fail_at is not None and self.received >= fail_at and self is self.owner.opened[0]:
             self._out.fail(ProviderStatusError("fake outage", provider=self.owner.name, status=503))
             return
         threshold = self.owner.interim_after_bytes

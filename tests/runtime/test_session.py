@@ -240,7 +240,8 @@ def test_idle_prompt_counts_from_the_end_of_playback(loop: LoopName) -> None:
         await until(lambda: transport.hung_up, within=15.0)
 
     run(run_call(session, transport, script), loop=loop)
-    assert tts.spoken == ["Hi there.", "Are you still there?", "Thank you for calling. Goodbye."]
+    # Fixed phrases are spoken sentence by sentence too (one playback mark each).
+    assert tts.spoken == ["Hi there.", "Are you still there?", "Thank you for calling.", "Goodbye."]
     assert transport.hung_up
 
 
@@ -346,3 +347,105 @@ def test_speculative_start_runs_the_llm_before_the_final_text(loop: LoopName) ->
     assert timings.first_audio_sent is not None
     assert timings.first_audio_sent >= timings.stt_final  # but nothing played before it agreed
     assert roles(session) == [("user", "when do you open"), ("assistant", "We open at nine.")]
+
+
+def test_false_interruption_resumes_the_cut_sentence(loop: LoopName) -> None:
+    reply = " ".join(f"Point {n} is worth hearing in full." for n in range(1, 7))
+    session, transport, _, tts = make(
+        utterances=["tell me", ""],  # the second "utterance" is a cough: no words at all
+        replies=[reply],
+        turn=TurnConfig(barge_in_max_speech=0.4, false_interruption_timeout=0.8),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me please"))
+        await until(lambda: len(transport.marks_played) >= 2)
+        transport.say(speech("ahhhhhhh"))  # long enough to interrupt, but no words follow
+        await until(lambda: bool(transport.clears))
+        await until(lambda: tts.spoken[-1:] == ["Point 6 is worth hearing in full."] and len(tts.spoken) > 6)
+        await until(lambda: session.ledger.idle)
+
+    run(run_call(session, transport, script), loop=loop)
+    resumed = " ".join(tts.spoken[6:])
+    assert reply.endswith(resumed)  # the cut sentence and everything after it, said again
+    assert resumed.startswith("Point ")
+    assert len(tts.spoken[6:]) >= 2  # sentence by sentence, so marks track it
+    assert roles(session)[-1][0] == "assistant"
+    assert roles(session)[-1][1] == reply  # the history holds the whole reply, once
+    assert len(transport.clears) == 1
+
+
+def test_the_llm_sees_a_history_within_its_token_budget(loop: LoopName) -> None:
+    words = ["one", "two", "three", "four"]
+    session, transport, llm, _ = make(
+        utterances=[f"question {w}" for w in words], replies=["A short answer."]
+    )
+    session.history.max_tokens = 45  # the system prompt and about four short messages
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        for n in range(len(words)):
+            transport.say(speech(f"question number {n}"))
+            await until(lambda n=n: len(transport.marks_played) == n + 1 and session.ledger.idle)
+            await asyncio.sleep(0.3)
+
+    run(run_call(session, transport, script), loop=loop)
+    last = llm.requests[-1][0]
+    assert last[0]["role"] == "system"
+    assert last[-1] == {"role": "user", "content": "question four"}
+    assert {"role": "user", "content": "question one"} not in last  # the oldest turn was dropped
+    assert len(last) < 1 + 2 * len(words)
+
+
+class Pair:
+    """Two tools that each wait until the other has started: they finish only if run in parallel."""
+
+    def __init__(self) -> None:
+        self.started = {"stock": asyncio.Event(), "price": asyncio.Event()}
+
+    async def _meet(self, mine: str, other: str) -> str:
+        self.started[mine].set()
+        try:
+            async with asyncio.timeout(3.0):
+                await self.started[other].wait()
+        except TimeoutError:
+            return "ran alone"
+        return "ran alongside"
+
+    @function_tool
+    async def check_stock(self) -> str:
+        """Stock level."""
+        return await self._meet("stock", "price")
+
+    @function_tool
+    async def check_price(self) -> str:
+        """Price."""
+        return await self._meet("price", "stock")
+
+
+def test_tool_calls_of_one_response_run_in_parallel(loop: LoopName) -> None:
+    session, transport, _, tts = make(
+        utterances=["is it in stock and how much"],
+        replies=[FakeReply("", tool_calls=(("check_stock", "{}"), ("check_price", "{}"))), "Yes, ten euros."],
+        tools=Toolbox.from_object(Pair()),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("is it in stock and how much is it"))
+        await until(lambda: "Yes, ten euros." in tts.spoken)
+
+    run(run_call(session, transport, script), loop=loop)
+    results = [m["content"] for m in session.history.messages() if m["role"] == "tool"]
+    assert results == ["ran alongside", "ran alongside"]
+
+
+def test_a_speech_recognition_outage_reconnects_and_the_call_goes_on(loop: LoopName) -> None:
+    stt = FakeSTT(["hello there"], latency=0.05, fail_after_bytes=3200)  # the first stream dies at once
+    session, transport, _, tts = make(utterances=[], replies=["Hi, how can I help?"], stt=stt)
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: len(stt.opened) >= 2)  # reconnected
+        transport.say(speech("hello there"))
+        await until(lambda: "Hi, how can I help?" in tts.spoken and bool(transport.marks_played))
+
+    run(run_call(session, transport, script), loop=loop)
+    assert roles(session) == [("user", "hello there"), ("assistant", "Hi, how can I help?")]

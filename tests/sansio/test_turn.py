@@ -534,3 +534,11 @@ def test_speculation_is_off_by_default() -> None:
             (2.5, "tick", []),
         ],
     )
+
+
+def test_backchannels_follow_the_language_unless_customised() -> None:
+    assert "vale" in TurnConfig().for_language("es-ES").backchannels
+    assert "genau" in TurnConfig().for_language("de").backchannels
+    assert TurnConfig().for_language("xx").backchannels == TurnConfig().backchannels
+    custom = TurnConfig(backchannels=frozenset({"roger"}))
+    assert custom.for_language("es").backchannels == frozenset({"roger"})

@@ -10,6 +10,7 @@ sentence; cancelling the task (barge-in) closes its LLM and TTS streams at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -31,6 +32,7 @@ from voicecore.providers.base import (
     TextDelta,
     TTSStream,
 )
+from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, CALLS, TurnClock
@@ -44,6 +46,10 @@ from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, Ma
 __all__ = ["Session", "SessionConfig"]
 
 logger = logging.getLogger(__name__)
+
+#: After this many STT failures in a row the caller hears the fallback phrase (the agent
+#: cannot hear them); recognition keeps reconnecting.
+_STT_FAILURES_BEFORE_APOLOGY = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +66,7 @@ class SessionConfig:
         history_tokens: Token budget of the conversation sent to the LLM.
         retries: Attempts after a retryable provider error before the fallback phrase.
         call_control: Offer the LLM the built-in ``end_call`` and ``transfer_call`` tools.
+        redact_logs: Redact PII (cards, SSNs, phones, e-mails) in voicecore's log records.
         vad_threshold: Speech probability threshold of the VAD (its default when None).
     """
 
@@ -72,6 +79,7 @@ class SessionConfig:
     history_tokens: int = 8000
     retries: int = 1
     call_control: bool = True
+    redact_logs: bool = True
     vad_threshold: float | None = None
 
 
@@ -91,6 +99,7 @@ class Session:
     ) -> None:
         """Prepare a session; :meth:`run` carries out the call."""
         self.config = config
+        install_log_redaction(enabled=config.redact_logs)
         self.call_id = call_id or uuid.uuid4().hex
         self.events = EventHub(observers)
         self._clocks: dict[int, TurnClock] = {}
@@ -105,7 +114,7 @@ class Session:
         self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
         self.history = History(config.instructions, max_tokens=config.history_tokens)
-        self.machine = t.TurnMachine(config.turn)
+        self.machine = t.TurnMachine(config.turn.for_language(config.language))
         self.ledger = PlaybackLedger()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._replies: dict[int, asyncio.Task[None]] = {}
@@ -149,7 +158,9 @@ class Session:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._stt_stream.aclose()
+            if self._stt_stream is not None:
+                with contextlib.suppress(ProviderError):
+                    await self._stt_stream.aclose()
             self._publish(ev.CallClosed, reason=self._end_reason)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -189,7 +200,8 @@ class Session:
         for action in actions:
             match action:
                 case t.FinalizeTranscript():
-                    self._spawn(self._stt_stream.finalize(), "stt-finalize")
+                    if self._stt_stream is not None:
+                        self._spawn(self._finalize_stt(self._stt_stream), "stt-finalize")
                 case t.StartReply(turn, text, _, speculative):
                     if speculative:  # its audio waits for ConfirmReply
                         self._confirmations[turn] = asyncio.Event()
@@ -221,9 +233,9 @@ class Session:
                 case t.CommitHeard(turn):
                     self._commit_heard(turn)
                 case t.ResumeReply(turn):
-                    unheard = self._last_cut.unheard.get(turn, "") if self._last_cut else ""
-                    if unheard:
-                        self._spawn(self._speak(unheard, turn=turn), f"resume-{turn}")
+                    cut = self._last_cut
+                    if cut is not None and (unheard := cut.unheard.get(turn, "")):
+                        self._spawn(self._resume(turn, cut.heard.get(turn, ""), unheard), f"resume-{turn}")
                 case t.Say(text, reason):
                     if reason == "greeting":
                         self.history.add_assistant(text)
@@ -251,6 +263,12 @@ class Session:
     def _played(self, turn: int) -> None:
         """Reply ``turn`` was generated and all of it has played: the caller heard it all."""
         self._publish(ev.AgentSaid, turn=turn, text=self._unplayed.pop(turn), complete=True)
+
+    async def _finalize_stt(self, stream: Any) -> None:
+        try:
+            await stream.finalize()
+        except ProviderError as error:
+            logger.warning("could not ask speech recognition for its final text: %s", error)
 
     async def _clear(self, decided: float) -> None:
         await self.transport.clear()
@@ -294,7 +312,12 @@ class Session:
                         else:
                             self._speech_end = time.perf_counter()
                             self._handle(t.SpeechEnded())
-                    await self._stt_stream.push_audio(self._to_stt.convert(audio))
+                    stream = self._stt_stream
+                    if stream is not None:  # None while it is being reopened
+                        try:
+                            await stream.push_audio(self._to_stt.convert(audio))
+                        except ProviderError as error:
+                            logger.warning("sending audio to speech recognition failed: %s", error)
                 case MarkPlayed(name):
                     try:
                         segment = self.ledger.on_mark(name, self._now())
@@ -322,10 +345,34 @@ class Session:
         self._finished.set()
 
     async def _transcripts(self) -> None:
-        async for update in self._stt_stream:
-            if update.text:
-                self._publish(ev.CallerSaid, text=update.text, final=update.final)
-            self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
+        """Transcripts into the turn machine; a failed STT stream is reopened, never fatal."""
+        failures = 0
+        while True:
+            try:
+                async for update in self._stt_stream:
+                    failures = 0
+                    if update.text:
+                        self._publish(ev.CallerSaid, text=update.text, final=update.final)
+                    self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
+                return  # the stream ended: the call is closing
+            except ProviderError as error:
+                failures += 1
+                logger.warning("speech recognition failed (%s); reconnecting (attempt %d)", error, failures)
+                if failures == _STT_FAILURES_BEFORE_APOLOGY:
+                    self._apply([self.machine.say_fallback()])
+                await asyncio.sleep(min(0.1 * 2 ** (failures - 1), 2.0))
+                await self._reopen_stt()
+
+    async def _reopen_stt(self) -> None:
+        """Replace the STT stream (after a failure); audio in between is dropped."""
+        old, self._stt_stream = self._stt_stream, None
+        with contextlib.suppress(Exception):
+            await old.aclose()
+        try:
+            self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        except ProviderError as error:
+            self._stt_stream = old  # iterating it fails again, which retries with a longer pause
+            logger.warning("could not reopen speech recognition: %s", error)
 
     # --- agent side -------------------------------------------------------------------------
 
@@ -408,12 +455,23 @@ class Session:
     async def _speak(self, text: str, *, turn: int) -> None:
         """Say a fixed phrase (greeting, filler, fallback, resumed text) through the TTS."""
         try:
+            splitter = SentenceSplitter()
             async with _Speaker(self, turn) as speaker:
-                await speaker.say(text)
+                for sentence in [*splitter.push(text), *splitter.flush()]:
+                    await speaker.say(sentence)  # one mark per sentence: playback truth stays fine
             if turn == 0:
                 self._publish(ev.AgentSaid, turn=0, text=text, complete=True)
         except ProviderError as error:
             logger.error("could not say a %d-character phrase: %s", len(text), error)
+
+    async def _resume(self, turn: int, heard: str, unheard: str) -> None:
+        """Say the cut part of reply ``turn`` again; the history then holds the whole reply."""
+        await self._speak(unheard, turn=turn)
+        whole = _join_resumed(heard, unheard)
+        if heard:
+            self.history.replace_last_assistant(whole)
+        else:
+            self.history.add_assistant(whole)
 
     async def _send_audio(self, audio: bytes) -> None:
         if audio:
@@ -493,6 +551,16 @@ class _Speaker:
                 await session.transport.send_mark(mark)
                 stream_ms += segment_ms
                 segment_ms, segment_start, words = 0.0, None, []
+
+
+def _join_resumed(heard: str, unheard: str) -> str:
+    """``heard`` followed by ``unheard``, without the cut sentence's heard words twice."""
+    words, rest = heard.split(), unheard.split()
+    for overlap in range(min(len(words), len(rest)), 0, -1):
+        if words[-overlap:] == rest[:overlap]:
+            words = words[:-overlap]
+            break
+    return " ".join([*words, *rest])
 
 
 def _choose(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:

@@ -9,6 +9,7 @@ table of ``(event, now) -> actions``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -51,6 +52,15 @@ ENGLISH_BACKCHANNELS = frozenset(
     {"yeah", "yes", "yep", "ok", "okay", "uh-huh", "uhhuh", "mhm", "mm-hm", "mm", "hmm", "right"}
     | {"sure", "aha"}
 )
+#: Backchannels by language (ISO 639-1); :meth:`TurnConfig.for_language` picks from here.
+BACKCHANNELS: dict[str, frozenset[str]] = {
+    "en": ENGLISH_BACKCHANNELS,
+    "es": frozenset({"sí", "si", "vale", "ajá", "aja", "claro", "ok", "mhm", "ya", "bueno"}),
+    "fr": frozenset({"oui", "ouais", "d'accord", "ok", "mhm", "hm", "ah", "voilà", "bien"}),
+    "de": frozenset({"ja", "genau", "okay", "ok", "mhm", "hm", "aha", "stimmt", "klar"}),
+    "it": frozenset({"sì", "si", "certo", "ok", "va", "bene", "mhm", "già", "esatto"}),
+    "pt": frozenset({"sim", "tá", "ok", "certo", "claro", "uhum", "mhm", "beleza"}),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +118,13 @@ class TurnConfig:
     goodbye: str = "Thank you for calling. Goodbye."
     dtmf_as_input: bool = False
     speculative_after: float | None = None
+
+    def for_language(self, language: str) -> TurnConfig:
+        """These settings with ``language``'s backchannels, unless backchannels were customised."""
+        if self.backchannels is not ENGLISH_BACKCHANNELS:
+            return self
+        chosen = BACKCHANNELS.get(language.split("-")[0].lower(), ENGLISH_BACKCHANNELS)
+        return dataclasses.replace(self, backchannels=chosen)
 
     def __post_init__(self) -> None:
         if self.end_of_turn not in ("vad", "stt", "both"):
@@ -392,6 +409,10 @@ class TurnMachine:
     def reply_turn(self) -> int | None:
         """The reply in progress, if any."""
         return self._reply.turn if self._reply else None
+
+    def say_fallback(self) -> Say:
+        """The fallback phrase as an action (for failures outside a reply, e.g. recognition)."""
+        return self._say(self.config.fallback, "fallback")
 
     def handle(self, event: Event, now: float) -> list[Action]:
         """Apply ``event`` that happened at ``now``; returns the actions to carry out, in order."""
