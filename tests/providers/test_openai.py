@@ -100,11 +100,15 @@ def test_aclose_mid_stream_closes_the_connection_and_the_next_turn_works() -> No
             await stream.aclose()  # twice is fine
             assert [chunk async for chunk in stream] == []
             await asyncio.wait_for(server.client_went_away.wait(), 5)
+            assert llm.rewarming is not None
+            await asyncio.wait_for(llm.rewarming, 5)  # a fresh connection, opened in the background
             chunks, _ = await collect(llm)
             await llm.aclose()
         assert got == [TextDelta("la")] * 3
         assert chunks[0] == TextDelta("After.")
-        assert len(set(server.peers)) == 2, "a cancelled stream's connection must not be reused"
+        first, rewarm, after = server.peers
+        assert rewarm != first, "a cancelled stream's connection is not reused"
+        assert after == rewarm, "the next turn used the connection re-warmed after the cancel"
 
     asyncio.run(main())
 

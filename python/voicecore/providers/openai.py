@@ -16,14 +16,15 @@ Ollama             ``http://HOST:11434/v1``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
-from voicecore.errors import ProtocolError, ProviderStreamError
+from voicecore.errors import ProtocolError, ProviderError, ProviderStreamError
 from voicecore.providers._http import ClientSessionOwner, provider_errors
 from voicecore.providers.base import LLMChunk, TextDelta, Usage
 from voicecore.sansio import openai as proto
@@ -40,8 +41,9 @@ class OpenAILLM:
     """An :class:`~voicecore.providers.base.LLM` speaking the chat completions API over SSE.
 
     Each object keeps one HTTP connection pool, so turns after the first (or after
-    :meth:`warm`) reuse an open connection. Close it with :meth:`aclose` when the call or the
-    process ends.
+    :meth:`warm`) reuse an open connection. Cancelling a stream closes its connection (that is
+    how the API cancels), so another is opened in the background at once, for the next turn.
+    Close it with :meth:`aclose` when the call or the process ends.
 
     Args:
         model: The model name (for a local server, the name it serves).
@@ -76,6 +78,8 @@ class OpenAILLM:
         self._headers = proto.request_headers(api_key, headers)
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         self._http = ClientSessionOwner()
+        self.rewarming: asyncio.Task[None] | None = None
+        """The background :meth:`warm` after a cancelled stream closed its connection."""
 
     async def complete(
         self, messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] = ()
@@ -106,7 +110,7 @@ class OpenAILLM:
                 error.retryable = should_retry == "true"  # the server's own word beats the status
             raise error
         logger.debug("%s: stream started (request id %s)", self.name, request_id)
-        return OpenAIStream(response, provider=self.name, request_id=request_id)
+        return OpenAIStream(response, provider=self.name, request_id=request_id, on_cancel=self._rewarm)
 
     async def warm(self) -> None:
         """Open a pooled connection now (``GET /models``), so the first turn pays no handshake.
@@ -123,8 +127,23 @@ class OpenAILLM:
         if response.status in (401, 403):
             raise proto.error_from_body(body, provider=self.name, status=response.status)
 
+    def _rewarm(self) -> None:
+        """A cancel closed a connection: open another in the background for the next turn."""
+        if self.rewarming is None or self.rewarming.done():
+            self.rewarming = asyncio.get_running_loop().create_task(
+                self._quiet_warm(), name=f"{self.name}-rewarm"
+            )
+
+    async def _quiet_warm(self) -> None:
+        try:
+            await self.warm()
+        except ProviderError as error:  # the next turn will report it if it lasts
+            logger.debug("%s: re-warming failed: %s", self.name, error)
+
     async def aclose(self) -> None:
         """Close the connection pool; safe to call more than once."""
+        if self.rewarming is not None:
+            self.rewarming.cancel()
         await self._http.aclose()
 
 
@@ -135,8 +154,16 @@ class OpenAIStream:
         request_id: The server's ``x-request-id`` (None when it sends none: Ollama, llama.cpp).
     """
 
-    def __init__(self, response: aiohttp.ClientResponse, *, provider: str, request_id: str | None) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        provider: str,
+        request_id: str | None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> None:
         self.request_id = request_id
+        self._on_cancel = on_cancel
         self._response = response
         self._provider = provider
         self._protocol = proto.ChatCompletionStream(provider=provider, request_id=request_id)
@@ -192,6 +219,8 @@ class OpenAIStream:
             self._response.release()  # fully read: the connection goes back to the pool
         else:
             self._response.close()
+            if self._on_cancel is not None:
+                self._on_cancel()
             logger.debug("%s: stream cancelled (request id %s)", self._provider, self.request_id)
 
 
