@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +102,127 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert proc.returncode == 0
     assert "bench" in proc.stdout
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["serve", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--agent", "--host", "--port", "--workers"):
+        assert option in out
+
+
+def test_serve_reports_bad_settings_before_listening(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VOICECORE_MAX_CALLS", "many")
+    assert cli.main(["serve"]) == 2
+    assert "VOICECORE_MAX_CALLS must be a whole number, not 'many'" in capsys.readouterr().err
+    monkeypatch.delenv("VOICECORE_MAX_CALLS")
+    assert cli.main(["serve", "--workers", "0"]) == 2
+    assert "VOICECORE_WORKERS must be at least 1" in capsys.readouterr().err
+
+
+def test_serve_reports_a_bad_agent_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    agent = tmp_path / "agent.toml"
+    agent.write_text('instructions = "x"\n[providers]\nstt = "nosuch"\n')
+    assert cli.main(["serve", "--agent", str(agent), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown STT provider 'nosuch'" in err
+
+
+def _start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Starts ``python -m voicecore serve`` and returns it with the first line of its banner."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecore", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline()
+
+
+def _get(url: str, data: bytes | None = None) -> tuple[int, str]:
+    with urllib.request.urlopen(url, data=data, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def test_serve_listens_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    agent = tmp_path / "shop.toml"
+    agent.write_text('instructions = "You sell shoes."\ngreeting = "Shoe shop!"\n')
+    proc, first = _start_serve("--agent", str(agent), "--port", "0")
+    try:
+        assert f"serving {agent} on http://127.0.0.1:" in first
+        base = first.split(" on ")[-1].strip()
+        assert _get(f"{base}/healthz") == (200, "ok\n")
+        status, twiml = _get(f"{base}/twilio/voice", data=b"CallSid=CA1&From=%2B1555")
+        assert status == 200
+        assert f'<Stream url="{base.replace("http", "ws")}/twilio/stream">' in twiml
+        assert "voicecore_active_calls 0.0" in _get(f"{base}/metrics")[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert proc.stdout is not None
+    with proc.stdout:
+        banner = first + proc.stdout.read()
+    assert "stt: fake" in banner
+    assert "TWILIO_AUTH_TOKEN is not set" in banner
+
+
+def test_serve_with_two_workers_shares_one_port() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc, first = _start_serve("--port", str(port), "--workers", "2")
+    try:
+        assert f"on http://127.0.0.1:{port}" in first
+        deadline = time.monotonic() + 20
+        while True:  # the workers are still importing when the banner appears
+            try:
+                assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no worker answered"
+                time.sleep(0.1)
+        assert all(_get(f"http://127.0.0.1:{port}/readyz")[0] == 200 for _ in range(10))
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        if children.exists():  # Linux: the parent runs two worker processes (spawn adds a tracker)
+            assert len(children.read_text().split()) >= 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+# --- call -------------------------------------------------------------------------------------
+
+
+def test_call_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["call", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--url", "--wav", "--say", "--out"):
+        assert option in out
+
+
+def test_call_rejects_a_file_that_is_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "speech.wav"
+    bad.write_bytes(b"not a wav")
+    assert cli.main(["call", "--wav", str(bad)]) == 2
+    assert "not a WAV file" in capsys.readouterr().err
+
+
+def test_call_says_when_no_server_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    assert cli.main(["call", "--url", f"ws://127.0.0.1:{port}/twilio/stream"]) == 1
+    assert "is `python -m voicecore serve` running?" in capsys.readouterr().err

@@ -178,3 +178,11 @@ def test_voicecore_log_records_are_redacted(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.WARNING, logger="voicecore.test"):
         logging.getLogger("voicecore.test").warning("call %s", "+1 415 555 0123")
     assert "555 0123" in caplog.text  # switched off: left as it is
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["MZ0123456789abcdef0123456789abcdef", "CA4155550123", "order_4111111111111111", "id4111111111111111x"],
+)
+def test_digit_runs_inside_identifiers_are_not_pii(identifier: str) -> None:
+    assert redact(f"stream {identifier} started") == f"stream {identifier} started"

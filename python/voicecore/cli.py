@@ -1,6 +1,8 @@
 """The ``voicecore`` command line (``python -m voicecore`` / the ``voicecore`` script).
 
 Subcommands:
+    serve   Serve an agent over Twilio Media Streams (HTTP webhook + WebSocket).
+    call    Play a caller against a server over the Twilio protocol, in real time.
     bench   Run the benchmarks in ``benches/`` (pytest-benchmark) and print voicecore-vs-peer
             tables.
 
@@ -102,7 +104,113 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     return status
 
 
-_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_bench,)
+def _add_serve(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve an agent to phone callers (Twilio Media Streams)",
+        description=(
+            "Serve an agent: Twilio's voice webhook at POST /twilio/voice and its Media Streams at "
+            "/twilio/stream, plus /healthz, /readyz and /metrics. Settings come from VOICECORE_* "
+            "environment variables and the providers' key variables (see voicecore.config); the "
+            "options below override them. SIGTERM or Ctrl-C stops taking calls and lets calls in "
+            "progress finish (up to VOICECORE_DRAIN_TIMEOUT seconds)."
+        ),
+    )
+    parser.add_argument(
+        "--agent",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="agent file (.toml, .yaml); default: the built-in demo agent",
+    )
+    parser.add_argument("--host", default=None, help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default: 8765; 0: any free port)")
+    parser.add_argument("--workers", type=int, default=None, help="processes sharing the port (default: 1)")
+    parser.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    """Checks every setting, then serves until stopped."""
+    import logging
+
+    from voicecore.errors import ConfigError
+    from voicecore.serve import prepare, serve
+
+    try:
+        prepared = prepare(args.agent, host=args.host, port=args.port, workers=args.workers)
+    except ConfigError as error:
+        print(f"voicecore serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(prepared)
+
+
+def _add_call(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "call",
+        help="play a caller against a server over the Twilio protocol",
+        description=(
+            "Call a voicecore server the way Twilio does (Media Streams over a WebSocket), in real "
+            "time: wait for the greeting, say each --wav / --say in turn and wait for each reply, "
+            "then hang up. Prints each turn's latency as the caller hears it (end of speech to the "
+            "agent's first audio) and can record what the caller heard. The Twilio protocol carries "
+            "audio only, so listen to --out for what the agent said."
+        ),
+    )
+    parser.add_argument(
+        "--url",
+        default="ws://127.0.0.1:8765/twilio/stream",
+        help="the server's Media Streams URL (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--wav", metavar="FILE", type=Path, action="append", default=[], help="caller speech (16-bit WAV)"
+    )
+    parser.add_argument(
+        "--say", metavar="TEXT", action="append", default=[], help="caller speech made with espeak-ng"
+    )
+    parser.add_argument(
+        "--out", metavar="FILE", type=Path, default=None, help="write what the caller heard (WAV)"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=1.5,
+        help="seconds of agent silence that end a reply (default: %(default)s)",
+    )
+    parser.set_defaults(handler=_run_call)
+
+
+def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
+    """Loads the caller's speech, places the call, prints what it heard."""
+    import asyncio
+
+    import aiohttp
+
+    from voicecore import caller
+    from voicecore.errors import AudioFormatError, ConfigError
+
+    try:
+        utterances = [caller.ulaw_from_wav(path.read_bytes()) for path in args.wav]
+        utterances += [caller.espeak(text) for text in args.say]
+    except (OSError, AudioFormatError, ConfigError) as error:
+        print(f"voicecore call: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        call = asyncio.run(caller.simulate(args.url, utterances, settle=args.settle))
+    except (aiohttp.ClientError, OSError) as error:
+        print(
+            f"voicecore call: cannot reach {args.url}: {error}; is `python -m voicecore serve` running?",
+            file=sys.stderr,
+        )
+        return 1
+    print(caller.summary(call), end="")
+    if args.out is not None:
+        caller.write_wav(args.out, bytes(call.played))
+        print(f"wrote what the caller heard to {args.out}")
+    return 0
+
+
+_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_serve, _add_call, _add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,10 +49,11 @@ SSN = "[SSN]"
 PHONE = "[PHONE]"
 EMAIL = "[EMAIL]"
 
-# Not preceded by a digit, nor by a digit and one separator: the match starts a digit run.
-_RUN_START = r"(?<!\d)(?<!\d[ .\-])"
-# Not followed by a digit, nor by one separator and a digit: the match ends a digit run.
-_RUN_END = r"(?![ .\-]?\d)"
+# Not preceded by a word character (a digit run glued to letters is an id such as a Twilio
+# sid, not a number someone said), nor by a digit and one separator: the match starts a run.
+_RUN_START = r"(?<!\w)(?<!\d[ .\-])"
+# Not followed by one separator and a digit, nor by a word character: the match ends a run.
+_RUN_END = r"(?![ .\-]?\d)(?!\w)"
 
 # ASCII only: \d must not match other scripts' digits, which luhn_valid cannot read.
 _A = re.ASCII
@@ -66,7 +67,7 @@ _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\
 _INTL_PHONE_RE = re.compile(r"(?<![\w+])\+[1-9](?:[ .\-()]{0,2}\d){6,14}" + _RUN_END, _A)
 
 # A run of digit groups joined by single spaces or dashes; cards are found inside it.
-_DIGIT_RUN_RE = re.compile(r"(?<!\d)\d+(?:[ \-]\d+)*(?!\d)", _A)
+_DIGIT_RUN_RE = re.compile(r"(?<!\w)\d+(?:[ \-]\d+)*(?!\w)", _A)
 _GROUP_SPLIT_RE = re.compile(r"[ \-]")
 
 _SSN_RE = re.compile(

@@ -1,0 +1,427 @@
+"""A simulated phone caller: Twilio's side of a Media Streams call, over a real WebSocket.
+
+:class:`TwilioCaller` connects to a server's ``/twilio/stream`` the way Twilio does
+(``connected``, then ``start`` with custom parameters), streams the caller's μ-law audio in
+real-time 20 ms ``media`` frames (silence unless :meth:`TwilioCaller.say` queued speech) and
+plays the agent's audio at real-time rate: a mark is echoed once all audio sent before it has
+played, and a ``clear`` drops the queued audio and echoes every pending mark at once, exactly
+once each, as Twilio does. :meth:`TwilioCaller.hang_up` sends ``stop`` and closes.
+
+It is what ``python -m voicecore call`` runs, what the tests call a fake Twilio, and the
+basis of a load generator. :attr:`TwilioCaller.turns` measures each reply's latency as the
+caller hears it: from the end of the caller's speech to the agent's first audio.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import base64
+import io
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import wave
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from voicecore.audio import Resampler, ulaw_decode, ulaw_encode
+from voicecore.errors import AudioFormatError, ConfigError
+
+__all__ = [
+    "FRAME_BYTES",
+    "Turn",
+    "TwilioCaller",
+    "espeak",
+    "simulate",
+    "summary",
+    "ulaw_from_wav",
+    "write_wav",
+]
+
+logger = logging.getLogger(__name__)
+
+FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
+_SILENCE = b"\xff" * FRAME_BYTES
+
+
+@dataclass
+class Turn:
+    """One caller utterance and the agent's answer, in loop time (seconds).
+
+    Attributes:
+        spoke_at: When the caller's speech started going out.
+        ended_at: When its last frame went out (None while speaking).
+        answered_at: When the agent's first audio after it arrived (None until then).
+    """
+
+    spoke_at: float
+    ended_at: float | None = None
+    answered_at: float | None = None
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the end of the caller's speech to the agent's first audio."""
+        if self.ended_at is None or self.answered_at is None:
+            return None
+        return self.answered_at - self.ended_at
+
+
+@dataclass
+class TwilioCaller:
+    """One call from Twilio's side. Use as ``async with TwilioCaller(url) as call: ...``.
+
+    Attributes:
+        url: The server's Media Streams URL (``ws://host:port/twilio/stream``).
+        call_sid: The call's id in ``start``.
+        stream_sid: The stream's id on every message.
+        parameters: ``customParameters`` of ``start`` (what the TwiML's ``<Parameter>`` s give).
+        played: Agent audio played so far (μ-law 8 kHz).
+        marks: Marks echoed after their audio played, in order.
+        discarded: Marks echoed because a ``clear`` discarded their audio.
+        clears: ``clear`` messages received.
+        received: Every message the server sent, parsed.
+        turns: The caller's utterances and when the agent answered each.
+        connected_at: When the stream opened.
+        first_audio_at: When the agent's first audio arrived (the greeting).
+        last_audio_at: When the agent's latest audio arrived.
+        close_code: The server's close code, once it closed the stream.
+    """
+
+    url: str
+    call_sid: str = "CA00000000000000000000000000000001"
+    stream_sid: str = "MZ00000000000000000000000000000001"
+    parameters: dict[str, str] = field(default_factory=dict)
+    played: bytearray = field(default_factory=bytearray)
+    marks: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
+    clears: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    connected_at: float | None = None
+    first_audio_at: float | None = None
+    last_audio_at: float | None = None
+    close_code: int | None = None
+
+    def __post_init__(self) -> None:
+        self._caller: deque[bytes] = deque()
+        self._playout: deque[bytes | str] = deque()
+        self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._sequence = 0
+        self._chunk = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def __aenter__(self) -> TwilioCaller:
+        self._http = aiohttp.ClientSession()
+        try:
+            self._ws = await self._http.ws_connect(self.url)
+        except BaseException:
+            await self._http.close()
+            raise
+        self.connected_at = asyncio.get_running_loop().time()
+        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self.send(
+            {
+                "event": "start",
+                "streamSid": self.stream_sid,
+                "start": {
+                    "accountSid": "AC00000000000000000000000000000001",
+                    "streamSid": self.stream_sid,
+                    "callSid": self.call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": self.parameters,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            }
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._receiver(), name="caller-receive"),
+            loop.create_task(self._player(), name="caller-play"),
+            loop.create_task(self._sender(), name="caller-send"),
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.hang_up()
+
+    # --- what the caller does ---------------------------------------------------------------
+
+    def say(self, ulaw: bytes) -> None:
+        """Queue caller speech (μ-law 8 kHz); it goes out after what is already queued."""
+        for start in range(0, len(ulaw), FRAME_BYTES):
+            self._caller.append(ulaw[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff"))
+
+    @property
+    def speaking(self) -> bool:
+        """Whether caller speech is still queued."""
+        return bool(self._caller)
+
+    @property
+    def playing(self) -> bool:
+        """Whether agent audio is still queued to play."""
+        return bool(self._playout)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream is closed (by either side)."""
+        return self._closed.is_set()
+
+    async def press(self, digit: str) -> None:
+        """The caller presses a key."""
+        dtmf = {"track": "inbound_track", "digit": digit}
+        await self.send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": dtmf})
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one message (``sequenceNumber`` added); nothing once the stream is closed."""
+        if self._ws is None or self._ws.closed:
+            return
+        self._sequence += 1
+        await self._ws.send_str(json.dumps({**message, "sequenceNumber": str(self._sequence)}))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send anything at all (to test how a server copes with malformed input)."""
+        assert self._ws is not None, "use inside 'async with'"
+        if isinstance(data, bytes):
+            await self._ws.send_bytes(data)
+        else:
+            await self._ws.send_str(data)
+
+    async def hang_up(self) -> None:
+        """The caller hangs up: ``stop``, then the socket closes."""
+        if self._ws is not None and not self._ws.closed:
+            stop = {"callSid": self.call_sid}
+            await self.send({"event": "stop", "streamSid": self.stream_sid, "stop": stop})
+            await self._ws.close()
+        await self._finish()
+
+    async def closed_by_server(self, within: float = 10.0) -> int | None:
+        """Wait until the server closes the stream; returns its close code."""
+        async with asyncio.timeout(within):
+            await self._closed.wait()
+        await self._finish()
+        return self.close_code
+
+    async def _finish(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    # --- Twilio's side ----------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        speaking = False
+        while self._ws is not None and not self._ws.closed:
+            if self._caller:
+                if not speaking:
+                    speaking = True
+                    self.turns.append(Turn(spoke_at=loop.time()))
+                frame = self._caller.popleft()
+            else:
+                if speaking:
+                    speaking = False
+                    self.turns[-1].ended_at = loop.time()
+                frame = _SILENCE
+            self._chunk += 1
+            media = {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(20 * (self._chunk - 1))}
+            media["payload"] = base64.b64encode(frame).decode()
+            await self.send({"event": "media", "streamSid": self.stream_sid, "media": media})
+            next_at += 0.02
+            await asyncio.sleep(max(next_at - loop.time(), 0.0))
+
+    async def _receiver(self) -> None:
+        assert self._ws is not None
+        loop = asyncio.get_running_loop()
+        async for message in self._ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                logger.warning("the server sent a non-text message (%s)", message.type.name)
+                continue
+            data = json.loads(message.data)
+            self.received.append(data)
+            if data.get("streamSid") != self.stream_sid:
+                logger.warning("the server sent a %r message for another streamSid", data.get("event"))
+            match data.get("event"):
+                case "media":
+                    now = loop.time()
+                    self.last_audio_at = now
+                    if self.first_audio_at is None:
+                        self.first_audio_at = now
+                    if (
+                        self.turns
+                        and self.turns[-1].ended_at is not None
+                        and self.turns[-1].answered_at is None
+                    ):
+                        self.turns[-1].answered_at = now
+                    self._playout.append(base64.b64decode(data["media"]["payload"]))
+                case "mark":
+                    self._playout.append(data["mark"]["name"])
+                case "clear":
+                    self.clears += 1
+                    pending = [item for item in self._playout if isinstance(item, str)]
+                    self._playout.clear()
+                    for name in pending:  # Twilio echoes every mark the clear discarded
+                        self.discarded.append(name)
+                        await self._echo(name)
+            self._wake.set()
+        self.close_code = self._ws.close_code
+        self._closed.set()
+
+    async def _player(self) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time()  # when the audio handed to the "speaker" so far ends
+        while True:
+            if not self._playout:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._playout.popleft()
+            if isinstance(item, str):
+                self.marks.append(item)
+                await self._echo(item)
+                continue
+            until = max(until, loop.time()) + len(item) / 8000
+            self.played += item
+            await asyncio.sleep(until - loop.time())
+
+    async def _echo(self, name: str) -> None:
+        await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+
+# --- audio in and out ---------------------------------------------------------------------------
+
+
+def ulaw_from_wav(data: bytes) -> bytes:
+    """A 16-bit PCM WAV file's audio (first channel) as a phone line carries it: μ-law 8 kHz.
+
+    Raises:
+        AudioFormatError: Not a 16-bit PCM WAV, or a sample rate the resampler does not take.
+    """
+    try:
+        with wave.open(io.BytesIO(data)) as reader:
+            rate, width, channels = reader.getframerate(), reader.getsampwidth(), reader.getnchannels()
+            frames = reader.readframes(reader.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise AudioFormatError(f"not a WAV file: {error}") from None
+    if width != 2:
+        raise AudioFormatError(f"the WAV has {8 * width}-bit samples; give 16-bit PCM")
+    if channels > 1:
+        samples = array.array("h", frames)[::channels]
+        frames = samples.tobytes()
+    resampler = Resampler(rate, 8000) if rate != 8000 else None
+    pcm = resampler.process(frames) + resampler.flush() if resampler is not None else frames
+    return ulaw_encode(pcm)
+
+
+def espeak(text: str) -> bytes:
+    """``text`` spoken by espeak-ng, as μ-law 8 kHz.
+
+    Raises:
+        ConfigError: espeak-ng is not installed.
+    """
+    if shutil.which("espeak-ng") is None:
+        raise ConfigError("speaking text needs espeak-ng (apt install espeak-ng); or give a WAV file")
+    wav = subprocess.run(["espeak-ng", "--stdout", text], check=True, capture_output=True).stdout
+    return ulaw_from_wav(wav)
+
+
+def write_wav(path: Path, ulaw: bytes) -> None:
+    """Write μ-law 8 kHz audio as a 16-bit PCM WAV file."""
+    pcm = ulaw_decode(ulaw)
+    if sys.byteorder == "big":
+        samples = array.array("h", pcm)
+        samples.byteswap()
+        pcm = samples.tobytes()
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(pcm)
+
+
+# --- a scripted call --------------------------------------------------------------------------
+
+
+async def simulate(
+    url: str,
+    utterances: Sequence[bytes],
+    *,
+    settle: float = 1.5,
+    answer_within: float = 10.0,
+    limit: float = 300.0,
+) -> TwilioCaller:
+    """Call ``url``, wait for the greeting, say each utterance and wait for each reply, hang up.
+
+    After connecting and after each utterance, the caller waits up to ``answer_within`` seconds
+    for agent audio; the answer is over once its audio has played and nothing new came for
+    ``settle`` seconds.
+
+    Args:
+        url: The server's Media Streams URL.
+        utterances: What the caller says, in turn (μ-law 8 kHz each).
+        settle: Seconds of agent silence that end an answer.
+        answer_within: Seconds to wait for an answer (or the greeting) to start.
+        limit: Seconds the whole call may take.
+
+    Returns:
+        The finished call, with what was played, the marks and each turn's latency.
+    """
+    async with asyncio.timeout(limit), TwilioCaller(url) as call:
+        await _answer(call, lambda: call.first_audio_at is not None, settle, answer_within)
+        for utterance in utterances:
+            if call.closed:
+                break
+            call.say(utterance)
+            turns = len(call.turns)
+            while (call.speaking or len(call.turns) == turns) and not call.closed:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            turn = call.turns[-1]
+            await _answer(call, lambda turn=turn: turn.answered_at is not None, settle, answer_within)  # type: ignore[misc]
+    return call
+
+
+async def _answer(call: TwilioCaller, started: Callable[[], bool], settle: float, within: float) -> None:
+    """Wait for the agent to start answering (up to ``within``), then for ``settle`` s of silence."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not started() and not call.closed and loop.time() < deadline:  # noqa: ASYNC110 (the receiver sets it)
+        await asyncio.sleep(0.02)
+    since = loop.time()
+    while not call.closed:
+        last = max(call.last_audio_at or since, since)
+        if not call.playing and loop.time() - last >= settle:
+            return
+        await asyncio.sleep(0.05)
+
+
+def summary(call: TwilioCaller) -> str:
+    """What a simulated call heard, turn by turn, for people."""
+    lines = []
+    if call.first_audio_at is not None and call.connected_at is not None:
+        lines.append(
+            f"greeting: first agent audio {call.first_audio_at - call.connected_at:.2f} s after connecting"
+        )
+    for number, turn in enumerate(call.turns, 1):
+        spoke = (turn.ended_at or turn.spoke_at) - turn.spoke_at
+        latency = turn.latency
+        answer = f"agent audio {latency:.2f} s after you stopped" if latency is not None else "no answer"
+        lines.append(f"turn {number}: you spoke {spoke:.1f} s; {answer}")
+    lines.append(
+        f"heard {len(call.played) / 8000:.1f} s of agent audio; {len(call.marks)} mark(s) played, "
+        f"{call.clears} clear(s)"
+        + (f"; the server closed the call ({call.close_code})" if call.close_code else "")
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,191 @@
+"""Server settings: the one place voicecore reads environment variables.
+
+:func:`from_env` reads the ``VOICECORE_*`` variables and the providers' usual key variables
+from a mapping (``os.environ`` by default, any dict in tests) and validates them all at once
+(agent files are read by :func:`voicecore.agent.load_agent`). Errors are
+:class:`~voicecore.errors.ConfigError` with a message that names the variable and says what to
+set.
+
+======================== =========== ==========================================================
+variable                 default     meaning
+======================== =========== ==========================================================
+VOICECORE_HOST           127.0.0.1   address to listen on (``0.0.0.0``: every interface)
+VOICECORE_PORT           8765        TCP port (0: any free port, one worker only)
+VOICECORE_WORKERS        1           processes sharing the port (SO_REUSEPORT)
+VOICECORE_MAX_CALLS      50          concurrent calls per worker; more are refused
+VOICECORE_DRAIN_TIMEOUT  30          seconds calls may run on after SIGTERM
+VOICECORE_PUBLIC_URL     (request)   ``https://host`` as Twilio reaches us (behind a proxy)
+VOICECORE_STT            agent, fake speech-to-text provider (over the agent file's)
+VOICECORE_LLM            agent, fake language-model provider (over the agent file's)
+VOICECORE_TTS            agent, fake text-to-speech provider (over the agent file's)
+VOICECORE_TWILIO_RATE    (μ-law)     PCM16 rate for the session instead of μ-law 8 kHz
+TWILIO_AUTH_TOKEN        (none)      check X-Twilio-Signature (403 if wrong); enables transfers
+VOICECORE_TWILIO_API_URL Twilio's    Twilio REST base URL (a local fake in tests)
+======================== =========== ==========================================================
+
+Provider keys (``DEEPGRAM_API_KEY``, ``OPENAI_API_KEY``, ...) are passed to the providers
+that need them; a chosen provider whose key is missing is an error at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from voicecore.agent import ProviderChoice
+from voicecore.errors import ConfigError
+from voicecore.providers import registry
+
+__all__ = ["PROVIDER_KEYS", "ROLES", "ServeConfig", "from_env", "providers"]
+
+ROLES: tuple[registry.Role, ...] = ("stt", "llm", "tts")
+
+#: The providers' usual key variables, passed through to the provider factories.
+PROVIDER_KEYS = (
+    "DEEPGRAM_API_KEY",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ELEVENLABS_API_KEY",
+    "CARTESIA_API_KEY",
+    "SMALLEST_API_KEY",
+    "TWILIO_ACCOUNT_SID",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeConfig:
+    """Settings of ``python -m voicecore serve`` (see the module docstring for the variables)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    workers: int = 1
+    max_calls: int = 50
+    drain_timeout: float = 30.0
+    public_url: str | None = None
+    stt: str | None = None
+    llm: str | None = None
+    tts: str | None = None
+    twilio_rate: int | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_api_url: str = "https://api.twilio.com"
+    keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def validate(self) -> ServeConfig:
+        """Check every setting; returns ``self``.
+
+        Raises:
+            ConfigError: The first problem found, naming the variable to fix.
+        """
+        if not self.host:
+            raise ConfigError("VOICECORE_HOST is empty: set an address such as 127.0.0.1 or 0.0.0.0")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"VOICECORE_PORT must be 0..65535, not {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"VOICECORE_WORKERS must be at least 1, not {self.workers}")
+        if self.workers > 1 and self.port == 0:
+            raise ConfigError(
+                "VOICECORE_PORT=0 (any free port) cannot be shared by several workers: set a port"
+            )
+        if self.max_calls < 1:
+            raise ConfigError(f"VOICECORE_MAX_CALLS must be at least 1, not {self.max_calls}")
+        if not self.drain_timeout >= 0:
+            raise ConfigError(f"VOICECORE_DRAIN_TIMEOUT must be seconds >= 0, not {self.drain_timeout}")
+        if self.public_url is not None:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ConfigError(
+                    f"VOICECORE_PUBLIC_URL must be an http(s) URL with no query, like "
+                    f"https://example.ngrok.app, not {self.public_url!r}"
+                )
+        if urlsplit(self.twilio_api_url).scheme not in ("http", "https"):
+            raise ConfigError(f"VOICECORE_TWILIO_API_URL must be an http(s) URL, not {self.twilio_api_url!r}")
+        if self.twilio_rate is not None and self.twilio_rate not in (8000, 16000, 24000, 48000):
+            raise ConfigError(
+                f"VOICECORE_TWILIO_RATE must be 8000, 16000, 24000 or 48000, not {self.twilio_rate}"
+            )
+        for role in ROLES:
+            if (name := getattr(self, role)) is not None:
+                registry.entry(role, name)
+        return self
+
+    def with_overrides(self, **changes: Any) -> ServeConfig:
+        """A copy with the non-None ``changes`` applied (command-line options over the environment)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def providers(
+    config: ServeConfig, agent_providers: Mapping[str, ProviderChoice] | None = None
+) -> dict[registry.Role, ProviderChoice]:
+    """Which provider each role uses: the environment's choice, else the agent file's, else ``fake``.
+
+    Args:
+        config: The server settings.
+        agent_providers: The agent file's ``[providers]`` (name and options per role).
+
+    Raises:
+        ConfigError: A provider is unknown, or a key it needs is not set.
+    """
+    chosen: dict[registry.Role, ProviderChoice] = {}
+    for role in ROLES:
+        from_agent = (agent_providers or {}).get(role)
+        env_name = getattr(config, role)
+        if env_name is not None:
+            choice = ProviderChoice(
+                env_name, from_agent.options if from_agent and from_agent.name == env_name else {}
+            )
+        else:
+            choice = from_agent or ProviderChoice("fake")
+        entry = registry.entry(role, choice.name)
+        missing = [key for key in entry.keys if not config.keys.get(key)]
+        if missing:
+            raise ConfigError(
+                f"the {role.upper()} provider {choice.name!r} needs {' and '.join(missing)}: set it in the "
+                f"environment, or choose another with VOICECORE_{role.upper()} "
+                f"(one of: {', '.join(registry.names(role))})"
+            )
+        chosen[role] = choice
+    return chosen
+
+
+def from_env(environ: Mapping[str, str] = os.environ) -> ServeConfig:
+    """Read and validate the server settings from ``environ``.
+
+    Raises:
+        ConfigError: A variable is malformed or a provider key is missing.
+    """
+
+    def text(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or None
+
+    def number(name: str, kind: type[int] | type[float]) -> Any:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{name} must be {what}, not {value!r}") from None
+
+    settings: dict[str, Any] = {
+        "host": text("VOICECORE_HOST"),
+        "port": number("VOICECORE_PORT", int),
+        "workers": number("VOICECORE_WORKERS", int),
+        "max_calls": number("VOICECORE_MAX_CALLS", int),
+        "drain_timeout": number("VOICECORE_DRAIN_TIMEOUT", float),
+        "public_url": text("VOICECORE_PUBLIC_URL"),
+        "stt": text("VOICECORE_STT"),
+        "llm": text("VOICECORE_LLM"),
+        "tts": text("VOICECORE_TTS"),
+        "twilio_rate": number("VOICECORE_TWILIO_RATE", int),
+        "twilio_auth_token": text("TWILIO_AUTH_TOKEN"),
+        "twilio_api_url": text("VOICECORE_TWILIO_API_URL"),
+    }
+    keys = {name: value for name in PROVIDER_KEYS if (value := text(name)) is not None}
+    config = ServeConfig(keys=keys).with_overrides(**settings)
+    return config.validate()

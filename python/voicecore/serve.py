@@ -1,0 +1,169 @@
+"""``python -m voicecore serve``: settings checked up front, a banner, one or N worker processes.
+
+:func:`prepare` reads the environment (:func:`voicecore.config.from_env`), applies the
+command-line options, loads the agent and resolves its providers, so every mistake is
+reported before a socket is opened. :func:`serve` runs the server on the event loop that
+:mod:`voicecore.runtime.loop` chooses (uvloop when installed) until SIGTERM or SIGINT, then
+drains (see :meth:`voicecore.server.VoiceServer.shutdown`). With ``workers > 1`` the parent
+starts that many processes which share the port through SO_REUSEPORT and forwards SIGTERM
+to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from voicecore import __version__
+from voicecore.agent import ProviderChoice, load_agent
+from voicecore.config import ROLES, ServeConfig, from_env, providers
+from voicecore.demo import DemoAgent
+from voicecore.providers import registry
+from voicecore.runtime import loop
+from voicecore.runtime.session import SessionConfig
+
+__all__ = ["Prepared", "banner", "prepare", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything ``serve`` needs, validated.
+
+    Attributes:
+        config: Server settings.
+        agent: The agent's session settings.
+        agent_name: Where the agent came from (a file, or the built-in demo).
+        providers: Provider per role.
+        agent_file: The agent file (None: the demo), so worker processes can load it again.
+        options: The command-line options, likewise.
+    """
+
+    config: ServeConfig
+    agent: SessionConfig
+    agent_name: str
+    providers: Mapping[registry.Role, ProviderChoice]
+    agent_file: Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def prepare(
+    agent_file: Path | None = None, environ: Mapping[str, str] = os.environ, **options: Any
+) -> Prepared:
+    """Settings from ``environ`` with ``options`` (host, port, workers) over them, and the agent.
+
+    Raises:
+        ConfigError: Anything that would stop the server from working, with what to fix.
+    """
+    config = from_env(environ).with_overrides(**options).validate()
+    if agent_file is None:
+        agent, name, agent_providers = DemoAgent().session_config(), "built-in demo agent", {}
+    else:
+        definition = load_agent(agent_file)
+        agent, name, agent_providers = definition.config, str(agent_file), dict(definition.providers)
+    return Prepared(config, agent, name, providers(config, agent_providers), agent_file, options)
+
+
+def banner(prepared: Prepared, urls: list[str]) -> str:
+    """What ``serve`` prints once it listens: where, with which agent and providers."""
+    config = prepared.config
+    base = urls[0] if urls else f"http://{config.host}:{config.port}"
+    ws_base = base.replace("http://", "ws://", 1)
+    workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
+    lines = [
+        f"voicecore {__version__} serving {prepared.agent_name} on {', '.join(urls) or base}",
+        f"  {workers}, event loop {loop.loop_name()}, up to {config.max_calls} concurrent calls per worker",
+        f"  Twilio voice webhook: POST {base}/twilio/voice",
+        f"  Twilio Media Streams: {ws_base}/twilio/stream",
+        f"  operations: {base}/healthz, /readyz, /metrics",
+        "  providers:",
+    ]
+    for role in ROLES:
+        choice = prepared.providers[role]
+        description = registry.entry(role, choice.name).description
+        lines.append(f"    {role}: {choice.name}" + (f" ({description})" if description else ""))
+    if any(prepared.providers[role].name == "fake" for role in ROLES):
+        lines.append("  note: 'fake' providers are in-process stand-ins (no network) until real adapters are")
+        lines.append("        registered; choose others with VOICECORE_STT / VOICECORE_LLM / VOICECORE_TTS")
+    if not config.twilio_auth_token:
+        lines.append(
+            "  TWILIO_AUTH_TOKEN is not set: webhook signatures are not checked and transfers are off"
+        )
+    lines.append(f"  Talk to it: python -m voicecore call --url {ws_base}/twilio/stream --say 'Hello'")
+    lines.append("  Phone calls: expose it over HTTPS (e.g. ngrok), set VOICECORE_PUBLIC_URL to that")
+    lines.append("  address and point a Twilio number's voice webhook at <public URL>/twilio/voice.")
+    lines.append("  Ctrl-C stops it (calls in progress may finish first).")
+    return "\n".join(lines) + "\n"
+
+
+def serve(prepared: Prepared, *, out: TextIO = sys.stdout) -> int:
+    """Run the server until SIGTERM or SIGINT; returns the exit status."""
+    if prepared.config.workers > 1:
+        return _run_workers(prepared, out)
+    return loop.run(_serve(prepared, out, reuse_port=False))
+
+
+async def _serve(prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bool = False) -> int:
+    from voicecore.server import VoiceServer  # aiohttp and twilio load only when serving
+
+    server = VoiceServer(prepared.config, prepared.agent, prepared.providers)
+    urls = await server.start(reuse_port=reuse_port)
+    if not quiet:
+        print(banner(prepared, urls), end="", file=out, flush=True)
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        running.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logger.info("stopping: refusing new calls, draining calls in progress")
+    await server.shutdown()
+    return 0
+
+
+def _run_workers(prepared: Prepared, out: TextIO) -> int:
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(prepared.agent_file, dict(prepared.options), index),
+            name=f"voicecore-worker-{index}",
+        )
+        for index in range(prepared.config.workers)
+    ]
+    for process in processes:
+        process.start()
+    print(
+        banner(prepared, [f"http://{prepared.config.host}:{prepared.config.port}"]),
+        end="",
+        file=out,
+        flush=True,
+    )
+
+    def forward(signum: int, frame: object) -> None:
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in processes:
+        process.join()
+    return max((process.exitcode or 0) for process in processes)
+
+
+def _worker(agent_file: Path | None, options: dict[str, Any], index: int) -> None:
+    # A fresh process (spawn): load the agent again rather than pickling its tools.
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s"
+    )
+    prepared = prepare(agent_file, **options)
+    sys.exit(loop.run(_serve(prepared, sys.stdout, reuse_port=True, quiet=True)))

@@ -1,0 +1,344 @@
+"""The HTTP and WebSocket server: Twilio webhook and Media Streams, health, metrics.
+
+Routes:
+    ``POST /twilio/voice``   Twilio's voice webhook: TwiML ``<Connect><Stream>`` to
+                             ``/twilio/stream`` (with the caller as ``<Parameter>``s), or a busy
+                             message and ``<Hangup/>`` when the server is full or draining.
+                             With ``TWILIO_AUTH_TOKEN`` set, a request whose
+                             ``X-Twilio-Signature`` does not match gets 403.
+    ``GET /twilio/stream``   The bidirectional Media Streams WebSocket: one
+                             :class:`~voicecore.runtime.session.Session` per call over a
+                             :class:`~voicecore.transports.twilio.TwilioTransport`.
+    ``POST /twilio/whisper`` TwiML reading a warm transfer's summary to the person answering.
+    ``GET /healthz``         200 while the process runs.
+    ``GET /readyz``          200 while accepting calls, 503 while draining.
+    ``GET /metrics``         Prometheus exposition.
+
+With an auth token, the webhook also hands the stream a per-call token (an HMAC of the call
+sid) as a ``<Parameter>``, and a stream whose ``start`` does not carry it is closed (1008): only
+calls whose webhook Twilio signed get an agent.
+
+Shutdown (:meth:`VoiceServer.shutdown`): new calls are refused at once, calls in progress may
+finish until the drain deadline, and those still running then are told goodbye (their audio is
+cleared, the agent's TTS says a closing phrase, and the stream is closed after it has played).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from aiohttp import WSCloseCode, web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from twilio.request_validator import RequestValidator
+
+from voicecore.agent import ProviderChoice
+from voicecore.config import ServeConfig
+from voicecore.errors import ProtocolError, ProviderError
+from voicecore.providers import registry
+from voicecore.providers.base import LLM, STT, TTS
+from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.session import Session, SessionConfig
+from voicecore.sansio import twiml
+from voicecore.sansio.admission import Admission
+from voicecore.sansio.twilio import StreamStarted
+from voicecore.transports.base import CallerHungUp, MarkPlayed
+from voicecore.transports.twilio import TwilioTransport
+from voicecore.transports.twilio_rest import TwilioCalls
+
+__all__ = ["BUSY_MESSAGE", "GOODBYE_MESSAGE", "VoiceServer", "stream_token"]
+
+logger = logging.getLogger(__name__)
+
+BUSY_MESSAGE = "Sorry, all our lines are busy right now. Please call again later."
+GOODBYE_MESSAGE = "Sorry, we have to end this call now. Please call again. Goodbye."
+#: ``<Parameter>`` carrying the per-call stream token.
+TOKEN_PARAMETER = "voicecore_token"
+#: Seconds a new stream has to send ``start``.
+START_TIMEOUT = 10.0
+#: Seconds for the goodbye phrase to be synthesized and played at shutdown.
+GOODBYE_TIMEOUT = 8.0
+#: WebSocket messages larger than this close the stream (1009); Twilio's are ~300 bytes.
+MAX_WS_MESSAGE = 1 << 20
+#: WebSocket close code 1013 "try again later" (not in every aiohttp's WSCloseCode).
+TRY_AGAIN_LATER = 1013
+
+ACTIVE_CALLS = Gauge("voicecore_active_calls", "Calls in progress in this process.")
+REFUSED_CALLS = Counter("voicecore_refused_calls", "Calls refused because the server was full or draining.")
+REJECTED_REQUESTS = Counter(
+    "voicecore_rejected_requests", "Requests rejected: bad signature or stream token."
+)
+LOST_FRAMES = Counter(
+    "voicecore_caller_frames_lost", "Caller media frames missing from Twilio's chunk sequence."
+)
+BAD_CALLER_MESSAGES = Counter(
+    "voicecore_bad_caller_messages", "Caller messages skipped as malformed or unexpected.", ["kind"]
+)
+
+
+def stream_token(auth_token: str, call_sid: str) -> str:
+    """The per-call token the webhook gives the stream: base64url HMAC-SHA256 of the call sid."""
+    digest = hmac.new(auth_token.encode(), b"voicecore-stream:" + call_sid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(eq=False)
+class _Call:
+    session: Session
+    run: asyncio.Task[None]
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    say_goodbye: bool = False
+
+
+class VoiceServer:
+    """The aiohttp application serving one agent, with admission control and draining.
+
+    Args:
+        config: Server settings (validated).
+        agent: The session settings of the agent every call talks to.
+        providers: Provider per role (see :func:`voicecore.config.providers`).
+    """
+
+    def __init__(
+        self, config: ServeConfig, agent: SessionConfig, providers: Mapping[registry.Role, ProviderChoice]
+    ) -> None:
+        self.config = config
+        self.agent = agent
+        self.providers = dict(providers)
+        self.admission = Admission(config.max_calls)
+        self.calls: dict[str, _Call] = {}
+        token = config.twilio_auth_token
+        self._validator = RequestValidator(token) if token else None
+        self._rest = TwilioCalls(token, base_url=config.twilio_api_url) if token else None
+        self.app = web.Application()
+        self.app.add_routes(
+            [
+                web.post("/twilio/voice", self._voice),
+                web.get("/twilio/stream", self._stream),
+                web.post("/twilio/whisper", self._whisper),
+                web.get("/healthz", self._healthz),
+                web.get("/readyz", self._readyz),
+                web.get("/metrics", self._metrics),
+            ]
+        )
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, *, reuse_port: bool = False) -> list[str]:
+        """Listen on the configured host and port; returns the ``http://host:port`` bound."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_port=reuse_port or None)
+        await site.start()
+        urls = []
+        for address in self._runner.addresses:
+            host, port = address[0], address[1]
+            urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+        return urls
+
+    @property
+    def port(self) -> int:
+        """The TCP port actually bound (after :meth:`start`)."""
+        assert self._runner is not None, "start() first"
+        return int(self._runner.addresses[0][1])
+
+    async def shutdown(self, drain_timeout: float | None = None) -> None:
+        """Refuse new calls, let calls finish until the deadline, say goodbye to the rest, stop."""
+        deadline = self.config.drain_timeout if drain_timeout is None else drain_timeout
+        self.admission.drain()
+        calls = list(self.calls.values())
+        if calls:
+            logger.info("draining: %d call(s) in progress, up to %.0f s", len(calls), deadline)
+            await _wait_all(calls, deadline)
+        remaining = [call for call in self.calls.values() if not call.done.is_set()]
+        if remaining:
+            logger.info("ending %d call(s) that outlasted the drain deadline", len(remaining))
+            for call in remaining:
+                call.say_goodbye = True
+                call.run.cancel()
+            await _wait_all(remaining, GOODBYE_TIMEOUT + 2.0)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- Twilio webhook ---------------------------------------------------------------------
+
+    async def _voice(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if (rejected := self._check_signature(request, form)) is not None:
+            return rejected
+        call_sid = str(form.get("CallSid", ""))
+        if not self.admission.reserve(call_sid, asyncio.get_running_loop().time()):
+            REFUSED_CALLS.inc()
+            logger.info("call %s refused: %s", call_sid, "draining" if self.admission.draining else "full")
+            return _twiml(twiml.busy(BUSY_MESSAGE))
+        parameters = {
+            name: str(form[name]) for name in ("From", "To", "CallerName", "Direction") if form.get(name)
+        }
+        if self.config.twilio_auth_token:
+            parameters[TOKEN_PARAMETER] = stream_token(self.config.twilio_auth_token, call_sid)
+        return _twiml(twiml.connect_stream(self._base_url(request, "ws") + "/twilio/stream", parameters))
+
+    async def _whisper(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if (rejected := self._check_signature(request, form)) is not None:
+            return rejected
+        return _twiml(twiml.say(request.query.get("text", "")))
+
+    def _check_signature(self, request: web.Request, form: Mapping[str, Any]) -> web.Response | None:
+        """None when the request is Twilio's (or no auth token is set), else the 403 answer."""
+        if self._validator is None:
+            return None
+        url = self._public_url(request)
+        if self._validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+            return None
+        REJECTED_REQUESTS.inc()
+        logger.warning("rejected a request whose X-Twilio-Signature does not match %s", request.path)
+        return web.Response(status=403, text="invalid X-Twilio-Signature\n")
+
+    def _public_url(self, request: web.Request) -> str:
+        """The URL Twilio requested, as it signed it (the public one when behind a proxy)."""
+        if self.config.public_url:
+            return self.config.public_url.rstrip("/") + request.path_qs
+        scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+        return f"{scheme}://{request.host}{request.path_qs}"
+
+    def _base_url(self, request: web.Request, kind: str = "http") -> str:
+        """Scheme and host as Twilio reaches us; ``kind="ws"`` gives the ``ws(s)://`` form."""
+        base = self._public_url(request).removesuffix(request.path_qs)
+        if kind == "ws":
+            return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return base
+
+    # --- Media Streams ----------------------------------------------------------------------
+
+    async def _stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE)
+        await ws.prepare(request)
+        transport = TwilioTransport(
+            ws,
+            engine_rate=self.config.twilio_rate,
+            calls=self._rest,
+            whisper_url=self._base_url(request) + "/twilio/whisper",
+        )
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                start = await transport.start()
+        except (TimeoutError, ProtocolError):
+            logger.warning("a Media Stream sent no 'start' message; closing it")
+            await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
+            return ws
+        if not self._authorized(start):
+            REJECTED_REQUESTS.inc()
+            logger.warning(
+                "call %s: stream without a valid %s parameter; closing it", start.call_sid, TOKEN_PARAMETER
+            )
+            await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
+            return ws
+        if not self.admission.admit(start.call_sid, asyncio.get_running_loop().time()):
+            REFUSED_CALLS.inc()
+            logger.info("call %s: stream refused (server full or draining)", start.call_sid)
+            await transport.close(TRY_AGAIN_LATER, b"server busy")
+            return ws
+        try:
+            await self._run_call(transport, start)
+        finally:
+            self.admission.release(start.call_sid)
+            for kind, count in transport.protocol.problems.items():
+                BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+            LOST_FRAMES.inc(transport.protocol.frames_lost)
+            await transport.close()
+        return ws
+
+    def _authorized(self, start: StreamStarted) -> bool:
+        token = self.config.twilio_auth_token
+        if not token:
+            return True
+        given = start.custom_parameters.get(TOKEN_PARAMETER, "")
+        return hmac.compare_digest(given, stream_token(token, start.call_sid))
+
+    async def _run_call(self, transport: TwilioTransport, start: StreamStarted) -> None:
+        keys, chosen = self.config.keys, self.providers
+        session = Session(
+            self.agent,
+            transport=transport,
+            stt=cast(STT, registry.create("stt", chosen["stt"].name, keys, chosen["stt"].options)),
+            llm=cast(LLM, registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)),
+            tts=cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options)),
+            call_id=start.call_sid,
+        )
+        run = asyncio.get_running_loop().create_task(session.run(), name=f"call-{start.call_sid}")
+        call = _Call(session, run)
+        self.calls[start.call_sid] = call
+        ACTIVE_CALLS.inc()
+        logger.info("call %s: started (%d in progress)", start.call_sid, self.admission.active)
+        try:
+            await asyncio.wait([run])
+            if call.say_goodbye:
+                await _say_goodbye(session, transport)
+            elif not run.cancelled() and (error := run.exception()) is not None:
+                logger.error("call %s failed", start.call_sid, exc_info=error)
+        finally:
+            if not run.done():  # the handler itself was cancelled (server stopping hard)
+                run.cancel()
+                await asyncio.wait([run])
+            ACTIVE_CALLS.dec()
+            del self.calls[start.call_sid]
+            call.done.set()
+            logger.info("call %s: ended", start.call_sid)
+
+    # --- operations -------------------------------------------------------------------------
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self.admission.draining:
+            return web.Response(status=503, text="draining\n")
+        return web.Response(text=f"ready: {self.admission.active}/{self.config.max_calls} calls\n")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _twiml(document: str) -> web.Response:
+    return web.Response(text=document, content_type="text/xml")
+
+
+async def _wait_all(calls: list[_Call], within: float) -> None:
+    waits = [asyncio.ensure_future(call.done.wait()) for call in calls]
+    _, pending = await asyncio.wait(waits, timeout=within)
+    for waiter in pending:
+        waiter.cancel()
+
+
+async def _say_goodbye(session: Session, transport: TwilioTransport) -> None:
+    """Clear the call's queued audio, say :data:`GOODBYE_MESSAGE`, and wait until it has played."""
+    tts = session.tts
+    offered = tts.output_formats()
+    source = transport.output_format if transport.output_format in offered else offered[0]
+    convert = AudioConverter(source, transport.output_format)
+    try:
+        async with asyncio.timeout(GOODBYE_TIMEOUT):
+            await transport.clear()
+            stream = await tts.open(source, voice=session.config.voice)
+            try:
+                await stream.push_text(GOODBYE_MESSAGE)
+                await stream.end_input()
+                async for chunk in stream:
+                    await transport.send_audio(convert.convert(chunk.audio))
+                await transport.send_audio(convert.flush())
+            finally:
+                await stream.aclose()
+            await transport.send_mark("goodbye")
+            async for event in transport.events():
+                if event == MarkPlayed("goodbye") or isinstance(event, CallerHungUp):
+                    break
+    except (TimeoutError, ProviderError) as error:
+        logger.warning("could not say goodbye on call %s: %r", session.call_id, error)

@@ -1,0 +1,86 @@
+"""Settings from a given environment mapping and agent files; errors say what to set."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicecore.agent import ProviderChoice
+from voicecore.config import ServeConfig, from_env, providers
+from voicecore.errors import ConfigError
+from voicecore.providers import registry
+
+
+def test_defaults_are_safe() -> None:
+    config = from_env({})
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", 8765, 1)
+    assert config.twilio_auth_token is None
+    assert config.twilio_rate is None
+    assert providers(config) == dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("fake"))
+
+
+def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
+    config = from_env(
+        {
+            "VOICECORE_HOST": "0.0.0.0",
+            "VOICECORE_PORT": "9000",
+            "VOICECORE_WORKERS": "4",
+            "VOICECORE_MAX_CALLS": "10",
+            "VOICECORE_DRAIN_TIMEOUT": "2.5",
+            "VOICECORE_PUBLIC_URL": "https://voice.example.com",
+            "VOICECORE_TWILIO_RATE": "16000",
+            "TWILIO_AUTH_TOKEN": "secret-token",
+            "OPENAI_API_KEY": "sk-secret",
+            "UNRELATED": "x",
+        }
+    )
+    assert (config.host, config.port, config.workers, config.max_calls) == ("0.0.0.0", 9000, 4, 10)
+    assert config.drain_timeout == 2.5
+    assert config.public_url == "https://voice.example.com"
+    assert config.twilio_rate == 16000
+    assert config.twilio_auth_token == "secret-token"
+    assert config.keys == {"OPENAI_API_KEY": "sk-secret"}
+    assert "secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"VOICECORE_PORT": "eighty"}, "VOICECORE_PORT must be a whole number, not 'eighty'"),
+        ({"VOICECORE_PORT": "70000"}, "VOICECORE_PORT must be 0..65535"),
+        ({"VOICECORE_WORKERS": "0"}, "VOICECORE_WORKERS must be at least 1"),
+        ({"VOICECORE_WORKERS": "2", "VOICECORE_PORT": "0"}, "cannot be shared by several workers"),
+        ({"VOICECORE_MAX_CALLS": "0"}, "VOICECORE_MAX_CALLS must be at least 1"),
+        ({"VOICECORE_DRAIN_TIMEOUT": "-1"}, "VOICECORE_DRAIN_TIMEOUT must be seconds >= 0"),
+        ({"VOICECORE_PUBLIC_URL": "voice.example.com"}, "VOICECORE_PUBLIC_URL must be an http(s) URL"),
+        ({"VOICECORE_PUBLIC_URL": "https://x.com/?a=1"}, "with no query"),
+        ({"VOICECORE_TWILIO_RATE": "11025"}, "VOICECORE_TWILIO_RATE must be"),
+        ({"VOICECORE_TWILIO_API_URL": "api.twilio.com"}, "VOICECORE_TWILIO_API_URL must be an http(s) URL"),
+        ({"VOICECORE_STT": "nosuch"}, "set VOICECORE_STT to one of: fake"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        from_env(environ)
+    assert message in str(error.value)
+
+
+def test_a_provider_without_its_key_is_an_error_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = registry.ProviderEntry("stt", "keyed", lambda keys, options: None, keys=("DEEPGRAM_API_KEY",))  # type: ignore[arg-type,return-value]
+    monkeypatch.setitem(registry.PROVIDERS, ("stt", "keyed"), entry)
+    config = from_env({"VOICECORE_STT": "keyed"})
+    with pytest.raises(ConfigError, match="'keyed' needs DEEPGRAM_API_KEY: set it in the environment"):
+        providers(config)
+    config = from_env({"VOICECORE_STT": "keyed", "DEEPGRAM_API_KEY": "k"})
+    assert providers(config)["stt"] == ProviderChoice("keyed")
+
+
+def test_environment_overrides_the_agent_file_which_overrides_the_default() -> None:
+    agent = {"llm": ProviderChoice("fake", {"model": "m"}), "tts": ProviderChoice("fake", {"voice": "v"})}
+    chosen = providers(ServeConfig(tts="fake"), agent)
+    assert chosen["stt"] == ProviderChoice("fake")
+    assert chosen["llm"] == ProviderChoice("fake", {"model": "m"})
+    assert chosen["tts"] == ProviderChoice("fake", {"voice": "v"})  # same name: the file's options stay
+    with pytest.raises(ConfigError, match="unknown LLM provider 'other'"):
+        providers(ServeConfig(llm="other"), agent)
+    with pytest.raises(ConfigError, match="unknown STT provider 'nosuch'"):
+        providers(ServeConfig(), {"stt": ProviderChoice("nosuch")})

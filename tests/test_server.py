@@ -1,0 +1,461 @@
+"""The server over real sockets on 127.0.0.1: TwiML, signatures, calls, admission, draining, bad input.
+
+Calls are placed by a fake Twilio (``tests/transports/fake_twilio.py``) that streams espeak-ng
+speech in real time and plays the agent's audio in real time, echoing marks as Twilio does.
+The agent runs on the scripted fakes of :mod:`voicecore.testing`, registered for the test, and
+everything runs on the event loop ``serve`` uses (uvloop when installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from xml.etree import ElementTree
+
+import aiohttp
+import pytest
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from tests.transports.fake_twilio import FakeTwilio, speech
+from voicecore.agent import ProviderChoice
+from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
+from voicecore.config import ServeConfig
+from voicecore.providers import registry
+from voicecore.runtime.loop import run
+from voicecore.runtime.session import SessionConfig
+from voicecore.sansio import turn
+from voicecore.sansio.turn import TurnConfig
+from voicecore.server import BUSY_MESSAGE, GOODBYE_MESSAGE, TOKEN_PARAMETER, VoiceServer, stream_token
+from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="needs espeak-ng for caller speech"
+)
+
+TOKEN = "12345"
+GREETING = "Hi there."
+LONG_REPLY = " ".join(f"Sentence number {n} of a long answer." for n in range(1, 9))
+AGENT = SessionConfig(instructions="You are a test agent.", turn=TurnConfig(greeting=GREETING))
+TEST_PROVIDERS = dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("test"))
+
+
+@pytest.fixture(autouse=True)
+def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Providers named ``test``: the caller's words and a two-sentence reply, short fast speech."""
+    entries = [
+        registry.ProviderEntry(
+            "stt", "test", lambda keys, options: FakeSTT(["tell me everything", "stop"], latency=0.05)
+        ),
+        registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM([LONG_REPLY, "Okay."])),
+        registry.ProviderEntry(
+            "tts", "test", lambda keys, options: FakeTTS(first_byte=0.02, ms_per_char=15.0)
+        ),
+    ]
+    for entry in entries:
+        monkeypatch.setitem(registry.PROVIDERS, (entry.role, entry.name), entry)
+
+
+def config(**changes: object) -> ServeConfig:
+    return ServeConfig(port=0, stt="test", llm="test", tts="test").with_overrides(**changes)
+
+
+@asynccontextmanager
+async def serving(
+    serve_config: ServeConfig | None = None, agent: SessionConfig = AGENT
+) -> AsyncIterator[VoiceServer]:
+    serve_config = serve_config or config()
+    server = VoiceServer(serve_config, agent, TEST_PROVIDERS)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.shutdown(drain_timeout=0)
+
+
+def stream_url(server: VoiceServer) -> str:
+    return f"ws://127.0.0.1:{server.port}/twilio/stream"
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 (the fake's state; no single event to wait on)
+            await asyncio.sleep(0.02)
+
+
+VOICE_FORM = {
+    "CallSid": "CA00000000000000000000000000000001",
+    "AccountSid": "AC00000000000000000000000000000001",
+    "From": "+14155550100",
+    "To": "+14155550199",
+    "CallStatus": "ringing",
+    "Direction": "inbound",
+    "ApiVersion": "2010-04-01",
+}
+
+
+async def post_voice(
+    server: VoiceServer, form: dict[str, str] = VOICE_FORM, *, signature: str | None = None
+) -> tuple[int, str]:
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{server.port}/twilio/voice", data=form, headers=headers) as response,
+    ):
+        assert response.status == 403 or response.content_type == "text/xml"
+        return response.status, await response.text()
+
+
+def sign(server: VoiceServer, form: dict[str, str], token: str = TOKEN) -> str:
+    url = f"http://127.0.0.1:{server.port}/twilio/voice"
+    return str(RequestValidator(token).compute_signature(url, form))
+
+
+# --- TwiML and signatures -------------------------------------------------------------------
+
+
+def test_voice_webhook_connects_the_call_to_the_stream_with_the_caller_as_parameters() -> None:
+    async def main() -> None:
+        async with serving() as server:
+            status, body = await post_voice(server)
+            assert status == 200
+            stream = ElementTree.fromstring(body).find("./Connect/Stream")
+            assert stream is not None
+            assert stream.get("url") == stream_url(server)
+            params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+            assert params == {"From": "+14155550100", "To": "+14155550199", "Direction": "inbound"}
+
+    run(main())
+
+
+def test_the_protocols_test_vector_still_holds() -> None:
+    # ../shared/protocols.md: the same validator the server uses reproduces Twilio's vector.
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert RequestValidator("12345").validate(url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+
+def test_signatures_are_checked_when_an_auth_token_is_set() -> None:
+    async def main() -> None:
+        async with serving(config(twilio_auth_token=TOKEN)) as server:
+            status, body = await post_voice(server, signature=sign(server, VOICE_FORM))
+            assert status == 200
+            stream = ElementTree.fromstring(body).find("./Connect/Stream")
+            assert stream is not None
+            params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+            assert params[TOKEN_PARAMETER] == stream_token(TOKEN, VOICE_FORM["CallSid"])
+            assert (await post_voice(server))[0] == 403  # no signature
+            assert (await post_voice(server, signature=sign(server, VOICE_FORM, "wrong")))[0] == 403
+            tampered = {**VOICE_FORM, "From": "+19995550000"}
+            assert (await post_voice(server, tampered, signature=sign(server, VOICE_FORM)))[0] == 403
+
+    run(main())
+
+
+def test_signature_uses_the_public_url_behind_a_proxy() -> None:
+    async def main() -> None:
+        public = "https://voice.example.com"
+        async with serving(config(twilio_auth_token=TOKEN, public_url=public)) as server:
+            signature = RequestValidator(TOKEN).compute_signature(f"{public}/twilio/voice", VOICE_FORM)
+            status, body = await post_voice(server, signature=signature)
+            assert status == 200
+            assert 'url="wss://voice.example.com/twilio/stream"' in body
+            assert (await post_voice(server, signature=sign(server, VOICE_FORM)))[0] == 403
+
+    run(main())
+
+
+def test_a_stream_without_the_webhooks_token_is_closed() -> None:
+    async def main() -> None:
+        async with serving(config(twilio_auth_token=TOKEN)) as server:
+            async with FakeTwilio(stream_url(server), parameters={TOKEN_PARAMETER: "forged"}) as call:
+                assert await call.closed_by_server() == 1008
+                assert not call.played
+            good = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
+            async with FakeTwilio(stream_url(server), parameters=good) as call:
+                await until(lambda: bool(call.marks))  # the greeting played
+            assert not server.calls
+
+    run(main())
+
+
+# --- calls ----------------------------------------------------------------------------------
+
+
+@needs_espeak
+def test_a_call_hears_the_greeting_and_a_reply_and_barges_in() -> None:
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)  # the greeting, played to the end
+            assert len(call.played) > 800  # at least 0.1 s of audio
+            assert set(call.played) != {0xFF}  # not silence
+            call.say(speech("tell me everything"))
+            await until(lambda: len(call.marks) >= 3)  # two sentences of the long reply played
+            assert call.clears == 0
+            call.say(speech("no, stop there please"))  # the caller talks over the agent
+            await until(lambda: call.clears >= 1)
+            await until(lambda: bool(call.discarded))
+            assert not set(call.discarded) & set(call.marks)  # each mark echoed once
+            session = server.calls[call.call_sid].session
+            protocol = session.transport.protocol  # type: ignore[attr-defined]
+            await until(lambda: protocol.cleared_marks == len(call.discarded))
+            assert not protocol.problems
+            await until(lambda: len(session.history.messages()) >= 4)
+            _, greeting, user, heard = ((m["role"], m["content"]) for m in session.history.messages()[:4])
+            assert greeting == ("assistant", GREETING)
+            assert user == ("user", "tell me everything")
+            assert heard[0] == "assistant"
+            assert heard[1].startswith("Sentence number 1 of a long answer. Sentence number 2")
+            assert LONG_REPLY.startswith(heard[1])
+            assert len(heard[1]) < len(LONG_REPLY)
+
+    run(main())
+
+
+def test_dtmf_reaches_the_session_and_hang_up_ends_the_call() -> None:
+    async def main() -> None:
+        async with serving() as server:
+            async with FakeTwilio(stream_url(server)) as call:
+                await until(lambda: bool(server.calls))
+                session = next(iter(server.calls.values())).session
+                pressed: list[str] = []
+                handle = session.machine.handle
+
+                def spy(event: turn.Event, now: float) -> list[turn.Action]:
+                    if isinstance(event, turn.Dtmf):
+                        pressed.append(event.digit)
+                    return handle(event, now)
+
+                session.machine.handle = spy  # type: ignore[method-assign]
+                await call.press("5")
+                await until(lambda: pressed == ["5"])
+            await until(lambda: not server.calls)  # stop ended the call
+            assert server.admission.active == 0
+
+    run(main())
+
+
+# --- admission and draining -----------------------------------------------------------------
+
+
+def test_call_beyond_the_limit_is_refused_at_the_webhook_and_at_the_stream() -> None:
+    async def main() -> None:
+        async with serving(config(max_calls=1)) as server:
+            async with FakeTwilio(stream_url(server)) as first:
+                await until(lambda: bool(server.calls))
+                status, body = await post_voice(server, {**VOICE_FORM, "CallSid": "CA2"})
+                assert status == 200
+                root = ElementTree.fromstring(body)
+                assert root.findtext("Say") == BUSY_MESSAGE
+                assert root.find("Hangup") is not None
+                assert root.find("Connect") is None
+                async with FakeTwilio(stream_url(server), call_sid="CA3", stream_sid="MZ3") as second:
+                    assert await second.closed_by_server() == 1013
+                await until(lambda: bool(first.marks))  # the first call was not disturbed
+            await until(lambda: not server.calls)
+            assert (await post_voice(server, {**VOICE_FORM, "CallSid": "CA4"}))[0] == 200
+            _, body = await post_voice(server, {**VOICE_FORM, "CallSid": "CA4"})
+            assert "<Connect>" in body
+
+    run(main())
+
+
+def test_a_reserved_slot_keeps_its_call() -> None:
+    async def main() -> None:
+        async with serving(config(max_calls=1)) as server:
+            assert "<Connect>" in (await post_voice(server))[1]  # reserves the only slot
+            async with FakeTwilio(stream_url(server), call_sid="CA9", stream_sid="MZ9") as other:
+                assert await other.closed_by_server() == 1013
+            async with FakeTwilio(stream_url(server), call_sid=VOICE_FORM["CallSid"]) as call:
+                await until(lambda: bool(call.marks))
+
+    run(main())
+
+
+def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast = registry.ProviderEntry(
+        "tts", "test", lambda keys, options: FakeTTS(first_byte=0.01, ms_per_char=5.0)
+    )
+    monkeypatch.setitem(registry.PROVIDERS, ("tts", "test"), fast)
+
+    async def main() -> None:
+        server = VoiceServer(config(), AGENT, TEST_PROVIDERS)
+        await server.start()
+        port = server.port
+        async with FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)
+            shutdown = asyncio.get_running_loop().create_task(server.shutdown(drain_timeout=0.3))
+            await until(lambda: server.admission.draining)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    assert response.status == 503
+                async with http.post(f"http://127.0.0.1:{port}/twilio/voice", data=VOICE_FORM) as response:
+                    assert BUSY_MESSAGE in await response.text()
+            assert await call.closed_by_server() == 1000
+            await shutdown
+            assert call.marks[-1] == "goodbye"  # the closing phrase played before the socket closed
+            assert call.clears >= 1
+        assert not server.calls
+        assert GOODBYE_MESSAGE
+
+    run(main())
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_garbage_on_one_call_does_not_disturb_another() -> None:
+    rng = random.Random(6)
+    sid = "MZ00000000000000000000000000000001"
+    garbage: list[str | bytes] = [
+        "",
+        "{",
+        "null",
+        '{"event": "media"}',
+        '{"event": "media", "streamSid": "' + sid + '", "media": {"payload": "%%%"}}',
+        '{"event": "media", "streamSid": "MZwrong", "media": {"payload": "AAAA"}}',
+        '{"event": "mark", "streamSid": "' + sid + '", "mark": {"name": "never-sent"}}',
+        '{"event": "start"}',
+        '{"event": "bogus", "streamSid": "' + sid + '"}',
+        "x" * 100_000,
+        b"\x00\x01binary",
+    ]
+    garbage += [
+        "".join(chr(rng.randrange(32, 0x2FF)) for _ in range(rng.randrange(1, 200))) for _ in range(30)
+    ]
+
+    async def main() -> None:
+        async with (
+            serving() as server,
+            FakeTwilio(stream_url(server)) as victim,
+            FakeTwilio(stream_url(server), call_sid="CA2", stream_sid="MZ2") as attacker,
+        ):
+            await until(lambda: len(server.calls) == 2)
+            victim_session = server.calls[victim.call_sid].session
+            for message in garbage:
+                await attacker.send_raw(message)
+            await until(lambda: len(attacker.marks) >= 1)  # the attacked call still works
+            stt = victim_session._stt_stream  # the fake STT counts the caller audio it was sent
+            before = stt.received
+            await until(lambda: stt.received >= before + 10 * 320)  # the other call's audio flows
+            problems = server.calls[attacker.call_sid].session.transport.protocol.problems  # type: ignore[attr-defined]
+            assert problems["binary"] == 1
+            assert problems["invalid-json"] >= 3
+            assert not victim_session.transport.protocol.problems  # type: ignore[attr-defined]
+            await attacker.send_raw("x" * (2 << 20))  # past the socket's limit: a clean close
+            assert await attacker.closed_by_server() == 1009
+            before = stt.received
+            await until(lambda: stt.received >= before + 10 * 320)  # the other call still flows
+
+    run(main())
+
+
+# --- transfer -------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def fake_twilio_api() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A local stand-in for Twilio's call-update endpoint; records each update."""
+    updates: list[dict[str, str]] = []
+
+    async def update(request: web.Request) -> web.Response:
+        form = await request.post()
+        updates.append(
+            {
+                "path": request.path,
+                "auth": request.headers.get("Authorization", ""),
+                "Twiml": str(form.get("Twiml", "")),
+            }
+        )
+        return web.json_response({"sid": request.match_info["call"], "status": "in-progress"})
+
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{account}/Calls/{call}.json", update)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", updates
+    finally:
+        await runner.cleanup()
+
+
+@needs_espeak
+def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    arguments = '{"to": "+14155550123", "summary": "Wants a table for two.", "warm": true}'
+    reply = FakeReply("Let me put you through.", tool_calls=(("transfer_call", arguments),))
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM([reply, "Transferring."]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> None:
+        async with (
+            fake_twilio_api() as (api, updates),
+            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api)) as server,
+        ):
+            token = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
+            async with FakeTwilio(stream_url(server), parameters=token) as call:
+                await until(lambda: bool(call.marks))
+                call.say(speech("a person please"))
+                assert await call.closed_by_server() == 1000
+            (update,) = updates
+            assert update["path"].endswith(
+                "/Accounts/AC00000000000000000000000000000001/Calls/" + call.call_sid + ".json"
+            )
+            account, password = base64.b64decode(update["auth"].removeprefix("Basic ")).decode().split(":")
+            assert (account, password) == ("AC00000000000000000000000000000001", TOKEN)
+            dial = ElementTree.fromstring(update["Twiml"]).find("./Dial/Number")
+            assert dial is not None
+            assert dial.text == "+14155550123"
+            whisper = dial.get("url", "")
+            assert whisper.startswith(f"http://127.0.0.1:{server.port}/twilio/whisper?")
+            # Twilio fetches the whisper (signed) and reads the summary to the person answering.
+            signature = RequestValidator(TOKEN).compute_signature(whisper, {})
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(whisper, headers={"X-Twilio-Signature": signature}) as response,
+            ):
+                assert (
+                    ElementTree.fromstring(await response.text()).findtext("Say") == "Wants a table for two."
+                )
+            async with aiohttp.ClientSession() as http, http.post(whisper) as response:
+                assert response.status == 403
+
+    run(main())
+
+
+# --- the simulated caller (python -m voicecore call) ----------------------------------------
+
+
+@needs_espeak
+def test_a_simulated_call_measures_each_turn_and_records_what_it_heard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM(["Sure. Here it is."]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> TwilioCaller:
+        async with serving() as server:
+            return await simulate(stream_url(server), [speech("tell me everything")], settle=0.3)
+
+    call = run(main())
+    (turn,) = call.turns
+    assert turn.latency is not None
+    assert turn.latency > 0
+    assert call.marks[:3] == ["0.1", "1.2", "1.3"]  # greeting, then the reply's sentences
+    out = tmp_path / "heard.wav"
+    write_wav(out, bytes(call.played))
+    assert ulaw_from_wav(out.read_bytes()) == bytes(call.played)  # μ-law survives the round trip
+    assert "turn 1: you spoke" in summary(call)
