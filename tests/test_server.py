@@ -246,6 +246,26 @@ def test_dtmf_reaches_the_session_and_hang_up_ends_the_call() -> None:
     run(main())
 
 
+def test_a_calls_providers_are_closed_when_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[str] = []
+
+    class ClosingLLM(FakeLLM):
+        async def aclose(self) -> None:
+            closed.append("llm")
+
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: ClosingLLM(["Okay."]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> None:
+        async with serving() as server:
+            async with FakeTwilio(stream_url(server)):
+                await until(lambda: bool(server.calls))
+            await until(lambda: not server.calls)
+        assert closed == ["llm"]  # the fake STT and TTS have no aclose; nothing else was closed
+
+    run(main())
+
+
 # --- admission and draining -----------------------------------------------------------------
 
 

@@ -13,10 +13,11 @@ signal bad input also derive from the matching built-in, so ``except ValueError`
     ├── ProtocolError                      a peer sent what its protocol does not allow
     │                                      (``kind`` names the message type)
     └── ProviderError                      an STT/LLM/TTS provider failed (``provider``,
-        │                                  ``retryable``, ``status``)
+        │                                  ``retryable``, ``status``, ``request_id``)
         ├── ProviderConnectionError        could not connect, or the connection dropped
         ├── ProviderTimeoutError           no answer in time
-        └── ProviderStatusError            an error status: 4xx is final except 408/409/429
+        ├── ProviderStatusError            an error status: 4xx is final except 408/409/429
+        └── ProviderStreamError            an error message inside a stream that had started
 
 The Rust extension raises these classes (``rust/py/src/errors.rs`` holds the one mapping).
 """
@@ -32,6 +33,7 @@ __all__ = [
     "ProviderConnectionError",
     "ProviderError",
     "ProviderStatusError",
+    "ProviderStreamError",
     "ProviderTimeoutError",
     "VoicecoreError",
 ]
@@ -74,28 +76,37 @@ class ProtocolError(VoicecoreError):
 class ProviderError(VoicecoreError):
     """A provider failed; ``retryable`` says whether trying again (or elsewhere) can help."""
 
-    def __init__(self, message: str, *, provider: str, retryable: bool, status: int | None = None) -> None:
-        """``status`` is the HTTP/WebSocket status when the provider sent one."""
-        super().__init__(f"{provider}: {message}")
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        retryable: bool,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """``status``: the HTTP/WebSocket status, if any; ``request_id``: the provider's, to quote."""
+        super().__init__(f"{provider}: {message}" + (f" [request id {request_id}]" if request_id else ""))
         self.provider = provider
         self.retryable = retryable
         self.status = status
+        self.request_id = request_id
 
 
 class ProviderConnectionError(ProviderError):
     """The provider could not be reached, or the connection dropped mid-stream (retryable)."""
 
-    def __init__(self, message: str, *, provider: str) -> None:
+    def __init__(self, message: str, *, provider: str, request_id: str | None = None) -> None:
         """A connection failure is always worth retrying."""
-        super().__init__(message, provider=provider, retryable=True)
+        super().__init__(message, provider=provider, retryable=True, request_id=request_id)
 
 
 class ProviderTimeoutError(ProviderError):
     """The provider did not answer in time (retryable)."""
 
-    def __init__(self, message: str, *, provider: str) -> None:
+    def __init__(self, message: str, *, provider: str, request_id: str | None = None) -> None:
         """A timeout is always worth retrying."""
-        super().__init__(message, provider=provider, retryable=True)
+        super().__init__(message, provider=provider, retryable=True, request_id=request_id)
 
 
 class ProviderStatusError(ProviderError):
@@ -107,7 +118,19 @@ class ProviderStatusError(ProviderError):
 
     RETRYABLE_CLIENT_STATUSES = frozenset({408, 409, 429})
 
-    def __init__(self, message: str, *, provider: str, status: int) -> None:
+    def __init__(self, message: str, *, provider: str, status: int, request_id: str | None = None) -> None:
         """``retryable`` follows from ``status``."""
         retryable = status >= 500 or status in self.RETRYABLE_CLIENT_STATUSES
-        super().__init__(message, provider=provider, retryable=retryable, status=status)
+        super().__init__(
+            message, provider=provider, retryable=retryable, status=status, request_id=request_id
+        )
+
+
+class ProviderStreamError(ProviderError):
+    """The provider reported an error inside a stream that had already started.
+
+    The HTTP status was a success, so ``status`` is None; ``retryable`` comes from the error's
+    own type (a server error is worth retrying, an invalid request is not). A WebSocket
+    provider's error message (Deepgram, ElevenLabs) raises this too, with the close code as
+    ``status`` when the socket closed with one.
+    """

@@ -288,6 +288,7 @@ class VoiceServer:
             if not run.done():  # the handler itself was cancelled (server stopping hard)
                 run.cancel()
                 await asyncio.wait([run])
+            await _close_providers(session)
             ACTIVE_CALLS.dec()
             del self.calls[start.call_sid]
             call.done.set()
@@ -316,6 +317,18 @@ async def _wait_all(calls: list[_Call], within: float) -> None:
     _, pending = await asyncio.wait(waits, timeout=within)
     for waiter in pending:
         waiter.cancel()
+
+
+async def _close_providers(session: Session) -> None:
+    """Close the call's providers: they were made for it, and hold connections (and keep-alives)."""
+    for provider in (session.stt, session.llm, session.tts):
+        close = getattr(provider, "aclose", None)
+        if close is None:
+            continue
+        try:
+            await close()
+        except Exception:
+            logger.warning("closing provider %s failed", getattr(provider, "name", "?"), exc_info=True)
 
 
 async def _say_goodbye(session: Session, transport: TwilioTransport) -> None:

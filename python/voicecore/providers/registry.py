@@ -3,10 +3,11 @@
 Each entry is a factory called once per call with the provider keys from
 :mod:`voicecore.config` and the options the agent file gives the provider (model, voice, base
 URL, ...), plus the key variables it needs (checked at start-up, so a missing key
-is an error before the first call, not during it). Only the in-process fakes are registered
-so far (``fake``, from :mod:`voicecore.testing`): they make the built-in demo agent work with
-no network. The real adapters (Deepgram, OpenAI-compatible LLMs, ElevenLabs, ...) register
-here under their own names as they land; nothing else in the server changes.
+is an error before the first call, not during it). The in-process fakes (``fake``, from
+:mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
+adapters register under their own names: ``deepgram`` (STT), ``openai`` and
+``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``elevenlabs`` (TTS).
+Unknown options are refused with the list of the ones a provider takes.
 """
 
 from __future__ import annotations
@@ -113,4 +114,102 @@ register(
 register(ProviderEntry("llm", "fake", _fake_llm, description="in-process fake: one scripted demo reply"))
 register(
     ProviderEntry("tts", "fake", _fake_tts, description="in-process fake: a quiet tone as long as the text")
+)
+
+
+# --- the real adapters -----------------------------------------------------------------------
+
+
+def _options(options: Mapping[str, Any], allowed: frozenset[str], provider: str) -> dict[str, Any]:
+    """The agent file's options for ``provider``, refusing names it does not take."""
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed))
+        raise ConfigError(f"{provider} does not take the option(s) {', '.join(unknown)}; it takes: {takes}")
+    return dict(options)
+
+
+_DEEPGRAM_OPTIONS = frozenset(
+    {"model", "base_url", "endpointing_ms", "utterance_end_ms", "smart_format", "params"}
+)
+_OPENAI_OPTIONS = frozenset({"model", "base_url", "options", "headers", "read_timeout", "name"})
+_ELEVENLABS_OPTIONS = frozenset(
+    {"voice_id", "model_id", "base_url", "voice_settings", "generation_config", "params"}
+)
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_ELEVENLABS_VOICE = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", ElevenLabs' long-standing default voice
+
+
+def _deepgram(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT:
+    from voicecore.providers.deepgram import DeepgramSTT
+
+    return DeepgramSTT(
+        api_key=keys.get("DEEPGRAM_API_KEY"), **_options(options, _DEEPGRAM_OPTIONS, "deepgram")
+    )
+
+
+def _openai(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
+    from voicecore.providers.openai import OPENAI_BASE_URL, OpenAILLM
+
+    settings = _options(options, _OPENAI_OPTIONS, "openai")
+    settings.setdefault("model", DEFAULT_OPENAI_MODEL)
+    settings.setdefault("base_url", keys.get("OPENAI_BASE_URL") or OPENAI_BASE_URL)
+    return OpenAILLM(api_key=keys.get("OPENAI_API_KEY"), **settings)
+
+
+def _openai_compatible(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
+    from voicecore.providers.openai import OpenAILLM
+
+    settings = _options(options, _OPENAI_OPTIONS, "openai-compatible")
+    missing = [name for name in ("base_url", "model") if name not in settings]
+    if missing:
+        raise ConfigError(
+            f"openai-compatible needs the option(s) {', '.join(missing)} (e.g. http://HOST:8000/v1)"
+        )
+    settings.setdefault("name", "openai-compatible")
+    return OpenAILLM(api_key=keys.get("OPENAI_API_KEY") or None, **settings)
+
+
+def _elevenlabs(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
+    from voicecore.providers.elevenlabs import ElevenLabsTTS
+
+    settings = _options(options, _ELEVENLABS_OPTIONS, "elevenlabs")
+    settings.setdefault("voice_id", DEFAULT_ELEVENLABS_VOICE)
+    return ElevenLabsTTS(api_key=keys.get("ELEVENLABS_API_KEY"), **settings)
+
+
+register(
+    ProviderEntry(
+        "stt",
+        "deepgram",
+        _deepgram,
+        keys=("DEEPGRAM_API_KEY",),
+        description="Deepgram live (nova-3), μ-law passthrough",
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "openai",
+        _openai,
+        keys=("OPENAI_API_KEY",),
+        description=f"OpenAI chat completions ({DEFAULT_OPENAI_MODEL})",
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "openai-compatible",
+        _openai_compatible,
+        description="vLLM, llama.cpp, Ollama or another compatible server (options: base_url, model)",
+    )
+)
+register(
+    ProviderEntry(
+        "tts",
+        "elevenlabs",
+        _elevenlabs,
+        keys=("ELEVENLABS_API_KEY",),
+        description="ElevenLabs multi-context WebSocket",
+    )
 )

@@ -1,0 +1,25 @@
+"""Fake provider servers that speak each provider's real wire protocol on 127.0.0.1.
+
+They stand in for OpenAI-compatible chat completions (:mod:`voicecore.fakes.openai`, in the
+OpenAI, vLLM, llama.cpp and Ollama dialects), Deepgram live STT
+(:mod:`voicecore.fakes.deepgram`) and ElevenLabs TTS (:mod:`voicecore.fakes.elevenlabs`),
+driven by scripts (replies, utterances) and injected faults (error statuses, error events,
+stalls, dropped connections, close codes). voicecore's adapter tests run against them, and
+the providers' official SDKs are checked against them, so they are faithful enough to test
+your agent without the network. ``python -m voicecore.fakes`` runs all three for demos.
+
+Each server is an async context manager that listens on an ephemeral port::
+
+    async with FakeChatServer(["Hello!"]) as llm, FakeDeepgram(["Hi there."]) as stt:
+        OpenAILLM(model="m", base_url=llm.base_url)
+        DeepgramSTT(api_key="dg-key", base_url=stt.ws_url)
+"""
+
+from __future__ import annotations
+
+from voicecore.fakes.deepgram import FakeDeepgram, Utterance
+from voicecore.fakes.elevenlabs import FakeElevenLabs
+from voicecore.fakes.openai import FakeChatServer, Reply
+from voicecore.fakes.server import LocalServer
+
+__all__ = ["FakeChatServer", "FakeDeepgram", "FakeElevenLabs", "LocalServer", "Reply", "Utterance"]

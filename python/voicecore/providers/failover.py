@@ -1,0 +1,360 @@
+"""Fail over between providers within one turn, before the caller hears anything.
+
+:class:`FailoverLLM` is an :class:`~voicecore.providers.base.LLM` over an ordered list of
+them. A retryable :class:`~voicecore.errors.ProviderError` (an error status worth retrying,
+a dropped connection, an error event) or no first chunk within ``first_token_timeout`` moves
+the same request to the next provider, as long as nothing has come out of the stream yet;
+the failed provider is then skipped for a cool-down
+(:class:`voicecore.sansio.failover.CircuitBreaker`). Once output has started an error
+propagates as it is: text the caller may have heard cannot be taken back.
+
+:class:`FailoverTTS` does the same for speech: a stream that fails, or sends no audio within
+``first_audio_timeout`` of its first text, is replaced by the next provider's, to which every
+text pushed so far is pushed again; once a chunk has come out, errors propagate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from voicecore.errors import ConfigError, ProviderError, ProviderStreamError, ProviderTimeoutError
+from voicecore.providers.base import LLM, TTS, AudioChunk, AudioFormat, LLMChunk, LLMStream, TTSStream
+from voicecore.sansio.failover import CircuitBreaker
+
+__all__ = ["FailoverLLM", "FailoverStream", "FailoverTTS", "FailoverTTSStream"]
+
+logger = logging.getLogger(__name__)
+
+
+class FailoverLLM:
+    """Tries its providers in order of preference, within the same turn.
+
+    Args:
+        providers: The LLMs, most preferred first.
+        cooldown: Seconds a failed provider is skipped by later turns.
+        first_token_timeout: Seconds a provider has to produce its first chunk before the
+            turn moves on (None: wait as long as the provider's own timeouts allow).
+        name: The name in errors and logs.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[LLM],
+        *,
+        cooldown: float = 30.0,
+        first_token_timeout: float | None = 3.0,
+        name: str | None = None,
+    ) -> None:
+        if first_token_timeout is not None and first_token_timeout <= 0:
+            raise ConfigError("first_token_timeout must be positive (or None)")
+        self.providers = list(providers)
+        self.breaker = CircuitBreaker(len(self.providers), cooldown=cooldown)
+        self.first_token_timeout = first_token_timeout
+        self.name = name or "failover(" + ",".join(p.name for p in self.providers) + ")"
+
+    async def complete(
+        self, messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] = ()
+    ) -> FailoverStream:
+        """Start the completion on the first provider that answers; see the module doc.
+
+        Raises:
+            ProviderError: A final error, or the last provider's error when all failed.
+        """
+        stream = FailoverStream(self, messages, tools)
+        await stream._start()
+        return stream
+
+
+class FailoverStream:
+    """The stream of whichever provider answered.
+
+    Attributes:
+        provider: The name of the provider serving the stream.
+        request_id: That provider's request id.
+    """
+
+    def __init__(
+        self, owner: FailoverLLM, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]
+    ) -> None:
+        self._owner = owner
+        self._messages = messages
+        self._tools = tools
+        self._now = asyncio.get_running_loop().time
+        self._queue: list[int] = owner.breaker.order(self._now())
+        self._index = -1
+        self._stream: LLMStream | None = None
+        self._first: LLMChunk | None = None
+        self._done = False
+        self.provider: str | None = None
+        self.request_id: str | None = None
+
+    async def _start(self) -> None:
+        """Find a provider whose stream yields a first chunk (or ends) without a retryable error."""
+        owner = self._owner
+        while True:
+            self._index = self._queue.pop(0)
+            provider = owner.providers[self._index]
+            failure = await self._try(provider)
+            if failure is None:
+                owner.breaker.succeeded(self._index)
+                self.provider = provider.name
+                self.request_id = getattr(self._stream, "request_id", None)
+                return
+            if self._stream is not None:
+                await self._stream.aclose()
+                self._stream = None
+            if not failure.retryable:
+                raise failure
+            owner.breaker.failed(self._index, self._now())
+            if not self._queue:
+                raise failure
+            following = owner.providers[self._queue[0]].name
+            logger.warning("%s failed before any output (%s); trying %s", provider.name, failure, following)
+
+    async def _try(self, provider: LLM) -> ProviderError | None:
+        """Start ``provider`` and read its first chunk; the error that stopped it, if any."""
+        timeout = self._owner.first_token_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                self._stream = await provider.complete(self._messages, tools=self._tools)
+                try:
+                    self._first = await anext(aiter(self._stream))
+                except StopAsyncIteration:
+                    self._done = True
+        except ProviderError as error:
+            return error
+        except TimeoutError:
+            return ProviderTimeoutError(f"no first token within {timeout:g} s", provider=provider.name)
+        return None
+
+    def __aiter__(self) -> AsyncIterator[LLMChunk]:
+        return self
+
+    async def __anext__(self) -> LLMChunk:
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
+        if self._done or self._stream is None:
+            raise StopAsyncIteration
+        try:
+            return await anext(aiter(self._stream))
+        except ProviderError as error:
+            if error.retryable:  # too late for this turn, but later turns skip the provider
+                self._owner.breaker.failed(self._index, self._now())
+            raise
+
+    async def aclose(self) -> None:
+        """Close the serving provider's stream; safe to call more than once."""
+        self._done = True
+        self._first = None
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+class FailoverTTS:
+    """Speaks with the first of its TTS providers that produces audio in time.
+
+    Voices are per provider: ``open(voice=...)`` goes to the first provider in the list only;
+    give the others their voice in their own settings.
+
+    Args:
+        providers: The TTSs, most preferred first.
+        cooldown: Seconds a failed provider is skipped by later replies.
+        first_audio_timeout: Seconds from a stream's first text to its first audio before the
+            reply moves on.
+        name: The name in errors and logs.
+
+    Raises:
+        ConfigError: The providers have no output format in common.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[TTS],
+        *,
+        cooldown: float = 30.0,
+        first_audio_timeout: float = 2.0,
+        name: str | None = None,
+    ) -> None:
+        if first_audio_timeout <= 0:
+            raise ConfigError("first_audio_timeout must be positive")
+        self.providers = list(providers)
+        self.breaker = CircuitBreaker(len(self.providers), cooldown=cooldown)
+        self.first_audio_timeout = first_audio_timeout
+        self.name = name or "failover(" + ",".join(p.name for p in self.providers) + ")"
+        common = [
+            f
+            for f in self.providers[0].output_formats()
+            if all(f in p.output_formats() for p in self.providers)
+        ]
+        if not common:
+            raise ConfigError(f"{self.name}: the providers share no output format, so one could not stand in")
+        self._formats = tuple(common)
+
+    def output_formats(self) -> Sequence[AudioFormat]:
+        """The formats every provider can produce, in the first provider's order."""
+        return self._formats
+
+    async def open(self, audio: AudioFormat, *, voice: str | None = None) -> FailoverTTSStream:
+        """A stream on the first available provider; see the class doc.
+
+        Raises:
+            ProviderError: A final error, or the last provider's error when none could open.
+        """
+        stream = FailoverTTSStream(self, audio, voice)
+        await stream._open_next()
+        return stream
+
+
+class FailoverTTSStream:
+    """One reply's speech on whichever provider is serving it.
+
+    Attributes:
+        provider: The name of the provider serving the stream.
+    """
+
+    def __init__(self, owner: FailoverTTS, audio: AudioFormat, voice: str | None) -> None:
+        self._owner = owner
+        self._audio = audio
+        self._voice = voice
+        loop = asyncio.get_running_loop()
+        self._now = loop.time
+        self._queue = owner.breaker.order(self._now())
+        self._index = -1
+        self._stream: TTSStream | None = None
+        self._texts: list[str] = []
+        self._first_text_at: float | None = None
+        self._text_pushed = asyncio.Event()
+        self._ended = False
+        self._started = False  # a chunk came out: no switching any more
+        self._closed = False
+        self._generation = 0  # which stream is serving; a switch is done once per failure
+        self._switching = asyncio.Lock()
+        self.provider: str | None = None
+
+    async def _open_next(self) -> None:
+        """Open the next provider's stream and push it everything pushed so far."""
+        owner = self._owner
+        while True:
+            self._index = self._queue.pop(0)
+            provider = owner.providers[self._index]
+            try:
+                voice = self._voice if self._index == 0 else None
+                self._stream = await provider.open(self._audio, voice=voice)
+                for text in self._texts:
+                    await self._stream.push_text(text)
+                if self._ended:
+                    await self._stream.end_input()
+                if self._texts:  # the stand-in's own deadline starts now
+                    self._first_text_at = self._now()
+            except ProviderError as error:
+                if not await self._give_up_on(error):
+                    continue
+                raise
+            self.provider = provider.name
+            self._generation += 1
+            return
+
+    async def _switch(self, error: ProviderError, generation: int) -> None:
+        """Replace the stream of ``generation`` after ``error``, unless another task already did."""
+        async with self._switching:
+            if generation != self._generation:
+                return
+            if self._started or await self._give_up_on(error):
+                raise error
+            await self._open_next()
+
+    async def _give_up_on(self, error: ProviderError) -> bool:
+        """Close the failed stream; whether ``error`` must propagate (else try the next)."""
+        if self._stream is not None:
+            await self._stream.aclose()
+            self._stream = None
+        if not error.retryable or not self._queue:
+            return True
+        self._owner.breaker.failed(self._index, self._now())
+        following = self._owner.providers[self._queue[0]].name
+        logger.warning(
+            "%s failed before any audio (%s); trying %s",
+            self._owner.providers[self._index].name,
+            error,
+            following,
+        )
+        return False
+
+    async def push_text(self, text: str) -> None:
+        """Add a sentence (kept, to give to a stand-in provider before any audio)."""
+        if not self._started:
+            self._texts.append(text)
+            if self._first_text_at is None:
+                self._first_text_at = self._now()
+                self._text_pushed.set()
+        if self._stream is None:
+            raise ProviderStreamError(
+                "every TTS provider failed for this reply", provider=self._owner.name, retryable=False
+            )
+        generation = self._generation
+        try:
+            await self._stream.push_text(text)
+        except ProviderError as error:
+            await self._switch(error, generation)
+
+    async def end_input(self) -> None:
+        """No more text."""
+        self._ended = True
+        if self._stream is not None:
+            await self._stream.end_input()
+
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        return self
+
+    async def __anext__(self) -> AudioChunk:
+        if self._closed or self._stream is None:
+            raise StopAsyncIteration
+        if self._started:
+            return await anext(aiter(self._stream))
+        while True:
+            generation = self._generation
+            try:
+                chunk = await self._first_chunk()
+            except ProviderError as error:
+                failure = error
+            except TimeoutError:
+                failure = ProviderTimeoutError(
+                    f"no audio within {self._owner.first_audio_timeout:g} s of the first text",
+                    provider=self._owner.providers[self._index].name,
+                )
+            else:
+                self._started = True
+                self._owner.breaker.succeeded(self._index)
+                return chunk
+            await self._switch(failure, generation)
+
+    async def _first_chunk(self) -> AudioChunk:
+        """The current stream's first chunk, due ``first_audio_timeout`` after the first text."""
+        assert self._stream is not None
+        first = asyncio.ensure_future(anext(aiter(self._stream)))
+        try:
+            if self._first_text_at is None:
+                pushed = asyncio.ensure_future(self._text_pushed.wait())
+                try:
+                    await asyncio.wait({first, pushed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    pushed.cancel()
+            if not first.done():
+                assert self._first_text_at is not None
+                remaining = self._first_text_at + self._owner.first_audio_timeout - self._now()
+                async with asyncio.timeout(max(remaining, 0.0)):
+                    return await asyncio.shield(first)
+            return first.result()
+        finally:
+            if not first.done():
+                first.cancel()
+
+    async def aclose(self) -> None:
+        """Close the serving provider's stream (barge-in); safe to call more than once."""
+        self._closed = True
+        if self._stream is not None:
+            await self._stream.aclose()
