@@ -400,6 +400,12 @@ def test_no_text_lost_or_duplicated_and_tokens_do_not_matter(
     assert all(len(p) <= max_chars or "```" in p or "~~~" in p for p in whole), whole
 
 
+def test_a_dash_that_overflows_max_chars_is_not_kept_with_the_piece_before() -> None:
+    # Found by hypothesis: the clause boundary at the overflowing en dash made a 2-char piece.
+    dash = "\N{EN DASH}"
+    assert stream(SentenceSplitter(max_chars=1), ["0" + dash]) == ["0", dash]
+
+
 @given(text=st.text(max_size=300), seed=st.integers())
 def test_any_unicode_streams_like_whole_text(text: str, seed: int) -> None:
     pieces = random_pieces(text, seed)

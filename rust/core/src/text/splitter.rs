@@ -635,12 +635,15 @@ impl SentenceSplitter {
     /// The unfinished sentence is too long: cut it and carry on mid-sentence.
     fn cut_long(&mut self, o: usize) {
         let emitted = self.emitted;
-        let clause = self.seg.clause_cut.filter(|&at| at > emitted);
-        let long_enough =
-            |at: usize| self.slice(emitted, at).chars().count() >= (self.cfg.max_chars / 2).max(1);
+        let length = |at: usize| self.slice(emitted, at).chars().count();
+        // A candidate must release something and fit: a clause boundary found at the very
+        // character that overflowed would make the piece one character too long.
+        let fits = |at: usize| at > emitted && length(at) <= self.cfg.max_chars;
+        let clause = self.seg.clause_cut.filter(|&at| fits(at));
+        let long_enough = |at: usize| length(at) >= (self.cfg.max_chars / 2).max(1);
         let cut = clause
             .filter(|&at| long_enough(at))
-            .or(self.seg.space_cut.filter(|&at| at > emitted))
+            .or(self.seg.space_cut.filter(|&at| fits(at)))
             .or(clause)
             .unwrap_or(o);
         self.cut_within(cut);
@@ -868,6 +871,18 @@ mod tests {
         assert_eq!(out[0], "this goes on and on without a stop,");
         assert!(out.iter().all(|p| p.chars().count() <= 40), "{out:?}");
         assert_eq!(out.join(" "), text);
+    }
+
+    #[test]
+    fn a_clause_boundary_at_the_overflowing_character_is_not_a_cut_past_max_chars() {
+        let cfg = SplitterConfig {
+            max_chars: 1,
+            ..SplitterConfig::default()
+        };
+        let mut splitter = SentenceSplitter::new(cfg).unwrap();
+        let mut out = splitter.push("0–");
+        out.extend(splitter.flush());
+        assert_eq!(out, ["0", "–"]);
     }
 
     #[test]
