@@ -13,8 +13,11 @@ import pytest
 
 from tests.test_server import AGENT, GREETING, LONG_REPLY, config, fakes, needs_espeak, serving, until
 from tests.transports.fake_browser import BrowserClient, pcm_speech
+from voicecore.providers import registry
 from voicecore.runtime.loop import run
+from voicecore.sansio import turn
 from voicecore.server import BUSY_MESSAGE, VoiceServer
+from voicecore.testing import FakeLLM, FakeReply
 
 __all__ = ["fakes"]  # the providers named "test", used by every test here
 
@@ -109,6 +112,60 @@ def test_a_hang_up_from_the_browser_ends_the_call() -> None:
                 await until(lambda: bool(server.calls))
                 await call.hang_up()
             await until(lambda: not server.calls)
+
+    run(main())
+
+
+@needs_espeak
+def test_a_transfer_ends_a_browser_call_saying_where_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    arguments = '{"to": "+14155550123"}'
+    reply = FakeReply("Let me put you through.", tool_calls=(("transfer_call", arguments),))
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM([reply, "Transferring."]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> None:
+        async with serving() as server, BrowserClient(ws_url(server)) as call:
+            await until(lambda: bool(call.marks))
+            call.say(pcm_speech("a person please"))
+            assert await call.closed_by_server() == 1000
+            assert call.end is not None
+            assert call.end["reason"] == "transfer"
+            assert "+14155550123" in call.end["message"]
+            await until(lambda: not server.calls)
+
+    run(main())
+
+
+def test_key_presses_reach_the_session() -> None:
+    async def main() -> None:
+        async with serving() as server, BrowserClient(ws_url(server)) as call:
+            await until(lambda: bool(server.calls))
+            session = next(iter(server.calls.values())).session
+            pressed: list[str] = []
+            handle = session.machine.handle
+
+            def spy(event: turn.Event, now: float) -> list[turn.Action]:
+                if isinstance(event, turn.Dtmf):
+                    pressed.append(event.digit)
+                return handle(event, now)
+
+            session.machine.handle = spy  # type: ignore[method-assign]
+            await call.send({"type": "dtmf", "digit": "7"})
+            await until(lambda: pressed == ["7"])
+
+    run(main())
+
+
+def test_a_page_from_another_site_may_not_open_the_socket() -> None:
+    async def main() -> None:
+        async with serving() as server, aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(ws_url(server), headers={"Origin": "https://elsewhere.example"})
+            assert refused.value.status == 403
+            origin = {"Origin": f"http://127.0.0.1:{server.port}"}
+            async with http.ws_connect(ws_url(server), headers=origin) as ws:
+                await ws.send_json({"type": "start", "sample_rate": 16000})
+                await until(lambda: bool(server.calls))
 
     run(main())
 

@@ -15,7 +15,8 @@ Routes:
     ``GET /ws``              The browser WebSocket (:mod:`voicecore.sansio.wire` documents it):
                              one session per connection over a
                              :class:`~voicecore.transports.websocket.BrowserTransport`; a full
-                             or draining server sends ``end`` (``busy``) and closes with 1013.
+                             or draining server sends ``end`` (``busy``) and closes with 1013;
+                             a page from another origin gets 403 (the ``Origin`` header).
     ``GET /healthz``         200 while the process runs.
     ``GET /readyz``          200 while accepting calls, 503 while draining.
     ``GET /metrics``         Prometheus exposition.
@@ -41,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
@@ -283,7 +285,11 @@ class VoiceServer:
     async def _page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_ROOT / "index.html")
 
-    async def _browser(self, request: web.Request) -> web.WebSocketResponse:
+    async def _browser(self, request: web.Request) -> web.StreamResponse:
+        if not self._same_origin(request):
+            REJECTED_REQUESTS.inc()
+            logger.warning("rejected a browser WebSocket from another site's page")
+            return web.Response(status=403, text="cross-origin WebSocket refused\n")
         ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE)
         await ws.prepare(request)
         transport = BrowserTransport(ws)
@@ -306,8 +312,21 @@ class VoiceServer:
             self.admission.release(call_id)
             for kind, count in transport.protocol.problems.items():
                 BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
-            await transport.end("shutdown" if ws.closed is False and self.admission.draining else "hangup")
+            await transport.end("shutdown" if self.admission.draining else "hangup")
         return ws
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """Whether a page on another site could have opened this socket (it may not use the agent).
+
+        Clients other than browsers send no ``Origin`` and are welcome.
+        """
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        allowed = {request.host}
+        if self.config.public_url:
+            allowed.add(urlsplit(self.config.public_url).netloc)
+        return urlsplit(origin).netloc in allowed
 
     # --- calls ------------------------------------------------------------------------------
 
