@@ -8,10 +8,22 @@ agent runs on the scripted fakes of :mod:`voicecore.testing` (the ``fakes`` fixt
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
-from tests.test_server import AGENT, GREETING, LONG_REPLY, config, fakes, needs_espeak, serving, until
+from tests.test_server import (
+    AGENT,
+    GREETING,
+    LONG_REPLY,
+    TEST_PROVIDERS,
+    config,
+    fakes,
+    needs_espeak,
+    serving,
+    until,
+)
 from tests.transports.fake_browser import BrowserClient, pcm_speech
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
@@ -101,6 +113,24 @@ def test_a_full_server_refuses_a_browser_with_1013() -> None:
                 assert await second.closed_by_server() == 1013
                 assert second.end == {"type": "end", "reason": "busy", "message": BUSY_MESSAGE}
             await until(lambda: len(first.marks) >= 1)  # the first call is untouched
+
+    run(main())
+
+
+def test_shutdown_says_goodbye_to_a_browser_call_and_ends_it() -> None:
+    async def main() -> None:
+        server = VoiceServer(config(), AGENT, TEST_PROVIDERS)
+        await server.start()
+        async with BrowserClient(ws_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)
+            shutdown = asyncio.get_running_loop().create_task(server.shutdown(drain_timeout=0.3))
+            async with BrowserClient(ws_url(server)) as late:  # draining: refused
+                assert await late.closed_by_server() == 1013
+            assert await call.closed_by_server() == 1000
+            await shutdown
+            assert call.marks[-1] == "goodbye"  # the closing phrase played before the socket closed
+            assert call.end == {"type": "end", "reason": "shutdown"}
+        assert not server.calls
 
     run(main())
 
