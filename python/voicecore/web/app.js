@@ -9,6 +9,13 @@ const STAGES = ["stt_final", "llm_first_token", "first_sentence", "tts_first_byt
 const state = { status: "idle", sampleRate: null, audioBytes: 0, playedMs: 0, marksPlayed: 0, clears: 0, transcript: [], turns: [], end: null };
 let ctx = null, ws = null, mic = null, interim = null;
 
+for (const key of "123456789*0#") {
+  const button = document.createElement("button");
+  button.textContent = key;
+  button.addEventListener("click", () => ws && ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: "dtmf", digit: key })));
+  $("keypad").appendChild(button);
+}
+
 function setStatus(text) {
   state.status = text;
   $("status").textContent = text;
