@@ -82,6 +82,7 @@ def banner(prepared: Prepared, urls: list[str]) -> str:
     lines = [
         f"voicecore {__version__} serving {prepared.agent_name} on {', '.join(urls) or base}",
         f"  {workers}, event loop {loop.loop_name()}, up to {config.max_calls} concurrent calls per worker",
+        f"  talk to it in a browser: open {base}/ (WebSocket protocol: {ws_base}/ws)",
         f"  Twilio voice webhook: POST {base}/twilio/voice",
         f"  Twilio Media Streams: {ws_base}/twilio/stream",
         f"  operations: {base}/healthz, /readyz, /metrics",

@@ -10,6 +10,13 @@ Routes:
                              :class:`~voicecore.runtime.session.Session` per call over a
                              :class:`~voicecore.transports.twilio.TwilioTransport`.
     ``POST /twilio/whisper`` TwiML reading a warm transfer's summary to the person answering.
+    ``GET /``                The browser page: talk to the agent with the microphone
+                             (static files in ``voicecore/web``, also under ``/web/``).
+    ``GET /ws``              The browser WebSocket (:mod:`voicecore.sansio.wire` documents it):
+                             one session per connection over a
+                             :class:`~voicecore.transports.websocket.BrowserTransport`; a full
+                             or draining server sends ``end`` (``busy``) and closes with 1013;
+                             a page from another origin gets 403 (the ``Origin`` header).
     ``GET /healthz``         200 while the process runs.
     ``GET /readyz``          200 while accepting calls, 503 while draining.
     ``GET /metrics``         Prometheus exposition.
@@ -30,9 +37,12 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
@@ -41,6 +51,7 @@ from twilio.request_validator import RequestValidator
 from voicecore.agent import ProviderChoice
 from voicecore.config import ServeConfig
 from voicecore.errors import ProtocolError, ProviderError
+from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS
 from voicecore.runtime.convert import AudioConverter
@@ -48,9 +59,10 @@ from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
-from voicecore.transports.base import CallerHungUp, MarkPlayed
+from voicecore.transports.base import CallerHungUp, MarkPlayed, Transport
 from voicecore.transports.twilio import TwilioTransport
 from voicecore.transports.twilio_rest import TwilioCalls
+from voicecore.transports.websocket import BrowserTransport, PageObserver
 
 __all__ = ["BUSY_MESSAGE", "GOODBYE_MESSAGE", "VoiceServer", "stream_token"]
 
@@ -68,6 +80,8 @@ GOODBYE_TIMEOUT = 8.0
 MAX_WS_MESSAGE = 1 << 20
 #: WebSocket close code 1013 "try again later" (not in every aiohttp's WSCloseCode).
 TRY_AGAIN_LATER = 1013
+#: The browser page's static files.
+WEB_ROOT = Path(__file__).parent / "web"
 
 ACTIVE_CALLS = Gauge("voicecore_active_calls", "Calls in progress in this process.")
 REFUSED_CALLS = Counter("voicecore_refused_calls", "Calls refused because the server was full or draining.")
@@ -125,6 +139,9 @@ class VoiceServer:
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", self._metrics),
+                web.get("/ws", self._browser),
+                web.get("/", self._page),
+                web.static("/web", WEB_ROOT),
             ]
         )
         self._runner: web.AppRunner | None = None
@@ -247,7 +264,7 @@ class VoiceServer:
             await transport.close(TRY_AGAIN_LATER, b"server busy")
             return ws
         try:
-            await self._run_call(transport, start)
+            await self._run_call(transport, start.call_sid)
         finally:
             self.admission.release(start.call_sid)
             for kind, count in transport.protocol.problems.items():
@@ -263,7 +280,57 @@ class VoiceServer:
         given = start.custom_parameters.get(TOKEN_PARAMETER, "")
         return hmac.compare_digest(given, stream_token(token, start.call_sid))
 
-    async def _run_call(self, transport: TwilioTransport, start: StreamStarted) -> None:
+    # --- browser ----------------------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_ROOT / "index.html")
+
+    async def _browser(self, request: web.Request) -> web.StreamResponse:
+        if not self._same_origin(request):
+            REJECTED_REQUESTS.inc()
+            logger.warning("rejected a browser WebSocket from another site's page")
+            return web.Response(status=403, text="cross-origin WebSocket refused\n")
+        ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE)
+        await ws.prepare(request)
+        transport = BrowserTransport(ws)
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await transport.start()
+        except (TimeoutError, ProtocolError):
+            logger.warning("a browser sent no valid 'start' message; closing it")
+            await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
+            return ws
+        call_id = "WS" + uuid.uuid4().hex
+        if not self.admission.admit(call_id, asyncio.get_running_loop().time()):
+            REFUSED_CALLS.inc()
+            logger.info("call %s: browser refused (server full or draining)", call_id)
+            await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
+            return ws
+        try:
+            await self._run_call(transport, call_id, observers=[PageObserver(transport)])
+        finally:
+            self.admission.release(call_id)
+            for kind, count in transport.protocol.problems.items():
+                BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+            await transport.end("shutdown" if self.admission.draining else "hangup")
+        return ws
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """Whether a page on another site could have opened this socket (it may not use the agent).
+
+        Clients other than browsers send no ``Origin`` and are welcome.
+        """
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        allowed = {request.host}
+        if self.config.public_url:
+            allowed.add(urlsplit(self.config.public_url).netloc)
+        return urlsplit(origin).netloc in allowed
+
+    # --- calls ------------------------------------------------------------------------------
+
+    async def _run_call(self, transport: Transport, call_id: str, observers: Sequence[Observer] = ()) -> None:
         keys, chosen = self.config.keys, self.providers
         session = Session(
             self.agent,
@@ -271,28 +338,29 @@ class VoiceServer:
             stt=cast(STT, registry.create("stt", chosen["stt"].name, keys, chosen["stt"].options)),
             llm=cast(LLM, registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)),
             tts=cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options)),
-            call_id=start.call_sid,
+            observers=observers,
+            call_id=call_id,
         )
-        run = asyncio.get_running_loop().create_task(session.run(), name=f"call-{start.call_sid}")
+        run = asyncio.get_running_loop().create_task(session.run(), name=f"call-{call_id}")
         call = _Call(session, run)
-        self.calls[start.call_sid] = call
+        self.calls[call_id] = call
         ACTIVE_CALLS.inc()
-        logger.info("call %s: started (%d in progress)", start.call_sid, self.admission.active)
+        logger.info("call %s: started (%d in progress)", call_id, self.admission.active)
         try:
             await asyncio.wait([run])
             if call.say_goodbye:
                 await _say_goodbye(session, transport)
             elif not run.cancelled() and (error := run.exception()) is not None:
-                logger.error("call %s failed", start.call_sid, exc_info=error)
+                logger.error("call %s failed", call_id, exc_info=error)
         finally:
             if not run.done():  # the handler itself was cancelled (server stopping hard)
                 run.cancel()
                 await asyncio.wait([run])
             await _close_providers(session)
             ACTIVE_CALLS.dec()
-            del self.calls[start.call_sid]
+            del self.calls[call_id]
             call.done.set()
-            logger.info("call %s: ended", start.call_sid)
+            logger.info("call %s: ended", call_id)
 
     # --- operations -------------------------------------------------------------------------
 
@@ -331,7 +399,7 @@ async def _close_providers(session: Session) -> None:
             logger.warning("closing provider %s failed", getattr(provider, "name", "?"), exc_info=True)
 
 
-async def _say_goodbye(session: Session, transport: TwilioTransport) -> None:
+async def _say_goodbye(session: Session, transport: Transport) -> None:
     """Clear the call's queued audio, say :data:`GOODBYE_MESSAGE`, and wait until it has played."""
     tts = session.tts
     offered = tts.output_formats()
