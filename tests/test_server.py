@@ -31,7 +31,7 @@ from voicecore.runtime.loop import run
 from voicecore.runtime.session import SessionConfig
 from voicecore.sansio import turn
 from voicecore.sansio.turn import TurnConfig
-from voicecore.server import BUSY_MESSAGE, GOODBYE_MESSAGE, TOKEN_PARAMETER, VoiceServer, stream_token
+from voicecore.server import GOODBYE_MESSAGE, TOKEN_PARAMETER, VoiceServer, stream_token
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
 
 needs_espeak = pytest.mark.skipif(
@@ -277,8 +277,9 @@ def test_call_beyond_the_limit_is_refused_at_the_webhook_and_at_the_stream() -> 
                 status, body = await post_voice(server, {**VOICE_FORM, "CallSid": "CA2"})
                 assert status == 200
                 root = ElementTree.fromstring(body)
-                assert root.findtext("Say") == BUSY_MESSAGE
-                assert root.find("Hangup") is not None
+                reject = root.find("Reject")
+                assert reject is not None
+                assert reject.get("reason") == "busy"
                 assert root.find("Connect") is None
                 async with FakeTwilio(stream_url(server), call_sid="CA3", stream_sid="MZ3") as second:
                     assert await second.closed_by_server() == 1013
@@ -323,7 +324,7 @@ def test_shutdown_refuses_new_calls_and_says_goodbye_after_the_deadline(
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
                     assert response.status == 503
                 async with http.post(f"http://127.0.0.1:{port}/twilio/voice", data=VOICE_FORM) as response:
-                    assert BUSY_MESSAGE in await response.text()
+                    assert '<Reject reason="busy"' in await response.text()
             assert await call.closed_by_server() == 1000
             await shutdown
             assert call.marks[-1] == "goodbye"  # the closing phrase played before the socket closed
@@ -398,6 +399,7 @@ async def fake_twilio_api() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
                 "path": request.path,
                 "auth": request.headers.get("Authorization", ""),
                 "Twiml": str(form.get("Twiml", "")),
+                "Status": str(form.get("Status", "")),
             }
         )
         return web.json_response({"sid": request.match_info["call"], "status": "in-progress"})
@@ -452,6 +454,29 @@ def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pyte
                 )
             async with aiohttp.ClientSession() as http, http.post(whisper) as response:
                 assert response.status == 403
+
+    run(main())
+
+
+@needs_espeak
+def test_end_call_hangs_up_through_the_rest_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    reply = FakeReply("Goodbye!", tool_calls=(("end_call", '{"reason": "done"}'),))
+    entry = registry.ProviderEntry("llm", "test", lambda keys, options: FakeLLM([reply, ""]))
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), entry)
+
+    async def main() -> None:
+        async with (
+            fake_twilio_api() as (api, updates),
+            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api)) as server,
+        ):
+            token = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
+            async with FakeTwilio(stream_url(server), parameters=token) as call:
+                await until(lambda: bool(call.marks))
+                call.say(speech("that is all goodbye"))
+                assert await call.closed_by_server() == 1000
+            (update,) = updates
+            assert update["Status"] == "completed"
+            assert update["path"].endswith("/Calls/" + call.call_sid + ".json")
 
     run(main())
 

@@ -194,7 +194,7 @@ class VoiceServer:
         if not self.admission.reserve(call_sid, asyncio.get_running_loop().time()):
             REFUSED_CALLS.inc()
             logger.info("call %s refused: %s", call_sid, "draining" if self.admission.draining else "full")
-            return _twiml(twiml.busy(BUSY_MESSAGE))
+            return _twiml(twiml.busy())
         parameters = {
             name: str(form[name]) for name in ("From", "To", "CallerName", "Direction") if form.get(name)
         }

@@ -31,11 +31,14 @@ def connect_stream(url: str, parameters: Mapping[str, str]) -> str:
     return str(response)
 
 
-def busy(message: str) -> str:
-    """Say ``message`` and hang up (the server is full or shutting down)."""
+def busy() -> str:
+    """Reject the call with a busy signal (the server is full or shutting down).
+
+    The call is never answered, so the caller is not billed and hears what a busy line
+    sounds like; the calls in progress are not disturbed.
+    """
     response = VoiceResponse()
-    response.say(message)
-    response.hangup()
+    response.reject(reason="busy")
     return str(response)
 
 

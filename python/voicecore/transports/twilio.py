@@ -132,8 +132,20 @@ class TwilioTransport:
         await self._flush()
 
     async def hang_up(self) -> None:
-        """End the call: closing the stream ends it (the TwiML has nothing after ``<Connect>``)."""
+        """End the call through the REST API when it is configured, then close the stream.
+
+        Closing the stream alone also ends the call (the TwiML has nothing after
+        ``<Connect>``); the REST call makes it explicit and is logged if it fails.
+        """
         self.hung_up_by_agent = True
+        started = self.started
+        if self._calls is not None and started is not None:
+            try:
+                await self._calls.hang_up(started.account_sid, started.call_sid)
+            except ProviderError as error:
+                logger.warning(
+                    "call %s: REST hang-up failed (%s); closing the stream", started.call_sid, error
+                )
         await self.close()
 
     async def transfer(self, to: str, summary: str | None) -> None:

@@ -44,13 +44,20 @@ class TwilioCalls:
             ProviderConnectionError: The API could not be reached.
             ProviderTimeoutError: No answer within ``timeout``.
         """
+        await self._post(account_sid, call_sid, {"Twiml": twiml})
+
+    async def hang_up(self, account_sid: str, call_sid: str) -> None:
+        """End live call ``call_sid`` (``Status=completed``); raises as :meth:`update` does."""
+        await self._post(account_sid, call_sid, {"Status": "completed"})
+
+    async def _post(self, account_sid: str, call_sid: str, form: dict[str, str]) -> None:
         url = f"{self.base_url}/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"
         credentials = base64.b64encode(f"{account_sid}:{self._auth_token}".encode()).decode()
         headers = {"Authorization": f"Basic {credentials}"}
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.post(url, data={"Twiml": twiml}, headers=headers) as response,
+                http.post(url, data=form, headers=headers) as response,
             ):
                 if response.status >= 400:
                     detail = (await response.text())[:200]
