@@ -246,6 +246,9 @@ def test_idle_prompt_counts_from_the_end_of_playback(loop: LoopName) -> None:
 
 
 def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Path, loop: LoopName) -> None:
+    from prometheus_client import REGISTRY
+
+    barge_ins_before = REGISTRY.get_sample_value("voicecore_barge_ins_total") or 0.0
     recorder = Recorder()
     audit = AuditObserver(tmp_path / "audit.db")
     long_reply = " ".join(f"Sentence {n} of the answer is here." for n in range(1, 9))
@@ -267,6 +270,7 @@ def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Pat
     audit.close()
     barge_ins = recorder.of(ev.BargedIn)
     assert len(barge_ins) == 1
+    assert REGISTRY.get_sample_value("voicecore_barge_ins_total") == barge_ins_before + 1
     assert barge_ins[0].turn == 1
     assert barge_ins[0].dropped_ms > 0
     assert 0.0 <= transport.clears[0] - barge_ins[0].at <= 0.020  # within one 20 ms frame
@@ -449,3 +453,23 @@ def test_a_speech_recognition_outage_reconnects_and_the_call_goes_on(loop: LoopN
 
     run(run_call(session, transport, script), loop=loop)
     assert roles(session) == [("user", "hello there"), ("assistant", "Hi, how can I help?")]
+
+
+def test_provider_errors_are_counted_for_prometheus(loop: LoopName) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    errors_before = value("voicecore_provider_errors_total", provider="fake-llm", retryable="false")
+    failure = ProviderStatusError("bad request", provider="fake-llm", status=400)
+    session, transport, _, tts = make(utterances=["hello"], replies=[FakeReply(error=failure)])
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("hello"))
+        await until(lambda: "Sorry, could you repeat that?" in tts.spoken)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert (
+        value("voicecore_provider_errors_total", provider="fake-llm", retryable="false") == errors_before + 1
+    )

@@ -12,9 +12,18 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Histogram
 
+from voicecore.errors import ProviderError
 from voicecore.events import TurnTimings
 
-__all__ = ["BARGE_IN_TO_SILENCE", "CALLS", "TURN_STAGE", "TurnClock"]
+__all__ = [
+    "BARGE_INS",
+    "BARGE_IN_TO_SILENCE",
+    "CALLS",
+    "PROVIDER_ERRORS",
+    "TURN_STAGE",
+    "TurnClock",
+    "count_provider_error",
+]
 
 _BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
@@ -30,6 +39,17 @@ BARGE_IN_TO_SILENCE = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
 )
 CALLS = Counter("voicecore_calls", "Calls handled.")
+BARGE_INS = Counter("voicecore_barge_ins", "Times a caller interrupted the agent (queued audio cleared).")
+PROVIDER_ERRORS = Counter(
+    "voicecore_provider_errors",
+    "Provider failures seen by sessions, by provider and whether a retry could help.",
+    ["provider", "retryable"],
+)
+
+
+def count_provider_error(error: ProviderError) -> None:
+    """Count ``error`` in :data:`PROVIDER_ERRORS`."""
+    PROVIDER_ERRORS.labels(provider=error.provider, retryable=str(error.retryable).lower()).inc()
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from voicecore.providers.base import (
 from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
-from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, CALLS, TurnClock
+from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, BARGE_INS, CALLS, TurnClock, count_provider_error
 from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
@@ -226,6 +226,7 @@ class Session:
                     if reason in ("continued", "speculation-missed"):
                         self._pending_user.pop(turn, None)
                 case t.ClearPlayback():
+                    BARGE_INS.inc()
                     self._last_cut = self.ledger.cut(self._now())
                     self._spawn(self._clear(self._now()), "clear")
                     cut_turn = max(self._last_cut.unheard, default=None)
@@ -356,6 +357,7 @@ class Session:
                     self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
                 return  # the stream ended: the call is closing
             except ProviderError as error:
+                count_provider_error(error)
                 failures += 1
                 logger.warning("speech recognition failed (%s); reconnecting (attempt %d)", error, failures)
                 if failures == _STT_FAILURES_BEFORE_APOLOGY:
@@ -405,6 +407,7 @@ class Session:
                     )
                 messages = self.history.messages()
         except ProviderError as error:
+            count_provider_error(error)
             logger.warning("reply %d failed: %s", turn, error)
             self._commit_user(turn)
             self._replies.pop(turn, None)
@@ -449,6 +452,7 @@ class Session:
             except ProviderError as error:
                 if not error.retryable or spoken or spoke_before or attempt == self.config.retries:
                     raise
+                count_provider_error(error)  # retried here; a final failure is counted by _reply
                 logger.info("retrying reply %d after %s", turn, error)
         raise AssertionError("unreachable")
 
