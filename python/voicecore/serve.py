@@ -93,8 +93,12 @@ def banner(prepared: Prepared, urls: list[str]) -> str:
         description = registry.entry(role, choice.name).description
         lines.append(f"    {role}: {choice.name}" + (f" ({description})" if description else ""))
     if any(prepared.providers[role].name == "fake" for role in ROLES):
-        lines.append("  note: 'fake' providers are in-process stand-ins (no network) until real adapters are")
-        lines.append("        registered; choose others with VOICECORE_STT / VOICECORE_LLM / VOICECORE_TTS")
+        lines.append("  note: 'fake' providers are in-process stand-ins (no network); choose real ones with")
+        lines.append("        VOICECORE_STT / VOICECORE_LLM / VOICECORE_TTS and their keys:")
+        for role in ROLES:
+            others = [name for name in registry.names(role) if name != "fake"]
+            if others:
+                lines.append(f"        {role}: {', '.join(others)}")
     if not config.twilio_auth_token:
         lines.append(
             "  TWILIO_AUTH_TOKEN is not set: webhook signatures are not checked and transfers are off"
