@@ -24,9 +24,9 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from voicecore.errors import ConfigError, ProviderError
@@ -53,10 +53,13 @@ class PocketsphinxSTT:
         phrases: Restrict the vocabulary to the words of these phrases (an n-gram model is
             built from them); empty: PocketSphinx's general English model.
         interim_every_ms: Audio between interim hypotheses (0: no interim results).
+        decoder_options: PocketSphinx settings passed to its ``Decoder`` (e.g. ``beam``,
+            ``lw``: the language model's weight), over voicecore's defaults.
     """
 
     phrases: Sequence[str] = ()
     interim_every_ms: int = 200
+    decoder_options: Mapping[str, Any] = field(default_factory=dict)
     name: str = "pocketsphinx"
 
     def input_formats(self) -> Sequence[AudioFormat]:
@@ -87,7 +90,7 @@ class PocketsphinxSTT:
                 "the pocketsphinx STT needs the local extra: pip install 'voicecore[local]'"
             ) from error
         if not self.phrases:
-            return pocketsphinx.Decoder(logfn=os.devnull)
+            return pocketsphinx.Decoder(logfn=os.devnull, **self.decoder_options)
         arpa, pronunciations = _phrase_model(tuple(self.phrases))
         with tempfile.TemporaryDirectory(prefix="voicecore-sphinx-") as folder:
             lm_path, dict_path = os.path.join(folder, "phrases.arpa"), os.path.join(folder, "phrases.dict")
@@ -95,7 +98,8 @@ class PocketsphinxSTT:
                 file.write(arpa)
             with open(dict_path, "w", encoding="utf-8") as file:
                 file.write(pronunciations)
-            return pocketsphinx.Decoder(lm=lm_path, dict=dict_path, logfn=os.devnull)
+            options = {"lm": lm_path, "dict": dict_path, "logfn": os.devnull, **self.decoder_options}
+            return pocketsphinx.Decoder(**options)
 
 
 @functools.cache
