@@ -1,21 +1,30 @@
-"""Word error rate and real-time factor of the offline STT on speech synthesized by espeak-ng.
+"""Word error rate, intent accuracy and real-time factor of the offline STT on espeak-ng speech.
 
-Sentences a caller might say to a restaurant's front desk are spoken by several espeak-ng
-voices, then recognized by :class:`voicecore.providers.pocketsphinx.PocketsphinxSTT`:
+The front-desk demo agent's callers are played by espeak-ng (several voices): the
+paraphrases of ``benches/intent_router.py`` (written for the benchmarks, not copies of the
+agent's examples; some out of domain), recognized by
+:class:`voicecore.providers.pocketsphinx.PocketsphinxSTT`:
 
 * **open**: PocketSphinx's general English model;
-* **phrases**: the vocabulary restricted to the front-desk agent's example phrases
-  (``PHRASES``; the test sentences reword them, they are not copies).
+* **ngram**: restricted to a trigram model of the agent's intent examples;
+* **grammar**: restricted to a grammar of the intent examples themselves.
 
 Each recording is heard **clean** (16 kHz) and over a **phone** line: white noise at 20 dB
-SNR, a 300-3400 Hz band-pass, 8 kHz μ-law encode and decode (``voicecore.audio``) and back
+SNR, a 300-3400 Hz band-pass, 8 kHz mu-law encode and decode (``voicecore.audio``) and back
 to 16 kHz with :class:`voicecore.audio.Resampler`.
 
-Audio goes through the provider as the runtime sends it (20 ms frames, then ``finalize()``),
-with the process pinned to one CPU core; **RTF** is wall time from the first frame to the
-final text divided by the audio's duration (< 1: faster than real time).
+* **WER**: word error rate over the in-domain sentences, both sides normalized with
+  :func:`voicecore.intents.normalize` (numbers as digits);
+* **intent accuracy**: the transcript routed by the agent's :class:`IntentRouter` gets the
+  sentence's intent (out-of-domain sentences: no intent), over all sentences;
+* **RTF**: wall time from the first 20 ms frame to the final text over the audio's duration,
+  with the process pinned to one CPU core (< 1: faster than real time).
 
-Run ``python -m benches.local_stt_wer`` (``--quick`` for one voice and three sentences).
+Audio goes through the provider as the runtime sends it (20 ms frames, then ``finalize()``),
+one stream per voice as in a call (PocketSphinx's cepstral normalization adapts over a call).
+
+Run ``python -m benches.local_stt_wer`` (``--quick``: one voice, three sentences; ``--all``:
+every paraphrase rather than every other one).
 """
 
 from __future__ import annotations
@@ -32,40 +41,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benches.intent_router import PARAPHRASES, front_desk_intents
 from voicecore.audio import Resampler, ulaw_decode, ulaw_encode
+from voicecore.intents import IntentRouter, normalize
 from voicecore.providers.base import PCM16_16K
 from voicecore.providers.pocketsphinx import PocketsphinxSTT
 
-PHRASES = (
-    "what are your opening hours",
-    "when do you open",
-    "what time do you close tonight",
-    "are you open on sunday",
-    "i would like to book a table",
-    "can i make a reservation for four people",
-    "a table for two at seven thirty please",
-    "can i speak to a person",
-    "put me through to a human",
-    "let me talk to the manager",
-    "do you have vegetarian dishes",
-    "where are you located",
-    "thank you goodbye",
-)
-
-SENTENCES = (
-    "what time do you open",
-    "are you open tonight",
-    "when do you close on sunday",
-    "i would like a table for four",
-    "can i book a table for two people at seven",
-    "i want to make a reservation",
-    "can i talk to a human",
-    "put me through to the manager please",
-    "do you have any vegetarian dishes",
-    "where is the restaurant located",
-    "thank you very much goodbye",
-    "what are your hours on sunday",
-)
+SENTENCES: tuple[tuple[str, str | None], ...] = PARAPHRASES
+"""What the callers say, with the intent each asks for."""
 
 VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-scotland")
 SNR_DB = 20.0
@@ -137,7 +120,7 @@ class Score:
     decode_s: float = 0.0
     audio_s: float = 0.0
     sentences: int = 0
-    exact: int = 0
+    intents_right: int = 0
 
     @property
     def wer(self) -> float:
@@ -145,32 +128,52 @@ class Score:
         return self.edits / max(self.words, 1)
 
     @property
+    def intent_accuracy(self) -> float:
+        """Share of sentences whose transcript routes to the right intent (or to none)."""
+        return self.intents_right / max(self.sentences, 1)
+
+    @property
     def rtf(self) -> float:
         """Decoding time over audio time."""
         return self.decode_s / max(self.audio_s, 1e-9)
 
 
+def phrases() -> list[str]:
+    """The front-desk agent's intent examples: what the restricted models are built from."""
+    return [example for intent in front_desk_intents() for example in intent.examples]
+
+
 def evaluate(
-    sentences: Sequence[str], voices: Sequence[str], *, verbose: bool = False
+    sentences: Sequence[tuple[str, str | None]], voices: Sequence[str], *, verbose: bool = False
 ) -> dict[tuple[str, str], Score]:
     """Score every sentence, voice, model and line; keyed by (model, line)."""
-    models = {"open": PocketsphinxSTT(interim_every_ms=0), "phrases": PocketsphinxSTT(phrases=PHRASES)}
+    examples = phrases()
+    models = {
+        "open": PocketsphinxSTT(interim_every_ms=0),
+        "ngram": PocketsphinxSTT(phrases=examples, interim_every_ms=0),
+        "grammar": PocketsphinxSTT(phrases=examples, restrict="grammar", interim_every_ms=0),
+    }
+    router = IntentRouter(front_desk_intents())
     scores = {(model, line): Score() for model in models for line in ("clean", "phone")}
     for voice in voices:
-        clean = [speak(sentence, voice) for sentence in sentences]
+        clean = [speak(text, voice) for text, _ in sentences]
         lines = {"clean": clean, "phone": [phone_line(pcm, seed=i) for i, pcm in enumerate(clean)]}
         for line, recordings in lines.items():
             for model, stt in models.items():
                 results = asyncio.run(recognize(stt, recordings))
                 score = scores[model, line]
-                for sentence, pcm, (text, elapsed) in zip(sentences, recordings, results, strict=True):
-                    edits, words = word_errors(sentence, text)
-                    score.edits += edits
-                    score.words += words
+                for (sentence, intent), pcm, (text, elapsed) in zip(
+                    sentences, recordings, results, strict=True
+                ):
+                    if intent is not None:
+                        edits, words = word_errors(normalize(sentence), normalize(text))
+                        score.edits += edits
+                        score.words += words
+                    match = router.match(text)
+                    score.intents_right += (match.intent.name if match else None) == intent
                     score.decode_s += elapsed
                     score.audio_s += len(pcm) / PCM16_16K.bytes_per_second
                     score.sentences += 1
-                    score.exact += edits == 0
                     if verbose:
                         print(f"{voice:14} {line:5} {model:7} {sentence!r} -> {text!r}")
     return scores
@@ -179,13 +182,11 @@ def evaluate(
 def table(scores: dict[tuple[str, str], Score]) -> str:
     """The scores as a Markdown table."""
     rows = [
-        "| model | line | WER | sentences exact | RTF (1 core) |",
+        "| model | line | WER (in domain) | intent accuracy | RTF (1 core) |",
         "|---|---|---|---|---|",
     ]
     for (model, line), score in scores.items():
-        rows.append(
-            f"| {model} | {line} | {score.wer:.1%} | {score.exact}/{score.sentences} | {score.rtf:.3f} |"
-        )
+        rows.append(f"| {model} | {line} | {score.wer:.1%} | {score.intent_accuracy:.1%} | {score.rtf:.3f} |")
     return "\n".join(rows)
 
 
@@ -193,13 +194,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Print the WER/RTF table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one voice, three sentences")
+    parser.add_argument("--all", action="store_true", help="every paraphrase (default: every other one)")
     parser.add_argument("--verbose", action="store_true", help="print every transcript")
     parser.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: the first)")
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         core = args.core if args.core is not None else min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {core})
-    sentences, voices = (SENTENCES[:3], VOICES[:1]) if args.quick else (SENTENCES, VOICES)
+    sentences, voices = SENTENCES if args.all else SENTENCES[::2], VOICES
+    if args.quick:
+        sentences, voices = SENTENCES[:3], VOICES[:1]
     started = time.perf_counter()
     scores = evaluate(sentences, voices, verbose=args.verbose)
     print(table(scores))

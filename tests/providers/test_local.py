@@ -160,3 +160,12 @@ async def test_open_vocabulary_hears_words_and_finalize_always_answers() -> None
     assert second == TranscriptUpdate("", final=True, end_of_turn=True)
     await stream.aclose()
     assert [update async for update in updates] == []
+
+
+@run
+async def test_the_phrase_grammar_hears_its_phrases_and_rejects_the_rest() -> None:
+    stt = PocketsphinxSTT(phrases=("a table for four at eight please", *PHRASES), restrict="grammar")
+    [final] = [u for u in await transcribe(stt, await speech_16k("can I speak to a human")) if u.final]
+    assert final.text == "can i speak to a human"
+    [final] = [u for u in await transcribe(stt, await speech_16k("do you deliver")) if u.final]
+    assert final.text == ""
