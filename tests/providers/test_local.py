@@ -169,3 +169,9 @@ async def test_the_phrase_grammar_hears_its_phrases_and_rejects_the_rest() -> No
     assert final.text == "can i speak to a human"
     [final] = [u for u in await transcribe(stt, await speech_16k("do you deliver")) if u.final]
     assert final.text == ""
+
+
+@run
+async def test_word_timings_carry_whole_words() -> None:
+    chunks = await synthesize("There's a car park, isn't there?")
+    assert [w.text for chunk in chunks for w in chunk.words] == ["There's", "a", "car", "park", "isn't", "there"]

@@ -168,13 +168,23 @@ class _Engine:
         while (event := events[index]).type != _EVENT_LIST_TERMINATED:
             if event.type == _EVENT_WORD:
                 start = max(event.text_position - 1, 0)  # 1-based character position
-                words.append((job.text[start : start + event.length], event.sample))
+                words.append((_word_at(job.text, start, event.length), event.sample))
             index += 1
         audio = ctypes.string_at(wav, 2 * count) if wav and count > 0 else b""
         job.samples += len(audio) // 2
         if audio or words:
             job.emit(audio, words)
         return 0
+
+
+def _word_at(text: str, start: int, length: int) -> str:
+    """The word of ``text`` at ``start``, up to the next space, without trailing punctuation.
+
+    Espeak's ``length`` may stop short ("There's" ends at the apostrophe).
+    """
+    end = text.find(" ", start)
+    word = text[start : end if end >= 0 else len(text)].rstrip(".,;:!?\"')")
+    return word or text[start : start + length]
 
 
 @cache
