@@ -174,4 +174,5 @@ async def test_the_phrase_grammar_hears_its_phrases_and_rejects_the_rest() -> No
 @run
 async def test_word_timings_carry_whole_words() -> None:
     chunks = await synthesize("There's a car park, isn't there?")
-    assert [w.text for chunk in chunks for w in chunk.words] == ["There's", "a", "car", "park", "isn't", "there"]
+    words = [w.text for chunk in chunks for w in chunk.words]
+    assert words == ["There's", "a", "car", "park", "isn't", "there"]
