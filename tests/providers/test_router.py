@@ -37,11 +37,15 @@ HUMAN = Intent(
 
 
 def answer(llm: IntentRouterLLM, messages: list[dict[str, Any]]) -> list[object]:
-    async def collect() -> list[object]:
+    return answered(llm, messages)[0]
+
+
+def answered(llm: IntentRouterLLM, messages: list[dict[str, Any]]) -> tuple[list[object], str | None]:
+    async def collect() -> tuple[list[object], str | None]:
         stream = await llm.complete(messages)
         chunks = [chunk async for chunk in stream]
         await stream.aclose()
-        return chunks
+        return chunks, stream.request_id
 
     return asyncio.run(collect())
 
@@ -66,8 +70,9 @@ def test_a_match_is_answered_without_the_llm() -> None:
         TextDelta("We open at noon.")
     ]
     assert fallback.requests == []
-    assert counted("exact") == before + 1
-    assert llm.stats == {"exact": 1}
+    assert answered(llm, [user("when do you open")])[1] == "intent-opening_hours"
+    assert counted("exact") == before + 2
+    assert llm.stats == {"exact": 2}
     assert llm.hit_rate == 1.0
 
 
@@ -137,7 +142,8 @@ def test_tool_results_of_the_llms_own_calls_go_back_to_it() -> None:
 def test_without_a_fallback_a_miss_lists_what_it_can_do() -> None:
     before = counted("unmatched")
     llm = IntentRouterLLM([HOURS, BOOK])
-    [reply] = answer(llm, [user("Do you deliver?")])
+    [reply], request_id = answered(llm, [user("Do you deliver?")])
+    assert request_id == "intent-none"
     assert reply == TextDelta("Sorry, I didn't catch that. I can help with opening hours or booking a table.")
     assert counted("unmatched") == before + 1
 

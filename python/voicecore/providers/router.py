@@ -16,7 +16,9 @@ The router keeps no state between requests (everything it needs is in the messag
 one instance serves every call. In front of a real LLM it is a response cache for frequent
 questions; the Prometheus counter ``voicecore_intent_router_requests_total{outcome}``
 (``exact``, ``fuzzy``, ``slot_prompt``, ``tool_result``, ``fallback``, ``unmatched``) gives
-its hit rate, and :attr:`IntentRouterLLM.stats` the same per instance.
+its hit rate, and :attr:`IntentRouterLLM.stats` the same per instance. A stream the router
+answered has ``request_id`` ``intent-<name>`` (``intent-none`` for the list of intents), so
+logs and transcripts can show which intent answered.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ ROUTER_REQUESTS = Counter(
 )
 INTENT_MATCHES = Counter("voicecore_intent_matches", "Caller texts matched to each intent.", ["intent"])
 
+_Routed = tuple[list[LLMChunk] | None, str, str | None]
 _ANSWERED = ("exact", "fuzzy", "slot_prompt", "tool_result")
 _CALL_PREFIX = "intent-"
 
@@ -85,7 +88,7 @@ class IntentRouterLLM:
         self, messages: Sequence[Mapping[str, Any]], *, tools: Sequence[Mapping[str, Any]] = ()
     ) -> LLMStream:
         """Answer from the intents, or start the fallback's completion."""
-        chunks, outcome = self._route(messages)
+        chunks, outcome, intent = self._route(messages)
         self.stats[outcome] += 1
         ROUTER_REQUESTS.labels(outcome).inc()
         if chunks is None:
@@ -94,38 +97,36 @@ class IntentRouterLLM:
                     [dict(m) for m in messages], tools=[dict(t) for t in tools]
                 )
             chunks = [TextDelta(self.router.capabilities())]
-        return _Answer(chunks)
+        return _Answer(chunks, f"{_CALL_PREFIX}{intent or 'none'}")
 
-    def _route(self, messages: Sequence[Mapping[str, Any]]) -> tuple[list[LLMChunk] | None, str]:
-        """The answer and its outcome label; None: not the router's to answer."""
+    def _route(self, messages: Sequence[Mapping[str, Any]]) -> _Routed:
+        """The answer (None: not the router's to answer), its outcome label and intent."""
         if not messages:
-            return None, "fallback" if self.fallback_llm else "unmatched"
+            return None, "fallback" if self.fallback_llm else "unmatched", None
         last = messages[-1]
         if last.get("role") == "tool":
             return self._after_tool(messages)
         if last.get("role") != "user":
-            return None, "fallback" if self.fallback_llm else "unmatched"
+            return None, "fallback" if self.fallback_llm else "unmatched", None
         text = str(last.get("content") or "")
         match = self.router.match(text)
         if match is None:
             match = self._slot_answer(messages, text)
             if match is None:
-                return None, "fallback" if self.fallback_llm else "unmatched"
+                return None, "fallback" if self.fallback_llm else "unmatched", None
         INTENT_MATCHES.labels(match.intent.name).inc()
         logger.debug("intent %s matched (score %.2f)", match.intent.name, match.score)
         if match.missing:
             prompt = match.missing[0].prompt
             assert prompt is not None
-            return [TextDelta(prompt)], "slot_prompt"
-        intent = match.intent
+            return [TextDelta(prompt)], "slot_prompt", match.intent.name
+        intent, outcome = match.intent, "exact" if match.exact else "fuzzy"
         if intent.tool is not None:
             arguments = {**intent.arguments, **match.slots}
             call_id = f"{_CALL_PREFIX}{intent.name}-{next(self._calls)}"
-            return [
-                ToolCall(call_id, intent.tool, json.dumps(arguments))
-            ], "exact" if match.exact else "fuzzy"
+            return [ToolCall(call_id, intent.tool, json.dumps(arguments))], outcome, intent.name
         assert intent.reply is not None
-        return [TextDelta(render(intent.reply, match.slots))], "exact" if match.exact else "fuzzy"
+        return [TextDelta(render(intent.reply, match.slots))], outcome, intent.name
 
     def _slot_answer(self, messages: Sequence[Mapping[str, Any]], text: str) -> Match | None:
         """The caller answering a slot prompt: match the request that prompted it, plus ``text``."""
@@ -143,7 +144,7 @@ class IntentRouterLLM:
             return None
         return combined
 
-    def _after_tool(self, messages: Sequence[Mapping[str, Any]]) -> tuple[list[LLMChunk] | None, str]:
+    def _after_tool(self, messages: Sequence[Mapping[str, Any]]) -> _Routed:
         """The reply after our own tool call's results (the trailing tool messages)."""
         results: list[Mapping[str, Any]] = []
         for message in reversed(messages):
@@ -152,16 +153,16 @@ class IntentRouterLLM:
             results.append(message)
         ours = [r for r in results if str(r.get("tool_call_id", "")).startswith(_CALL_PREFIX)]
         if not ours or len(ours) != len(results):
-            return None, "fallback" if self.fallback_llm else "unmatched"
+            return None, "fallback" if self.fallback_llm else "unmatched", None
         call_id = str(ours[0]["tool_call_id"])
         name = call_id[len(_CALL_PREFIX) :].rsplit("-", 1)[0]
         intent = self._by_name.get(name)
         if intent is None:
-            return None, "fallback" if self.fallback_llm else "unmatched"
+            return None, "fallback" if self.fallback_llm else "unmatched", None
         arguments = _call_arguments(messages, call_id)
         result = str(ours[0].get("content") or "")
         reply = render(intent.reply, {**arguments, "result": result}) if intent.reply else result
-        return [TextDelta(reply)], "tool_result"
+        return [TextDelta(reply)], "tool_result", intent.name
 
 
 def _call_arguments(messages: Sequence[Mapping[str, Any]], call_id: str) -> dict[str, Any]:
@@ -178,11 +179,10 @@ def _call_arguments(messages: Sequence[Mapping[str, Any]], call_id: str) -> dict
 
 
 class _Answer:
-    """A completion already known: its chunks, at once."""
+    """A completion already known: its chunks, at once; ``request_id`` names the intent."""
 
-    request_id: str | None = None
-
-    def __init__(self, chunks: list[LLMChunk]) -> None:
+    def __init__(self, chunks: list[LLMChunk], request_id: str) -> None:
+        self.request_id: str | None = request_id
         self._chunks = chunks
         self._closed = False
 
