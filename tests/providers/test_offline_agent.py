@@ -24,7 +24,7 @@ from voicecore.providers.router import IntentRouterLLM
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.loop import run
 from voicecore.runtime.session import Session
-from voicecore.testing import LoopbackTransport
+from voicecore.testing import FakeSTT, FakeTTS, LoopbackTransport
 
 
 async def spoken(text: str) -> bytes:
@@ -74,3 +74,36 @@ def test_the_offline_demo_agent_says_goodbye_and_hangs_up() -> None:
     assert llm.stats["exact"] + llm.stats["fuzzy"] == 1
     assert llm.stats["tool_result"] == 1
     assert "goodbye" in reply_heard
+
+
+def test_a_booking_asks_for_the_missing_slot_and_calls_the_tool_through_the_session() -> None:
+    agent = load_agent(FRONT_DESK)
+    stt = FakeSTT(["I would like to book a table", "four people at eight"], latency=0.01)
+    llm = IntentRouterLLM(agent.intents, threshold=agent.intent_threshold)
+    config = dataclasses.replace(agent.config, turn=dataclasses.replace(agent.config.turn, greeting=None))
+    transport = LoopbackTransport(PCM16_16K)
+    tts = FakeTTS(first_byte=0.01, ms_per_char=5.0)
+    session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
+
+    async def call() -> None:
+        words = await spoken("hello there")
+        running = asyncio.get_running_loop().create_task(session.run())
+        for sentences_heard in (2, 4):  # the prompt's two sentences, then the booking's two
+            transport.say(words)
+            async with asyncio.timeout(10):
+                while len(transport.marks_played) < sentences_heard:  # noqa: ASYNC110 (polls)
+                    await asyncio.sleep(0.02)
+        transport.hang_up_caller()
+        await running
+
+    run(call())
+    assert tts.spoken == [
+        "Of course.",
+        "For how many people?",
+        "Booked: a table for 4 people at 8.",
+        "See you then!",
+    ]
+    messages = session.history.messages()
+    [call_message] = [m for m in messages if m.get("tool_calls")]
+    assert call_message["tool_calls"][0]["function"]["name"] == "book_table"
+    assert llm.stats == {"slot_prompt": 1, "fuzzy": 1, "tool_result": 1}
