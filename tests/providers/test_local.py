@@ -176,3 +176,14 @@ async def test_word_timings_carry_whole_words() -> None:
     chunks = await synthesize("There's a car park, isn't there?")
     words = [w.text for chunk in chunks for w in chunk.words]
     assert words == ["There's", "a", "car", "park", "isn't", "there"]
+
+
+@run
+async def test_a_long_silence_is_dropped_but_speech_across_the_restart_is_kept() -> None:
+    stt = PocketsphinxSTT(phrases=PHRASES, interim_every_ms=0)
+    speech = await speech_16k("book a table for two")
+    # 19.6 s of silence, then speech that runs over the 20 s mark where a wordless utterance
+    # is restarted: the restart must not cut it.
+    updates = await transcribe(stt, bytes(2 * 16000 * 196 // 10) + speech)
+    [final] = [update for update in updates if update.final]
+    assert "book a table for two" in final.text

@@ -244,8 +244,12 @@ class PocketsphinxStream:
                 self._last_interim = text
                 self._post(TranscriptUpdate(text, final=False))
         if not self._last_interim and self._heard >= _RESTART_AFTER_S * PCM16_16K.bytes_per_second:
-            decoder.end_utt()  # a long stretch of nothing: start afresh rather than grow
-            self._in_utterance = False
+            hypothesis = decoder.hyp()
+            if hypothesis is None or not hypothesis.hypstr:
+                decoder.end_utt()  # a long stretch of nothing: start afresh rather than grow
+                self._in_utterance = False
+            else:
+                self._last_interim = hypothesis.hypstr  # words (unreported): keep them, stop checking
 
     def _final(self, always: bool = True) -> None:
         text = ""
