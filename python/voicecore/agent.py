@@ -25,6 +25,13 @@ for each role and tools given by Python import path or as HTTP webhooks::
     description = "Today's opening hours."
     url = "https://luigis.example/api/hours"
 
+    [[intents]]                  # answered without the LLM (voicecore.intents)
+    name = "book_table"
+    examples = ["i would like to book a table", "a table for two at eight please"]
+    tool = "book_table"
+    reply = "{result}"
+    slots = [{ name = "people", kind = "people", prompt = "For how many people?" }]
+
 Validation errors name the file and the field.
 """
 
@@ -40,6 +47,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from voicecore.errors import ConfigError
+from voicecore.intents import Intent, Slot
 from voicecore.runtime.session import SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.tools import Tool, Toolbox, function_tool
@@ -96,11 +104,21 @@ class ProviderChoice:
 
 @dataclass(frozen=True, slots=True)
 class AgentDefinition:
-    """An agent read from a file: its session settings and the provider for each role."""
+    """An agent read from a file: its session settings and the provider for each role.
+
+    Attributes:
+        config: The session settings.
+        providers: The provider for each role named in the file.
+        source: The file.
+        intents: Requests answered without the LLM (:class:`voicecore.intents.IntentRouter`).
+        intent_threshold: The similarity an intent needs to match.
+    """
 
     config: SessionConfig
     providers: Mapping[str, ProviderChoice]
     source: Path
+    intents: tuple[Intent, ...] = ()
+    intent_threshold: float = 0.65
 
 
 # --- the file format --------------------------------------------------------------------------
@@ -140,6 +158,23 @@ class _Turn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dtmf_as_input: bool | None = None
 
 
+class _Slot(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    kind: str = "text"
+    pattern: str | None = None
+    prompt: str | None = None
+
+
+class _Intent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    examples: list[str]
+    reply: str | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] = {}
+    slots: list[_Slot] = []
+    description: str | None = None
+
+
 class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     instructions: str
     greeting: str | None = None
@@ -151,6 +186,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_tool_steps: int = 4
     history_tokens: int = 8000
     call_control: bool = True
+    intents: list[_Intent] = []
+    intent_threshold: float = 0.65
 
 
 def load_agent(path: str | Path) -> AgentDefinition:
@@ -236,7 +273,29 @@ def _definition(spec: _File, source: Path) -> AgentDefinition:
         history_tokens=spec.history_tokens,
         call_control=spec.call_control,
     )
-    return AgentDefinition(config, providers, source)
+    intents = tuple(_intent(intent, index) for index, intent in enumerate(spec.intents))
+    return AgentDefinition(config, providers, source, intents, spec.intent_threshold)
+
+
+def _intent(spec: _Intent, index: int) -> Intent:
+    where = f"intents[{index}]"
+    try:
+        slots = []
+        for slot in spec.slots:
+            if slot.kind not in ("number", "people", "time", "text"):
+                raise ConfigError(f"slot {slot.name!r}: kind must be number, people, time or text")
+            slots.append(Slot(slot.name, slot.kind, slot.pattern, slot.prompt))  # type: ignore[arg-type]
+        return Intent(
+            name=spec.name,
+            examples=tuple(spec.examples),
+            reply=spec.reply,
+            tool=spec.tool,
+            arguments=dict(spec.arguments),
+            slots=tuple(slots),
+            description=spec.description,
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def _tool(spec: _Tool, index: int) -> Tool:
