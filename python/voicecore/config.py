@@ -120,7 +120,10 @@ class ServeConfig:
 def providers(
     config: ServeConfig, agent_providers: Mapping[str, ProviderChoice] | None = None
 ) -> dict[registry.Role, ProviderChoice]:
-    """Which provider each role uses: the environment's choice, else the agent file's, else ``fake``.
+    """Which provider each role uses: the environment's, else the agent file's, else the default.
+
+    The default is the offline provider (PocketSphinx, the intent router, eSpeak NG) when the
+    ``local`` extra is installed, else the in-process fake.
 
     Args:
         config: The server settings.
@@ -138,7 +141,8 @@ def providers(
                 env_name, from_agent.options if from_agent and from_agent.name == env_name else {}
             )
         else:
-            choice = from_agent or ProviderChoice("fake")
+            offline = registry.local_extra_missing() is None
+            choice = from_agent or ProviderChoice(registry.OFFLINE[role] if offline else "fake")
         entry = registry.entry(role, choice.name)
         missing = [key for key in entry.keys if not config.keys.get(key)]
         if missing:

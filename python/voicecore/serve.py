@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from voicecore import __version__
-from voicecore.agent import ProviderChoice, load_agent
+from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
+from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
 from voicecore.demo import DemoAgent
 from voicecore.providers import registry
@@ -65,12 +66,28 @@ def prepare(
         ConfigError: Anything that would stop the server from working, with what to fix.
     """
     config = from_env(environ).with_overrides(**options).validate()
-    if agent_file is None:
-        agent, name, agent_providers = DemoAgent().session_config(), "built-in demo agent", {}
-    else:
-        definition = load_agent(agent_file)
-        agent, name, agent_providers = definition.config, str(agent_file), dict(definition.providers)
-    return Prepared(config, agent, name, providers(config, agent_providers), agent_file, options)
+    if agent_file is None and registry.local_extra_missing() is not None:
+        agent = DemoAgent().session_config()
+        return Prepared(config, agent, "built-in demo agent", providers(config, {}), agent_file, options)
+    definition = load_agent(agent_file or FRONT_DESK)
+    name = str(agent_file) if agent_file else "built-in front-desk agent (offline)"
+    chosen = _with_agent_data(providers(config, dict(definition.providers)), definition)
+    return Prepared(config, definition.config, name, chosen, agent_file, options)
+
+
+def _with_agent_data(
+    chosen: dict[registry.Role, ProviderChoice], definition: AgentDefinition
+) -> dict[registry.Role, ProviderChoice]:
+    """Give the offline providers what they need from the agent: its intents and their phrases."""
+    result = dict(chosen)
+    llm, stt = result["llm"], result["stt"]
+    if llm.name == "intents":
+        extra = {"intents": definition.intents, "threshold": definition.intent_threshold}
+        result["llm"] = ProviderChoice(llm.name, {**extra, **llm.options})
+    phrases = [example for intent in definition.intents for example in intent.examples]
+    if stt.name == "pocketsphinx" and phrases and "phrases" not in stt.options:
+        result["stt"] = ProviderChoice(stt.name, {**stt.options, "phrases": phrases})
+    return result
 
 
 def banner(prepared: Prepared, urls: list[str]) -> str:

@@ -106,7 +106,10 @@ class STTStream(Protocol):
 class STT(Protocol):
     """A speech-to-text provider."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's name (for logs, metrics and errors)."""
+        ...
 
     def input_formats(self) -> Sequence[AudioFormat]:
         """Formats it accepts, best first (μ-law 8 kHz first means telephony needs no conversion)."""
@@ -158,7 +161,10 @@ class LLMStream(Protocol):
 class LLM(Protocol):
     """A chat-completion provider."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's name (for logs, metrics and errors)."""
+        ...
 
     async def complete(
         self, messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] = ()
@@ -219,7 +225,10 @@ class TTSStream(Protocol):
 class TTS(Protocol):
     """A text-to-speech provider."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's name (for logs, metrics and errors)."""
+        ...
 
     def output_formats(self) -> Sequence[AudioFormat]:
         """Formats it can produce, best first."""

@@ -19,7 +19,16 @@ from typing import Any, Literal
 from voicecore.errors import ConfigError
 from voicecore.providers.base import LLM, STT, TTS
 
-__all__ = ["PROVIDERS", "ProviderEntry", "Role", "create", "names", "register"]
+__all__ = [
+    "OFFLINE",
+    "PROVIDERS",
+    "ProviderEntry",
+    "Role",
+    "create",
+    "local_extra_missing",
+    "names",
+    "register",
+]
 
 Role = Literal["stt", "llm", "tts"]
 Factory = Callable[[Mapping[str, str], Mapping[str, Any]], STT | LLM | TTS]
@@ -213,3 +222,61 @@ register(
         description="ElevenLabs multi-context WebSocket",
     )
 )
+
+
+# --- the offline providers (the `local` extra) ---------------------------------------------------
+
+
+def local_extra_missing() -> str | None:
+    """Why the offline providers cannot run here, or None when the ``local`` extra is installed."""
+    import importlib.util
+
+    missing = [name for name in ("espeakng_loader", "pocketsphinx") if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed: pip install 'voicecore[local]'"
+    return None
+
+
+def _pocketsphinx(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT:
+    from voicecore.providers.pocketsphinx import PocketsphinxSTT
+
+    del keys
+    settings = _options(options, frozenset({"phrases", "restrict", "interim_every_ms"}), "pocketsphinx")
+    return PocketsphinxSTT(**settings)
+
+
+def _espeak(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
+    from voicecore.providers.espeak import EspeakTTS
+
+    del keys
+    return EspeakTTS(**_options(options, frozenset({"language", "voice", "words_per_minute"}), "espeak"))
+
+
+def _intents(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
+    from voicecore.providers.router import IntentRouterLLM
+
+    settings = _options(options, frozenset({"intents", "threshold", "model"}), "intents")
+    fallback: LLM | None = None
+    if base_url := keys.get("OPENAI_BASE_URL"):  # a local llama.cpp / Ollama server, for example
+        fallback = _openai_compatible(keys, {"base_url": base_url, "model": settings.get("model", "default")})
+    return IntentRouterLLM(settings.get("intents", ()), fallback, threshold=settings.get("threshold", 0.65))
+
+
+register(
+    ProviderEntry(
+        "stt", "pocketsphinx", _pocketsphinx, description="PocketSphinx, offline (voicecore[local])"
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "intents",
+        _intents,
+        description="the agent's intents, offline; the rest to OPENAI_BASE_URL if set",
+    )
+)
+register(ProviderEntry("tts", "espeak", _espeak, description="eSpeak NG, offline (voicecore[local])"))
+
+#: What each role uses when neither the environment nor the agent file chooses: the offline
+#: providers when the ``local`` extra is installed, else the in-process fakes.
+OFFLINE: dict[Role, str] = {"stt": "pocketsphinx", "llm": "intents", "tts": "espeak"}

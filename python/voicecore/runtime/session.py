@@ -434,6 +434,11 @@ class Session:
             calls: list[ToolCall] = []
             try:
                 stream = await self.llm.complete(messages, tools=toolbox.schemas())
+                # Request ids are not PII; they tie a turn to the provider's logs (or name the
+                # intent that answered it, for the intent router).
+                logger.info(
+                    "call %s turn %d: %s request %s", self.call_id, turn, self.llm.name, stream.request_id
+                )
                 async with _Speaker(self, turn) as speaker:
                     splitter = SentenceSplitter()
                     try:
