@@ -154,3 +154,18 @@ def test_requests_that_are_not_a_callers_turn_are_not_matched(messages: list[dic
     [reply] = answer(llm, messages)
     assert isinstance(reply, TextDelta)
     assert reply.text.startswith("Sorry")
+
+
+def test_the_registry_router_hands_misses_to_openai_base_url_when_set() -> None:
+    from voicecore.providers import registry
+    from voicecore.providers.openai import OpenAILLM
+    from voicecore.providers.router import IntentRouterLLM
+
+    alone = registry.create("llm", "intents", {}, {"intents": ()})
+    assert isinstance(alone, IntentRouterLLM)
+    assert alone.fallback_llm is None
+    keys = {"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"}
+    routed = registry.create("llm", "intents", keys, {"intents": (), "model": "llama3"})
+    assert isinstance(routed, IntentRouterLLM)
+    assert isinstance(routed.fallback_llm, OpenAILLM)
+    assert routed.fallback_llm.base_url == "http://127.0.0.1:11434/v1"
