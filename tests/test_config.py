@@ -15,7 +15,23 @@ def test_defaults_are_safe() -> None:
     assert (config.host, config.port, config.workers) == ("127.0.0.1", 8765, 1)
     assert config.twilio_auth_token is None
     assert config.twilio_rate is None
-    assert providers(config) == dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("fake"))
+    assert providers(config) == {role: ProviderChoice(name) for role, name in default_providers().items()}
+
+
+def default_providers() -> dict[str, str]:
+    """What each role defaults to here: the offline providers when the local extra is installed."""
+    if registry.local_extra_missing() is None:
+        return dict(registry.OFFLINE)
+    return dict.fromkeys(("stt", "llm", "tts"), "fake")
+
+
+def test_the_default_is_offline_exactly_when_the_local_extra_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry, "local_extra_missing", lambda: "pocketsphinx not installed")
+    assert providers(from_env({})) == dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("fake"))
+    monkeypatch.setattr(registry, "local_extra_missing", lambda: None)
+    assert providers(from_env({})) == {role: ProviderChoice(name) for role, name in registry.OFFLINE.items()}
 
 
 def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
@@ -77,7 +93,7 @@ def test_a_provider_without_its_key_is_an_error_at_start_up(monkeypatch: pytest.
 def test_environment_overrides_the_agent_file_which_overrides_the_default() -> None:
     agent = {"llm": ProviderChoice("fake", {"model": "m"}), "tts": ProviderChoice("fake", {"voice": "v"})}
     chosen = providers(ServeConfig(tts="fake"), agent)
-    assert chosen["stt"] == ProviderChoice("fake")
+    assert chosen["stt"] == ProviderChoice(default_providers()["stt"])
     assert chosen["llm"] == ProviderChoice("fake", {"model": "m"})
     assert chosen["tts"] == ProviderChoice("fake", {"voice": "v"})  # same name: the file's options stay
     with pytest.raises(ConfigError, match="unknown LLM provider 'other'"):
