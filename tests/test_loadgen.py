@@ -146,3 +146,28 @@ def test_bench_load_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     data = json.loads(out.read_text())
     assert data["summary"]["turns"] == 1
     assert data["summary"]["failed_turns"] == 0
+
+
+# --- ramp -------------------------------------------------------------------------------------
+
+
+def test_ramp_steps() -> None:
+    assert loadgen.ramp_steps(1, 500) == [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    assert loadgen.ramp_steps(3, 30) == [5, 10, 20, 30]
+    assert loadgen.ramp_steps(7, 7) == [7]
+
+
+def test_held_needs_no_failure_and_p95_added_within_the_limit() -> None:
+    ok = LoadReport(1, 1.0, "in-process", [TurnResult(0, 1, latency=0.9)], FakeDelays())
+    assert loadgen.held(ok, limit=0.05)  # 20 ms added
+    assert not loadgen.held(ok, limit=0.01)
+    assert not loadgen.held(report(), limit=1.0)  # a failed turn
+    external = LoadReport(1, 1.0, "ws://x", [TurnResult(0, 1, latency=3.0)])
+    assert loadgen.held(external, limit=0.0)  # no known delays: only failures count
+
+
+def test_table_has_a_row_per_run() -> None:
+    lines = loadgen.table([report(), report()]).splitlines()
+    assert len(lines) == 4
+    with pytest.raises(ValueError, match="no runs"):
+        loadgen.table([])

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from voicecore import __version__
 
@@ -151,6 +151,22 @@ def _add_bench_load(subparsers: Subparsers) -> None:
         help="seconds a turn waits for agent audio before it counts as failed (default: %(default)s)",
     )
     parser.add_argument("--json", metavar="FILE", type=Path, default=None, help="write every turn as JSON")
+    parser.add_argument(
+        "--ramp",
+        action="store_true",
+        help="run 1, 2, 5, 10, 20, 50, ... calls (from --calls up to --max-calls) until p95 added "
+        "latency exceeds --limit-ms or a turn fails; report the largest count that held",
+    )
+    parser.add_argument(
+        "--max-calls", type=int, default=500, help="where --ramp stops (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--limit-ms",
+        type=float,
+        default=50.0,
+        help="--ramp's limit on p95 added latency (default: %(default)s); against --target only "
+        "failed turns count",
+    )
     parser.set_defaults(handler=_run_bench_load)
 
 
@@ -162,22 +178,23 @@ def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
     from voicecore.errors import ConfigError
     from voicecore.runtime.loop import run
 
-    if args.calls < 1 or args.duration < 0 or args.barge_in_every < 0:
+    if args.calls < 1 or args.duration < 0 or args.barge_in_every < 0 or args.max_calls < args.calls:
         print(
-            "voicecore bench load: --calls must be >= 1, --duration and --barge-in-every >= 0",
+            "voicecore bench load: --calls must be >= 1 (and <= --max-calls), "
+            "--duration and --barge-in-every >= 0",
             file=sys.stderr,
         )
         return EXIT_USAGE
+    options = {
+        "duration": args.duration,
+        "target": args.target,
+        "barge_in_every": args.barge_in_every,
+        "answer_within": args.answer_within,
+    }
+    if args.ramp:
+        return _run_ramp(args, options)
     try:
-        report = run(
-            loadgen.run_load(
-                args.calls,
-                duration=args.duration,
-                target=args.target,
-                barge_in_every=args.barge_in_every,
-                answer_within=args.answer_within,
-            )
-        )
+        report = run(loadgen.run_load(args.calls, **options))
     except ConfigError as error:
         print(f"voicecore bench load: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -192,6 +209,41 @@ def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
     for problem in report.call_errors[:10]:
         print(f"voicecore bench load: {problem}", file=sys.stderr)
     return 1 if report.failed or report.call_errors else 0
+
+
+def _run_ramp(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """``bench load --ramp``: increasing call counts until one does not hold."""
+    import aiohttp
+
+    from voicecore import loadgen
+    from voicecore.errors import ConfigError
+    from voicecore.runtime.loop import run
+
+    def progress(report: loadgen.LoadReport) -> None:
+        held = loadgen.held(report, args.limit_ms / 1000)
+        print(f"{report.calls} call(s): {'held' if held else 'did not hold'}", file=sys.stderr, flush=True)
+
+    steps = loadgen.ramp_steps(args.calls, args.max_calls)
+    try:
+        reports, best = run(loadgen.run_ramp(steps, limit=args.limit_ms / 1000, progress=progress, **options))
+    except ConfigError as error:
+        print(f"voicecore bench load: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (aiohttp.ClientError, OSError) as error:
+        print(f"voicecore bench load: cannot reach {args.target}: {error}", file=sys.stderr)
+        return 1
+    print(loadgen.notes(reports[-1]))
+    print(loadgen.table(reports), end="")
+    print(
+        f"\nlargest call count that held (p95 added latency <= {args.limit_ms:g} ms, no failed turn): "
+        + (str(best) if best is not None else "none")
+        + ("" if best != steps[-1] else f" (the ramp stopped at --max-calls {args.max_calls})")
+    )
+    if args.json is not None:
+        data = [json.loads(report.to_json()) for report in reports]
+        args.json.write_text(json.dumps({"ramp": data, "held": best}, indent=2), encoding="utf-8")
+        print(f"wrote every run to {args.json}")
+    return 0 if best is not None else 1
 
 
 def _add_serve(subparsers: Subparsers) -> None:

@@ -38,9 +38,13 @@ __all__ = [
     "LoadReport",
     "TurnResult",
     "added_latency",
+    "held",
     "notes",
     "percentile",
+    "ramp_steps",
     "run_load",
+    "run_ramp",
+    "table",
     "trim_silence",
 ]
 
@@ -233,7 +237,11 @@ class LoadReport:
         return json.dumps(data, indent=2)
 
     def markdown(self) -> str:
-        """The summary as a Markdown table (one row per run)."""
+        """The summary as a Markdown table (one row)."""
+        return table([self])
+
+    def columns(self) -> tuple[list[str], list[str]]:
+        """The table's header and this run's row."""
         s = self.summary()
 
         def ms(key: str) -> str:
@@ -259,8 +267,45 @@ class LoadReport:
             row.append(f"{s['cpu_per_call_percent']:.2f}")
         head.append("loop lag max ms")
         row.append(f"{s['loop_lag_max_ms']:.1f}")
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(row) + " |"]
-        return "\n".join(lines) + "\n"
+        return head, row
+
+
+def table(reports: Sequence[LoadReport]) -> str:
+    """Runs as a Markdown table, one row each (the first run's columns).
+
+    Raises:
+        ValueError: No reports.
+    """
+    if not reports:
+        raise ValueError("a table of no runs")
+    head, _ = reports[0].columns()
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(report.columns()[1]) + " |" for report in reports]
+    return "\n".join(lines) + "\n"
+
+
+def held(report: LoadReport, limit: float) -> bool:
+    """Whether a run held: no failed turn or call and, with known delays, p95 added latency <= ``limit`` s.
+
+    Against an external target (no known delays) only failures count.
+    """
+    if report.failed or report.call_errors or not report.latencies:
+        return False
+    if report.delays is None:
+        return True
+    added = [added_latency(v, report.delays) for v in report.latencies]
+    return percentile(added, 95) <= limit
+
+
+def ramp_steps(start: int, stop: int) -> list[int]:
+    """Call counts for a ramp: 1, 2, 5, 10, 20, 50, ... from ``start`` up to ``stop`` (inclusive)."""
+    steps, decade = [], 1
+    while decade <= stop:
+        steps += [n for n in (decade, 2 * decade, 5 * decade) if start <= n <= stop]
+        decade *= 10
+    if stop not in steps and stop >= start:
+        steps.append(stop)
+    return steps
 
 
 def notes(report: LoadReport) -> str:
@@ -540,3 +585,34 @@ async def run_load(
         if lost_before is not None and lost_after is not None:
             report.frames_lost = round(lost_after - lost_before)
     return report
+
+
+async def run_ramp(
+    steps: Sequence[int],
+    *,
+    limit: float = 0.05,
+    progress: Callable[[LoadReport], None] | None = None,
+    **options: Any,
+) -> tuple[list[LoadReport], int | None]:
+    """Run :func:`run_load` at each call count in ``steps`` until a run does not :func:`held`.
+
+    Args:
+        steps: Call counts, increasing.
+        limit: p95 added latency (seconds) a run may have and still hold.
+        progress: Called with each run's report as it finishes.
+        **options: Passed to :func:`run_load` (``duration``, ``target``, ...).
+
+    Returns:
+        Every run's report, and the largest call count that held (None: not even the first).
+    """
+    reports: list[LoadReport] = []
+    best: int | None = None
+    for calls in steps:
+        report = await run_load(calls, **options)
+        reports.append(report)
+        if progress is not None:
+            progress(report)
+        if not held(report, limit):
+            break
+        best = calls
+    return reports, best
