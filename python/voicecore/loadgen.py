@@ -552,9 +552,9 @@ async def run_load(
             url = await stack.enter_async_context(in_process_server(delays, max(calls, 50)))
         else:
             url = target
-            # One call first, unmeasured: the first session's imports and set-up stall the loop.
-            async with TwilioCaller(url, call_sid="CA" + "9" * 32, stream_sid="MZ" + "9" * 32) as warm:
-                await _until(lambda: warm.first_audio_at is not None or warm.closed, answer_within)
+        # One call first, unmeasured: the first session's imports and set-up stall the loop.
+        async with TwilioCaller(url, call_sid="CA" + "9" * 32, stream_sid="MZ" + "9" * 32) as warm:
+            await _until(lambda: warm.first_audio_at is not None or warm.closed, answer_within)
         lost_before = await _frames_lost(url)
         lag_task = asyncio.get_running_loop().create_task(_loop_lag(report.loop_lags))
         sent: list[int] = []
