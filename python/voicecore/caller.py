@@ -87,6 +87,7 @@ class TwilioCaller:
         marks: Marks echoed after their audio played, in order.
         discarded: Marks echoed because a ``clear`` discarded their audio.
         clears: ``clear`` messages received.
+        clear_times: When each ``clear`` arrived (loop time).
         received: Every message the server sent, parsed.
         turns: The caller's utterances and when the agent answered each.
         connected_at: When the stream opened.
@@ -103,6 +104,7 @@ class TwilioCaller:
     marks: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
     clears: int = 0
+    clear_times: list[float] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     turns: list[Turn] = field(default_factory=list)
     connected_at: float | None = None
@@ -166,6 +168,11 @@ class TwilioCaller:
     def speaking(self) -> bool:
         """Whether caller speech is still queued."""
         return bool(self._caller)
+
+    @property
+    def frames_sent(self) -> int:
+        """``media`` frames sent so far (speech and silence)."""
+        return self._chunk
 
     @property
     def playing(self) -> bool:
@@ -271,6 +278,7 @@ class TwilioCaller:
                     self._playout.append(data["mark"]["name"])
                 case "clear":
                     self.clears += 1
+                    self.clear_times.append(loop.time())
                     pending = [item for item in self._playout if isinstance(item, str)]
                     self._playout.clear()
                     for name in pending:  # Twilio echoes every mark the clear discarded
