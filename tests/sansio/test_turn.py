@@ -542,3 +542,58 @@ def test_backchannels_follow_the_language_unless_customised() -> None:
     assert TurnConfig().for_language("xx").backchannels == TurnConfig().backchannels
     custom = TurnConfig(backchannels=frozenset({"roger"}))
     assert custom.for_language("es").backchannels == frozenset({"roger"})
+
+
+def test_an_early_word_still_interrupts_once_the_minimum_speech_has_passed() -> None:
+    machine = speaking_agent(TurnConfig(barge_in_min_speech=0.25, barge_in_max_speech=1.0))
+    play(
+        machine,
+        [
+            (5.0, SpeechStarted(), []),
+            (5.1, Transcript("stop", final=False), []),  # a word, but too soon to trust
+        ],
+    )
+    assert machine.next_deadline() == pytest.approx(5.25)  # not 6.0 (the words-free limit)
+    play(machine, [(5.25, "tick", [ClearPlayback(), CancelReply(1, "barge-in"), CommitHeard(1)])])
+
+
+def test_no_fallback_over_a_caller_who_is_talking_again() -> None:
+    machine = TurnMachine(TurnConfig(filler_after=1.5, turn_timeout=4.0))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            *caller_turn(1.0, "question"),
+            (2.0, Transcript("question", final=True, end_of_turn=True), [StartReply(1, "question")]),
+            (3.5, "tick", [Say("One moment.", "filler")]),
+            (4.0, PlaybackIdle(), []),
+            (5.0, SpeechStarted(), []),  # the caller goes on while the reply is still missing
+            (6.0, "tick", [CancelReply(1, "timeout")]),
+        ],
+    )
+    deadline = machine.next_deadline()
+    assert deadline is None or deadline > 6.0
+
+
+def test_regression_a_fallback_said_while_the_caller_speaks_leaves_no_past_deadline() -> None:
+    # Found by hypothesis: the turn timeout said the fallback over a caller speaking for over
+    # barge_in_max_speech, leaving a barge-in deadline in the past after the tick.
+    machine = TurnMachine(TurnConfig(greeting="Hi"))
+    machine.handle(CallStarted(), 0.0)
+    steps: list[tuple[float, Event]] = [
+        (0.0, SpeechStarted()),
+        (2.0, ReplyAudioStarted(1)),
+        (2.0, SpeechEnded()),
+        (3.5, Transcript("yeah", final=False)),
+        (5.0, SpeechStarted()),
+        (8.0, SpeechStarted()),
+        (10.86, SpeechStarted()),
+        (13.86, Transcript("", final=False)),
+    ]
+    for now, event in steps:
+        machine.handle(event, now)
+        deadline = machine.next_deadline()
+        if deadline is not None and deadline <= now:
+            machine.tick(now)
+            later = machine.next_deadline()
+            assert later is None or later > now, (now, event)

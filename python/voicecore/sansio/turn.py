@@ -480,9 +480,6 @@ class TurnMachine:
         if self._call_deadline is not None and now >= self._call_deadline:
             self._call_deadline = None
             return self._goodbye("max-duration")
-        barge_in_due = self._barge_in_due()
-        if barge_in_due is not None and now >= barge_in_due:
-            self._do_barge_in(now, actions)
         if self._barge_in is not None:
             turn, quiet_since = self._barge_in
             if quiet_since is not None and now - quiet_since >= config.false_interruption_timeout:
@@ -497,7 +494,9 @@ class TurnMachine:
             waited = now - reply.turn_ended
             if waited >= config.turn_timeout:
                 self._reply = None
-                actions += [CancelReply(reply.turn, "timeout"), self._say(config.fallback, "fallback")]
+                actions.append(CancelReply(reply.turn, "timeout"))
+                if not caller.speaking:  # a caller who is talking again is starting a new turn
+                    actions.append(self._say(config.fallback, "fallback"))
             elif waited >= config.filler_after and not reply.filler_said and not caller.speaking:
                 reply.filler_said = True
                 actions.append(self._say(self._next_filler(), "filler"))
@@ -518,6 +517,10 @@ class TurnMachine:
             if self._idle_count > config.idle_prompts:
                 return actions + self._goodbye("idle")
             actions.append(self._say(config.idle_prompt, "idle"))
+        # Last, so that whatever the steps above made audible (a filler, a fallback) is covered.
+        barge_in_due = self._barge_in_due()
+        if barge_in_due is not None and now >= barge_in_due:
+            self._do_barge_in(now, actions)
         self._end_turn_if_ready(now, actions)
         return actions
 
@@ -554,11 +557,16 @@ class TurnMachine:
             self._barge_in = (self._barge_in[0], None)  # the silence clock restarts at SpeechEnded
 
     def _barge_in_due(self) -> float | None:
-        """When continued caller speech alone interrupts the audible agent, if it can."""
+        """When the caller's speech interrupts the audible agent, if it can.
+
+        After ``barge_in_min_speech`` once enough words were heard (or none are required),
+        else after ``barge_in_max_speech`` of speech alone.
+        """
         config, caller = self.config, self._caller
         if not (self._agent_audible and caller.speaking and caller.speech_started is not None):
             return None
-        if config.barge_in_min_words == 0:
+        words_heard = self._meaningful_words(caller.text()) >= config.barge_in_min_words
+        if config.barge_in_min_words == 0 or words_heard:
             return caller.speech_started + config.barge_in_min_speech
         if config.barge_in_max_speech > 0:
             return caller.speech_started + config.barge_in_max_speech
