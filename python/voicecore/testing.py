@@ -404,7 +404,6 @@ class LoopbackTransport:
         self.clears: list[float] = []
         self.hung_up = False
         self.transferred_to: tuple[str, str | None] | None = None
-        self.first_audio_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # The session's side.
@@ -427,8 +426,6 @@ class LoopbackTransport:
 
     async def send_audio(self, audio: bytes) -> None:
         """Queue agent audio for real-time playback."""
-        if self.first_audio_at is None:
-            self.first_audio_at = asyncio.get_running_loop().time()
         self._playout.append(audio)
         self._playing.set()
 

@@ -119,13 +119,11 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._replies: dict[int, asyncio.Task[None]] = {}
         self._pending_user: dict[int, str] = {}
-        self._reply_text: dict[int, str] = {}
         self._done_replies: set[int] = set()
         self._last_cut: Cut | None = None
         self._wake = asyncio.Event()
         self._finished = asyncio.Event()
         self._hang_up_when_idle = False
-        self._speech_lock = asyncio.Lock()
         inbound = transport.input_format
         vad_rate = 8000 if inbound.sample_rate == 8000 else 16000
         self._vad_format = AudioFormat("pcm16", vad_rate)
