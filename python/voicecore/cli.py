@@ -361,8 +361,8 @@ def _add_fakes(subparsers: Subparsers) -> None:
         "fakes",
         help="run the providers' fake servers for demos and load tests",
         description=(
-            "Run the fake provider servers (Deepgram STT, OpenAI-compatible LLM, ElevenLabs TTS, Twilio "
-            "REST), each speaking its provider's wire protocol, until Ctrl-C or SIGTERM. Prints one line "
+            f"Run the fake provider servers ({', '.join(fake.name for fake in command.FAKES)}), each "
+            "speaking its provider's wire protocol, until Ctrl-C or SIGTERM. Prints one line "
             "per fake: its URL and the agent-file or environment setting that points voicecore at it. "
             "A --script file (TOML or JSON) says what each fake says, its delays and its faults; the "
             "format is in voicecore.fakes.command."

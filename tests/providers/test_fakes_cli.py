@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -19,7 +20,9 @@ import pytest
 from voicecore.cli import build_parser
 from voicecore.errors import ProviderStatusError
 from voicecore.fakes import command
+from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import audio_for
+from voicecore.fakes.openai import FakeChatServer
 from voicecore.providers.base import MULAW_8K, TextDelta
 from voicecore.providers.deepgram import DeepgramSTT
 from voicecore.providers.elevenlabs import ElevenLabsTTS
@@ -187,6 +190,27 @@ def test_a_bad_script_is_refused_naming_the_file_and_the_field(
     error = capsys.readouterr().err
     assert str(script) in error
     assert re.search(message, error), error
+
+
+def test_a_json_script_sets_delays_per_section_and_per_reply(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    slow = {"text": ["Slow", " one."], "first_token_delay": 2, "drop_after": 1}
+    sections = {
+        "openai": {"replies": ["Hi.", slow], "first_token_delay": 0.5, "flavor": "vllm"},
+        "deepgram": {"utterances": [{"text": "Yes.", "audio_bytes": 320}], "close_after_bytes": 640},
+    }
+    script.write_text(json.dumps(sections))
+    servers = dict(command.build(script, [f for f in command.FAKES if f.name in ("openai", "deepgram")]))
+    llm, stt = servers[command.FAKES[1]], servers[command.FAKES[0]]
+    assert isinstance(llm, FakeChatServer)
+    assert llm.flavor == "vllm"
+    assert [(r.text, r.first_token_delay, r.drop_after) for r in llm.replies] == [
+        ("Hi.", 0.5, None),
+        (["Slow", " one."], 2.0, 1),
+    ]
+    assert isinstance(stt, FakeDeepgram)
+    assert stt.utterances == [Utterance("Yes.", audio_bytes=320)]
+    assert (stt.close_after_bytes, stt.close_with) == (640, (1011, "NET-0000"))
 
 
 def test_a_taken_port_is_refused_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
