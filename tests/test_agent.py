@@ -16,6 +16,7 @@ from voicecore.agent import Agent, ProviderChoice, load_agent
 from voicecore.errors import ConfigError
 from voicecore.sansio.turn import TurnConfig
 from voicecore.tools import function_tool, invoke
+from voicecore.usage import Prices
 from voicecore.webhook import webhook_tool
 
 
@@ -116,6 +117,20 @@ def test_toml_agent_file(tmp_path: Path) -> None:
         ('instructions = "x"\n[[tools]]\nurl = "http://x"\n', r"tools\[0\].*name"),
         ('instructions = "x"\n[[tools]]\nname = "t"\ndescription = "d"\nurl = "ftp://x"\n', r"http"),
         ("instructions = [\n", r"not valid TOML"),
+        (
+            'instructions = "x"\n[prices.openai]\ninput_per_mtok = -1\n',
+            r"prices\.openai\.input_per_mtok.*>= 0",
+        ),
+        ('instructions = "x"\n[prices.openai]\noutput_per_mtok = inf\n', r"prices\.openai\.output_per_mtok"),
+        (
+            'instructions = "x"\n[prices.openai]\ninput_per_mtok = "cheap"\n',
+            r"prices\.openai\.input_per_mtok.*float",
+        ),
+        (
+            'instructions = "x"\n[prices.deepgram]\nper_minute = 1\n',
+            r"prices\.deepgram:.*unknown field `per_minute`",
+        ),
+        ('instructions = "x"\nprices = { deepgram = 3 }\n', r"prices\.deepgram:.*object"),
     ],
 )
 def test_errors_name_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:
@@ -123,6 +138,18 @@ def test_errors_name_the_file_and_the_field(tmp_path: Path, text: str, message: 
     with pytest.raises(ConfigError, match=message) as info:
         load_agent(path)
     assert str(path) in str(info.value)
+
+
+def test_prices_of_an_agent_file_reach_the_session_config(tmp_path: Path) -> None:
+    text = (
+        'instructions = "x"\n[prices.deepgram]\nstt_per_minute = 0.0077\n'
+        "[prices.openai]\ninput_per_mtok = 0.15\ncached_input_per_mtok = 0.075\noutput_per_mtok = 1\n"
+    )
+    prices = load_agent(write(tmp_path, text)).config.prices
+    assert prices == {
+        "deepgram": Prices(stt_per_minute=0.0077),
+        "openai": Prices(input_per_mtok=0.15, cached_input_per_mtok=0.075, output_per_mtok=1.0),
+    }
 
 
 def test_unreadable_and_unknown_kinds_of_file(tmp_path: Path) -> None:

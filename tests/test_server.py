@@ -19,13 +19,13 @@ from xml.etree import ElementTree
 
 import aiohttp
 import pytest
-from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
 from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
+from voicecore.fakes import FakeTwilioAPI
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
 from voicecore.runtime.session import SessionConfig
@@ -387,34 +387,6 @@ def test_garbage_on_one_call_does_not_disturb_another() -> None:
 # --- transfer -------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def fake_twilio_api() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
-    """A local stand-in for Twilio's call-update endpoint; records each update."""
-    updates: list[dict[str, str]] = []
-
-    async def update(request: web.Request) -> web.Response:
-        form = await request.post()
-        updates.append(
-            {
-                "path": request.path,
-                "auth": request.headers.get("Authorization", ""),
-                "Twiml": str(form.get("Twiml", "")),
-                "Status": str(form.get("Status", "")),
-            }
-        )
-        return web.json_response({"sid": request.match_info["call"], "status": "in-progress"})
-
-    app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{account}/Calls/{call}.json", update)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", updates
-    finally:
-        await runner.cleanup()
-
-
 @needs_espeak
 def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pytest.MonkeyPatch) -> None:
     arguments = '{"to": "+14155550123", "summary": "Wants a table for two.", "warm": true}'
@@ -424,21 +396,21 @@ def test_a_warm_transfer_updates_the_call_through_the_rest_api(monkeypatch: pyte
 
     async def main() -> None:
         async with (
-            fake_twilio_api() as (api, updates),
-            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api)) as server,
+            FakeTwilioAPI(auth_token=TOKEN) as api,
+            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api.http_url)) as server,
         ):
             token = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
             async with FakeTwilio(stream_url(server), parameters=token) as call:
                 await until(lambda: bool(call.marks))
                 call.say(speech("a person please"))
                 assert await call.closed_by_server() == 1000
-            (update,) = updates
-            assert update["path"].endswith(
+            (update,) = api.updates
+            assert update.path.endswith(
                 "/Accounts/AC00000000000000000000000000000001/Calls/" + call.call_sid + ".json"
             )
-            account, password = base64.b64decode(update["auth"].removeprefix("Basic ")).decode().split(":")
+            account, password = base64.b64decode(update.auth.removeprefix("Basic ")).decode().split(":")
             assert (account, password) == ("AC00000000000000000000000000000001", TOKEN)
-            dial = ElementTree.fromstring(update["Twiml"]).find("./Dial/Number")
+            dial = ElementTree.fromstring(update.twiml).find("./Dial/Number")
             assert dial is not None
             assert dial.text == "+14155550123"
             whisper = dial.get("url", "")
@@ -466,17 +438,17 @@ def test_end_call_hangs_up_through_the_rest_api(monkeypatch: pytest.MonkeyPatch)
 
     async def main() -> None:
         async with (
-            fake_twilio_api() as (api, updates),
-            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api)) as server,
+            FakeTwilioAPI(auth_token=TOKEN) as api,
+            serving(config(twilio_auth_token=TOKEN, twilio_api_url=api.http_url)) as server,
         ):
             token = {TOKEN_PARAMETER: stream_token(TOKEN, "CA00000000000000000000000000000001")}
             async with FakeTwilio(stream_url(server), parameters=token) as call:
                 await until(lambda: bool(call.marks))
                 call.say(speech("that is all goodbye"))
                 assert await call.closed_by_server() == 1000
-            (update,) = updates
-            assert update["Status"] == "completed"
-            assert update["path"].endswith("/Calls/" + call.call_sid + ".json")
+            (update,) = api.updates
+            assert update.status == "completed"
+            assert update.path.endswith("/Calls/" + call.call_sid + ".json")
 
     run(main())
 

@@ -25,6 +25,17 @@ for each role and tools given by Python import path or as HTTP webhooks::
     description = "Today's opening hours."
     url = "https://luigis.example/api/hours"
 
+    [prices.deepgram]            # US dollars, to estimate each call's cost (voicecore.usage)
+    stt_per_minute = 0.0077
+
+    [prices.openai]
+    input_per_mtok = 0.15
+    cached_input_per_mtok = 0.075
+    output_per_mtok = 0.60
+
+    [prices.elevenlabs]
+    tts_per_kchar = 0.05
+
     [[intents]]                  # answered without the LLM (voicecore.intents)
     name = "book_table"
     examples = ["i would like to book a table", "a table for two at eight please"]
@@ -51,6 +62,7 @@ from voicecore.intents import Intent, Slot
 from voicecore.runtime.session import SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.tools import Tool, Toolbox, function_tool
+from voicecore.usage import Prices
 from voicecore.webhook import webhook_tool
 
 __all__ = ["Agent", "AgentDefinition", "ProviderChoice", "load_agent"]
@@ -65,6 +77,7 @@ class Agent:
         language: The callers' language (STT, TTS voice, backchannels).
         voice: TTS voice (the provider's default when None).
         turn: Turn-taking settings (budgets, fillers, barge-in); defaults when None.
+        prices: Provider name → prices, to estimate each call's cost.
     """
 
     instructions: ClassVar[str] = ""
@@ -72,6 +85,7 @@ class Agent:
     language: ClassVar[str] = "en"
     voice: ClassVar[str | None] = None
     turn: ClassVar[TurnConfig | None] = None
+    prices: ClassVar[Mapping[str, Prices]] = {}
 
     def session_config(self) -> SessionConfig:
         """The session settings for a call with this agent, its tool methods included.
@@ -91,6 +105,7 @@ class Agent:
             language=self.language,
             voice=self.voice,
             tools=Toolbox.from_object(self),
+            prices=dict(self.prices),
         )
 
 
@@ -175,6 +190,14 @@ class _Intent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     description: str | None = None
 
 
+class _Prices(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    stt_per_minute: float = 0.0
+    input_per_mtok: float = 0.0
+    cached_input_per_mtok: float | None = None
+    output_per_mtok: float = 0.0
+    tts_per_kchar: float = 0.0
+
+
 class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     instructions: str
     greeting: str | None = None
@@ -188,6 +211,7 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     call_control: bool = True
     intents: list[_Intent] = []
     intent_threshold: float = 0.65
+    prices: dict[str, Any] = {}  # converted per provider, so that errors can name it
 
 
 def load_agent(path: str | Path) -> AgentDefinition:
@@ -272,9 +296,24 @@ def _definition(spec: _File, source: Path) -> AgentDefinition:
         max_tool_steps=spec.max_tool_steps,
         history_tokens=spec.history_tokens,
         call_control=spec.call_control,
+        prices=_prices(spec.prices),
     )
     intents = tuple(_intent(intent, index) for index, intent in enumerate(spec.intents))
     return AgentDefinition(config, providers, source, intents, spec.intent_threshold)
+
+
+def _prices(spec: Mapping[str, Any]) -> dict[str, Prices]:
+    prices = {}
+    for provider, table in spec.items():
+        try:
+            entry = msgspec.convert(table, _Prices)
+            prices[provider] = Prices(**msgspec.structs.asdict(entry))
+        except msgspec.ValidationError as error:
+            text, _, where = str(error).partition(" - at `$")
+            raise ConfigError(f"prices.{provider}{where.rstrip('`')}: {text}") from error
+        except ConfigError as error:
+            raise ConfigError(f"prices.{provider}.{error}") from error
+    return prices
 
 
 def _intent(spec: _Intent, index: int) -> Intent:

@@ -3,6 +3,8 @@
 Subcommands:
     serve   Serve an agent over Twilio Media Streams (HTTP webhook + WebSocket).
     call    Play a caller against a server over the Twilio protocol, in real time.
+    fakes   Run the providers' fake servers (scripted, on fixed ports if asked) for demos and
+            load tests.
     bench   Run the benchmarks in ``benches/`` (pytest-benchmark) and print voicecore-vs-peer
             tables (``bench`` or ``bench micro``), or the load generator (``bench load``).
 
@@ -352,7 +354,37 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_serve, _add_call, _add_bench, _add_bench_load)
+def _add_fakes(subparsers: Subparsers) -> None:
+    from voicecore.fakes import command
+
+    parser = subparsers.add_parser(
+        "fakes",
+        help="run the providers' fake servers for demos and load tests",
+        description=(
+            f"Run the fake provider servers ({', '.join(fake.name for fake in command.FAKES)}), each "
+            "speaking its provider's wire protocol, until Ctrl-C or SIGTERM. Prints one line "
+            "per fake: its URL and the agent-file or environment setting that points voicecore at it. "
+            "A --script file (TOML or JSON) says what each fake says, its delays and its faults; the "
+            "format is in voicecore.fakes.command."
+        ),
+    )
+    command.add_arguments(parser)
+    parser.set_defaults(handler=_run_fakes)
+
+
+def _run_fakes(args: argparse.Namespace, extra: list[str]) -> int:
+    from voicecore.fakes import command
+
+    return command.run(args, f"{_prog()} fakes")
+
+
+_SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    _add_serve,
+    _add_call,
+    _add_fakes,
+    _add_bench,
+    _add_bench_load,
+)
 #: The parser ``bench load`` is routed to.
 BENCH_LOAD = "bench-load"
 

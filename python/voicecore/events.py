@@ -7,7 +7,9 @@ that log or store them should pass them through :func:`voicecore.redact.redact`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from voicecore.usage import CallUsage
 
 __all__ = [
     "AgentSaid",
@@ -32,11 +34,12 @@ class CallOpened:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallClosed:
-    """A call ended; ``reason`` is who or what ended it."""
+    """A call ended; ``reason`` is who or what ended it, ``usage`` what it used and cost."""
 
     call_id: str
     at: float
     reason: str
+    usage: CallUsage = field(default_factory=CallUsage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

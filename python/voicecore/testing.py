@@ -188,6 +188,8 @@ class FakeReply:
         tokens_per_second: Pace of the following chunks (0: all at once).
         error: Raised instead of (or, with ``error_after_tokens``, in the middle of) the reply.
         error_after_tokens: Tokens sent before ``error`` is raised.
+        usage: The token counts reported at the end (default: 10 prompt tokens, one
+            completion token per word).
     """
 
     text: str = ""
@@ -196,6 +198,7 @@ class FakeReply:
     tokens_per_second: float = 100.0
     error: ProviderError | None = None
     error_after_tokens: int = 0
+    usage: Usage | None = None
 
 
 @dataclass
@@ -244,7 +247,7 @@ class _FakeLLMStream:
             raise reply.error
         for number, (name, arguments) in enumerate(reply.tool_calls):
             yield ToolCall(id=f"call_{number}", name=name, arguments=arguments)
-        yield Usage(prompt_tokens=10, completion_tokens=len(tokens))
+        yield reply.usage or Usage(prompt_tokens=10, completion_tokens=len(tokens))
 
     def __aiter__(self) -> AsyncIterator[LLMChunk]:
         return self
@@ -273,6 +276,7 @@ class FakeTTS:
         realtime_factor: Synthesis speed (2.0: audio comes twice as fast as it plays; 0: at once).
         formats: Formats it produces.
         fail_on: Text that makes the stream fail (retryable) when it is pushed.
+        received: Every text pushed to its streams (``spoken``: the texts synthesized).
     """
 
     first_byte: float = 0.05
@@ -283,6 +287,7 @@ class FakeTTS:
     fail_on: Iterable[str] = ()
     name: str = "fake-tts"
     spoken: list[str] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)
 
     def output_formats(self) -> Sequence[AudioFormat]:
         """The configured formats."""
@@ -306,6 +311,7 @@ class _FakeTTSStream:
         self._elapsed_ms = 0.0
 
     async def push_text(self, text: str) -> None:
+        self.owner.received.append(text)
         if text in set(self.owner.fail_on):
             self._texts.put_nowait(f"\x00fail:{text}")
         else:

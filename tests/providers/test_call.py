@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
 from voicecore.fakes.openai import FakeChatServer, Reply
@@ -40,7 +42,10 @@ async def call(
         tts: TTS = ElevenLabsTTS(voice_id="v", api_key="xi-key", base_url=el.ws_url)
         ttss = [tts]
         if stalled_tts is not None:  # a primary TTS that never speaks, before the working one
-            ttss.insert(0, ElevenLabsTTS(voice_id="v", api_key="xi-key", base_url=stalled_tts.ws_url))
+            stalled = ElevenLabsTTS(
+                voice_id="v", api_key="xi-key", base_url=stalled_tts.ws_url, name="stalled"
+            )
+            ttss.insert(0, stalled)
             tts = FailoverTTS(ttss, first_audio_timeout=0.25)
         config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
         session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
@@ -85,36 +90,48 @@ def test_a_turn_over_the_wire_is_heard_sentence_by_sentence() -> None:
         ("user", "What are your opening hours?"),
         ("assistant", "We open at nine. We close at five."),
     ]
+    # Usage: the audio Deepgram received, the tokens OpenAI reported, the text ElevenLabs got.
+    usage = {entry.provider: entry for entry in session.usage.report({}).providers}
+    assert usage["deepgram"].stt_seconds == pytest.approx(len(dg.connections[0].audio) / SECOND_OF_AUDIO)
+    assert (usage["llm0"].prompt_tokens, usage["llm0"].cached_tokens) == (9, 4)  # what the fake reports
+    assert usage["llm0"].completion_tokens == llm_server.tokens_sent[0] == 8
+    assert usage["elevenlabs"].tts_characters == len("We open at nine.") + len("We close at five.")
 
 
 def test_the_turn_fails_over_to_the_backup_llm_and_the_caller_hears_it() -> None:
-    async def main() -> tuple[LoopbackTransport, FakeChatServer, FakeChatServer]:
+    async def main() -> tuple[LoopbackTransport, Session, FakeChatServer, FakeChatServer]:
         async with (
             FakeChatServer([Reply(status=503)]) as primary,
             FakeChatServer([Reply("Backup here. All is well.")], flavor="ollama") as backup,
         ):
-            transport, _, _, _ = await call([primary, backup], failover=True)
-        return transport, primary, backup
+            transport, session, _, _ = await call([primary, backup], failover=True)
+        return transport, session, primary, backup
 
-    transport, primary, backup = asyncio.run(main())
+    transport, session, primary, backup = asyncio.run(main())
     assert len(primary.requests) == 1
     assert primary.requests == backup.requests, "the backup answered the same turn"
     assert len(transport.marks_played) == 2
     assert bytes(transport.played).startswith(audio_for("Backup here.", "pcm_16000"))
+    tokens = {e.provider: e.completion_tokens for e in session.usage.report({}).providers if e.prompt_tokens}
+    assert tokens == {"llm1": 5}  # the tokens are the backup's, which answered
 
 
 def test_a_stalled_tts_is_replaced_within_the_reply_and_the_caller_hears_it_all() -> None:
-    async def main() -> tuple[LoopbackTransport, FakeElevenLabs, FakeElevenLabs]:
+    async def main() -> tuple[LoopbackTransport, Session, FakeElevenLabs, FakeElevenLabs]:
         async with (
             FakeChatServer([Reply("We open at nine. We close at five.")]) as llm_server,
             FakeElevenLabs(stall=True) as stalled,
         ):
-            transport, _, _, el = await call([llm_server], stalled_tts=stalled)
-        return transport, stalled, el
+            transport, session, _, el = await call([llm_server], stalled_tts=stalled)
+        return transport, session, stalled, el
 
-    transport, stalled, el = asyncio.run(main())
+    transport, session, stalled, el = asyncio.run(main())
     assert [m["text"] for m in stalled.connections[0].messages if m.get("text", "").strip()]
     texts = [m["text"] for m in el.connections[0].messages if m.get("text", "").strip()]
     assert texts == ["We open at nine. ", "We close at five. "]
     assert len(transport.marks_played) == 2
     assert bytes(transport.played).startswith(audio_for("We open at nine.", "pcm_16000"))
+    characters = {
+        e.provider: e.tts_characters for e in session.usage.report({}).providers if e.tts_characters
+    }
+    assert characters == {"elevenlabs": len("We open at nine.") + len("We close at five.")}  # the stand-in

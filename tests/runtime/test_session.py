@@ -23,11 +23,13 @@ from voicecore import events as ev
 from voicecore.audio import Resampler
 from voicecore.errors import ProviderStatusError
 from voicecore.observers.audit import AuditObserver
+from voicecore.providers.base import PCM16_16K, Usage
 from voicecore.runtime.loop import LoopName, run
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS, LoopbackTransport
 from voicecore.tools import Toolbox, function_tool
+from voicecore.usage import Prices
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng for caller speech")
 
@@ -473,3 +475,103 @@ def test_provider_errors_are_counted_for_prometheus(loop: LoopName) -> None:
     assert (
         value("voicecore_provider_errors_total", provider="fake-llm", retryable="false") == errors_before + 1
     )
+
+
+# --- usage and cost -------------------------------------------------------------------------
+
+
+def test_call_closed_reports_the_usage_sent_to_each_provider_and_its_cost(
+    tmp_path: Path, loop: LoopName
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    tokens = Usage(prompt_tokens=1200, completion_tokens=9, cached_tokens=1000)
+    prices = {
+        "usage-stt": Prices(stt_per_minute=0.6),
+        "usage-llm": Prices(input_per_mtok=2.0, cached_input_per_mtok=0.5, output_per_mtok=8.0),
+        "usage-tts": Prices(tts_per_kchar=0.3),
+    }
+    recorder = Recorder()
+    audit = AuditObserver(tmp_path / "audit.db")
+    transport = LoopbackTransport()
+    stt = FakeSTT(["what's the weather"], latency=0.05, name="usage-stt")
+    llm = FakeLLM([FakeReply("It is sunny. Highs of twenty.", usage=tokens)], name="usage-llm")
+    tts = FakeTTS(first_byte=0.05, ms_per_char=40.0, name="usage-tts")
+    config = SessionConfig(
+        instructions="You are a test agent.",
+        turn=TurnConfig(greeting="Hello, how can I help?"),
+        prices=prices,
+    )
+    session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=(recorder, audit))
+    tts_before = value("voicecore_tts_characters_total", provider="usage-tts")
+    cached_before = value("voicecore_llm_tokens_total", provider="usage-llm", kind="cached_input")
+    calls_costed_before = value("voicecore_call_cost_usd_count")
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: len(transport.marks_played) >= 1)
+        transport.say(speech("what is the weather like"))
+        await until(lambda: len(transport.marks_played) >= 3)
+
+    run(run_call(session, transport, script), loop=loop)
+    session.events.flush()
+    audit.close()
+    (closed,) = recorder.of(ev.CallClosed)
+    usage = {entry.provider: entry for entry in closed.usage.providers}
+    assert list(usage) == ["usage-stt", "usage-tts", "usage-llm"]  # in order of first use
+    stt_seconds = sum(stream.received for stream in stt.opened) / PCM16_16K.bytes_per_second
+    assert stt_seconds > 1.0  # the caller's speech and the silence around it
+    assert usage["usage-stt"].stt_seconds == pytest.approx(stt_seconds)
+    assert tts.received == ["Hello, how can I help?", "It is sunny.", "Highs of twenty."]
+    characters = sum(map(len, tts.received))
+    assert usage["usage-tts"].tts_characters == characters
+    assert len(llm.requests) == 1
+    llm_usage = usage["usage-llm"]
+    assert (llm_usage.prompt_tokens, llm_usage.completion_tokens, llm_usage.cached_tokens) == (1200, 9, 1000)
+    stt_cost = stt_seconds / 60 * 0.6
+    llm_cost = (200 * 2.0 + 1000 * 0.5 + 9 * 8.0) / 1e6
+    tts_cost = characters / 1000 * 0.3
+    assert usage["usage-stt"].cost_usd == pytest.approx(stt_cost)
+    assert llm_usage.cost_usd == pytest.approx(llm_cost)
+    assert usage["usage-tts"].cost_usd == pytest.approx(tts_cost)
+    assert closed.usage.cost_usd == pytest.approx(stt_cost + llm_cost + tts_cost)
+    assert closed.usage.unpriced == ()
+    assert value("voicecore_tts_characters_total", provider="usage-tts") == tts_before + characters
+    assert (
+        value("voicecore_llm_tokens_total", provider="usage-llm", kind="cached_input") == cached_before + 1000
+    )
+    assert value("voicecore_call_cost_usd_count") == calls_costed_before + 1
+    import json
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        (payload,) = db.execute("SELECT payload FROM events WHERE kind = 'CallClosed'").fetchone()
+    assert json.loads(payload)["usage"]["cost_usd"] == pytest.approx(closed.usage.cost_usd)
+
+
+def test_text_cut_off_by_a_barge_in_still_counts_as_sent_to_the_tts(loop: LoopName) -> None:
+    recorder = Recorder()
+    long_reply = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 9))
+    session, transport, _, tts = make(
+        utterances=["tell me everything", "stop there"], replies=[long_reply, "Okay."], observers=(recorder,)
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me everything"))
+        await until(lambda: len(transport.marks_played) >= 2)
+        transport.say(speech("no stop there please"))
+        await until(lambda: bool(transport.clears))
+        await until(lambda: "Okay." in tts.received)
+        await asyncio.sleep(0.5)
+
+    run(run_call(session, transport, script), loop=loop)
+    session.events.flush()
+    (closed,) = recorder.of(ev.CallClosed)
+    (tts_usage,) = [entry for entry in closed.usage.providers if entry.provider == "fake-tts"]
+    heard = sum(len(said.text) for said in recorder.of(ev.AgentSaid))
+    assert tts_usage.tts_characters == sum(map(len, tts.received))
+    assert tts_usage.tts_characters > heard  # billed for what was sent, not what was heard
+    assert tts_usage.cost_usd is None  # no price table
+    assert sorted(closed.usage.unpriced) == ["fake-llm", "fake-stt", "fake-tts"]

@@ -2,11 +2,13 @@
 
 They stand in for OpenAI-compatible chat completions (:mod:`voicecore.fakes.openai`, in the
 OpenAI, vLLM, llama.cpp and Ollama dialects), Deepgram live STT
-(:mod:`voicecore.fakes.deepgram`) and ElevenLabs TTS (:mod:`voicecore.fakes.elevenlabs`),
+(:mod:`voicecore.fakes.deepgram`), ElevenLabs TTS (:mod:`voicecore.fakes.elevenlabs`) and
+Twilio's REST call-update endpoint (:mod:`voicecore.fakes.twilio`),
 driven by scripts (replies, utterances) and injected faults (error statuses, error events,
 stalls, dropped connections, close codes). voicecore's adapter tests run against them, and
 the providers' official SDKs are checked against them, so they are faithful enough to test
-your agent without the network. ``python -m voicecore.fakes`` runs all three for demos.
+your agent without the network. ``python -m voicecore fakes`` runs them from a script, on
+fixed ports if asked, for demos and load tests (:mod:`voicecore.fakes.command`).
 
 Each server is an async context manager that listens on an ephemeral port::
 
@@ -21,5 +23,15 @@ from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Reply
 from voicecore.fakes.server import LocalServer
+from voicecore.fakes.twilio import CallUpdate, FakeTwilioAPI
 
-__all__ = ["FakeChatServer", "FakeDeepgram", "FakeElevenLabs", "LocalServer", "Reply", "Utterance"]
+__all__ = [
+    "CallUpdate",
+    "FakeChatServer",
+    "FakeDeepgram",
+    "FakeElevenLabs",
+    "FakeTwilioAPI",
+    "LocalServer",
+    "Reply",
+    "Utterance",
+]

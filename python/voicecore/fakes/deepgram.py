@@ -53,6 +53,7 @@ class FakeDeepgram(LocalServer):
         idle_timeout: Seconds without client data before it closes 1011 ``NET-0001``.
         close_after_bytes: Close the first connection after this much audio.
         close_with: The close code and reason for ``close_after_bytes``.
+        final_delay: Seconds from an utterance's last audio (or ``Finalize``) to its final result.
 
     Attributes:
         connections: What each client connection sent (query, headers, audio, controls).
@@ -68,6 +69,7 @@ class FakeDeepgram(LocalServer):
         idle_timeout: float = 10.0,
         close_after_bytes: int | None = None,
         close_with: tuple[int, str] = (1011, "NET-0000"),
+        final_delay: float = 0.0,
     ) -> None:
         super().__init__()
         self.utterances = [Utterance(u) if isinstance(u, str) else u for u in utterances]
@@ -76,6 +78,7 @@ class FakeDeepgram(LocalServer):
         self.idle_timeout = idle_timeout
         self.close_after_bytes = close_after_bytes
         self.close_with = close_with
+        self.final_delay = final_delay
         self.connections: list[Connection] = []
         self.control_received = asyncio.Event()
         self.closed = asyncio.Event()
@@ -191,6 +194,7 @@ class _Session:
             return
         utterance = self.script.pop(0)
         speech_final = utterance.speech_final and not from_finalize
+        await asyncio.sleep(self.server.final_delay)
         await self.ws.send_json(self._results(utterance.text, True, speech_final, from_finalize))
         if self.utterance_end:
             await self.ws.send_json(

@@ -66,6 +66,7 @@ class FakeElevenLabs(LocalServer):
         api_key: The ``xi-api-key`` clients must send (None: any).
         stall: Accept text but never answer with audio.
         chunk_chars: Characters of text per audio message.
+        first_audio_delay: Seconds from a flush to the first audio of the flushed text.
 
     Attributes:
         connections: What each client connection sent.
@@ -73,8 +74,16 @@ class FakeElevenLabs(LocalServer):
         keepalive_received: Set when a keep-alive arrives.
     """
 
-    def __init__(self, *, api_key: str | None = "xi-key", stall: bool = False, chunk_chars: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "xi-key",
+        stall: bool = False,
+        chunk_chars: int = 4,
+        first_audio_delay: float = 0.0,
+    ) -> None:
         super().__init__()
+        self.first_audio_delay = first_audio_delay
         self.api_key = api_key
         self.stall = stall  # accept text but never answer with audio
         self.chunk_chars = chunk_chars  # characters of text per audio message
@@ -206,6 +215,7 @@ class FakeElevenLabs(LocalServer):
     ) -> None:
         if self.stall or not text.strip():
             return
+        await asyncio.sleep(self.first_audio_delay)
         fmt = output_format if output_format in BYTES_PER_MS else "pcm_16000"
         for start in range(0, len(text), self.chunk_chars):
             piece = text[start : start + self.chunk_chars]

@@ -52,6 +52,8 @@ class Reply:
         headers: Extra response headers (``x-should-retry``, ...).
         split: Write every event in pieces of this many bytes (0: one write per event).
         keepalive_comments: Send an SSE comment before the first chunk (as some proxies do).
+        first_token_delay: Seconds between the response headers and the first chunk.
+        tokens_per_second: Pace of the content tokens after the first (0: as fast as possible).
     """
 
     text: str | Sequence[str] = ""
@@ -66,6 +68,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     split: int = 0
     keepalive_comments: bool = False
+    first_token_delay: float = 0.0
+    tokens_per_second: float = 0.0
 
     def tokens(self) -> list[str]:
         """The tokens to stream: words with their following space, or the given sequence."""
@@ -190,6 +194,7 @@ class FakeChatServer(LocalServer):
 
         if reply.keepalive_comments:
             await send(": keep-alive\n\n")
+        await asyncio.sleep(reply.first_token_delay)
         await send(chunks.event(chunks.first_delta()))
         tokens = reply.tokens()
         source = itertools.cycle(tokens or ["x "]) if reply.endless else iter(tokens)
@@ -205,6 +210,8 @@ class FakeChatServer(LocalServer):
                 assert request.transport is not None
                 request.transport.close()
                 return sent
+            if sent and reply.tokens_per_second > 0:
+                await asyncio.sleep(1.0 / reply.tokens_per_second)
             await send(chunks.event(chunks.delta({"content": token})))
             sent += 1
             if reply.endless:

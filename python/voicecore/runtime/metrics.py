@@ -3,7 +3,8 @@
 Stages are measured from the end of the caller's speech (the VAD's decision), in loop time:
 STT final → LLM first token → first sentence → TTS first byte → first audio sent → first
 audio played (playback truth: the first mark echoed). Barge-in-to-silence is the time from
-the barge-in decision to the transport's ``clear`` having been sent.
+the barge-in decision to the transport's ``clear`` having been sent. Provider usage and its
+estimated cost (:mod:`voicecore.usage`) are counted when a call closes.
 """
 
 from __future__ import annotations
@@ -14,15 +15,22 @@ from prometheus_client import Counter, Histogram
 
 from voicecore.errors import ProviderError
 from voicecore.events import TurnTimings
+from voicecore.usage import CallUsage
 
 __all__ = [
     "BARGE_INS",
     "BARGE_IN_TO_SILENCE",
     "CALLS",
+    "CALL_COST",
+    "COST",
+    "LLM_TOKENS",
     "PROVIDER_ERRORS",
+    "STT_SECONDS",
+    "TTS_CHARACTERS",
     "TURN_STAGE",
     "TurnClock",
     "count_provider_error",
+    "count_usage",
 ]
 
 _BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -45,6 +53,47 @@ PROVIDER_ERRORS = Counter(
     "Provider failures seen by sessions, by provider and whether a retry could help.",
     ["provider", "retryable"],
 )
+
+STT_SECONDS = Counter(
+    "voicecore_stt_seconds", "Seconds of caller audio sent to speech recognition.", ["provider"]
+)
+LLM_TOKENS = Counter(
+    "voicecore_llm_tokens",
+    "Tokens LLMs reported: kind input (prompt, not cached), cached_input (prompt from cache), output.",
+    ["provider", "kind"],
+)
+TTS_CHARACTERS = Counter(
+    "voicecore_tts_characters", "Characters of text sent to speech synthesis.", ["provider"]
+)
+COST = Counter(
+    "voicecore_cost_usd", "Estimated provider cost in US dollars, by the agent's prices.", ["provider"]
+)
+CALL_COST = Histogram(
+    "voicecore_call_cost_usd",
+    "Estimated cost of each call in US dollars (calls of agents with a price table).",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+
+
+def count_usage(usage: CallUsage, *, priced: bool) -> None:
+    """Add a closed call's ``usage`` to the counters; ``priced``: the agent has a price table."""
+    for entry in usage.providers:
+        name = entry.provider
+        if entry.stt_seconds:
+            STT_SECONDS.labels(provider=name).inc(entry.stt_seconds)
+        for kind, tokens in (
+            ("input", entry.prompt_tokens - entry.cached_tokens),
+            ("cached_input", entry.cached_tokens),
+            ("output", entry.completion_tokens),
+        ):
+            if tokens:
+                LLM_TOKENS.labels(provider=name, kind=kind).inc(tokens)
+        if entry.tts_characters:
+            TTS_CHARACTERS.labels(provider=name).inc(entry.tts_characters)
+        if entry.cost_usd:
+            COST.labels(provider=name).inc(entry.cost_usd)
+    if priced:
+        CALL_COST.observe(usage.cost_usd)
 
 
 def count_provider_error(error: ProviderError) -> None:

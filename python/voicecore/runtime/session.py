@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,17 +31,26 @@ from voicecore.providers.base import (
     AudioFormat,
     TextDelta,
     TTSStream,
+    Usage,
 )
 from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
-from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, BARGE_INS, CALLS, TurnClock, count_provider_error
+from voicecore.runtime.metrics import (
+    BARGE_IN_TO_SILENCE,
+    BARGE_INS,
+    CALLS,
+    TurnClock,
+    count_provider_error,
+    count_usage,
+)
 from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
 from voicecore.text import SentenceSplitter, speakable
 from voicecore.tools import Toolbox, ToolCall, invoke_all
 from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, Transport
+from voicecore.usage import Prices, UsageMeter
 
 __all__ = ["Session", "SessionConfig"]
 
@@ -68,6 +77,7 @@ class SessionConfig:
         call_control: Offer the LLM the built-in ``end_call`` and ``transfer_call`` tools.
         redact_logs: Redact PII (cards, SSNs, phones, e-mails) in voicecore's log records.
         vad_threshold: Speech probability threshold of the VAD (its default when None).
+        prices: Provider name → prices, to estimate each call's cost (:mod:`voicecore.usage`).
     """
 
     instructions: str
@@ -81,6 +91,7 @@ class SessionConfig:
     call_control: bool = True
     redact_logs: bool = True
     vad_threshold: float | None = None
+    prices: Mapping[str, Prices] = field(default_factory=dict)
 
 
 class Session:
@@ -102,6 +113,7 @@ class Session:
         install_log_redaction(enabled=config.redact_logs)
         self.call_id = call_id or uuid.uuid4().hex
         self.events = EventHub(observers)
+        self.usage = UsageMeter()
         self._clocks: dict[int, TurnClock] = {}
         self._unplayed: dict[int, str] = {}
         self._confirmations: dict[
@@ -159,7 +171,9 @@ class Session:
             if self._stt_stream is not None:
                 with contextlib.suppress(ProviderError):
                     await self._stt_stream.aclose()
-            self._publish(ev.CallClosed, reason=self._end_reason)
+            usage = self.usage.report(self.config.prices)
+            count_usage(usage, priced=bool(self.config.prices))
+            self._publish(ev.CallClosed, reason=self._end_reason, usage=usage)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=f"session-{name}")
@@ -313,10 +327,14 @@ class Session:
                             self._handle(t.SpeechEnded())
                     stream = self._stt_stream
                     if stream is not None:  # None while it is being reopened
+                        converted = self._to_stt.convert(audio)
                         try:
-                            await stream.push_audio(self._to_stt.convert(audio))
+                            await stream.push_audio(converted)
                         except ProviderError as error:
                             logger.warning("sending audio to speech recognition failed: %s", error)
+                        else:
+                            seconds = len(converted) / self._stt_format.bytes_per_second
+                            self.usage.add_stt_audio(_serving(stream, self.stt.name), seconds)
                 case MarkPlayed(name):
                     try:
                         segment = self.ledger.on_mark(name, self._now())
@@ -447,6 +465,13 @@ class Session:
                                     spoken += await speaker.say(sentence)
                             elif isinstance(chunk, ToolCall):
                                 calls.append(chunk)
+                            elif isinstance(chunk, Usage):
+                                self.usage.add_llm_tokens(
+                                    _serving(stream, self.llm.name),
+                                    prompt=chunk.prompt_tokens,
+                                    completion=chunk.completion_tokens,
+                                    cached=chunk.cached_tokens,
+                                )
                         for sentence in splitter.flush():
                             spoken += await speaker.say(sentence)
                     finally:
@@ -486,13 +511,19 @@ class Session:
 
 
 class _Speaker:
-    """One TTS stream for a reply (or phrase): sentences in, audio and marks out, in order."""
+    """One TTS stream for a reply (or phrase): sentences in, audio and marks out, in order.
+
+    The characters pushed are counted as usage when the stream closes, for the provider
+    serving it then (after a failover, the stand-in that spoke them). A barge-in does not
+    take them back: what was sent to the provider is what it bills.
+    """
 
     def __init__(self, session: Session, turn: int) -> None:
         self.session = session
         self.turn = turn
         self.stream: TTSStream | None = None
         self.texts: deque[str] = deque()
+        self.characters = 0  # text pushed to the stream, for usage
         self.pump: asyncio.Task[None] | None = None
         self.convert = AudioConverter(session._tts_format, session.transport.output_format)
 
@@ -510,6 +541,8 @@ class _Speaker:
         finally:
             if self.pump is not None and not self.pump.done():
                 self.pump.cancel()
+            session = self.session
+            session.usage.add_tts_text(_serving(self.stream, session.tts.name), self.characters)
             await self.stream.aclose()
 
     async def say(self, sentence: str) -> list[str]:
@@ -526,6 +559,7 @@ class _Speaker:
             self.pump = asyncio.get_running_loop().create_task(self._pump(), name=f"tts-{self.turn}")
         self.texts.append(text)
         await self.stream.push_text(text)
+        self.characters += len(text)
         return [sentence]
 
     async def _pump(self) -> None:
@@ -568,6 +602,12 @@ def _join_resumed(heard: str, unheard: str) -> str:
             words = words[:-overlap]
             break
     return " ".join([*words, *rest])
+
+
+def _serving(stream: object, provider: str) -> str:
+    """The name of the provider behind ``stream``: a failover stream's current one, else ``provider``."""
+    serving = getattr(stream, "provider", None)
+    return serving if isinstance(serving, str) else provider
 
 
 def _choose(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:
