@@ -1,12 +1,14 @@
 """Fake provider servers that speak each provider's real wire protocol on 127.0.0.1.
 
 They stand in for OpenAI-compatible chat completions (:mod:`voicecore.fakes.openai`, in the
-OpenAI, vLLM, llama.cpp and Ollama dialects), Deepgram live STT
+OpenAI, vLLM, llama.cpp and Ollama dialects), Anthropic's Messages API
+(:mod:`voicecore.fakes.anthropic`, prompt caching simulated), Deepgram live STT
 (:mod:`voicecore.fakes.deepgram`) and ElevenLabs TTS (:mod:`voicecore.fakes.elevenlabs`),
 driven by scripts (replies, utterances) and injected faults (error statuses, error events,
 stalls, dropped connections, close codes). voicecore's adapter tests run against them, and
 the providers' official SDKs are checked against them, so they are faithful enough to test
-your agent without the network. ``python -m voicecore.fakes`` runs all three for demos.
+your agent without the network. ``python -m voicecore.fakes`` runs the chat, Deepgram and
+ElevenLabs fakes for demos.
 
 Each server is an async context manager that listens on an ephemeral port::
 
@@ -17,9 +19,19 @@ Each server is an async context manager that listens on an ephemeral port::
 
 from __future__ import annotations
 
+from voicecore.fakes.anthropic import FakeAnthropic, MessageReply
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Reply
 from voicecore.fakes.server import LocalServer
 
-__all__ = ["FakeChatServer", "FakeDeepgram", "FakeElevenLabs", "LocalServer", "Reply", "Utterance"]
+__all__ = [
+    "FakeAnthropic",
+    "FakeChatServer",
+    "FakeDeepgram",
+    "FakeElevenLabs",
+    "LocalServer",
+    "MessageReply",
+    "Reply",
+    "Utterance",
+]
