@@ -50,3 +50,19 @@ def test_bad_options_say_what_is_accepted() -> None:
         registry.create("stt", "deepgram", {}, {"voice": "x"})
     with pytest.raises(ConfigError, match="needs the option"):
         registry.create("llm", "openai-compatible", {}, {"model": "m"})
+
+
+def test_anthropic_is_registered_with_its_key_and_options() -> None:
+    from voicecore.providers.anthropic import ANTHROPIC_BASE_URL, DEFAULT_ANTHROPIC_MODEL, AnthropicLLM
+
+    assert registry.entry("llm", "anthropic").keys == ("ANTHROPIC_API_KEY",)
+    llm = registry.create("llm", "anthropic", {"ANTHROPIC_API_KEY": "sk-ant"}, {})
+    assert isinstance(llm, AnthropicLLM)
+    assert (llm.model, llm.base_url, llm.cache) == (DEFAULT_ANTHROPIC_MODEL, ANTHROPIC_BASE_URL, "history")
+    tuned = registry.create(
+        "llm", "anthropic", {}, {"model": "claude-sonnet-4-5", "max_tokens": 300, "cache": "prefix"}
+    )
+    assert isinstance(tuned, AnthropicLLM)
+    assert (tuned.model, tuned.max_tokens, tuned.cache) == ("claude-sonnet-4-5", 300, "prefix")
+    with pytest.raises(ConfigError, match="anthropic does not take the option"):
+        registry.create("llm", "anthropic", {}, {"voice": "x"})

@@ -252,15 +252,28 @@ class FakeAnthropic(LocalServer):
         return sent
 
     def _usage(self, body: dict[str, Any]) -> dict[str, int]:
-        """Input usage with the cache simulated: read the longest cached breakpoint, write the rest."""
-        prefixes = _breakpoints(body)
-        total = _tokens(_strip_cache(_blocks(body)))
-        read = max((_tokens(p) for p in prefixes if json.dumps(p) in self._cache), default=0)
-        last = _tokens(prefixes[-1]) if prefixes else 0
-        written = last - read if prefixes and json.dumps(prefixes[-1]) not in self._cache else 0
-        self._cache.update(json.dumps(p) for p in prefixes)
+        """Input usage with the cache simulated as the API does it.
+
+        Each breakpoint looks for the longest cached prefix ending at it or at one of the 20
+        blocks before it; that part is read, the rest up to the last breakpoint is written.
+        """
+        raw = _blocks(body)
+        blocks = _strip_cache(raw)
+        ends = [i + 1 for i, block in enumerate(raw) if "cache_control" in block]
+        hit = max(
+            (
+                j
+                for end in ends
+                for j in range(max(1, end - 20), end + 1)
+                if json.dumps(blocks[:j]) in self._cache
+            ),
+            default=0,
+        )
+        read = _tokens(blocks[:hit]) if hit else 0
+        written = _tokens(blocks[: ends[-1]]) - read if ends and ends[-1] > hit else 0
+        self._cache.update(json.dumps(blocks[:end]) for end in ends)
         return {
-            "input_tokens": total - read - written,
+            "input_tokens": _tokens(blocks) - read - written,
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": read,
         }
@@ -287,12 +300,6 @@ def _strip_cache(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip_cache(v) for v in value]
     return value
-
-
-def _breakpoints(body: dict[str, Any]) -> list[list[Any]]:
-    """The prefix up to each ``cache_control`` block, in the API's order: tools, system, messages."""
-    blocks = _blocks(body)
-    return [_strip_cache(blocks[: i + 1]) for i, block in enumerate(blocks) if "cache_control" in block]
 
 
 def _blocks(body: dict[str, Any]) -> list[Any]:
@@ -332,6 +339,6 @@ def _invalid(body: dict[str, Any], request: web.Request) -> str | None:
             if part["tool_use_id"] not in previous_tool_uses:
                 return f"messages.{number}: unexpected tool_use_id {part['tool_use_id']} in tool_result"
         previous_tool_uses = {p["id"] for p in parts if p.get("type") == "tool_use"}
-    if len(_breakpoints(body)) > 4:
+    if sum("cache_control" in block for block in _blocks(body)) > 4:
         return "a maximum of 4 blocks with cache_control may be provided"
     return None

@@ -5,7 +5,7 @@ Each entry is a factory called once per call with the provider keys from
 URL, ...), plus the key variables it needs (checked at start-up, so a missing key
 is an error before the first call, not during it). The in-process fakes (``fake``, from
 :mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
-adapters register under their own names: ``deepgram`` (STT), ``openai`` and
+adapters register under their own names: ``deepgram`` (STT), ``openai``, ``anthropic`` and
 ``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``elevenlabs`` (TTS).
 Unknown options are refused with the list of the ones a provider takes.
 """
@@ -142,6 +142,9 @@ _DEEPGRAM_OPTIONS = frozenset(
     {"model", "base_url", "endpointing_ms", "utterance_end_ms", "smart_format", "params"}
 )
 _OPENAI_OPTIONS = frozenset({"model", "base_url", "options", "headers", "read_timeout", "name"})
+_ANTHROPIC_OPTIONS = frozenset(
+    {"model", "base_url", "max_tokens", "cache", "options", "headers", "read_timeout", "name"}
+)
 _ELEVENLABS_OPTIONS = frozenset(
     {"voice_id", "model_id", "base_url", "voice_settings", "generation_config", "params"}
 )
@@ -179,6 +182,14 @@ def _openai_compatible(keys: Mapping[str, str], options: Mapping[str, Any]) -> L
     return OpenAILLM(api_key=keys.get("OPENAI_API_KEY") or None, **settings)
 
 
+def _anthropic(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
+    from voicecore.providers.anthropic import AnthropicLLM
+
+    return AnthropicLLM(
+        api_key=keys.get("ANTHROPIC_API_KEY"), **_options(options, _ANTHROPIC_OPTIONS, "anthropic")
+    )
+
+
 def _elevenlabs(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
     from voicecore.providers.elevenlabs import ElevenLabsTTS
 
@@ -203,6 +214,15 @@ register(
         _openai,
         keys=("OPENAI_API_KEY",),
         description=f"OpenAI chat completions ({DEFAULT_OPENAI_MODEL})",
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "anthropic",
+        _anthropic,
+        keys=("ANTHROPIC_API_KEY",),
+        description="Anthropic Messages API (Claude), prompt caching on",
     )
 )
 register(
