@@ -118,6 +118,8 @@ def test_a_call_with_a_tool_through_claude() -> None:
             ],
         },
     ]
+    # The tool round read the first request (tools, system, question) back from the cache.
+    assert claude.usages[1]["cache_read_input_tokens"] == claude.usages[0]["cache_creation_input_tokens"] > 0
     texts = [m["text"] for m in el.connections[0].messages if m.get("text", "").strip()]
     assert texts == ["We open at nine. ", "We close at five. "]
     assert len(transport.marks_played) == 2

@@ -85,21 +85,20 @@ def test_hedge_after_zero_asks_both_at_once_and_closes_the_loser(
 
 
 @pytest.mark.parametrize(
-    ("primary", "backup", "winner"),
+    ("primary", "backup", "winner", "benched"),
     [
-        (failing(503), FakeReply("Backup.", first_token=0.2), "backup"),  # fails while the hedge runs
-        (FakeReply("Primary.", first_token=0.2), failing(503), "primary"),  # the hedge fails first
-        (failing(400), FakeReply("Backup.", first_token=0.2), "backup"),  # even a final error
+        (failing(503), FakeReply("Backup.", first_token=0.2), "backup", True),  # fails while the hedge runs
+        (FakeReply("Primary.", first_token=0.2), failing(503), "primary", True),  # the hedge fails first
+        (failing(400), FakeReply("Backup.", first_token=0.2), "backup", False),  # even a final error
     ],
 )
 def test_an_error_on_one_side_leaves_the_turn_to_the_other(
-    primary: FakeReply, backup: FakeReply, winner: str
+    primary: FakeReply, backup: FakeReply, winner: str, benched: bool
 ) -> None:
     result, _one, _two, llm = race(primary, backup, hedge_after=0)
     assert result[1] == winner
     failed = 1 if winner == "primary" else 0
-    if primary.error is None or primary.error.retryable:
-        assert llm.breaker.is_down(failed, time.monotonic()), "the failed side cools down"
+    assert llm.breaker.is_down(failed, time.monotonic()) is benched, "only a retryable failure cools down"
 
 
 def test_when_both_sides_fail_the_error_is_raised_and_nothing_is_left_open() -> None:

@@ -94,6 +94,7 @@ class FakeAnthropic(LocalServer):
         requests: The JSON bodies received (valid or not).
         request_headers: Their headers.
         tokens_sent: Text tokens streamed per streamed request.
+        usages: The input usage reported per streamed request (the simulated cache's counts).
         client_went_away: Set when a client disconnects mid-stream.
     """
 
@@ -104,6 +105,7 @@ class FakeAnthropic(LocalServer):
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
         self.tokens_sent: list[int] = []
+        self.usages: list[dict[str, int]] = []
         self.client_went_away = asyncio.Event()
         self._cache: set[str] = set()
         self.app.router.add_post("/v1/messages", self._messages)
@@ -188,6 +190,7 @@ class FakeAnthropic(LocalServer):
             await response.write(f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode())
 
         usage = self._usage(body)
+        self.usages.append(usage)
         message = {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
