@@ -7,6 +7,7 @@ depends on the machine's speed, and no test waits for a slow side: it is cancell
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -150,3 +151,23 @@ def test_over_the_wire_the_losing_request_is_cancelled_on_its_server() -> None:
 def test_a_negative_hedge_is_refused() -> None:
     with pytest.raises(ConfigError, match="hedge_after"):
         FailoverLLM([FakeLLM()], hedge_after=-1)
+
+
+def test_warm_opens_every_providers_connection_and_logs_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def main() -> None:
+        async with FakeAnthropic(["Claude here."]) as claude:
+            primary = OpenAILLM(model="m", base_url=f"http://127.0.0.1:{port}/v1", name="primary")
+            backup = AnthropicLLM(base_url=claude.base_url, api_key="k")
+            llm = FailoverLLM([primary, backup, FakeLLM(name="no-pool")])
+            await llm.warm()
+            assert await turn(llm) == ("Claude here.", "anthropic")
+            await llm.aclose()
+        assert len(claude.peers) == 2
+        assert len(set(claude.peers)) == 1, "the turn reused the connection warm() opened"
+
+    asyncio.run(main())
+    assert "warming primary failed" in caplog.text

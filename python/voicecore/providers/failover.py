@@ -80,6 +80,19 @@ class FailoverLLM:
         await stream._start()
         return stream
 
+    async def warm(self) -> None:
+        """Open every provider's connection now, side by side, so a fallback or hedge pays no handshake.
+
+        A provider that cannot be warmed is logged and left to fail (and be skipped) on its turn.
+        """
+        warmable = [p for p in self.providers if hasattr(p, "warm")]
+        outcomes = await asyncio.gather(*(p.warm() for p in warmable), return_exceptions=True)
+        for provider, outcome in zip(warmable, outcomes, strict=True):
+            if isinstance(outcome, ProviderError):
+                logger.warning("%s: warming %s failed: %s", self.name, provider.name, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
     async def aclose(self) -> None:
         """Close the providers that hold connections (the registry makes them for one call)."""
         for provider in self.providers:
