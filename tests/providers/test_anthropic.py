@@ -222,6 +222,12 @@ def test_the_fake_refuses_what_the_api_refuses() -> None:
             with pytest.raises(ProviderStatusError, match="first message must use the user role") as caught:
                 await llm.complete(MESSAGES)
             await llm.aclose()
+            malformed = AnthropicLLM(
+                base_url=server.base_url, api_key="k", options={"messages": [{"text": "?"}]}
+            )
+            with pytest.raises(ProviderStatusError, match="malformed request"):
+                await malformed.complete(MESSAGES)
+            await malformed.aclose()
         assert caught.value.status == 400
 
     asyncio.run(main())

@@ -166,7 +166,11 @@ class FakeAnthropic(LocalServer):
         )
         if reply.status is not None:
             return self.error_response(reply.status, reply.error_message, reply.error_type, **reply.headers)
-        if (problem := _invalid(body, request)) is not None:
+        try:
+            problem = _invalid(body, request)
+        except (KeyError, TypeError, AttributeError) as error:  # a body not shaped like a request
+            problem = f"malformed request: {error!r}"
+        if problem is not None:
             return self.error_response(400, problem)
         if not body.get("stream"):
             return self.error_response(400, "this fake only streams")
