@@ -208,6 +208,8 @@ class FakeLLM:
     replies: Sequence[FakeReply | str] = ()
     name: str = "fake-llm"
     requests: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    streams: list[_FakeLLMStream] = field(default_factory=list)
+    """The streams it returned, one per request (``closed`` says whether each was closed)."""
     _next: int = 0
 
     async def complete(
@@ -221,7 +223,8 @@ class FakeLLM:
             item = self.replies[min(self._next, len(self.replies) - 1)]
             reply = FakeReply(item) if isinstance(item, str) else item
         self._next += 1
-        return _FakeLLMStream(reply, self._next)
+        self.streams.append(_FakeLLMStream(reply, self._next))
+        return self.streams[-1]
 
 
 class _FakeLLMStream:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from voicecore.errors import ConfigError
@@ -50,3 +52,50 @@ def test_bad_options_say_what_is_accepted() -> None:
         registry.create("stt", "deepgram", {}, {"voice": "x"})
     with pytest.raises(ConfigError, match="needs the option"):
         registry.create("llm", "openai-compatible", {}, {"model": "m"})
+
+
+def test_anthropic_is_registered_with_its_key_and_options() -> None:
+    from voicecore.providers.anthropic import ANTHROPIC_BASE_URL, DEFAULT_ANTHROPIC_MODEL, AnthropicLLM
+
+    assert registry.entry("llm", "anthropic").keys == ("ANTHROPIC_API_KEY",)
+    llm = registry.create("llm", "anthropic", {"ANTHROPIC_API_KEY": "sk-ant"}, {})
+    assert isinstance(llm, AnthropicLLM)
+    assert (llm.model, llm.base_url, llm.cache) == (DEFAULT_ANTHROPIC_MODEL, ANTHROPIC_BASE_URL, "history")
+    tuned = registry.create(
+        "llm", "anthropic", {}, {"model": "claude-sonnet-4-5", "max_tokens": 300, "cache": "prefix"}
+    )
+    assert isinstance(tuned, AnthropicLLM)
+    assert (tuned.model, tuned.max_tokens, tuned.cache) == ("claude-sonnet-4-5", 300, "prefix")
+    with pytest.raises(ConfigError, match="anthropic does not take the option"):
+        registry.create("llm", "anthropic", {}, {"voice": "x"})
+
+
+def test_a_hedged_failover_list_from_an_agent_file(tmp_path: Path) -> None:
+    from voicecore.agent import load_agent
+    from voicecore.providers.anthropic import AnthropicLLM
+    from voicecore.providers.failover import FailoverLLM
+
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        'instructions = "Be brief."\n'
+        "[providers.llm]\n"
+        'name = "failover"\n'
+        "hedge_after = 0.8\n"
+        "cooldown = 10\n"
+        'providers = ["anthropic", { name = "openai", model = "gpt-4.1-mini" }]\n'
+    )
+    choice = load_agent(path).providers["llm"]
+    keys = {"ANTHROPIC_API_KEY": "sk-ant", "OPENAI_API_KEY": "sk"}
+    llm = registry.create("llm", choice.name, keys, choice.options)
+    assert isinstance(llm, FailoverLLM)
+    assert (llm.hedge_after, llm.breaker.cooldown) == (0.8, 10)
+    first, second = llm.providers
+    assert isinstance(first, AnthropicLLM)
+    assert isinstance(second, OpenAILLM)
+    assert second.model == "gpt-4.1-mini"
+    with pytest.raises(ConfigError, match="'openai' needs OPENAI_API_KEY"):
+        registry.create("llm", choice.name, {"ANTHROPIC_API_KEY": "sk-ant"}, choice.options)
+    with pytest.raises(ConfigError, match="failover needs the option providers"):
+        registry.create("llm", "failover", keys, {"hedge_after": 0})
+    with pytest.raises(ConfigError, match="hedge_after"):
+        registry.create("llm", "failover", keys, {"providers": ["anthropic"], "hedge_after": -1})

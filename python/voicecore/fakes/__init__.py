@@ -1,7 +1,8 @@
 """Fake provider servers that speak each provider's real wire protocol on 127.0.0.1.
 
 They stand in for OpenAI-compatible chat completions (:mod:`voicecore.fakes.openai`, in the
-OpenAI, vLLM, llama.cpp and Ollama dialects), Deepgram live STT
+OpenAI, vLLM, llama.cpp and Ollama dialects), Anthropic's Messages API
+(:mod:`voicecore.fakes.anthropic`, prompt caching simulated), Deepgram live STT
 (:mod:`voicecore.fakes.deepgram`), ElevenLabs TTS (:mod:`voicecore.fakes.elevenlabs`) and
 Twilio's REST call-update endpoint (:mod:`voicecore.fakes.twilio`),
 driven by scripts (replies, utterances) and injected faults (error statuses, error events,
@@ -19,6 +20,7 @@ Each server is an async context manager that listens on an ephemeral port::
 
 from __future__ import annotations
 
+from voicecore.fakes.anthropic import FakeAnthropic, MessageReply
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Reply
@@ -27,11 +29,13 @@ from voicecore.fakes.twilio import CallUpdate, FakeTwilioAPI
 
 __all__ = [
     "CallUpdate",
+    "FakeAnthropic",
     "FakeChatServer",
     "FakeDeepgram",
     "FakeElevenLabs",
     "FakeTwilioAPI",
     "LocalServer",
+    "MessageReply",
     "Reply",
     "Utterance",
 ]

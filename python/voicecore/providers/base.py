@@ -132,11 +132,17 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts for the request, when the provider reports them."""
+    """Token counts for the request, when the provider reports them.
+
+    ``prompt_tokens`` counts every input token; ``cached_tokens`` the part read from the
+    provider's prompt cache and ``cache_write_tokens`` the part written to it (Anthropic bills
+    both differently; OpenAI caches without writes to report).
+    """
 
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 LLMChunk = TextDelta | ToolCall | Usage

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from voicecore.errors import ConfigError, ProviderError, ProviderStreamError, ProviderTimeoutError
@@ -32,11 +33,19 @@ logger = logging.getLogger(__name__)
 class FailoverLLM:
     """Tries its providers in order of preference, within the same turn.
 
+    Hedging (``hedge_after``) trades tokens for time to the first word: when the provider
+    serving a turn has not produced its first chunk ``hedge_after`` seconds after it was
+    asked, the next provider is asked too, and the first to produce a chunk serves the turn;
+    the other's stream is closed, which cancels its request. A failure on one side leaves
+    the turn to the other. ``hedge_after=0`` asks every provider at once (two, usually) on every turn.
+
     Args:
         providers: The LLMs, most preferred first.
         cooldown: Seconds a failed provider is skipped by later turns.
         first_token_timeout: Seconds a provider has to produce its first chunk before the
             turn moves on (None: wait as long as the provider's own timeouts allow).
+        hedge_after: Seconds before the next provider is asked as well (None: only after a
+            failure).
         name: The name in errors and logs.
     """
 
@@ -46,13 +55,17 @@ class FailoverLLM:
         *,
         cooldown: float = 30.0,
         first_token_timeout: float | None = 3.0,
+        hedge_after: float | None = None,
         name: str | None = None,
     ) -> None:
         if first_token_timeout is not None and first_token_timeout <= 0:
             raise ConfigError("first_token_timeout must be positive (or None)")
+        if hedge_after is not None and hedge_after < 0:
+            raise ConfigError("hedge_after must be zero or more seconds (or None)")
         self.providers = list(providers)
         self.breaker = CircuitBreaker(len(self.providers), cooldown=cooldown)
         self.first_token_timeout = first_token_timeout
+        self.hedge_after = hedge_after
         self.name = name or "failover(" + ",".join(p.name for p in self.providers) + ")"
 
     async def complete(
@@ -66,6 +79,36 @@ class FailoverLLM:
         stream = FailoverStream(self, messages, tools)
         await stream._start()
         return stream
+
+    async def warm(self) -> None:
+        """Open every provider's connection now, side by side, so a fallback or hedge pays no handshake.
+
+        A provider that cannot be warmed is logged and left to fail (and be skipped) on its turn.
+        """
+        warmable = [p for p in self.providers if hasattr(p, "warm")]
+        outcomes = await asyncio.gather(*(p.warm() for p in warmable), return_exceptions=True)
+        for provider, outcome in zip(warmable, outcomes, strict=True):
+            if isinstance(outcome, ProviderError):
+                logger.warning("%s: warming %s failed: %s", self.name, provider.name, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+    async def aclose(self) -> None:
+        """Close the providers that hold connections (the registry makes them for one call)."""
+        for provider in self.providers:
+            if (close := getattr(provider, "aclose", None)) is not None:
+                await close()
+
+
+@dataclass
+class _Attempt:
+    """One provider asked for the turn: its stream and first chunk, or why it failed."""
+
+    index: int
+    stream: LLMStream | None = None
+    first: LLMChunk | None = None
+    ended: bool = False
+    error: ProviderError | None = None
 
 
 class FailoverStream:
@@ -92,43 +135,105 @@ class FailoverStream:
         self.request_id: str | None = None
 
     async def _start(self) -> None:
-        """Find a provider whose stream yields a first chunk (or ends) without a retryable error."""
-        owner = self._owner
-        while True:
-            self._index = self._queue.pop(0)
-            provider = owner.providers[self._index]
-            failure = await self._try(provider)
-            if failure is None:
-                owner.breaker.succeeded(self._index)
-                self.provider = provider.name
-                self.request_id = getattr(self._stream, "request_id", None)
-                return
-            if self._stream is not None:
-                await self._stream.aclose()
-                self._stream = None
-            if not failure.retryable:
-                raise failure
-            owner.breaker.failed(self._index, self._now())
-            if not self._queue:
-                raise failure
-            following = owner.providers[self._queue[0]].name
-            logger.warning("%s failed before any output (%s); trying %s", provider.name, failure, following)
+        """Ask providers in turn (and with hedging, side by side) until one yields a first chunk.
 
-    async def _try(self, provider: LLM) -> ProviderError | None:
-        """Start ``provider`` and read its first chunk; the error that stopped it, if any."""
+        A provider's retryable failure starts the next one unless another is still running;
+        a final failure stops asking more, but one already running may still win. Losers'
+        streams are closed.
+        """
+        owner = self._owner
+        running: dict[asyncio.Task[_Attempt], int] = {}
+        failure: ProviderError | None = None
+        final = False
+        hedge_at = 0.0
+        try:
+            while True:
+                if not running:
+                    if failure is not None and (final or not self._queue):
+                        raise failure
+                    hedge_at = self._launch(running)
+                may_hedge = owner.hedge_after is not None and self._queue and not final
+                if may_hedge and self._now() >= hedge_at:
+                    logger.info(
+                        "%s: no first token within %g s; asking %s too",
+                        owner.providers[next(iter(running.values()))].name,
+                        owner.hedge_after,
+                        owner.providers[self._queue[0]].name,
+                    )
+                    hedge_at = self._launch(running)
+                    continue
+                timeout = hedge_at - self._now() if may_hedge else None
+                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=running.__getitem__):  # in order of preference
+                    del running[task]
+                    attempt = task.result()
+                    if attempt.error is None:
+                        self._serve(attempt)
+                        return
+                    if attempt.stream is not None:
+                        await attempt.stream.aclose()
+                    error = failure = attempt.error
+                    provider = owner.providers[attempt.index].name
+                    if not error.retryable:
+                        final = True
+                        continue
+                    owner.breaker.failed(attempt.index, self._now())
+                    if self._queue and not final:
+                        following = owner.providers[self._queue[0]].name
+                        logger.warning(
+                            "%s failed before any output (%s); trying %s", provider, error, following
+                        )
+        finally:
+            await self._close_losers(running)
+
+    def _launch(self, running: dict[asyncio.Task[_Attempt], int]) -> float:
+        """Ask the next provider in the queue; returns when the next one may be asked as well."""
+        index = self._queue.pop(0)
+        task = asyncio.ensure_future(self._attempt(index))
+        running[task] = index
+        return self._now() + (self._owner.hedge_after or 0.0)
+
+    async def _attempt(self, index: int) -> _Attempt:
+        """Start provider ``index`` and read its first chunk (its stream is closed if cancelled)."""
+        attempt = _Attempt(index)
+        provider = self._owner.providers[index]
         timeout = self._owner.first_token_timeout
         try:
             async with asyncio.timeout(timeout):
-                self._stream = await provider.complete(self._messages, tools=self._tools)
+                attempt.stream = await provider.complete(self._messages, tools=self._tools)
                 try:
-                    self._first = await anext(aiter(self._stream))
+                    attempt.first = await anext(aiter(attempt.stream))
                 except StopAsyncIteration:
-                    self._done = True
+                    attempt.ended = True
         except ProviderError as error:
-            return error
+            attempt.error = error
         except TimeoutError:
-            return ProviderTimeoutError(f"no first token within {timeout:g} s", provider=provider.name)
-        return None
+            attempt.error = ProviderTimeoutError(
+                f"no first token within {timeout:g} s", provider=provider.name
+            )
+        except asyncio.CancelledError:  # a hedge lost (or the turn was cancelled): cancel its request
+            if attempt.stream is not None:
+                await attempt.stream.aclose()
+            raise
+        return attempt
+
+    def _serve(self, attempt: _Attempt) -> None:
+        """Serve the turn from ``attempt``'s stream."""
+        self._index = attempt.index
+        self._stream = attempt.stream
+        self._first = attempt.first
+        self._done = attempt.ended
+        self._owner.breaker.succeeded(attempt.index)
+        self.provider = self._owner.providers[attempt.index].name
+        self.request_id = getattr(self._stream, "request_id", None)
+
+    async def _close_losers(self, running: dict[asyncio.Task[_Attempt], int]) -> None:
+        """Cancel the attempts still running and close any stream one of them had opened."""
+        for task in running:
+            task.cancel()
+        for outcome in await asyncio.gather(*running, return_exceptions=True):
+            if isinstance(outcome, _Attempt) and outcome.stream is not None:
+                await outcome.stream.aclose()
 
     def __aiter__(self) -> AsyncIterator[LLMChunk]:
         return self

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -29,7 +29,7 @@ from voicecore.providers._http import ClientSessionOwner, provider_errors
 from voicecore.providers.base import LLMChunk, TextDelta, Usage
 from voicecore.sansio import openai as proto
 
-__all__ = ["OPENAI_BASE_URL", "OpenAILLM", "OpenAIStream"]
+__all__ = ["OPENAI_BASE_URL", "OpenAILLM", "OpenAIStream", "ReplyParser"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,26 +91,51 @@ class OpenAILLM:
             ProviderConnectionError: It could not be reached.
             ProviderTimeoutError: It did not answer within ``read_timeout``.
         """
-        body = proto.build_request(self.model, messages, tools=tools, options=self.options)
+        body = self._body(messages, tools)
         with provider_errors(self.name):
             response = await self._http.session().post(
                 self._url, data=body, headers=self._headers, timeout=self._timeout
             )
-        request_id = response.headers.get("x-request-id")
+        request_id = response.headers.get(self.request_id_header)
         if response.status != 200:
             try:
                 with provider_errors(self.name, request_id=request_id):
                     error_body = await _read_some(response, _MAX_ERROR_BODY)
             finally:
                 response.release()
-            error = proto.error_from_body(
-                error_body, provider=self.name, status=response.status, request_id=request_id
-            )
+            error = self._error(error_body, response.status, request_id)
             if (should_retry := response.headers.get("x-should-retry")) in ("true", "false"):
                 error.retryable = should_retry == "true"  # the server's own word beats the status
             raise error
         logger.debug("%s: stream started (request id %s)", self.name, request_id)
-        return OpenAIStream(response, provider=self.name, request_id=request_id, on_cancel=self._rewarm)
+        return OpenAIStream(
+            response,
+            provider=self.name,
+            request_id=request_id,
+            on_cancel=self._rewarm,
+            protocol=self._protocol(request_id),
+        )
+
+    # What a server with another request and reply shape over SSE (Anthropic) overrides:
+
+    request_id_header = "x-request-id"
+    """The response header holding the server's request id."""
+
+    def _body(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> bytes:
+        """The request body."""
+        return proto.build_request(self.model, messages, tools=tools, options=self.options)
+
+    def _error(self, body: bytes, status: int, request_id: str | None) -> ProviderError:
+        """The error an HTTP error response stands for."""
+        return proto.error_from_body(body, provider=self.name, status=status, request_id=request_id)
+
+    def _protocol(self, request_id: str | None) -> ReplyParser:
+        """The parser of one streamed reply."""
+        return proto.ChatCompletionStream(provider=self.name, request_id=request_id)
+
+    def _models_url(self) -> str:
+        """What :meth:`warm` gets: a cheap authenticated request."""
+        return self.base_url.rstrip("/") + "/models"
 
     async def warm(self) -> None:
         """Open a pooled connection now (``GET /models``), so the first turn pays no handshake.
@@ -121,11 +146,11 @@ class OpenAILLM:
         """
         with provider_errors(self.name):
             async with self._http.session().get(
-                self.base_url.rstrip("/") + "/models", headers=self._headers, timeout=self._timeout
+                self._models_url(), headers=self._headers, timeout=self._timeout
             ) as response:
                 body = await _read_some(response, _MAX_ERROR_BODY)
         if response.status in (401, 403):
-            raise proto.error_from_body(body, provider=self.name, status=response.status)
+            raise self._error(body, response.status, response.headers.get(self.request_id_header))
 
     def _rewarm(self) -> None:
         """A cancel closed a connection: open another in the background for the next turn."""
@@ -147,6 +172,25 @@ class OpenAILLM:
         await self._http.aclose()
 
 
+class ReplyParser(Protocol):
+    """A sans-I/O parser of one streamed reply.
+
+    :class:`~voicecore.sansio.openai.ChatCompletionStream` and
+    :class:`~voicecore.sansio.anthropic.MessageStream` are two.
+    """
+
+    finish_reason: str | None
+    pending_error: ProviderError | ProtocolError | None
+
+    def receive_data(self, data: bytes) -> list[proto.ChatEvent]:
+        """Parse the next piece of the body."""
+        ...
+
+    def receive_eof(self) -> list[proto.ChatEvent]:
+        """The body ended."""
+        ...
+
+
 class OpenAIStream:
     """One streamed completion: an :class:`~voicecore.providers.base.LLMStream`.
 
@@ -161,19 +205,21 @@ class OpenAIStream:
         provider: str,
         request_id: str | None,
         on_cancel: Callable[[], None] | None = None,
+        protocol: ReplyParser | None = None,
     ) -> None:
+        """``protocol`` parses the body (default: the chat completions stream)."""
         self.request_id = request_id
         self._on_cancel = on_cancel
         self._response = response
         self._provider = provider
-        self._protocol = proto.ChatCompletionStream(provider=provider, request_id=request_id)
+        self._protocol = protocol or proto.ChatCompletionStream(provider=provider, request_id=request_id)
         self._ready: deque[LLMChunk] = deque()
         self._eof = False
         self._closed = False
 
     @property
     def finish_reason(self) -> str | None:
-        """Why the model stopped (``stop``, ``length``, ``tool_calls``, ...), once known."""
+        """Why the model stopped (``stop``, ``length``, ``tool_calls``; Anthropic's ``end_turn``, ...)."""
         return self._protocol.finish_reason
 
     def __aiter__(self) -> AsyncIterator[LLMChunk]:
@@ -236,5 +282,7 @@ def _chunk(event: proto.ChatEvent) -> LLMChunk:
     if isinstance(event, proto.ContentDelta):
         return TextDelta(event.text)
     if isinstance(event, proto.TokenUsage):
-        return Usage(event.prompt_tokens, event.completion_tokens, event.cached_tokens)
+        return Usage(
+            event.prompt_tokens, event.completion_tokens, event.cached_tokens, event.cache_write_tokens
+        )
     return event

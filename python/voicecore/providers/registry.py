@@ -5,8 +5,9 @@ Each entry is a factory called once per call with the provider keys from
 URL, ...), plus the key variables it needs (checked at start-up, so a missing key
 is an error before the first call, not during it). The in-process fakes (``fake``, from
 :mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
-adapters register under their own names: ``deepgram`` (STT), ``openai`` and
-``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``elevenlabs`` (TTS).
+adapters register under their own names: ``deepgram`` (STT), ``openai``, ``anthropic`` and
+``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``failover`` (LLM:
+several of those, in order, optionally hedged), ``elevenlabs`` (TTS).
 Unknown options are refused with the list of the ones a provider takes.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from voicecore.errors import ConfigError
 from voicecore.providers.base import LLM, STT, TTS
@@ -142,6 +143,9 @@ _DEEPGRAM_OPTIONS = frozenset(
     {"model", "base_url", "endpointing_ms", "utterance_end_ms", "smart_format", "params"}
 )
 _OPENAI_OPTIONS = frozenset({"model", "base_url", "options", "headers", "read_timeout", "name"})
+_ANTHROPIC_OPTIONS = frozenset(
+    {"model", "base_url", "max_tokens", "cache", "options", "headers", "read_timeout", "name"}
+)
 _ELEVENLABS_OPTIONS = frozenset(
     {"voice_id", "model_id", "base_url", "voice_settings", "generation_config", "params"}
 )
@@ -179,6 +183,45 @@ def _openai_compatible(keys: Mapping[str, str], options: Mapping[str, Any]) -> L
     return OpenAILLM(api_key=keys.get("OPENAI_API_KEY") or None, **settings)
 
 
+def _anthropic(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
+    from voicecore.providers.anthropic import AnthropicLLM
+
+    return AnthropicLLM(
+        api_key=keys.get("ANTHROPIC_API_KEY"), **_options(options, _ANTHROPIC_OPTIONS, "anthropic")
+    )
+
+
+def _failover(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
+    """A :class:`~voicecore.providers.failover.FailoverLLM` over the ``providers`` option.
+
+    Each is a name, or a table with a ``name`` and that provider's options
+    (``{ name = "openai", model = "gpt-4o-mini" }``).
+    """
+    from voicecore.providers.failover import FailoverLLM
+
+    settings = _options(
+        options, frozenset({"providers", "cooldown", "first_token_timeout", "hedge_after"}), "failover"
+    )
+    choices = settings.pop("providers", None)
+    if not isinstance(choices, list) or not choices:
+        raise ConfigError(
+            'failover needs the option providers: a list of LLM names, e.g. ["anthropic", "openai"]'
+        )
+    llms: list[LLM] = []
+    for choice in choices:
+        choice_options = dict(choice) if isinstance(choice, Mapping) else {"name": choice}
+        name = choice_options.pop("name", None)
+        if not isinstance(name, str) or name == "failover":
+            raise ConfigError(
+                f"failover: each provider needs the name of another LLM provider, not {choice!r}"
+            )
+        missing = [key for key in entry("llm", name).keys if not keys.get(key)]
+        if missing:
+            raise ConfigError(f"failover: the LLM provider {name!r} needs {' and '.join(missing)}")
+        llms.append(cast(LLM, create("llm", name, keys, choice_options)))
+    return FailoverLLM(llms, **settings)
+
+
 def _elevenlabs(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
     from voicecore.providers.elevenlabs import ElevenLabsTTS
 
@@ -203,6 +246,23 @@ register(
         _openai,
         keys=("OPENAI_API_KEY",),
         description=f"OpenAI chat completions ({DEFAULT_OPENAI_MODEL})",
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "anthropic",
+        _anthropic,
+        keys=("ANTHROPIC_API_KEY",),
+        description="Anthropic Messages API (Claude), prompt caching on",
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "failover",
+        _failover,
+        description="the first of several LLMs that answers (options: providers, hedge_after)",
     )
 )
 register(

@@ -72,11 +72,12 @@ class ContentDelta:
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """The token counts the server reported for the request."""
+    """The token counts the server reported for the request (see :class:`~voicecore.providers.base.Usage`)."""
 
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 ChatEvent = ContentDelta | ToolCall | TokenUsage
@@ -132,6 +133,7 @@ def error_from_body(
     provider: str,
     status: int | None,
     request_id: str | None = None,
+    hints: Mapping[int, str] | None = None,
 ) -> ProviderError:
     """The :class:`ProviderError` for an error response or an error event.
 
@@ -141,6 +143,8 @@ def error_from_body(
         status: The HTTP status (None for an error inside a 200 stream: a numeric ``code``
             in the body then stands in for it, as vLLM and llama.cpp send one).
         request_id: The provider's request id, kept on the error.
+        hints: What to do about a status, over the OpenAI-flavoured defaults (a provider
+            with the same error shape but other advice, such as Anthropic, passes its own).
     """
     message, kind, code = _error_fields(body)
     numeric = code if isinstance(code, int) and 400 <= code < 600 else None
@@ -148,7 +152,9 @@ def error_from_body(
     text = f"{message} ({label})" if label else message
     effective = status if status is not None else numeric
     if effective is not None:
-        hint = _HINTS.get(effective, "the server failed; retry or fail over" if effective >= 500 else "")
+        hint = {**_HINTS, **(hints or {})}.get(
+            effective, "the server failed; retry or fail over" if effective >= 500 else ""
+        )
         return ProviderStatusError(
             f"HTTP {effective}: {text}" + (f"; {hint}" if hint else ""),
             provider=provider,
