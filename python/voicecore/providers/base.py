@@ -73,12 +73,15 @@ class TranscriptUpdate:
         final: Whether this text is settled.
         end_of_turn: The provider's own endpointing says the caller finished their turn.
         confidence: The provider's confidence, when it sends one.
+        eager: An interim that the provider thinks probably ends the turn (Deepgram Flux
+            ``EagerEndOfTurn``): the runtime may start a speculative reply on it.
     """
 
     text: str
     final: bool
     end_of_turn: bool = False
     confidence: float | None = None
+    eager: bool = False
 
 
 @runtime_checkable
