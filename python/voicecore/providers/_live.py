@@ -165,6 +165,8 @@ class LiveSTTStream:
                 raise ProviderStreamError(
                     f"sent a malformed message ({error})", provider=self._protocol.provider, retryable=True
                 ) from error
+            except ProviderError as error:  # the server's own error message: reconnect if it may help
+                return error
             for event in events:
                 self._on_event(event)
             return None
