@@ -21,9 +21,10 @@ async def transcribe(
     feed: Callable[[DeepgramFluxStream], Awaitable[None]],
     *,
     expect: int = 0,
+    finals: int = 0,
     **kwargs: object,
 ) -> tuple[list[TranscriptUpdate], DeepgramFluxStream]:
-    """Feed a stream, read updates until ``expect`` arrived, then close it."""
+    """Feed a stream, read until ``expect`` updates (or ``finals`` final ones) arrived, then close it."""
     stt = DeepgramFluxSTT(api_key="dg-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
     stream = await stt.open(MULAW_8K, language="en")
     updates: list[TranscriptUpdate] = []
@@ -32,13 +33,13 @@ async def transcribe(
     async def read() -> None:
         async for update in stream:
             updates.append(update)
-            if len(updates) >= expect:
+            if len(updates) >= expect and sum(u.final for u in updates) >= finals:
                 enough.set()
 
     reader = asyncio.create_task(read())
     try:
         await feed(stream)
-        if expect:
+        if expect or finals:
             await asyncio.wait_for(enough.wait(), 5)
     finally:
         await stream.aclose()
@@ -120,7 +121,7 @@ def test_a_retryable_error_reconnects_and_replays_the_turn_in_progress() -> None
         async with FakeDeepgram(
             script, close_after_bytes=1600, error_code="INTERNAL_SERVER_ERROR", close_with=(1011, "")
         ) as server:
-            updates, stream = await transcribe(server, lambda s: frames(s, 30), expect=4)
+            updates, stream = await transcribe(server, lambda s: frames(s, 30), finals=2)
         return updates, stream, server
 
     updates, stream, server = asyncio.run(main())
