@@ -23,6 +23,7 @@ import aiohttp
 from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderStreamError
 from voicecore.providers._http import provider_errors
 from voicecore.providers.base import TranscriptUpdate
+from voicecore.runtime.metrics import count_stt_gap
 from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = ["LiveProtocol", "LiveSTTStream"]
@@ -193,7 +194,13 @@ class LiveSTTStream:
                 await self._ws.close()
             self._ws = await self._reconnect()
             self.reconnects += 1
+            lost = self._replay.replay_gap_seconds
             replay = self._replay.replay()
+            if (gap := self._replay.replay_gap_seconds - lost) > 0:
+                logger.warning(
+                    "%s: %.2f s of caller audio was too old to replay", self._protocol.provider, gap
+                )
+                count_stt_gap(self._protocol.provider, gap)
             with provider_errors(self._protocol.provider, request_id=self.request_id):
                 for start in range(0, len(replay), _REPLAY_FRAME):
                     await self._ws.send_bytes(replay[start : start + _REPLAY_FRAME])

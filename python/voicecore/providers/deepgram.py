@@ -157,10 +157,14 @@ class DeepgramStream(LiveSTTStream):
     def _on_event(self, event: object) -> None:
         match event:
             case proto.Results(text, is_final, speech_final, _, confidence, start, duration):
+                end: float | None = None
                 if is_final:
                     self._replay.settle(start + duration)
+                    end = self._replay.stream_time(start + duration)
                 self._ready.append(
-                    TranscriptUpdate(text, final=is_final, end_of_turn=speech_final, confidence=confidence)
+                    TranscriptUpdate(
+                        text, final=is_final, end_of_turn=speech_final, confidence=confidence, audio_end=end
+                    )
                 )
             case proto.UtteranceEnd():
                 self._ready.append(TranscriptUpdate("", final=True, end_of_turn=True))

@@ -186,7 +186,13 @@ class DeepgramFluxStream(LiveSTTStream):
                     self._replay.settle(end)
                     self._interim = ""
                     self._ready.append(
-                        TranscriptUpdate(text, final=True, end_of_turn=True, confidence=confidence)
+                        TranscriptUpdate(
+                            text,
+                            final=True,
+                            end_of_turn=True,
+                            confidence=confidence,
+                            audio_end=self._replay.stream_time(end),
+                        )
                     )
                 elif kind in ("EagerEndOfTurn", "TurnResumed") or (
                     kind in ("Update", "StartOfTurn") and text != self._interim

@@ -143,12 +143,16 @@ class PulseStream(LiveSTTStream):
     def _on_event(self, event: object) -> None:
         match event:
             case proto.Transcription(text, is_final, _, from_finalize, end, confidence):
+                settled = None
                 if is_final:
                     settled = end if end is not None else self._finalized_at if from_finalize else None
                     if settled is not None:
                         self._replay.settle(settled)
+                        settled = self._replay.stream_time(settled)
                 if text or is_final:
-                    self._ready.append(TranscriptUpdate(text, final=is_final, confidence=confidence))
+                    self._ready.append(
+                        TranscriptUpdate(text, final=is_final, confidence=confidence, audio_end=settled)
+                    )
             case proto.SpeechStarted(timestamp):
                 self.speech_started = timestamp
             case proto.SpeechEnded(timestamp):

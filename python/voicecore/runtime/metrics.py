@@ -20,9 +20,12 @@ __all__ = [
     "BARGE_IN_TO_SILENCE",
     "CALLS",
     "PROVIDER_ERRORS",
+    "STT_FAILOVERS",
+    "STT_GAP",
     "TURN_STAGE",
     "TurnClock",
     "count_provider_error",
+    "count_stt_gap",
 ]
 
 _BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -45,6 +48,25 @@ PROVIDER_ERRORS = Counter(
     "Provider failures seen by sessions, by provider and whether a retry could help.",
     ["provider", "retryable"],
 )
+
+
+STT_GAP = Counter(
+    "voicecore_stt_gap_seconds",
+    "Seconds of caller audio lost when a speech-to-text stream was replaced: older than its "
+    "replay buffer and never transcribed, by the provider that lost it.",
+    ["provider"],
+)
+STT_FAILOVERS = Counter(
+    "voicecore_stt_failovers",
+    "Times a call's speech-to-text moved off a provider mid-call, by provider and why.",
+    ["provider", "reason"],
+)
+
+
+def count_stt_gap(provider: str, seconds: float) -> None:
+    """Count ``seconds`` of caller audio that ``provider`` lost for good (none: nothing)."""
+    if seconds > 0:
+        STT_GAP.labels(provider=provider).inc(seconds)
 
 
 def count_provider_error(error: ProviderError) -> None:

@@ -52,6 +52,10 @@ class ReplayBuffer:
         """Seconds of audio pushed on the current connection (where the next push starts)."""
         return (self._start + len(self._buffer) - self._origin) / self.bytes_per_second
 
+    def stream_time(self, seconds: float) -> float:
+        """``seconds`` of the current connection's audio as seconds since the first byte pushed."""
+        return self._origin / self.bytes_per_second + seconds
+
     def push(self, audio: bytes) -> None:
         """Audio about to be sent."""
         self._buffer += audio
