@@ -129,7 +129,8 @@ def test_a_retryable_error_reconnects_and_replays_the_turn_in_progress() -> None
     assert finals == ["Hello.", "Book a table for two."]
     ends = [u.audio_end for u in updates if u.final]
     assert ends[0] == pytest.approx(0.1), "seconds since the stream's first byte"
-    assert ends[1] is not None and ends[1] > 0.1 + 3200 / 8000 - 0.01, "not reset by the reconnect"
+    assert ends[1] is not None
+    assert ends[1] > 0.1 + 3200 / 8000 - 0.01, "not reset by the reconnect"
     assert stream.reconnects == 1
     first, second = server.connections
     # The first socket heard "Hello." (800 bytes, settled by its EndOfTurn) and 800 more bytes

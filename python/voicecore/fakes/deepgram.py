@@ -69,6 +69,8 @@ class FakeDeepgram(LocalServer):
         close_after_bytes: Close the first connection after this much audio.
         close_with: The close code and reason for ``close_after_bytes``.
         error_code: Flux: send a fatal ``Error`` with this code before the ``close_after_bytes`` close.
+        stall_after_bytes: ``/v1``: after this much audio the first connection stays open but
+            answers nothing more (a stalled server).
         eot_delay: Flux: seconds between an ``EagerEndOfTurn`` and its ``EndOfTurn``.
 
     Attributes:
@@ -87,6 +89,7 @@ class FakeDeepgram(LocalServer):
         close_with: tuple[int, str] = (1011, "NET-0000"),
         error_code: str | None = None,
         eot_delay: float = 0.0,
+        stall_after_bytes: int | None = None,
     ) -> None:
         super().__init__()
         self.utterances = [Utterance(u) if isinstance(u, str) else u for u in utterances]
@@ -96,6 +99,7 @@ class FakeDeepgram(LocalServer):
         self.close_after_bytes = close_after_bytes
         self.close_with = close_with
         self.error_code = error_code
+        self.stall_after_bytes = stall_after_bytes
         self.eot_delay = eot_delay
         self.connections: list[Connection] = []
         self.control_received = asyncio.Event()
@@ -198,6 +202,8 @@ class _Session:
                 self.conn.controls.append(control)
                 self.server.control_received.set()
                 kind = control.get("type")
+                if self.stalled:
+                    continue
                 if kind == "Finalize":
                     await self._final(from_finalize=True)
                 elif kind == "CloseStream":
@@ -215,10 +221,16 @@ class _Session:
             else:
                 return
 
+    @property
+    def stalled(self) -> bool:
+        """The ``stall_after_bytes`` fault: the first connection has gone quiet."""
+        limit = self.server.stall_after_bytes
+        return limit is not None and self.conn is self.server.connections[0] and len(self.conn.audio) >= limit
+
     async def _audio(self, data: bytes) -> None:
         self.conn.audio += data
         self.audio_time += len(data) / self.rate_bytes
-        if not self.script:
+        if not self.script or self.stalled:
             return
         utterance = self.script[0]
         if self.heard == 0 and self.vad_events:
