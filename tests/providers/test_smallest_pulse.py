@@ -145,8 +145,13 @@ def test_pcm_and_handshake_refusals() -> None:
                 await stt.aclose()
             with pytest.raises(ConfigError):
                 await SmallestPulseSTT().open(AudioFormat("pcm16", 22050), language="en")
+            multi = SmallestPulseSTT(api_key="sm-key", base_url=server.ws_url)
+            await (await multi.open(MULAW_8K, language="multi-asian")).aclose()
+            await multi.aclose()
         return updates, server
 
     updates, server = asyncio.run(main())
     assert server.connections[0].query["encoding"] == "linear16"
+    assert server.connections[0].query["language"] == "en", "en-US as Pulse names it"
+    assert server.connections[-1].query["language"] == "multi-asian"
     assert [u.final for u in updates] == [False, True]

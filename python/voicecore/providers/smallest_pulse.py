@@ -76,7 +76,7 @@ class SmallestPulseSTT:
         return _FORMATS
 
     async def open(self, audio: AudioFormat, *, language: str) -> PulseStream:
-        """Open a live stream for ``audio`` in ``language`` (``en``, ``en-US`` is sent as ``en``).
+        """Open a live stream for ``audio`` in ``language`` (``en``, ``multi-asian``; ``en-US`` is ``en``).
 
         Raises:
             ProviderStatusError: The handshake was refused (bad key: 401, bad parameters: 400).
@@ -86,7 +86,7 @@ class SmallestPulseSTT:
             raise ConfigError(f"{self.name} does not take {audio}; use one of input_formats()")
         url = proto.pulse_url(
             self.base_url,
-            language=language.split("-")[0].lower(),
+            language=_pulse_language(language),
             encoding=proto.ENCODINGS[audio.encoding],
             sample_rate=audio.sample_rate,
             model=self.model,
@@ -114,6 +114,12 @@ class SmallestPulseSTT:
     async def aclose(self) -> None:
         """Close the client session; safe to call more than once."""
         await self._http.aclose()
+
+
+def _pulse_language(language: str) -> str:
+    """Pulse's name for ``language``: ``en-US`` is ``en``; its own names (``multi-asian``) stay."""
+    primary, _, region = language.partition("-")
+    return primary.lower() if len(primary) == 2 and len(region) == 2 else language
 
 
 class PulseStream(LiveSTTStream):
