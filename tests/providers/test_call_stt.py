@@ -65,8 +65,8 @@ async def call(stt: STT) -> tuple[LoopbackTransport, Session, FakeChatServer, li
 
         async with asyncio.timeout(15):
             await asyncio.gather(session.run(), caller())
-        for provider in (llm, tts, *getattr(stt, "providers", [stt])):
-            await provider.aclose()
+        for provider in (llm, tts, stt):
+            await provider.aclose()  # type: ignore[union-attr]
     return transport, session, llm_server, actions
 
 

@@ -95,6 +95,10 @@ class FailoverLLM:
         await stream._start()
         return stream
 
+    async def aclose(self) -> None:
+        """Close every provider (their connection pools); safe to call more than once."""
+        await _close_all(self.providers)
+
 
 class FailoverStream:
     """The stream of whichever provider answered.
@@ -235,6 +239,10 @@ class FailoverTTS:
         stream = FailoverTTSStream(self, audio, voice)
         await stream._open_next()
         return stream
+
+    async def aclose(self) -> None:
+        """Close every provider (their connection pools); safe to call more than once."""
+        await _close_all(self.providers)
 
 
 class FailoverTTSStream:
@@ -391,6 +399,16 @@ class FailoverTTSStream:
 _REPLAY_CHUNK_SECONDS = 0.5  # replayed audio goes out in pieces this long
 
 
+async def _close_all(providers: Sequence[object]) -> None:
+    """``aclose()`` each provider that has one (a failing close does not stop the others)."""
+    for provider in providers:
+        if (close := getattr(provider, "aclose", None)) is not None:
+            try:
+                await close()
+            except Exception:
+                logger.warning("closing %s failed", getattr(provider, "name", provider), exc_info=True)
+
+
 class FailoverSTT:
     """Recognises a call's speech with the first of its STT providers that works, mid-call too.
 
@@ -450,6 +468,10 @@ class FailoverSTT:
         stream = FailoverSTTStream(self, audio, language)
         await stream._open(stream._candidates(), None)
         return stream
+
+    async def aclose(self) -> None:
+        """Close every provider (their connection pools); safe to call more than once."""
+        await _close_all(self.providers)
 
 
 class FailoverSTTStream:
