@@ -209,5 +209,9 @@ def test_handshake_refusals_and_bad_settings() -> None:
             await stt.aclose()
 
     asyncio.run(main())
+    multi = DeepgramFluxSTT(model="flux-general-multi")
+    assert "language_hint=es" in multi.url(MULAW_8K, "es-ES")
+    assert "language_hint" not in multi.url(MULAW_8K, "multi")
+    assert "language_hint" not in DeepgramFluxSTT().url(MULAW_8K, "es-ES"), "English-only: no hint"
     with pytest.raises(ConfigError, match="eager_eot_threshold must not exceed"):
         DeepgramFluxSTT(eot_threshold=0.6, eager_eot_threshold=0.8)

@@ -87,8 +87,15 @@ class DeepgramFluxSTT:
         """μ-law 8 kHz first (phone audio as is), then linear PCM."""
         return _FORMATS
 
-    def url(self, audio: AudioFormat) -> str:
-        """The stream URL for ``audio`` with this provider's settings."""
+    def url(self, audio: AudioFormat, language: str = "en") -> str:
+        """The stream URL for ``audio`` with this provider's settings.
+
+        A multilingual model is given the call's language as a hint (``language_hint``); an
+        English one needs none.
+        """
+        extra = dict(self.params)
+        if self.model.endswith("-multi") and language != "multi":
+            extra.setdefault("language_hint", language.split("-")[0].lower())
         return proto.flux_url(
             self.base_url,
             model=self.model,
@@ -98,20 +105,19 @@ class DeepgramFluxSTT:
             eager_eot_threshold=self.eager_eot_threshold,
             eot_timeout_ms=self.eot_timeout_ms,
             keyterms=self.keyterms,
-            extra=self.params,
+            extra=extra,
         )
 
     async def open(self, audio: AudioFormat, *, language: str) -> DeepgramFluxStream:
-        """Open a stream for ``audio``; ``language`` is the model's (``flux-general-en``: English).
+        """Open a stream for ``audio``; ``language`` is a hint to a multilingual model (``es-ES``).
 
         Raises:
             ProviderStatusError: The handshake was refused (bad key: 401, bad parameters: 400).
             ProviderConnectionError: The server could not be reached.
         """
-        del language  # the model names it; flux-general-multi detects it
         if audio not in _FORMATS:
             raise ConfigError(f"{self.name} does not take {audio}; use one of input_formats()")
-        url = self.url(audio)
+        url = self.url(audio, language)
         protocol = proto.FluxProtocol(provider=self.name)
 
         async def reconnect() -> aiohttp.ClientWebSocketResponse:
