@@ -71,7 +71,7 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
         ({"VOICECORE_PUBLIC_URL": "https://x.com/?a=1"}, "with no query"),
         ({"VOICECORE_TWILIO_RATE": "11025"}, "VOICECORE_TWILIO_RATE must be"),
         ({"VOICECORE_TWILIO_API_URL": "api.twilio.com"}, "VOICECORE_TWILIO_API_URL must be an http(s) URL"),
-        ({"VOICECORE_STT": "nosuch"}, "set VOICECORE_STT to one of: deepgram, fake"),
+        ({"VOICECORE_STT": "nosuch"}, "set VOICECORE_STT to one of: deepgram, deepgram-flux, failover, fake"),
     ],
 )
 def test_bad_settings_say_what_to_fix(environ: dict[str, str], message: str) -> None:

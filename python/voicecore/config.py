@@ -143,8 +143,11 @@ def providers(
         else:
             offline = registry.local_extra_missing() is None
             choice = from_agent or ProviderChoice(registry.OFFLINE[role] if offline else "fake")
-        entry = registry.entry(role, choice.name)
-        missing = [key for key in entry.keys if not config.keys.get(key)]
+        missing = [
+            key
+            for key in registry.required_keys(role, choice.name, choice.options)
+            if not config.keys.get(key)
+        ]
         if missing:
             raise ConfigError(
                 f"the {role.upper()} provider {choice.name!r} needs {' and '.join(missing)}: set it in the "

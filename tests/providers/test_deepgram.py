@@ -67,10 +67,10 @@ def test_phone_audio_goes_through_as_mulaw_and_comes_back_as_turns() -> None:
     assert conn.controls[-1] == {"type": "CloseStream"}
     assert updates == [
         TranscriptUpdate("Hello", final=False, confidence=0.98),
-        TranscriptUpdate("Hello there.", final=True, end_of_turn=True, confidence=0.98),
+        TranscriptUpdate("Hello there.", final=True, end_of_turn=True, confidence=0.98, audio_end=0.2),
         TranscriptUpdate("", final=True, end_of_turn=True),
         TranscriptUpdate("Book", final=False, confidence=0.98),
-        TranscriptUpdate("Book a table.", final=True, end_of_turn=True, confidence=0.98),
+        TranscriptUpdate("Book a table.", final=True, end_of_turn=True, confidence=0.98, audio_end=0.4),
         TranscriptUpdate("", final=True, end_of_turn=True),
     ]
     assert stream.request_id == server.request_id  # type: ignore[attr-defined]
@@ -91,7 +91,7 @@ def test_finalize_flushes_the_utterance_in_progress() -> None:
 
     updates = asyncio.run(main())
     assert updates == [
-        TranscriptUpdate("Wait a second", final=True, end_of_turn=False, confidence=0.98),
+        TranscriptUpdate("Wait a second", final=True, end_of_turn=False, confidence=0.98, audio_end=0.02),
         TranscriptUpdate("", final=True, end_of_turn=True),
     ]
 

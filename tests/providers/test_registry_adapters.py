@@ -93,9 +93,12 @@ def test_a_hedged_failover_list_from_an_agent_file(tmp_path: Path) -> None:
     assert isinstance(first, AnthropicLLM)
     assert isinstance(second, OpenAILLM)
     assert second.model == "gpt-4.1-mini"
-    with pytest.raises(ConfigError, match="'openai' needs OPENAI_API_KEY"):
-        registry.create("llm", choice.name, {"ANTHROPIC_API_KEY": "sk-ant"}, choice.options)
-    with pytest.raises(ConfigError, match="failover needs the option providers"):
+    # Start-up checks every member's key.
+    assert registry.required_keys("llm", choice.name, choice.options) == (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+    )
+    with pytest.raises(ConfigError, match="failover needs providers"):
         registry.create("llm", "failover", keys, {"hedge_after": 0})
     with pytest.raises(ConfigError, match="hedge_after"):
         registry.create("llm", "failover", keys, {"providers": ["anthropic"], "hedge_after": -1})

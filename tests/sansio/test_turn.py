@@ -597,3 +597,79 @@ def test_regression_a_fallback_said_while_the_caller_speaks_leaves_no_past_deadl
             machine.tick(now)
             later = machine.next_deadline()
             assert later is None or later > now, (now, event)
+
+
+def eager_machine(end_of_turn: Literal["vad", "stt", "both"] = "stt") -> TurnMachine:
+    """A caller turn up to an eager end of turn, as Deepgram Flux reports one."""
+    machine = TurnMachine(TurnConfig(end_of_turn=end_of_turn))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), []),
+            (1.0, SpeechStarted(), []),
+            (1.3, Transcript("book", final=False), []),
+            (1.8, Transcript("book a table", final=False), []),
+            (
+                2.0,
+                Transcript("book a table", final=False, eager=True),
+                [StartReply(1, "book a table", speculative=True)],
+            ),
+        ],
+    )
+    return machine
+
+
+def test_an_eager_end_of_turn_starts_a_speculative_reply_that_the_end_of_turn_confirms() -> None:
+    machine = eager_machine()  # speculative_after is off: the STT's eager event is the switch
+    play(
+        machine,
+        [
+            # An Update with the same words while the VAD is still in its hangover: not "more".
+            (2.05, Transcript("book a table", final=False), []),
+            (2.1, SpeechEnded(), [FinalizeTranscript()]),
+            (2.4, Transcript("Book a table.", final=True, end_of_turn=True), [ConfirmReply(1)]),
+        ],
+    )
+    assert machine.reply_turn == 1
+
+
+def test_a_turn_resumed_after_an_eager_end_cancels_the_reply_once_new_words_come() -> None:
+    machine = eager_machine()
+    play(
+        machine,
+        [
+            (2.2, Transcript("book a table", final=False), []),  # TurnResumed: same words so far
+            (2.5, Transcript("book a table for two", final=False), [CancelReply(1, "continued")]),
+            (
+                3.0,
+                Transcript("book a table for two", final=False, eager=True),
+                [StartReply(2, "book a table for two", speculative=True)],
+            ),
+            (3.3, Transcript("book a table for two", final=True, end_of_turn=True), [ConfirmReply(2)]),
+        ],
+    )
+
+
+def test_an_eager_reply_whose_final_text_differs_restarts_on_the_final_text() -> None:
+    machine = eager_machine()
+    play(
+        machine,
+        [
+            (
+                2.4,
+                Transcript("Book a cable.", final=True, end_of_turn=True),
+                [CancelReply(1, "speculation-missed"), StartReply(2, "Book a cable.")],
+            ),
+        ],
+    )
+
+
+def test_an_eager_end_of_turn_waits_while_the_agent_speaks() -> None:
+    machine = TurnMachine(TurnConfig(end_of_turn="stt", greeting="Hi", barge_in_min_words=3))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(), [Say("Hi", "greeting")]),
+            (0.5, Transcript("yes", final=False, eager=True), []),
+        ],
+    )

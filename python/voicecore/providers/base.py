@@ -73,12 +73,19 @@ class TranscriptUpdate:
         final: Whether this text is settled.
         end_of_turn: The provider's own endpointing says the caller finished their turn.
         confidence: The provider's confidence, when it sends one.
+        eager: An interim that the provider thinks probably ends the turn (Deepgram Flux
+            ``EagerEndOfTurn``): the runtime may start a speculative reply on it.
+        audio_end: For a final text, where it ends in seconds since the stream's first audio
+            byte, when the provider says: the audio before it is transcribed for good (a
+            failover replays only what comes after).
     """
 
     text: str
     final: bool
     end_of_turn: bool = False
     confidence: float | None = None
+    eager: bool = False
+    audio_end: float | None = None
 
 
 @runtime_checkable

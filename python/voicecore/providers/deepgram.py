@@ -8,31 +8,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 
-from voicecore.errors import (
-    ConfigError,
-    ProtocolError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderStreamError,
-)
-from voicecore.providers._http import ClientSessionOwner, provider_errors
+from voicecore.errors import ConfigError
+from voicecore.providers._http import ClientSessionOwner
+from voicecore.providers._live import LiveSTTStream, connect
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat, TranscriptUpdate
 from voicecore.sansio import deepgram as proto
+from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = ["DEEPGRAM_URL", "DeepgramSTT", "DeepgramStream"]
 
-logger = logging.getLogger(__name__)
-
 DEEPGRAM_URL = "wss://api.deepgram.com"
-_REPLAY_FRAME = 8000  # bytes per frame when replaying after a reconnect
 _FORMATS = (
     MULAW_8K,
     PCM16_16K,
@@ -92,7 +81,6 @@ class DeepgramSTT:
         self.max_reconnects = max_reconnects
         self.replay_seconds = replay_seconds
         self._headers = proto.auth_headers(api_key)
-        self._timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)
         self._connect_timeout = connect_timeout
         self._http = ClientSessionOwner()
 
@@ -122,7 +110,7 @@ class DeepgramSTT:
         )
         protocol = proto.ListenProtocol(provider=self.name, keepalive_interval=self.keepalive_interval)
         ws = await self._connect(url, protocol)
-        replay = proto.ReplayBuffer(
+        replay = ReplayBuffer(
             bytes_per_second=audio.bytes_per_second,
             sample_width=2 if audio.encoding == "pcm16" else 1,
             capacity_seconds=self.replay_seconds,
@@ -134,11 +122,13 @@ class DeepgramSTT:
         return DeepgramStream(ws, protocol, replay, reconnect=reconnect, max_reconnects=self.max_reconnects)
 
     async def _connect(self, url: str, protocol: proto.ListenProtocol) -> aiohttp.ClientWebSocketResponse:
-        with provider_errors(self.name):
-            async with asyncio.timeout(self._connect_timeout):
-                ws = await self._http.session().ws_connect(
-                    url, headers=self._headers, timeout=self._timeout, autoping=True
-                )
+        ws = await connect(
+            self._http.session(),
+            url,
+            headers=self._headers,
+            provider=self.name,
+            connect_timeout=self._connect_timeout,
+        )
         # aiohttp keeps the handshake response only privately; its dg-request-id names the stream.
         protocol.request_id = ws._response.headers.get("dg-request-id")
         return ws
@@ -148,142 +138,33 @@ class DeepgramSTT:
         await self._http.aclose()
 
 
-class DeepgramStream:
+class DeepgramStream(LiveSTTStream):
     """One live stream: an :class:`~voicecore.providers.base.STTStream`.
 
     Interim results come out as non-final updates, final ones as final updates
     (``end_of_turn`` when Deepgram's endpointing marked them ``speech_final``), and an
-    ``UtteranceEnd`` as an empty final update with ``end_of_turn``.
-
-    If the socket is lost mid-call, the stream reconnects (up to ``max_reconnects`` times)
-    and first sends the audio that no final result had covered yet, so no caller speech is
-    lost; the caller never sees the gap in the iterator.
+    ``UtteranceEnd`` as an empty final update with ``end_of_turn``. A lost socket is replaced
+    and replayed (see :class:`~voicecore.providers._live.LiveSTTStream`).
 
     Attributes:
         speech_started: Audio time (s) of the last ``SpeechStarted``, if any came.
         metadata: The ``Metadata`` summary, once the server has sent it.
-        reconnects: How many times the socket was replaced.
     """
 
-    def __init__(
-        self,
-        ws: aiohttp.ClientWebSocketResponse,
-        protocol: proto.ListenProtocol,
-        replay: proto.ReplayBuffer,
-        *,
-        reconnect: Callable[[], Awaitable[aiohttp.ClientWebSocketResponse]] | None = None,
-        max_reconnects: int = 0,
-    ) -> None:
-        self._ws = ws
-        self._protocol = protocol
-        self._replay = replay
-        self._reconnect = reconnect
-        self._max_reconnects = max_reconnects
-        self._send_lock = asyncio.Lock()  # audio sends and replays never interleave
-        self._ready: deque[TranscriptUpdate] = deque()
-        self._ended = False
-        self._closed = False
-        self.speech_started: float | None = None
-        self.metadata: proto.Metadata | None = None
-        self.reconnects = 0
-        loop = asyncio.get_running_loop()
-        self._now = loop.time
-        self._keepalive = loop.create_task(self._keep_alive(), name="deepgram-keepalive")
+    speech_started: float | None = None
+    metadata: proto.Metadata | None = None
 
-    @property
-    def request_id(self) -> str | None:
-        """Deepgram's id for the current socket (quote it to their support)."""
-        return self._protocol.request_id
-
-    @property
-    def gap_seconds(self) -> float:
-        """Caller audio lost for good: it overflowed the replay buffer before a reconnect."""
-        return self._replay.gap_seconds
-
-    async def push_audio(self, audio: bytes) -> None:
-        """Send caller audio (an empty chunk is skipped: Deepgram reads it as end of stream).
-
-        A send on a lost socket is not an error here: the audio stays in the replay buffer and
-        goes out when the stream reconnects (the iterator reports a loss it cannot repair).
-        """
-        frame = self._protocol.send_audio(audio, self._now())
-        if frame is None or self._closed:
-            return
-        async with self._send_lock:
-            self._replay.push(frame)
-            if not self._ws.closed:
-                with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-                    await self._ws.send_bytes(frame)
-
-    async def finalize(self) -> None:
-        """Ask for the final text of what was sent (the answer is marked ``from_finalize``)."""
-        if not self._closed and not self._ws.closed:
-            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-                await self._ws.send_str(self._protocol.send_finalize(self._now()))
-
-    def __aiter__(self) -> AsyncIterator[TranscriptUpdate]:
-        return self
-
-    async def __anext__(self) -> TranscriptUpdate:
-        while not self._ready:
-            if self._ended or self._closed:
-                raise StopAsyncIteration
-            failure = await self._receive()
-            if failure is None or self._closed:
-                continue
-            if failure.retryable and self._reconnect is not None and self.reconnects < self._max_reconnects:
-                logger.warning("%s; reconnecting and replaying %d bytes", failure, self._replay.pending)
-                await self._reconnect_and_replay()
-                continue
-            self._ended = True
-            raise failure
-        return self._ready.popleft()
-
-    async def _receive(self) -> ProviderError | None:
-        """Read one message; the error it means if the socket was lost."""
-        ws = self._ws
-        message = await ws.receive()
-        if message.type == aiohttp.WSMsgType.TEXT:
-            try:
-                events = self._protocol.receive_text(message.data)
-            except ProtocolError as error:
-                raise ProviderStreamError(
-                    f"sent a malformed message ({error})", provider=self._protocol.provider, retryable=True
-                ) from error
-            for event in events:
-                self._on_event(event)
-            return None
-        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
-            reason = message.extra if isinstance(message.extra, str) else ""
-            failure = self._protocol.receive_close(ws.close_code, reason)
-            if failure is None:
-                self._ended = True
-            return failure
-        if message.type == aiohttp.WSMsgType.ERROR:
-            return ProviderConnectionError(
-                f"the socket failed ({message.data})", provider=self._protocol.provider
-            )
-        return None
-
-    async def _reconnect_and_replay(self) -> None:
-        assert self._reconnect is not None
-        async with self._send_lock:
-            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-                await self._ws.close()
-            self._ws = await self._reconnect()
-            self.reconnects += 1
-            replay = self._replay.replay()
-            with provider_errors(self._protocol.provider, request_id=self.request_id):
-                for start in range(0, len(replay), _REPLAY_FRAME):
-                    await self._ws.send_bytes(replay[start : start + _REPLAY_FRAME])
-
-    def _on_event(self, event: proto.DeepgramEvent) -> None:
+    def _on_event(self, event: object) -> None:
         match event:
             case proto.Results(text, is_final, speech_final, _, confidence, start, duration):
+                end: float | None = None
                 if is_final:
                     self._replay.settle(start + duration)
+                    end = self._replay.stream_time(start + duration)
                 self._ready.append(
-                    TranscriptUpdate(text, final=is_final, end_of_turn=speech_final, confidence=confidence)
+                    TranscriptUpdate(
+                        text, final=is_final, end_of_turn=speech_final, confidence=confidence, audio_end=end
+                    )
                 )
             case proto.UtteranceEnd():
                 self._ready.append(TranscriptUpdate("", final=True, end_of_turn=True))
@@ -291,23 +172,3 @@ class DeepgramStream:
                 self.speech_started = timestamp
             case proto.Metadata():
                 self.metadata = event
-
-    async def _keep_alive(self) -> None:
-        """Send ``KeepAlive`` whenever no audio went out for the interval."""
-        protocol = self._protocol
-        while not self._closed:
-            await asyncio.sleep(max(protocol.keepalive_at(self._now()) - self._now(), 0.0))
-            if (message := protocol.send_keepalive(self._now())) is not None and not self._ws.closed:
-                with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-                    await self._ws.send_str(message)
-
-    async def aclose(self) -> None:
-        """Send ``CloseStream`` and close the socket; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
-        self._keepalive.cancel()
-        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-            if not self._ws.closed:
-                await self._ws.send_str(self._protocol.send_close_stream())
-            await self._ws.close()

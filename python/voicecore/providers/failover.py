@@ -11,21 +11,49 @@ propagates as it is: text the caller may have heard cannot be taken back.
 :class:`FailoverTTS` does the same for speech: a stream that fails, or sends no audio within
 ``first_audio_timeout`` of its first text, is replaced by the next provider's, to which every
 text pushed so far is pushed again; once a chunk has come out, errors propagate.
+
+:class:`FailoverSTT` keeps a call's recognition going: a stream that fails to open, dies
+mid-call beyond its own reconnects, or stalls (no transcript within ``stall_timeout`` of a
+``finalize()`` while words were pending) is replaced mid-call by the next provider's, which is
+first sent the caller audio no final transcript had covered yet (from a bounded
+:class:`~voicecore.sansio.replay.ReplayBuffer`), so no caller speech is lost; audio older than
+the buffer is counted in ``voicecore_stt_gap_seconds_total`` and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from voicecore.errors import ConfigError, ProviderError, ProviderStreamError, ProviderTimeoutError
-from voicecore.providers.base import LLM, TTS, AudioChunk, AudioFormat, LLMChunk, LLMStream, TTSStream
+from voicecore.providers.base import (
+    LLM,
+    STT,
+    TTS,
+    AudioChunk,
+    AudioFormat,
+    LLMChunk,
+    LLMStream,
+    STTStream,
+    TranscriptUpdate,
+    TTSStream,
+)
+from voicecore.runtime.metrics import STT_FAILOVERS, count_stt_gap
 from voicecore.sansio.failover import CircuitBreaker
+from voicecore.sansio.replay import ReplayBuffer
 
-__all__ = ["FailoverLLM", "FailoverStream", "FailoverTTS", "FailoverTTSStream"]
+__all__ = [
+    "FailoverLLM",
+    "FailoverSTT",
+    "FailoverSTTStream",
+    "FailoverStream",
+    "FailoverTTS",
+    "FailoverTTSStream",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +122,8 @@ class FailoverLLM:
                 raise outcome
 
     async def aclose(self) -> None:
-        """Close the providers that hold connections (the registry makes them for one call)."""
-        for provider in self.providers:
-            if (close := getattr(provider, "aclose", None)) is not None:
-                await close()
+        """Close every provider (their connection pools); safe to call more than once."""
+        await _close_all(self.providers)
 
 
 @dataclass
@@ -313,6 +339,10 @@ class FailoverTTS:
         await stream._open_next()
         return stream
 
+    async def aclose(self) -> None:
+        """Close every provider (their connection pools); safe to call more than once."""
+        await _close_all(self.providers)
+
 
 class FailoverTTSStream:
     """One reply's speech on whichever provider is serving it.
@@ -461,5 +491,276 @@ class FailoverTTSStream:
     async def aclose(self) -> None:
         """Close the serving provider's stream (barge-in); safe to call more than once."""
         self._closed = True
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+_REPLAY_CHUNK_SECONDS = 0.5  # replayed audio goes out in pieces this long
+
+
+async def _close_all(providers: Sequence[object]) -> None:
+    """``aclose()`` each provider that has one (a failing close does not stop the others)."""
+    for provider in providers:
+        if (close := getattr(provider, "aclose", None)) is not None:
+            try:
+                await close()
+            except Exception:
+                logger.warning("closing %s failed", getattr(provider, "name", provider), exc_info=True)
+
+
+class FailoverSTT:
+    """Recognises a call's speech with the first of its STT providers that works, mid-call too.
+
+    Any provider error moves the call on (not only retryable ones: the next provider has its own
+    settings and limits, and a call must keep hearing its caller).
+
+    Args:
+        providers: The STTs, most preferred first.
+        cooldown: Seconds a failed provider is skipped.
+        stall_timeout: Seconds after a ``finalize()`` (with words pending) within which a
+            transcript must come, else the provider is taken as stalled (None: never). With
+            Deepgram Flux in the list, keep its ``eot_timeout_ms`` below this.
+        replay_seconds: The most unsettled caller audio kept for a replay.
+        name: The name in errors and logs.
+
+    Raises:
+        ConfigError: The providers have no input format in common.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[STT],
+        *,
+        cooldown: float = 30.0,
+        stall_timeout: float | None = 3.0,
+        replay_seconds: float = 30.0,
+        name: str | None = None,
+    ) -> None:
+        if stall_timeout is not None and stall_timeout <= 0:
+            raise ConfigError("stall_timeout must be positive (or None)")
+        if replay_seconds <= 0:
+            raise ConfigError("replay_seconds must be positive")
+        self.providers = list(providers)
+        self.breaker = CircuitBreaker(len(self.providers), cooldown=cooldown)
+        self.stall_timeout = stall_timeout
+        self.replay_seconds = replay_seconds
+        self.name = name or "failover(" + ",".join(p.name for p in self.providers) + ")"
+        common = [
+            f
+            for f in self.providers[0].input_formats()
+            if all(f in p.input_formats() for p in self.providers)
+        ]
+        if not common:
+            raise ConfigError(f"{self.name}: the providers share no input format, so one could not stand in")
+        self._formats = tuple(common)
+
+    def input_formats(self) -> Sequence[AudioFormat]:
+        """The formats every provider accepts, in the first provider's order."""
+        return self._formats
+
+    async def open(self, audio: AudioFormat, *, language: str) -> FailoverSTTStream:
+        """A stream on the first provider that opens; see the class doc.
+
+        Raises:
+            ProviderError: The last provider's error when none could open.
+        """
+        stream = FailoverSTTStream(self, audio, language)
+        await stream._open(stream._candidates(), None)
+        return stream
+
+    async def aclose(self) -> None:
+        """Close every provider (their connection pools); safe to call more than once."""
+        await _close_all(self.providers)
+
+
+class FailoverSTTStream:
+    """One call's recognition on whichever provider is serving it.
+
+    Attributes:
+        provider: The name of the provider serving the stream.
+        switches: How many times the stream moved to another provider.
+    """
+
+    def __init__(self, owner: FailoverSTT, audio: AudioFormat, language: str) -> None:
+        self._owner = owner
+        self._audio = audio
+        self._language = language
+        self._now = asyncio.get_running_loop().time
+        self._replay = ReplayBuffer(
+            bytes_per_second=audio.bytes_per_second,
+            sample_width=2 if audio.encoding == "pcm16" else 1,
+            capacity_seconds=owner.replay_seconds,
+        )
+        self._lock = asyncio.Lock()  # live audio never overtakes a replay
+        self._stream: STTStream | None = None
+        self._index = -1
+        self._pending: asyncio.Future[TranscriptUpdate] | None = None  # the serving stream's next update
+        self._words_pending = False  # an interim came since the last final
+        self._finalized_at: float | None = None  # replay position of the last finalize()
+        self._stall_due: float | None = None
+        self._rearmed = asyncio.Event()  # finalize() set a new stall deadline
+        self._closed = False
+        self.provider: str | None = None
+        self.switches = 0
+
+    def _candidates(self) -> list[int]:
+        """Providers to try, available ones first; the serving one (if any) last of all."""
+        order = [i for i in self._owner.breaker.order(self._now()) if i != self._index]
+        rest = [i for i in range(len(self._owner.providers)) if i not in order and i != self._index]
+        return order + rest + ([self._index] if self._index >= 0 else [])
+
+    async def _open(self, candidates: list[int], failure: ProviderError | None) -> None:
+        """Open the first of ``candidates`` that opens and replay the unsettled audio to it."""
+        owner = self._owner
+        for index in candidates:
+            provider = owner.providers[index]
+            try:
+                stream = await provider.open(self._audio, language=self._language)
+            except ProviderError as error:
+                logger.warning("%s could not open (%s)", provider.name, error)
+                owner.breaker.failed(index, self._now())
+                failure = error
+                continue
+            try:
+                await self._install(stream, index)
+            except ProviderError as error:
+                logger.warning("%s failed while being sent the replay (%s)", provider.name, error)
+                with contextlib.suppress(ProviderError):
+                    await stream.aclose()
+                owner.breaker.failed(index, self._now())
+                failure = error
+                continue
+            return
+        assert failure is not None
+        raise failure
+
+    async def _install(self, stream: STTStream, index: int) -> None:
+        """Send ``stream`` the unsettled audio, then make it the serving stream (live audio waits)."""
+        async with self._lock:
+            lost = self._replay.replay_gap_seconds
+            replay = self._replay.replay()
+            if (gap := self._replay.replay_gap_seconds - lost) > 0 and self.provider is not None:
+                logger.warning("%.2f s of caller audio was too old to replay after %s", gap, self.provider)
+                count_stt_gap(self.provider, gap)
+            step = max(int(self._audio.bytes_per_second * _REPLAY_CHUNK_SECONDS), 1)
+            for start in range(0, len(replay), step):
+                await stream.push_audio(replay[start : start + step])
+            self._stream, self._index = stream, index
+            self.provider = self._owner.providers[index].name
+            self._words_pending = False
+            self._finalized_at = self._stall_due = None
+
+    async def _switch(self, failure: ProviderError, reason: Literal["error", "stall"]) -> None:
+        """Move the call off the serving provider after ``failure`` (audio meanwhile is kept)."""
+        failed = self._owner.providers[self._index].name
+        STT_FAILOVERS.labels(provider=failed, reason=reason).inc()
+        self._owner.breaker.failed(self._index, self._now())
+        old, self._stream = self._stream, None
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if old is not None:
+            with contextlib.suppress(ProviderError):
+                await old.aclose()
+        candidates = self._candidates()
+        logger.warning(
+            "speech recognition by %s failed (%s); moving the call to %s with %.2f s of audio to replay",
+            failed,
+            failure,
+            self._owner.providers[candidates[0]].name,
+            self._replay.pending / self._audio.bytes_per_second,
+        )
+        await self._open(candidates, failure)
+        self.switches += 1
+
+    async def push_audio(self, audio: bytes) -> None:
+        """Send caller audio (kept until a final transcript covers it)."""
+        if self._closed or not audio:
+            return
+        async with self._lock:
+            self._replay.push(audio)
+            if self._stream is not None:
+                try:
+                    await self._stream.push_audio(audio)
+                except ProviderError as error:  # the iterator sees the loss and moves on
+                    logger.warning("sending audio to %s failed: %s", self.provider, error)
+
+    async def finalize(self) -> None:
+        """Ask for the final text; with words pending, it must come within ``stall_timeout``."""
+        self._finalized_at = self._replay.position
+        timeout = self._owner.stall_timeout
+        if self._words_pending and timeout is not None and self._stall_due is None:
+            self._stall_due = self._now() + timeout
+            self._rearmed.set()
+        if self._stream is not None:
+            try:
+                await self._stream.finalize()
+            except ProviderError as error:
+                logger.warning("could not ask %s for its final text: %s", self.provider, error)
+
+    def __aiter__(self) -> AsyncIterator[TranscriptUpdate]:
+        return self
+
+    async def __anext__(self) -> TranscriptUpdate:
+        while True:
+            if self._closed or self._stream is None:
+                raise StopAsyncIteration
+            reason: Literal["error", "stall"] = "error"
+            try:
+                update = await self._next()
+            except ProviderError as error:
+                failure = error
+            except TimeoutError:
+                timeout = self._owner.stall_timeout
+                failure = ProviderTimeoutError(
+                    f"no transcript within {timeout:g} s of the end of speech", provider=self.provider or ""
+                )
+                reason = "stall"
+            else:
+                self._on_update(update)
+                return update
+            if self._closed:
+                raise StopAsyncIteration
+            await self._switch(failure, reason)
+
+    def _on_update(self, update: TranscriptUpdate) -> None:
+        self._owner.breaker.succeeded(self._index)
+        self._stall_due = None
+        if not update.final:
+            self._words_pending = self._words_pending or bool(update.text)
+            return
+        self._words_pending = False
+        # The serving stream's time 0 is the first replayed byte, the replay buffer's too. A
+        # provider that does not say where its final ends: it covers what preceded finalize().
+        settled = update.audio_end if update.audio_end is not None else self._finalized_at
+        if settled is not None:
+            self._replay.settle(settled)
+
+    async def _next(self) -> TranscriptUpdate:
+        """The serving stream's next update, or TimeoutError once the stall deadline passes."""
+        assert self._stream is not None
+        while True:
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(anext(aiter(self._stream)))
+            self._rearmed.clear()
+            rearmed = asyncio.ensure_future(self._rearmed.wait())
+            timeout = None if self._stall_due is None else max(self._stall_due - self._now(), 0.0)
+            waiting: set[asyncio.Future[Any]] = {self._pending, rearmed}
+            try:
+                done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                rearmed.cancel()
+            if self._pending in done:
+                pending, self._pending = self._pending, None
+                return pending.result()
+            if not done:
+                raise TimeoutError
+
+    async def aclose(self) -> None:
+        """Close the serving provider's stream; safe to call more than once."""
+        self._closed = True
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         if self._stream is not None:
             await self._stream.aclose()

@@ -5,15 +5,19 @@ Each entry is a factory called once per call with the provider keys from
 URL, ...), plus the key variables it needs (checked at start-up, so a missing key
 is an error before the first call, not during it). The in-process fakes (``fake``, from
 :mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
-adapters register under their own names: ``deepgram`` (STT), ``openai``, ``anthropic`` and
-``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``failover`` (LLM:
-several of those, in order, optionally hedged), ``elevenlabs`` (TTS).
+adapters register under their own names: ``deepgram``, ``deepgram-flux`` and ``smallest``
+(STT), ``openai``, ``anthropic`` and ``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by
+``base_url``), ``elevenlabs`` (TTS). ``failover`` (every role) is an ordered list of other
+providers, each a name or a table with its own options (an LLM list may be hedged)::
+
+    stt = { name = "failover", providers = ["deepgram", { name = "smallest" }], cooldown = 30 }
+
 Unknown options are refused with the list of the ones a provider takes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -29,6 +33,7 @@ __all__ = [
     "local_extra_missing",
     "names",
     "register",
+    "required_keys",
 ]
 
 Role = Literal["stt", "llm", "tts"]
@@ -45,6 +50,8 @@ class ProviderEntry:
         factory: Makes the provider for one call, given the provider keys and its options.
         keys: Environment variables it needs (e.g. ``DEEPGRAM_API_KEY``).
         description: One line for the start-up banner.
+        keys_for: The variables it needs given its options, when they depend on them (a
+            failover list needs its members' keys); overrides ``keys``.
     """
 
     role: Role
@@ -52,6 +59,7 @@ class ProviderEntry:
     factory: Factory
     keys: tuple[str, ...] = ()
     description: str = ""
+    keys_for: Callable[[Role, Mapping[str, Any]], tuple[str, ...]] | None = None
 
 
 PROVIDERS: dict[tuple[Role, str], ProviderEntry] = {}
@@ -80,6 +88,16 @@ def entry(role: Role, name: str) -> ProviderEntry:
         raise ConfigError(
             f"unknown {role.upper()} provider {name!r}: set VOICECORE_{role.upper()} to one of: {choices}"
         ) from None
+
+
+def required_keys(role: Role, name: str, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The key variables provider ``name`` needs with ``options`` (checked at start-up).
+
+    Raises:
+        ConfigError: No such provider, or options that name none.
+    """
+    found = entry(role, name)
+    return found.keys_for(role, options) if found.keys_for is not None else found.keys
 
 
 def create(role: Role, name: str, keys: Mapping[str, str], options: Mapping[str, Any]) -> STT | LLM | TTS:
@@ -142,6 +160,10 @@ def _options(options: Mapping[str, Any], allowed: frozenset[str], provider: str)
 _DEEPGRAM_OPTIONS = frozenset(
     {"model", "base_url", "endpointing_ms", "utterance_end_ms", "smart_format", "params"}
 )
+_FLUX_OPTIONS = frozenset(
+    {"model", "base_url", "eot_threshold", "eager_eot_threshold", "eot_timeout_ms", "keyterms", "params"}
+)
+_SMALLEST_STT_OPTIONS = frozenset({"model", "base_url", "params"})
 _OPENAI_OPTIONS = frozenset({"model", "base_url", "options", "headers", "read_timeout", "name"})
 _ANTHROPIC_OPTIONS = frozenset(
     {"model", "base_url", "max_tokens", "cache", "options", "headers", "read_timeout", "name"}
@@ -158,6 +180,22 @@ def _deepgram(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT:
 
     return DeepgramSTT(
         api_key=keys.get("DEEPGRAM_API_KEY"), **_options(options, _DEEPGRAM_OPTIONS, "deepgram")
+    )
+
+
+def _deepgram_flux(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT:
+    from voicecore.providers.deepgram_flux import DeepgramFluxSTT
+
+    return DeepgramFluxSTT(
+        api_key=keys.get("DEEPGRAM_API_KEY"), **_options(options, _FLUX_OPTIONS, "deepgram-flux")
+    )
+
+
+def _smallest_stt(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT:
+    from voicecore.providers.smallest_pulse import SmallestPulseSTT
+
+    return SmallestPulseSTT(
+        api_key=keys.get("SMALLEST_API_KEY"), **_options(options, _SMALLEST_STT_OPTIONS, "smallest")
     )
 
 
@@ -191,37 +229,6 @@ def _anthropic(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
     )
 
 
-def _failover(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
-    """A :class:`~voicecore.providers.failover.FailoverLLM` over the ``providers`` option.
-
-    Each is a name, or a table with a ``name`` and that provider's options
-    (``{ name = "openai", model = "gpt-4o-mini" }``).
-    """
-    from voicecore.providers.failover import FailoverLLM
-
-    settings = _options(
-        options, frozenset({"providers", "cooldown", "first_token_timeout", "hedge_after"}), "failover"
-    )
-    choices = settings.pop("providers", None)
-    if not isinstance(choices, list) or not choices:
-        raise ConfigError(
-            'failover needs the option providers: a list of LLM names, e.g. ["anthropic", "openai"]'
-        )
-    llms: list[LLM] = []
-    for choice in choices:
-        choice_options = dict(choice) if isinstance(choice, Mapping) else {"name": choice}
-        name = choice_options.pop("name", None)
-        if not isinstance(name, str) or name == "failover":
-            raise ConfigError(
-                f"failover: each provider needs the name of another LLM provider, not {choice!r}"
-            )
-        missing = [key for key in entry("llm", name).keys if not keys.get(key)]
-        if missing:
-            raise ConfigError(f"failover: the LLM provider {name!r} needs {' and '.join(missing)}")
-        llms.append(cast(LLM, create("llm", name, keys, choice_options)))
-    return FailoverLLM(llms, **settings)
-
-
 def _elevenlabs(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
     from voicecore.providers.elevenlabs import ElevenLabsTTS
 
@@ -237,6 +244,24 @@ register(
         _deepgram,
         keys=("DEEPGRAM_API_KEY",),
         description="Deepgram live (nova-3), μ-law passthrough",
+    )
+)
+register(
+    ProviderEntry(
+        "stt",
+        "deepgram-flux",
+        _deepgram_flux,
+        keys=("DEEPGRAM_API_KEY",),
+        description="Deepgram Flux: it ends turns itself (use end_of_turn = 'stt'), μ-law passthrough",
+    )
+)
+register(
+    ProviderEntry(
+        "stt",
+        "smallest",
+        _smallest_stt,
+        keys=("SMALLEST_API_KEY",),
+        description="Smallest AI Pulse streaming, μ-law passthrough",
     )
 )
 register(
@@ -260,14 +285,6 @@ register(
 register(
     ProviderEntry(
         "llm",
-        "failover",
-        _failover,
-        description="the first of several LLMs that answers (options: providers, hedge_after)",
-    )
-)
-register(
-    ProviderEntry(
-        "llm",
         "openai-compatible",
         _openai_compatible,
         description="vLLM, llama.cpp, Ollama or another compatible server (options: base_url, model)",
@@ -282,6 +299,69 @@ register(
         description="ElevenLabs multi-context WebSocket",
     )
 )
+
+
+# --- failover lists --------------------------------------------------------------------------
+
+FAILOVER = "failover"
+#: The failover options of each role (besides ``providers``), as the Failover* classes name them.
+_FAILOVER_OPTIONS: dict[Role, frozenset[str]] = {
+    "stt": frozenset({"providers", "cooldown", "stall_timeout", "replay_seconds"}),
+    "llm": frozenset({"providers", "cooldown", "first_token_timeout", "hedge_after"}),
+    "tts": frozenset({"providers", "cooldown", "first_audio_timeout"}),
+}
+
+
+def _members(role: Role, options: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The failover list's providers: (name, options), in order of preference."""
+    members = options.get("providers")
+    if not isinstance(members, Sequence) or isinstance(members, str) or not members:
+        raise ConfigError(
+            f"{role} failover needs providers = [...]: the names (or {{ name = ..., options }} tables) "
+            "of the providers to try, most preferred first"
+        )
+    result: list[tuple[str, dict[str, Any]]] = []
+    for member in members:
+        settings = {"name": member} if isinstance(member, str) else dict(member)
+        name = settings.pop("name", None)
+        if not isinstance(name, str) or name == FAILOVER:
+            raise ConfigError(f"{role} failover: each provider needs a name (not another failover)")
+        entry(role, name)
+        result.append((name, settings))
+    return result
+
+
+def _failover_keys(role: Role, options: Mapping[str, Any]) -> tuple[str, ...]:
+    members = _members(role, options)
+    return tuple(dict.fromkeys(k for name, settings in members for k in required_keys(role, name, settings)))
+
+
+def _failover(role: Role) -> Factory:
+    def factory(keys: Mapping[str, str], options: Mapping[str, Any]) -> STT | LLM | TTS:
+        from voicecore.providers import failover
+
+        settings = _options(options, _FAILOVER_OPTIONS[role], f"{role} failover")
+        members = [create(role, name, keys, member) for name, member in _members(role, settings)]
+        del settings["providers"]
+        if role == "stt":
+            return failover.FailoverSTT([cast(STT, m) for m in members], **settings)
+        if role == "llm":
+            return failover.FailoverLLM([cast(LLM, m) for m in members], **settings)
+        return failover.FailoverTTS([cast(TTS, m) for m in members], **settings)
+
+    return factory
+
+
+for _role in ("stt", "llm", "tts"):
+    register(
+        ProviderEntry(
+            _role,
+            FAILOVER,
+            _failover(_role),
+            description="the first of its providers that works, moving on mid-call when one fails",
+            keys_for=_failover_keys,
+        )
+    )
 
 
 # --- the offline providers (the `local` extra) ---------------------------------------------------

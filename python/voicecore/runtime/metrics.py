@@ -25,11 +25,14 @@ __all__ = [
     "COST",
     "LLM_TOKENS",
     "PROVIDER_ERRORS",
+    "STT_FAILOVERS",
+    "STT_GAP",
     "STT_SECONDS",
     "TTS_CHARACTERS",
     "TURN_STAGE",
     "TurnClock",
     "count_provider_error",
+    "count_stt_gap",
     "count_usage",
 ]
 
@@ -94,6 +97,25 @@ def count_usage(usage: CallUsage, *, priced: bool) -> None:
             COST.labels(provider=name).inc(entry.cost_usd)
     if priced:
         CALL_COST.observe(usage.cost_usd)
+
+
+STT_GAP = Counter(
+    "voicecore_stt_gap_seconds",
+    "Seconds of caller audio lost when a speech-to-text stream was replaced: older than its "
+    "replay buffer and never transcribed, by the provider that lost it.",
+    ["provider"],
+)
+STT_FAILOVERS = Counter(
+    "voicecore_stt_failovers",
+    "Times a call's speech-to-text moved off a provider mid-call, by provider and why.",
+    ["provider", "reason"],
+)
+
+
+def count_stt_gap(provider: str, seconds: float) -> None:
+    """Count ``seconds`` of caller audio that ``provider`` lost for good (none: nothing)."""
+    if seconds > 0:
+        STT_GAP.labels(provider=provider).inc(seconds)
 
 
 def count_provider_error(error: ProviderError) -> None:

@@ -370,7 +370,7 @@ class Session:
                     failures = 0
                     if update.text:
                         self._publish(ev.CallerSaid, text=update.text, final=update.final)
-                    self._handle(t.Transcript(update.text, update.final, update.end_of_turn))
+                    self._handle(t.Transcript(update.text, update.final, update.end_of_turn, update.eager))
                 return  # the stream ended: the call is closing
             except ProviderError as error:
                 count_provider_error(error)

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import msgspec
 
 from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderStreamError
+from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = [
     "CLOSE_STREAM",
@@ -31,6 +32,7 @@ __all__ = [
     "SpeechStarted",
     "UtteranceEnd",
     "auth_headers",
+    "close_error",
     "listen_url",
 ]
 
@@ -229,33 +231,8 @@ class ListenProtocol:
         return []  # a message type newer than this client: skip it, as the SDK does
 
     def receive_close(self, code: int | None, reason: str) -> ProviderError | None:
-        """The socket closed: None if that ended a ``CloseStream``, else the error it means.
-
-        Deepgram closes normally only after ``CloseStream``; any other close, even 1000, ends a
-        call's transcription early, so it is an error (retryable: reconnect).
-        """
-        if self.closing and code in (1000, None):
-            return None
-        if reason.startswith("DATA-") or code in (1002, 1003, 1008):
-            return ProviderStreamError(
-                f"closed with {code} {reason}: the audio could not be decoded; check that the encoding "
-                "and sample rate in the URL match the audio sent",
-                provider=self.provider,
-                retryable=False,
-                status=code,
-                request_id=self.request_id,
-            )
-        if reason.startswith("NET-0001"):
-            hint = "no audio or KeepAlive for 10 s"
-        elif reason.startswith("NET-"):
-            hint = "the server timed out"
-        elif code == 1000:
-            hint = "the server ended the stream before CloseStream"
-        else:
-            hint = "the connection dropped"
-        return ProviderConnectionError(
-            f"closed with {code} {reason}: {hint}; reconnect", provider=self.provider
-        )
+        """The socket closed: None if that ended a ``CloseStream``, else the error it means."""
+        return close_error(self.provider, code, reason, closing=self.closing, request_id=self.request_id)
 
     def _results(self, message: Mapping[str, Any]) -> Results:
         alternatives = (message.get("channel") or {}).get("alternatives") or [{}]
@@ -274,64 +251,32 @@ class ListenProtocol:
         )
 
 
-class ReplayBuffer:
-    """The audio Deepgram has not yet settled, to send again after a reconnect.
+def close_error(
+    provider: str, code: int | None, reason: str, *, closing: bool, request_id: str | None
+) -> ProviderError | None:
+    """What a close of a Deepgram socket (``/v1`` or ``/v2``) means: None if it ended a ``CloseStream``.
 
-    Deepgram does not acknowledge audio, but a final result covers its window for good: once
-    a final ``Results`` ends at ``start + duration`` seconds, the audio before that point is
-    no longer needed. Everything after it is kept (up to ``capacity_seconds``; older audio is
-    dropped and counted as a gap), so a new connection can be sent exactly the audio the old
-    one may not have transcribed. A new connection's times start at 0 again, at the first
-    replayed byte.
-
-    Args:
-        bytes_per_second: Of the stream's audio format.
-        sample_width: Bytes per sample (cuts never split a sample).
-        capacity_seconds: The most audio kept.
+    Deepgram closes normally only after ``CloseStream`` (Flux without a status code); any other
+    close, even 1000, ends a call's transcription early, so it is an error (retryable: reconnect),
+    except an undecodable-audio close, which a reconnect with the same settings cannot fix.
     """
-
-    def __init__(
-        self, *, bytes_per_second: int, sample_width: int = 1, capacity_seconds: float = 30.0
-    ) -> None:
-        self.bytes_per_second = bytes_per_second
-        self.sample_width = sample_width
-        self.capacity = int(capacity_seconds * bytes_per_second) // sample_width * sample_width
-        self._buffer = bytearray()
-        self._start = 0  # absolute offset of _buffer[0] in the call's audio
-        self._origin = 0  # absolute offset where the current connection's time 0 lies
-        self.dropped = 0
-        """Bytes that overflowed the buffer before they were settled (lost on a reconnect)."""
-
-    @property
-    def pending(self) -> int:
-        """Bytes kept for a replay."""
-        return len(self._buffer)
-
-    @property
-    def gap_seconds(self) -> float:
-        """Seconds of audio lost to overflow."""
-        return self.dropped / self.bytes_per_second
-
-    def push(self, audio: bytes) -> None:
-        """Audio about to be sent."""
-        self._buffer += audio
-        excess = len(self._buffer) - self.capacity
-        if excess > 0:
-            excess = -(-excess // self.sample_width) * self.sample_width
-            del self._buffer[:excess]
-            self._start += excess
-            self.dropped += excess
-
-    def settle(self, until_seconds: float) -> None:
-        """A final result covers the current connection's audio up to ``until_seconds``."""
-        absolute = (
-            self._origin + int(until_seconds * self.bytes_per_second) // self.sample_width * self.sample_width
+    if closing and code in (1000, 1005, None):
+        return None
+    if reason.startswith("DATA-") or code in (1002, 1003, 1008):
+        return ProviderStreamError(
+            f"closed with {code} {reason}: the audio could not be decoded; check that the encoding "
+            "and sample rate in the URL match the audio sent",
+            provider=provider,
+            retryable=False,
+            status=code,
+            request_id=request_id,
         )
-        cut = min(max(absolute - self._start, 0), len(self._buffer))
-        del self._buffer[:cut]
-        self._start += cut
-
-    def replay(self) -> bytes:
-        """The audio to send first on a new connection, whose time 0 it becomes."""
-        self._origin = self._start
-        return bytes(self._buffer)
+    if reason.startswith("NET-0001"):
+        hint = "no audio or KeepAlive for 10 s"
+    elif reason.startswith("NET-"):
+        hint = "the server timed out"
+    elif code == 1000:
+        hint = "the server ended the stream before CloseStream"
+    else:
+        hint = "the connection dropped"
+    return ProviderConnectionError(f"closed with {code} {reason}: {hint}; reconnect", provider=provider)

@@ -96,6 +96,8 @@ class TurnConfig:
             and the interim transcript has not changed for this long, start the reply on it;
             it is confirmed when the final text matches, else restarted on the final text.
             The reply's audio waits for the confirmation, so only the LLM's head start is won.
+            An STT's eager end of turn (``Transcript.eager``, Deepgram Flux) starts one at once,
+            whatever this is set to (the STT's own eager threshold is the switch).
     """
 
     end_of_turn: EndOfTurnPolicy = "both"
@@ -187,11 +189,15 @@ class Transcript:
     """Caller text from the STT: interim (replaced by the next) or final (appended).
 
     ``end_of_turn`` is the STT's own endpointing (Deepgram ``speech_final``/``UtteranceEnd``).
+    ``eager`` marks an interim the STT thinks probably ends the turn (Deepgram Flux
+    ``EagerEndOfTurn``): a speculative reply starts on it at once, confirmed by the final text;
+    a later interim with other words (the caller resumed) cancels it.
     """
 
     text: str
     final: bool
     end_of_turn: bool = False
+    eager: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +367,8 @@ class _Caller:
     #: The STT delivered its final text after the VAD end, or we stopped waiting for it.
     final_settled: bool = False
     stt_end_of_turn: bool = False
+    #: The STT's early end-of-turn guess holds for the current text.
+    eager: bool = False
 
     def text(self) -> str:
         return " ".join(part for part in (*self.finals, self.interim) if part).strip()
@@ -378,6 +386,8 @@ class _Reply:
     filler_said: bool = False
     tools_since: float | None = None
     speculative: bool = False
+    #: Started on the STT's eager end of turn (not on the VAD and a stable interim).
+    eager: bool = False
 
 
 class TurnMachine:
@@ -588,6 +598,7 @@ class TurnMachine:
             caller.interim = text
         if event.end_of_turn:
             caller.stt_end_of_turn = True
+        caller.eager = event.eager and not event.final
         if text:
             self._idle_since = None
         words = self._meaningful_words(caller.text())
@@ -599,9 +610,15 @@ class TurnMachine:
             self._barge_in = None  # the caller did say something: a real interruption
         reply = self._reply
         # New words before the reply was heard mean the caller went on (for a speculative
-        # reply, only once they speak again: its final text is not "more").
-        if reply and not reply.audio_started and words and (caller.speaking or not reply.speculative):
-            self._continue_turn(reply, actions)
+        # reply, only once they speak again: its final text is not "more"; for an eager one,
+        # once an interim says other words than it was started on).
+        if reply and not reply.audio_started and words:
+            if reply.speculative and reply.eager:
+                went_on = not event.final and _normalised(caller.text()) != _normalised(reply.text)
+            else:
+                went_on = caller.speaking or not reply.speculative
+            if went_on:
+                self._continue_turn(reply, actions)
 
     def _continue_turn(self, reply: _Reply, actions: list[Action]) -> None:
         """The caller kept talking before hearing reply ``reply``: drop it and answer it all."""
@@ -665,10 +682,14 @@ class TurnMachine:
             self._start_reply(text, now, actions)
         elif reply is None and (due := self._speculate_due()) is not None and now >= due:
             self._start_reply(text, now, actions, speculative=True)
+            assert self._reply is not None
+            self._reply.eager = caller.eager
 
     def _speculate_due(self) -> float | None:
-        """When a stable interim transcript may start a speculative reply, if one may."""
+        """When a stable (or eager) interim transcript may start a speculative reply, if one may."""
         caller, after = self._caller, self.config.speculative_after
+        if caller.eager and caller.interim and self._reply is None and not self._agent_audible:
+            return caller.interim_since  # the STT itself thinks the turn ended: at once
         if after is None or self._reply is not None or not caller.interim or caller.finals:
             return None
         if not caller.vad_ended or caller.speaking or self._agent_audible:
