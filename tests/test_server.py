@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
+import logging
 import random
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +20,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 from twilio.request_validator import RequestValidator
@@ -26,6 +29,7 @@ from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
 from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
+from voicecore.logs import JsonFormatter, TextFormatter
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
 from voicecore.runtime.session import SessionConfig
@@ -221,6 +225,85 @@ def test_a_call_hears_the_greeting_and_a_reply_and_barges_in() -> None:
             assert len(heard[1]) < len(LONG_REPLY)
 
     run(main())
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@needs_espeak
+def test_every_log_record_of_a_call_names_the_call_and_no_words_are_logged_at_info() -> None:
+    captured = _Records()
+    voicecore_logger = logging.getLogger("voicecore")
+    voicecore_logger.addHandler(captured)
+    level = voicecore_logger.level
+    voicecore_logger.setLevel(logging.DEBUG)
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)
+            call.say(speech("tell me everything"))
+            await until(lambda: len(call.marks) >= 3)
+            await call.hang_up()
+            await until(lambda: not server.calls)
+
+    try:
+        run(main())
+    finally:
+        voicecore_logger.removeHandler(captured)
+        voicecore_logger.setLevel(level)
+    of_call = [r for r in captured.records if r.name in ("voicecore.server", "voicecore.runtime.session")]
+    messages = [r.getMessage() for r in of_call]
+    assert any("started" in m for m in messages)
+    assert any("ended" in m for m in messages)
+    assert any("request fake-req-1" in m for m in messages)  # logged by the session's reply task
+    for record in of_call:
+        assert record.call_id == "CA00000000000000000000000000000001", record.getMessage()  # type: ignore[attr-defined]
+        assert record.stream_sid == "MZ00000000000000000000000000000001"  # type: ignore[attr-defined]
+        assert record.transport == "twilio"  # type: ignore[attr-defined]
+    words = ["tell me everything", "Sentence number", GREETING]
+    for record in captured.records:
+        if record.levelno >= logging.INFO:
+            assert not any(w.lower() in record.getMessage().lower() for w in words), record.getMessage()
+    line = JsonFormatter({"worker": 1}).format(of_call[0])
+    fields = msgspec.json.decode(line)
+    assert fields["call_id"] == "CA00000000000000000000000000000001"
+    assert fields["stream_sid"] == "MZ00000000000000000000000000000001"
+    assert fields["transport"] == "twilio"
+    assert fields["worker"] == 1
+    assert fields["message"] == of_call[0].getMessage()
+    assert {"time", "level", "logger"} <= set(fields)
+    assert "[call CA00000000000000000000000000000001]: " in TextFormatter().format(of_call[0])
+
+
+def test_log_format_json_writes_one_object_a_line_with_and_without_a_call() -> None:
+    from voicecore import logs
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    try:
+        logs.configure("json", stream=stream)
+        logging.getLogger("voicecore.test").info("outside %d", 1)
+        with logs.call_scope(logs.CallFields("WS1", "browser")):
+            logging.getLogger("voicecore.test").warning("inside")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in before[0]:
+            root.addHandler(handler)
+        root.setLevel(before[1])
+    outside, inside = (msgspec.json.decode(line) for line in stream.getvalue().splitlines())
+    assert outside["message"] == "outside 1"
+    assert "call_id" not in outside
+    assert inside["call_id"] == "WS1"
+    assert inside["transport"] == "browser"
+    assert inside["level"] == "WARNING"
 
 
 def test_dtmf_reaches_the_session_and_hang_up_ends_the_call() -> None:

@@ -273,8 +273,6 @@ def _add_serve(subparsers: Subparsers) -> None:
 
 def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     """Checks every setting, then serves until stopped."""
-    import logging
-
     from voicecore.errors import ConfigError
     from voicecore.serve import prepare, serve
 
@@ -283,7 +281,6 @@ def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     except ConfigError as error:
         print(f"voicecore serve: {error}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return serve(prepared)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from voicecore import __version__
+from voicecore import __version__, logs
 from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
 from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
@@ -131,6 +131,7 @@ def serve(prepared: Prepared, *, out: TextIO = sys.stdout) -> int:
     """Run the server until SIGTERM or SIGINT; returns the exit status."""
     if prepared.config.workers > 1:
         return _run_workers(prepared, out)
+    logs.configure(prepared.config.log_format)
     return loop.run(_serve(prepared, out, reuse_port=False))
 
 
@@ -184,8 +185,6 @@ def _run_workers(prepared: Prepared, out: TextIO) -> int:
 
 def _worker(agent_file: Path | None, options: dict[str, Any], index: int) -> None:
     # A fresh process (spawn): load the agent again rather than pickling its tools.
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s"
-    )
     prepared = prepare(agent_file, **options)
+    logs.configure(prepared.config.log_format, worker=index)
     sys.exit(loop.run(_serve(prepared, sys.stdout, reuse_port=True, quiet=True)))

@@ -51,6 +51,7 @@ from twilio.request_validator import RequestValidator
 from voicecore.agent import ProviderChoice
 from voicecore.config import ServeConfig
 from voicecore.errors import ProtocolError, ProviderError
+from voicecore.logs import CallFields, call_scope
 from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS
@@ -193,7 +194,10 @@ class VoiceServer:
         call_sid = str(form.get("CallSid", ""))
         if not self.admission.reserve(call_sid, asyncio.get_running_loop().time()):
             REFUSED_CALLS.inc()
-            logger.info("call %s refused: %s", call_sid, "draining" if self.admission.draining else "full")
+            with call_scope(CallFields(call_sid, "twilio")):
+                logger.info(
+                    "call %s refused: %s", call_sid, "draining" if self.admission.draining else "full"
+                )
             return _twiml(twiml.busy())
         parameters = {
             name: str(form[name]) for name in ("From", "To", "CallerName", "Direction") if form.get(name)
@@ -251,26 +255,29 @@ class VoiceServer:
             logger.warning("a Media Stream sent no 'start' message; closing it")
             await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
             return ws
-        if not self._authorized(start):
-            REJECTED_REQUESTS.inc()
-            logger.warning(
-                "call %s: stream without a valid %s parameter; closing it", start.call_sid, TOKEN_PARAMETER
-            )
-            await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
-            return ws
-        if not self.admission.admit(start.call_sid, asyncio.get_running_loop().time()):
-            REFUSED_CALLS.inc()
-            logger.info("call %s: stream refused (server full or draining)", start.call_sid)
-            await transport.close(TRY_AGAIN_LATER, b"server busy")
-            return ws
-        try:
-            await self._run_call(transport, start.call_sid)
-        finally:
-            self.admission.release(start.call_sid)
-            for kind, count in transport.protocol.problems.items():
-                BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
-            LOST_FRAMES.inc(transport.protocol.frames_lost)
-            await transport.close()
+        with call_scope(CallFields(start.call_sid, "twilio", start.stream_sid)):
+            if not self._authorized(start):
+                REJECTED_REQUESTS.inc()
+                logger.warning(
+                    "call %s: stream without a valid %s parameter; closing it",
+                    start.call_sid,
+                    TOKEN_PARAMETER,
+                )
+                await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
+                return ws
+            if not self.admission.admit(start.call_sid, asyncio.get_running_loop().time()):
+                REFUSED_CALLS.inc()
+                logger.info("call %s: stream refused (server full or draining)", start.call_sid)
+                await transport.close(TRY_AGAIN_LATER, b"server busy")
+                return ws
+            try:
+                await self._run_call(transport, start.call_sid)
+            finally:
+                self.admission.release(start.call_sid)
+                for kind, count in transport.protocol.problems.items():
+                    BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+                LOST_FRAMES.inc(transport.protocol.frames_lost)
+                await transport.close()
         return ws
 
     def _authorized(self, start: StreamStarted) -> bool:
@@ -301,18 +308,19 @@ class VoiceServer:
             await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
             return ws
         call_id = "WS" + uuid.uuid4().hex
-        if not self.admission.admit(call_id, asyncio.get_running_loop().time()):
-            REFUSED_CALLS.inc()
-            logger.info("call %s: browser refused (server full or draining)", call_id)
-            await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
-            return ws
-        try:
-            await self._run_call(transport, call_id, observers=[PageObserver(transport)])
-        finally:
-            self.admission.release(call_id)
-            for kind, count in transport.protocol.problems.items():
-                BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
-            await transport.end("shutdown" if self.admission.draining else "hangup")
+        with call_scope(CallFields(call_id, "browser")):
+            if not self.admission.admit(call_id, asyncio.get_running_loop().time()):
+                REFUSED_CALLS.inc()
+                logger.info("call %s: browser refused (server full or draining)", call_id)
+                await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
+                return ws
+            try:
+                await self._run_call(transport, call_id, observers=[PageObserver(transport)])
+            finally:
+                self.admission.release(call_id)
+                for kind, count in transport.protocol.problems.items():
+                    BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+                await transport.end("shutdown" if self.admission.draining else "hangup")
         return ws
 
     def _same_origin(self, request: web.Request) -> bool:

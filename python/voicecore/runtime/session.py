@@ -23,6 +23,7 @@ from voicecore import events as ev
 from voicecore.audio import Vad
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
+from voicecore.logs import install_call_fields
 from voicecore.observers import Observer
 from voicecore.providers.base import (
     LLM,
@@ -99,6 +100,7 @@ class Session:
     ) -> None:
         """Prepare a session; :meth:`run` carries out the call."""
         self.config = config
+        install_call_fields()
         install_log_redaction(enabled=config.redact_logs)
         self.call_id = call_id or uuid.uuid4().hex
         self.events = EventHub(observers)
