@@ -23,6 +23,7 @@ import aiohttp
 import msgspec
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
@@ -562,6 +563,65 @@ def test_end_call_hangs_up_through_the_rest_api(monkeypatch: pytest.MonkeyPatch)
             assert update["path"].endswith("/Calls/" + call.call_sid + ".json")
 
     run(main())
+
+
+# --- late audio ---------------------------------------------------------------------------------
+
+
+def metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+LATE_FRAMES = "voicecore_caller_frame_lateness_seconds_count"
+UNDERRUNS = "voicecore_agent_audio_underruns_total"
+UNDERRUN_SECONDS = "voicecore_agent_audio_underrun_seconds_total"
+
+
+@needs_espeak
+def test_a_normal_call_has_no_late_frames_and_no_underruns() -> None:
+    before = [metric(name) for name in (LATE_FRAMES, UNDERRUNS, UNDERRUN_SECONDS)]
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)
+            call.say(speech("tell me everything"))
+            await until(lambda: len(call.marks) >= 3)
+            assert server.calls[call.call_sid].session.arrivals.late_frames == 0
+
+    run(main())
+    assert [metric(name) for name in (LATE_FRAMES, UNDERRUNS, UNDERRUN_SECONDS)] == before
+
+
+def test_frames_held_back_by_the_network_count_as_late() -> None:
+    before = metric(LATE_FRAMES)
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: call.frames_sent >= 10)
+            call.stall(0.5)  # ~25 frames held back, then sent at once
+            sent = call.frames_sent
+            await until(lambda: call.frames_sent >= sent + 40)
+            session = server.calls[call.call_sid].session
+            await until(lambda: session.arrivals.late_frames >= 15)
+
+    run(main())
+    assert metric(LATE_FRAMES) - before >= 15
+
+
+def test_a_tts_slower_than_real_time_underruns_the_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = registry.ProviderEntry(
+        "tts", "test", lambda keys, options: FakeTTS(first_byte=0.02, ms_per_char=15.0, realtime_factor=0.5)
+    )
+    monkeypatch.setitem(registry.PROVIDERS, ("tts", "test"), slow)
+    before = metric(UNDERRUNS), metric(UNDERRUN_SECONDS)
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)  # the greeting: 135 ms made in 270 ms
+
+    run(main())
+    assert metric(UNDERRUNS) - before[0] >= 1
+    assert metric(UNDERRUN_SECONDS) - before[1] >= 0.05
 
 
 # --- the simulated caller (python -m voicecore call) ----------------------------------------

@@ -119,6 +119,7 @@ class TwilioCaller:
         self._closed = asyncio.Event()
         self._sequence = 0
         self._chunk = 0
+        self._stall = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -184,6 +185,13 @@ class TwilioCaller:
         """Whether the stream is closed (by either side)."""
         return self._closed.is_set()
 
+    def stall(self, seconds: float) -> None:
+        """Hold the caller's frames back for ``seconds``, then send them at once (a network hiccup).
+
+        They keep their timestamps, so the server sees them arrive late.
+        """
+        self._stall = seconds
+
     async def press(self, digit: str) -> None:
         """The caller presses a key."""
         dtmf = {"track": "inbound_track", "digit": digit}
@@ -246,6 +254,9 @@ class TwilioCaller:
             self._chunk += 1
             media = {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(20 * (self._chunk - 1))}
             media["payload"] = base64.b64encode(frame).decode()
+            if self._stall:
+                seconds, self._stall = self._stall, 0.0
+                await asyncio.sleep(seconds)
             await self.send({"event": "media", "streamSid": self.stream_sid, "media": media})
             next_at += 0.02
             await asyncio.sleep(max(next_at - loop.time(), 0.0))

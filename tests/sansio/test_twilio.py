@@ -90,7 +90,7 @@ def test_a_whole_stream_in_order() -> None:
         account_sid="AC1",
         custom_parameters={"from": "+14155550100", "lang": "en"},
     )
-    assert audio == MediaReceived(frame)  # μ-law passthrough: the bytes as sent
+    assert audio == MediaReceived(frame, 20)  # μ-law passthrough: the bytes as sent
     assert dtmf == DtmfReceived("7")
     assert stop == StreamStopped()
     assert (protocol.stream_sid, protocol.call_sid, protocol.stopped) == (SID, CALL, True)
@@ -216,7 +216,7 @@ def test_bad_messages_are_counted_and_skipped(text: str, kind: str) -> None:
     assert protocol.events_received() == []
     assert dict(protocol.problems) == {kind: 1}
     protocol.receive_text(media(b"\x01" * 160))  # the stream goes on
-    assert protocol.events_received() == [MediaReceived(b"\x01" * 160)]
+    assert protocol.events_received() == [MediaReceived(b"\x01" * 160, 20)]
 
 
 def test_bad_base64_in_pcm_mode_leaves_the_stream_usable() -> None:

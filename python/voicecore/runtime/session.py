@@ -36,9 +36,19 @@ from voicecore.providers.base import (
 from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
-from voicecore.runtime.metrics import BARGE_IN_TO_SILENCE, BARGE_INS, CALLS, TurnClock, count_provider_error
+from voicecore.runtime.metrics import (
+    AGENT_UNDERRUN_SECONDS,
+    AGENT_UNDERRUNS,
+    BARGE_IN_TO_SILENCE,
+    BARGE_INS,
+    CALLER_FRAME_LATENESS,
+    CALLS,
+    TurnClock,
+    count_provider_error,
+)
 from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
+from voicecore.sansio.frame_timing import ArrivalMeter, PlayoutClock
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
 from voicecore.text import SentenceSplitter, speakable
 from voicecore.tools import Toolbox, ToolCall, invoke_all
@@ -137,6 +147,8 @@ class Session:
         self._to_stt = AudioConverter(inbound, self._stt_format)
         self._tts_format = _choose(tts.output_formats(), transport.output_format)
         self._stt_stream: Any = None
+        self.arrivals = ArrivalMeter()
+        self._inbound_bytes_per_s = float(inbound.bytes_per_second)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -306,7 +318,11 @@ class Session:
     async def _inbound(self) -> None:
         async for event in self.transport.events():
             match event:
-                case CallerAudio(audio):
+                case CallerAudio(audio, timestamp_ms):
+                    timestamp = None if timestamp_ms is None else timestamp_ms / 1000.0
+                    duration = len(audio) / self._inbound_bytes_per_s
+                    if (late := self.arrivals.frame(self._now(), duration, timestamp)) is not None:
+                        CALLER_FRAME_LATENESS.observe(late)
                     for vad_event in self._vad.push(self._to_vad.convert(audio)):
                         if vad_event.kind == "start":
                             self._handle(t.SpeechStarted())
@@ -497,6 +513,7 @@ class _Speaker:
         self.texts: deque[str] = deque()
         self.pump: asyncio.Task[None] | None = None
         self.convert = AudioConverter(session._tts_format, session.transport.output_format)
+        self.playout = PlayoutClock()
 
     async def __aenter__(self) -> _Speaker:
         return self
@@ -546,6 +563,9 @@ class _Speaker:
             if audio:
                 if segment_start is None:
                     segment_start = session._now()
+                if gap := self.playout.sent(session._now(), len(audio) / bytes_per_ms / 1000.0):
+                    AGENT_UNDERRUNS.inc()
+                    AGENT_UNDERRUN_SECONDS.inc(gap)
                 await session._send_audio(audio)
                 session._stage(self.turn, "first_audio_sent")
                 segment_ms += len(audio) / bytes_per_ms

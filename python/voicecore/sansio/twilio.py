@@ -186,9 +186,16 @@ class StreamStarted:
 
 @dataclass(frozen=True, slots=True)
 class MediaReceived:
-    """One frame of caller audio, in the protocol's engine format."""
+    """One frame of caller audio, in the protocol's engine format.
+
+    Attributes:
+        audio: The audio.
+        timestamp_ms: Where it starts on the stream's media clock (ms since the stream began),
+            or None if Twilio's ``timestamp`` was missing or not a number.
+    """
 
     audio: bytes
+    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +279,7 @@ class TwilioProtocol:
             case _Media(media=media):
                 if self._expect_stream(message.stream_sid, "media"):
                     self._count_chunk(media.chunk)
-                    self._on_media(media.payload)
+                    self._on_media(media.payload, int(media.timestamp) if media.timestamp.isdigit() else None)
             case _Mark(mark=mark):
                 if self._expect_stream(message.stream_sid, "mark"):
                     self._on_mark(mark.name)
@@ -322,7 +329,7 @@ class TwilioProtocol:
             )
         )
 
-    def _on_media(self, payload: str) -> None:
+    def _on_media(self, payload: str, timestamp_ms: int | None) -> None:
         try:
             if self._decoder is not None:
                 audio = self._decoder.decode(payload)
@@ -332,7 +339,7 @@ class TwilioProtocol:
             self._problem("bad-base64", "a media payload that is not valid base64")
             return
         if audio:
-            self._events.append(MediaReceived(audio))
+            self._events.append(MediaReceived(audio, timestamp_ms))
 
     def _count_chunk(self, chunk: str) -> None:
         """Twilio numbers media chunks from 1; a jump means frames lost on the way."""

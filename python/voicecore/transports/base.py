@@ -19,9 +19,16 @@ __all__ = ["CallerAudio", "CallerHungUp", "DtmfPressed", "MarkPlayed", "Transpor
 
 @dataclass(frozen=True, slots=True)
 class CallerAudio:
-    """Caller audio in the transport's ``input_format``."""
+    """Caller audio in the transport's ``input_format``.
+
+    Attributes:
+        audio: The audio.
+        timestamp_ms: Where it starts on the stream's media clock, when the transport says
+            (Twilio does); the session measures how late frames arrive against it.
+    """
 
     audio: bytes
+    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,8 +85,8 @@ class TwilioTransport:
         while True:
             while self._pending:
                 match self._pending.popleft():
-                    case tw.MediaReceived(audio):
-                        yield CallerAudio(audio)
+                    case tw.MediaReceived(audio, timestamp_ms):
+                        yield CallerAudio(audio, timestamp_ms)
                     case tw.MarkPlayed(name):
                         yield MarkPlayed(name)
                     case tw.DtmfReceived(digit):
