@@ -268,6 +268,12 @@ def _add_serve(subparsers: Subparsers) -> None:
     parser.add_argument("--host", default=None, help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default: 8765; 0: any free port)")
     parser.add_argument("--workers", type=int, default=None, help="processes sharing the port (default: 1)")
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=None,
+        help="concurrent calls, across all workers; more are refused (default: 50)",
+    )
     parser.set_defaults(handler=_run_serve)
 
 
@@ -277,7 +283,9 @@ def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     from voicecore.serve import prepare, serve
 
     try:
-        prepared = prepare(args.agent, host=args.host, port=args.port, workers=args.workers)
+        prepared = prepare(
+            args.agent, host=args.host, port=args.port, workers=args.workers, max_calls=args.max_calls
+        )
     except ConfigError as error:
         print(f"voicecore serve: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,7 +12,7 @@ variable                 default     meaning
 VOICECORE_HOST           127.0.0.1   address to listen on (``0.0.0.0``: every interface)
 VOICECORE_PORT           8765        TCP port (0: any free port, one worker only)
 VOICECORE_WORKERS        1           processes sharing the port (SO_REUSEPORT)
-VOICECORE_MAX_CALLS      50          concurrent calls per worker; more are refused
+VOICECORE_MAX_CALLS      50          concurrent calls (across all workers); more are refused
 VOICECORE_DRAIN_TIMEOUT  30          seconds calls may run on after SIGTERM
 VOICECORE_PUBLIC_URL     (request)   ``https://host`` as Twilio reaches us (behind a proxy)
 VOICECORE_STT            agent, fake speech-to-text provider (over the agent file's)

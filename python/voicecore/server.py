@@ -37,6 +37,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
+from voicecore.shared_admission import SharedAdmission
 from voicecore.transports.base import CallerHungUp, MarkPlayed, Transport
 from voicecore.transports.twilio import TwilioTransport
 from voicecore.transports.twilio_rest import TwilioCalls
@@ -118,15 +120,20 @@ class VoiceServer:
         config: Server settings (validated).
         agent: The session settings of the agent every call talks to.
         providers: Provider per role (see :func:`voicecore.config.providers`).
+        admission: The call limit shared with other workers; by default this process's own.
     """
 
     def __init__(
-        self, config: ServeConfig, agent: SessionConfig, providers: Mapping[registry.Role, ProviderChoice]
+        self,
+        config: ServeConfig,
+        agent: SessionConfig,
+        providers: Mapping[registry.Role, ProviderChoice],
+        admission: SharedAdmission | None = None,
     ) -> None:
         self.config = config
         self.agent = agent
         self.providers = dict(providers)
-        self.admission = Admission(config.max_calls)
+        self.admission: Admission | SharedAdmission = admission or Admission(config.max_calls)
         self.calls: dict[str, _Call] = {}
         token = config.twilio_auth_token
         self._validator = RequestValidator(token) if token else None
@@ -192,7 +199,7 @@ class VoiceServer:
         if (rejected := self._check_signature(request, form)) is not None:
             return rejected
         call_sid = str(form.get("CallSid", ""))
-        if not self.admission.reserve(call_sid, asyncio.get_running_loop().time()):
+        if not self.admission.reserve(call_sid, time.monotonic()):
             REFUSED_CALLS.inc()
             with call_scope(CallFields(call_sid, "twilio")):
                 logger.info(
@@ -265,7 +272,7 @@ class VoiceServer:
                 )
                 await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
                 return ws
-            if not self.admission.admit(start.call_sid, asyncio.get_running_loop().time()):
+            if not self.admission.admit(start.call_sid, time.monotonic()):
                 REFUSED_CALLS.inc()
                 logger.info("call %s: stream refused (server full or draining)", start.call_sid)
                 await transport.close(TRY_AGAIN_LATER, b"server busy")
@@ -309,7 +316,7 @@ class VoiceServer:
             return ws
         call_id = "WS" + uuid.uuid4().hex
         with call_scope(CallFields(call_id, "browser")):
-            if not self.admission.admit(call_id, asyncio.get_running_loop().time()):
+            if not self.admission.admit(call_id, time.monotonic()):
                 REFUSED_CALLS.inc()
                 logger.info("call %s: browser refused (server full or draining)", call_id)
                 await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
