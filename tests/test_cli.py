@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -293,6 +294,45 @@ def test_call_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--url", "--wav", "--say", "--out"):
         assert option in out
+
+
+@pytest.mark.skipif(
+    registry.local_extra_missing() is not None or shutil.which("espeak-ng") is None,
+    reason="needs the local extra (PocketSphinx, eSpeak NG) and espeak-ng for the caller",
+)
+def test_call_prints_the_transcript_of_a_call_to_the_offline_agent() -> None:
+    port = _free_port()
+    proc, _ = _start_serve("--port", str(port))  # the built-in front desk: eSpeak NG speaks
+    try:
+        deadline = time.monotonic() + 30
+        while _listening_sockets(port) < 1:
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+        url = f"ws://127.0.0.1:{port}/twilio/stream"
+        command = [sys.executable, "-m", "voicecore", "call", "--url", url, "--say", "When are you open?"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("greeting: first agent audio")
+    assert lines[1].startswith("  agent: ")
+    assert lines[2].startswith("turn 1: you spoke")
+    assert lines[3] == "  you: When are you open?"
+    assert lines[4].startswith("  agent: ")
+    # PocketSphinx hears eSpeak NG's voice over a phone line badly (see the README's figures):
+    # the words are checked to have been recognised from the greeting's audio, not to be right.
+    assert lines[1] != "  agent: (no words recognised)"
+    assert "not shown" not in done.stdout
+
+
+def test_without_the_local_extra_call_says_how_to_get_the_agents_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry, "local_extra_missing", lambda: "pocketsphinx not installed")
+    assert cli._agent_words(TwilioCaller("ws://127.0.0.1:1/twilio/stream")) is None
 
 
 def test_call_rejects_a_file_that_is_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

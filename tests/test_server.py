@@ -28,7 +28,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
-from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
+from voicecore.caller import TwilioCaller, recognise, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
 from voicecore.logs import JsonFormatter, TextFormatter
 from voicecore.providers import registry
@@ -647,3 +647,13 @@ def test_a_simulated_call_measures_each_turn_and_records_what_it_heard(
     write_wav(out, bytes(call.played))
     assert ulaw_from_wav(out.read_bytes()) == bytes(call.played)  # μ-law survives the round trip
     assert "turn 1: you spoke" in summary(call)
+    # FakeTTS speaks 15 ms a character (8 μ-law bytes a ms); resampling adds a few ms a sentence.
+    assert 0 <= len(call.greeting) - len(GREETING) * 15 * 8 < 400
+    assert 0 <= len(turn.heard) - len("Sure.Here it is.") * 15 * 8 < 400  # two sentences
+    assert len(call.played) == len(call.greeting) + len(turn.heard)
+    words = run(recognise(FakeSTT(["the greeting"]), bytes(call.greeting)))
+    assert words == "the greeting"  # the audio reached the STT and its final text came back
+    text = summary(call, ["tell me everything"], ["hi there", "sure here it is"])
+    assert "greeting: first agent audio" in text
+    assert "  agent: hi there\nturn 1: you spoke" in text
+    assert "  you: tell me everything\n  agent: sure here it is\n" in text
