@@ -376,6 +376,26 @@ def test_call_beyond_the_limit_is_refused_at_the_webhook_and_at_the_stream() -> 
     run(main())
 
 
+def test_a_call_whose_session_crashes_gives_its_slot_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    class BrokenSTT(FakeSTT):
+        async def open(self, audio: object, *, language: str) -> object:  # type: ignore[override]
+            raise RuntimeError("a bug in the STT adapter")
+
+    monkeypatch.setitem(
+        registry.PROVIDERS, ("stt", "test"), registry.ProviderEntry("stt", "test", lambda k, o: BrokenSTT())
+    )
+
+    async def main() -> None:
+        async with serving(config(max_calls=1)) as server:
+            for n in range(2):  # the second call is not refused: the first one's slot came back
+                async with FakeTwilio(stream_url(server), call_sid=f"CA{n}", stream_sid=f"MZ{n}") as call:
+                    assert await call.closed_by_server() == 1000
+                await until(lambda: not server.calls)
+                assert server.admission.active == 0
+
+    run(main())
+
+
 def test_a_reserved_slot_keeps_its_call() -> None:
     async def main() -> None:
         async with serving(config(max_calls=1)) as server:
