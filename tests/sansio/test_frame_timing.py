@@ -56,3 +56,24 @@ def test_audio_sent_after_the_previous_audio_played_is_an_underrun() -> None:
     assert clock.sent(0.71, 0.1) == 0.0  # 10 ms gap: under one frame, not counted
     assert clock.sent(1.0, 0.1) == pytest.approx(0.19)  # the caller heard 190 ms of nothing
     assert (clock.underruns, clock.underrun_s) == (1, pytest.approx(0.19))
+
+
+def test_a_mark_played_late_moves_the_model_so_a_late_far_end_hides_no_gap() -> None:
+    clock = PlayoutClock()
+    clock.sent(0.0, 0.5)
+    first = clock.mark()
+    clock.sent(0.1, 0.5)
+    second = clock.mark()
+    assert clock.expected_end == pytest.approx(1.0)
+    assert first is not None
+    assert second is not None
+    clock.confirm(first, 0.7)  # the far end played the first part 200 ms later than modelled
+    assert clock.expected_end == pytest.approx(1.2)
+    clock.confirm(second, 1.2)  # the same delay, already counted: the model stays
+    assert clock.expected_end == pytest.approx(1.2)
+    assert clock.sent(1.1, 0.2) == 0.0  # queued in time after all
+    third = clock.mark()
+    assert third is not None
+    clock.confirm(third, 1.3)  # a mark played earlier than modelled never moves it back
+    assert clock.expected_end == pytest.approx(1.4)
+    assert clock.sent(1.6, 0.1) == pytest.approx(0.2)

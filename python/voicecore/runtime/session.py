@@ -148,6 +148,7 @@ class Session:
         self._tts_format = _choose(tts.output_formats(), transport.output_format)
         self._stt_stream: Any = None
         self.arrivals = ArrivalMeter()
+        self._mark_ends: dict[str, tuple[PlayoutClock, float]] = {}  # mark -> its reply's clock, end
         self._inbound_bytes_per_s = float(inbound.bytes_per_second)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -239,6 +240,7 @@ class Session:
                         self._pending_user.pop(turn, None)
                 case t.ClearPlayback():
                     BARGE_INS.inc()
+                    self._mark_ends.clear()  # the marks sent so far are discarded, never played
                     self._last_cut = self.ledger.cut(self._now())
                     self._spawn(self._clear(self._now()), "clear")
                     cut_turn = max(self._last_cut.unheard, default=None)
@@ -336,6 +338,8 @@ class Session:
                         except ProviderError as error:
                             logger.warning("sending audio to speech recognition failed: %s", error)
                 case MarkPlayed(name):
+                    if (mark_end := self._mark_ends.pop(name, None)) is not None:
+                        mark_end[0].confirm(mark_end[1], self._now())
                     try:
                         segment = self.ledger.on_mark(name, self._now())
                     except ProtocolError:
@@ -577,6 +581,8 @@ class _Speaker:
             if chunk.end_of_text and self.texts:
                 start = segment_start if segment_start is not None else session._now()
                 mark = session.ledger.append(self.turn, self.texts.popleft(), segment_ms, start, tuple(words))
+                if (end := self.playout.mark()) is not None:
+                    session._mark_ends[mark] = (self.playout, end)
                 await session.transport.send_mark(mark)
                 stream_ms += segment_ms
                 segment_ms, segment_start, words = 0.0, None, []

@@ -8,8 +8,10 @@ counts as nothing and a stall (the network, or a busy event loop) counts for eve
 held back.
 
 :class:`PlayoutClock` models when the agent's audio sent so far finishes playing, from what
-was sent (the far end plays it at real-time rate). Audio handed over after that moment, within
-one reply, means the caller heard a gap: an underrun (the TTS or the LLM fell behind).
+was sent (the far end plays it at real-time rate), and marks confirm it: a mark played later
+than modelled means the far end plays later than the audio was sent (network, jitter buffer),
+so everything after it ends later too. Audio handed over after the modelled end, within one
+reply, means the caller heard a gap: an underrun (the TTS or the LLM fell behind).
 
 Pure: the caller passes ``now`` (seconds, any monotonic clock).
 """
@@ -71,6 +73,23 @@ class PlayoutClock:
         self.underruns = 0
         self.underrun_s = 0.0
         self._until: float | None = None  # when the audio sent so far has played
+        self._late = 0.0  # how much later than sent the far end plays, as marks showed
+
+    @property
+    def expected_end(self) -> float | None:
+        """When the audio sent so far is modelled to have played (None before any)."""
+        return self._until
+
+    def mark(self) -> float | None:
+        """For a mark sent now: where the audio before it ends, to hand to :meth:`confirm`."""
+        return None if self._until is None else self._until - self._late
+
+    def confirm(self, mark: float, now: float) -> None:
+        """The mark :meth:`mark` described was played at ``now``; later than modelled moves the model."""
+        delay = now - (mark + self._late)
+        if self._until is not None and delay > 0:
+            self._until += delay
+            self._late += delay
 
     def sent(self, now: float, duration_s: float) -> float:
         """Note ``duration_s`` of audio sent at ``now``; the gap before it (0.0: none)."""
