@@ -118,7 +118,7 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["serve", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--agent", "--host", "--port", "--workers"):
+    for option in ("--agent", "--host", "--port", "--workers", "--max-calls"):
         assert option in out
 
 
