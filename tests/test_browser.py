@@ -210,3 +210,28 @@ def test_the_page_is_served(path: str) -> None:
             assert ("AudioWorklet" in body) or ("registerProcessor" in body) or ("/web/app.js" in body)
 
     run(main())
+
+
+def test_browser_audio_held_back_counts_as_late_against_the_audio_received() -> None:
+    frame = b"\x00\x00" * 320  # 20 ms at 16 kHz
+
+    async def main() -> None:
+        async with (
+            serving() as server,
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server)) as ws,
+        ):
+            await ws.send_str('{"type": "start", "sample_rate": 16000}')
+            for _ in range(10):  # real time
+                await ws.send_bytes(frame)
+                await asyncio.sleep(0.02)
+            await until(lambda: bool(server.calls))
+            (call,) = server.calls.values()
+            assert call.session.arrivals.late_frames == 0
+            await asyncio.sleep(0.5)  # the network holds ~25 frames back, then delivers them at once
+            for _ in range(25):
+                await ws.send_bytes(frame)
+            await until(lambda: call.session.arrivals.late_frames >= 15)
+            await ws.send_str('{"type": "stop"}')
+
+    run(main())

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,10 +13,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from voicecore import cli
+from voicecore.caller import TwilioCaller
 from voicecore.providers import registry
+from voicecore.runtime.loop import run
 
 
 def test_help_lists_bench(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +118,7 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["serve", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--agent", "--host", "--port", "--workers"):
+    for option in ("--agent", "--host", "--port", "--workers", "--max-calls"):
         assert option in out
 
 
@@ -203,6 +208,82 @@ def test_serve_with_two_workers_shares_one_port() -> None:
         proc.stdout.close()
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _listening_sockets(port: int) -> int:
+    """Sockets listening on ``port`` (Linux's /proc/net/tcp; one per worker with SO_REUSEPORT)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+async def _until(condition: Any, within: float = 20.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 (the caller's state; no event to wait on)
+            await asyncio.sleep(0.05)
+
+
+async def _webhook(port: int, call_sid: str) -> str:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{port}/twilio/voice", data={"CallSid": call_sid}) as response,
+    ):
+        assert response.status == 200
+        return await response.text()
+
+
+async def _one_limit_for_two_workers(port: int) -> None:
+    url = f"ws://127.0.0.1:{port}/twilio/stream"
+    async with (
+        TwilioCaller(url, call_sid="CA1", stream_sid="MZ1") as one,
+        TwilioCaller(url, call_sid="CA2", stream_sid="MZ2") as two,
+    ):
+        await _until(lambda: one.first_audio_at is not None and two.first_audio_at is not None)
+        for n in range(6):  # new connections land on either worker: every one is refused
+            assert "<Reject" in await _webhook(port, f"CA-busy-{n}")
+        for n in range(4):
+            async with TwilioCaller(url, call_sid=f"CA-over-{n}", stream_sid=f"MZ-over-{n}") as over:
+                assert await over.closed_by_server() == 1013
+        assert not one.closed
+        assert not two.closed
+        await one.hang_up()
+        answers: list[str] = []
+
+        async def answered() -> bool:
+            answers.append(await _webhook(port, "CA9"))
+            return "<Connect>" in answers[-1]
+
+        async with asyncio.timeout(10):
+            while not await answered():  # noqa: ASYNC110 (polls the server over HTTP)
+                await asyncio.sleep(0.1)
+        assert "<Reject" not in answers[-1]
+        async with TwilioCaller(url, call_sid="CA9", stream_sid="MZ9") as again:  # its reservation
+            await _until(lambda: again.first_audio_at is not None)
+            assert not again.closed
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts listening sockets in /proc")
+def test_two_workers_share_one_call_limit() -> None:
+    port = _free_port()
+    fakes = {f"VOICECORE_{role}": "fake" for role in ("STT", "LLM", "TTS")}
+    proc, _ = _start_serve("--port", str(port), "--workers", "2", "--max-calls", "2", env=fakes)
+    try:
+        deadline = time.monotonic() + 30
+        while _listening_sockets(port) < 2:  # both workers have bound the port
+            assert proc.poll() is None, "serve exited"
+            assert time.monotonic() < deadline, "the workers did not both start"
+            time.sleep(0.1)
+        run(_one_limit_for_two_workers(port))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
 # --- call -------------------------------------------------------------------------------------
 
 
@@ -213,6 +294,45 @@ def test_call_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--url", "--wav", "--say", "--out"):
         assert option in out
+
+
+@pytest.mark.skipif(
+    registry.local_extra_missing() is not None or shutil.which("espeak-ng") is None,
+    reason="needs the local extra (PocketSphinx, eSpeak NG) and espeak-ng for the caller",
+)
+def test_call_prints_the_transcript_of_a_call_to_the_offline_agent() -> None:
+    port = _free_port()
+    proc, _ = _start_serve("--port", str(port))  # the built-in front desk: eSpeak NG speaks
+    try:
+        deadline = time.monotonic() + 30
+        while _listening_sockets(port) < 1:
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+        url = f"ws://127.0.0.1:{port}/twilio/stream"
+        command = [sys.executable, "-m", "voicecore", "call", "--url", url, "--say", "When are you open?"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("greeting: first agent audio")
+    assert lines[1].startswith("  agent: ")
+    assert lines[2].startswith("turn 1: you spoke")
+    assert lines[3] == "  you: When are you open?"
+    assert lines[4].startswith("  agent: ")
+    # PocketSphinx hears eSpeak NG's voice over a phone line badly (see the README's figures):
+    # the words are checked to have been recognised from the greeting's audio, not to be right.
+    assert lines[1] != "  agent: (no words recognised)"
+    assert "not shown" not in done.stdout
+
+
+def test_without_the_local_extra_call_says_how_to_get_the_agents_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry, "local_extra_missing", lambda: "pocketsphinx not installed")
+    assert cli._agent_words(TwilioCaller("ws://127.0.0.1:1/twilio/stream")) is None
 
 
 def test_call_rejects_a_file_that_is_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,6 +44,7 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
             "VOICECORE_DRAIN_TIMEOUT": "2.5",
             "VOICECORE_PUBLIC_URL": "https://voice.example.com",
             "VOICECORE_TWILIO_RATE": "16000",
+            "VOICECORE_LOG_FORMAT": "json",
             "TWILIO_AUTH_TOKEN": "secret-token",
             "OPENAI_API_KEY": "sk-secret",
             "UNRELATED": "x",
@@ -53,6 +54,7 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
     assert config.drain_timeout == 2.5
     assert config.public_url == "https://voice.example.com"
     assert config.twilio_rate == 16000
+    assert config.log_format == "json"
     assert config.twilio_auth_token == "secret-token"
     assert config.keys == {"OPENAI_API_KEY": "sk-secret"}
     assert "secret" not in repr(config)
@@ -71,6 +73,7 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
         ({"VOICECORE_PUBLIC_URL": "https://x.com/?a=1"}, "with no query"),
         ({"VOICECORE_TWILIO_RATE": "11025"}, "VOICECORE_TWILIO_RATE must be"),
         ({"VOICECORE_TWILIO_API_URL": "api.twilio.com"}, "VOICECORE_TWILIO_API_URL must be an http(s) URL"),
+        ({"VOICECORE_LOG_FORMAT": "xml"}, "VOICECORE_LOG_FORMAT must be text or json, not 'xml'"),
         ({"VOICECORE_STT": "nosuch"}, "set VOICECORE_STT to one of: deepgram, deepgram-flux, failover, fake"),
     ],
 )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
+import logging
 import random
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -18,14 +20,17 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import aiohttp
+import msgspec
 import pytest
+from prometheus_client import REGISTRY
 from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
-from voicecore.caller import TwilioCaller, simulate, summary, ulaw_from_wav, write_wav
+from voicecore.caller import TwilioCaller, recognise, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
 from voicecore.fakes import FakeTwilioAPI
+from voicecore.logs import JsonFormatter, TextFormatter
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
 from voicecore.runtime.session import SessionConfig
@@ -223,6 +228,85 @@ def test_a_call_hears_the_greeting_and_a_reply_and_barges_in() -> None:
     run(main())
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@needs_espeak
+def test_every_log_record_of_a_call_names_the_call_and_no_words_are_logged_at_info() -> None:
+    captured = _Records()
+    voicecore_logger = logging.getLogger("voicecore")
+    voicecore_logger.addHandler(captured)
+    level = voicecore_logger.level
+    voicecore_logger.setLevel(logging.DEBUG)
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)
+            call.say(speech("tell me everything"))
+            await until(lambda: len(call.marks) >= 3)
+            await call.hang_up()
+            await until(lambda: not server.calls)
+
+    try:
+        run(main())
+    finally:
+        voicecore_logger.removeHandler(captured)
+        voicecore_logger.setLevel(level)
+    of_call = [r for r in captured.records if r.name in ("voicecore.server", "voicecore.runtime.session")]
+    messages = [r.getMessage() for r in of_call]
+    assert any("started" in m for m in messages)
+    assert any("ended" in m for m in messages)
+    assert any("request fake-req-1" in m for m in messages)  # logged by the session's reply task
+    for record in of_call:
+        assert record.call_id == "CA00000000000000000000000000000001", record.getMessage()  # type: ignore[attr-defined]
+        assert record.stream_sid == "MZ00000000000000000000000000000001"  # type: ignore[attr-defined]
+        assert record.transport == "twilio"  # type: ignore[attr-defined]
+    words = ["tell me everything", "Sentence number", GREETING]
+    for record in captured.records:
+        if record.levelno >= logging.INFO:
+            assert not any(w.lower() in record.getMessage().lower() for w in words), record.getMessage()
+    line = JsonFormatter({"worker": 1}).format(of_call[0])
+    fields = msgspec.json.decode(line)
+    assert fields["call_id"] == "CA00000000000000000000000000000001"
+    assert fields["stream_sid"] == "MZ00000000000000000000000000000001"
+    assert fields["transport"] == "twilio"
+    assert fields["worker"] == 1
+    assert fields["message"] == of_call[0].getMessage()
+    assert {"time", "level", "logger"} <= set(fields)
+    assert "[call CA00000000000000000000000000000001]: " in TextFormatter().format(of_call[0])
+
+
+def test_log_format_json_writes_one_object_a_line_with_and_without_a_call() -> None:
+    from voicecore import logs
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    try:
+        logs.configure("json", stream=stream)
+        logging.getLogger("voicecore.test").info("outside %d", 1)
+        with logs.call_scope(logs.CallFields("WS1", "browser")):
+            logging.getLogger("voicecore.test").warning("inside")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in before[0]:
+            root.addHandler(handler)
+        root.setLevel(before[1])
+    outside, inside = (msgspec.json.decode(line) for line in stream.getvalue().splitlines())
+    assert outside["message"] == "outside 1"
+    assert "call_id" not in outside
+    assert inside["call_id"] == "WS1"
+    assert inside["transport"] == "browser"
+    assert inside["level"] == "WARNING"
+
+
 def test_dtmf_reaches_the_session_and_hang_up_ends_the_call() -> None:
     async def main() -> None:
         async with serving() as server:
@@ -288,6 +372,26 @@ def test_call_beyond_the_limit_is_refused_at_the_webhook_and_at_the_stream() -> 
             assert (await post_voice(server, {**VOICE_FORM, "CallSid": "CA4"}))[0] == 200
             _, body = await post_voice(server, {**VOICE_FORM, "CallSid": "CA4"})
             assert "<Connect>" in body
+
+    run(main())
+
+
+def test_a_call_whose_session_crashes_gives_its_slot_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    class BrokenSTT(FakeSTT):
+        async def open(self, audio: object, *, language: str) -> object:  # type: ignore[override]
+            raise RuntimeError("a bug in the STT adapter")
+
+    monkeypatch.setitem(
+        registry.PROVIDERS, ("stt", "test"), registry.ProviderEntry("stt", "test", lambda k, o: BrokenSTT())
+    )
+
+    async def main() -> None:
+        async with serving(config(max_calls=1)) as server:
+            for n in range(2):  # the second call is not refused: the first one's slot came back
+                async with FakeTwilio(stream_url(server), call_sid=f"CA{n}", stream_sid=f"MZ{n}") as call:
+                    assert await call.closed_by_server() == 1000
+                await until(lambda: not server.calls)
+                assert server.admission.active == 0
 
     run(main())
 
@@ -453,6 +557,65 @@ def test_end_call_hangs_up_through_the_rest_api(monkeypatch: pytest.MonkeyPatch)
     run(main())
 
 
+# --- late audio ---------------------------------------------------------------------------------
+
+
+def metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+LATE_FRAMES = "voicecore_caller_frame_lateness_seconds_count"
+UNDERRUNS = "voicecore_agent_audio_underruns_total"
+UNDERRUN_SECONDS = "voicecore_agent_audio_underrun_seconds_total"
+
+
+@needs_espeak
+def test_a_normal_call_has_no_late_frames_and_no_underruns() -> None:
+    before = [metric(name) for name in (LATE_FRAMES, UNDERRUNS, UNDERRUN_SECONDS)]
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)
+            call.say(speech("tell me everything"))
+            await until(lambda: len(call.marks) >= 3)
+            assert server.calls[call.call_sid].session.arrivals.late_frames == 0
+
+    run(main())
+    assert [metric(name) for name in (LATE_FRAMES, UNDERRUNS, UNDERRUN_SECONDS)] == before
+
+
+def test_frames_held_back_by_the_network_count_as_late() -> None:
+    before = metric(LATE_FRAMES)
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: call.frames_sent >= 10)
+            call.stall(0.5)  # ~25 frames held back, then sent at once
+            sent = call.frames_sent
+            await until(lambda: call.frames_sent >= sent + 40)
+            session = server.calls[call.call_sid].session
+            await until(lambda: session.arrivals.late_frames >= 15)
+
+    run(main())
+    assert metric(LATE_FRAMES) - before >= 15
+
+
+def test_a_tts_slower_than_real_time_underruns_the_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = registry.ProviderEntry(
+        "tts", "test", lambda keys, options: FakeTTS(first_byte=0.02, ms_per_char=15.0, realtime_factor=0.5)
+    )
+    monkeypatch.setitem(registry.PROVIDERS, ("tts", "test"), slow)
+    before = metric(UNDERRUNS), metric(UNDERRUN_SECONDS)
+
+    async def main() -> None:
+        async with serving() as server, FakeTwilio(stream_url(server)) as call:
+            await until(lambda: len(call.marks) >= 1)  # the greeting: 135 ms made in 270 ms
+
+    run(main())
+    assert metric(UNDERRUNS) - before[0] >= 1
+    assert metric(UNDERRUN_SECONDS) - before[1] >= 0.05
+
+
 # --- the simulated caller (python -m voicecore call) ----------------------------------------
 
 
@@ -476,3 +639,13 @@ def test_a_simulated_call_measures_each_turn_and_records_what_it_heard(
     write_wav(out, bytes(call.played))
     assert ulaw_from_wav(out.read_bytes()) == bytes(call.played)  # μ-law survives the round trip
     assert "turn 1: you spoke" in summary(call)
+    # FakeTTS speaks 15 ms a character (8 μ-law bytes a ms); resampling adds a few ms a sentence.
+    assert 0 <= len(call.greeting) - len(GREETING) * 15 * 8 < 400
+    assert 0 <= len(turn.heard) - len("Sure.Here it is.") * 15 * 8 < 400  # two sentences
+    assert len(call.played) == len(call.greeting) + len(turn.heard)
+    words = run(recognise(FakeSTT(["the greeting"]), bytes(call.greeting)))
+    assert words == "the greeting"  # the audio reached the STT and its final text came back
+    text = summary(call, ["tell me everything"], ["hi there", "sure here it is"])
+    assert "greeting: first agent audio" in text
+    assert "  agent: hi there\nturn 1: you spoke" in text
+    assert "  you: tell me everything\n  agent: sure here it is\n" in text

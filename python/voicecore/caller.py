@@ -9,7 +9,9 @@ once each, as Twilio does. :meth:`TwilioCaller.hang_up` sends ``stop`` and close
 
 It is what ``python -m voicecore call`` runs, what the tests call a fake Twilio, and the
 basis of a load generator. :attr:`TwilioCaller.turns` measures each reply's latency as the
-caller hears it: from the end of the caller's speech to the agent's first audio.
+caller hears it: from the end of the caller's speech to the agent's first audio, and keeps
+the agent audio the caller heard after each utterance (:attr:`TwilioCaller.greeting` before
+the first); :func:`recognise` turns such audio into words with any STT (Twilio carries no text).
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ import aiohttp
 
 from voicecore.audio import Resampler, ulaw_decode, ulaw_encode
 from voicecore.errors import AudioFormatError, ConfigError
+from voicecore.providers.base import MULAW_8K, STT
+from voicecore.runtime.convert import AudioConverter
 
 __all__ = [
     "FRAME_BYTES",
     "Turn",
     "TwilioCaller",
     "espeak",
+    "recognise",
     "simulate",
     "summary",
     "ulaw_from_wav",
@@ -60,11 +65,13 @@ class Turn:
         spoke_at: When the caller's speech started going out.
         ended_at: When its last frame went out (None while speaking).
         answered_at: When the agent's first audio after it arrived (None until then).
+        heard: The agent audio played after it, until the next utterance ended (μ-law 8 kHz).
     """
 
     spoke_at: float
     ended_at: float | None = None
     answered_at: float | None = None
+    heard: bytearray = field(default_factory=bytearray)
 
     @property
     def latency(self) -> float | None:
@@ -84,6 +91,7 @@ class TwilioCaller:
         stream_sid: The stream's id on every message.
         parameters: ``customParameters`` of ``start`` (what the TwiML's ``<Parameter>`` s give).
         played: Agent audio played so far (μ-law 8 kHz).
+        greeting: The part of it played before the caller's first utterance ended.
         marks: Marks echoed after their audio played, in order.
         discarded: Marks echoed because a ``clear`` discarded their audio.
         clears: ``clear`` messages received.
@@ -101,6 +109,7 @@ class TwilioCaller:
     stream_sid: str = "MZ00000000000000000000000000000001"
     parameters: dict[str, str] = field(default_factory=dict)
     played: bytearray = field(default_factory=bytearray)
+    greeting: bytearray = field(default_factory=bytearray)
     marks: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
     clears: int = 0
@@ -114,11 +123,12 @@ class TwilioCaller:
 
     def __post_init__(self) -> None:
         self._caller: deque[bytes] = deque()
-        self._playout: deque[bytes | str] = deque()
+        self._playout: deque[tuple[bytes, bytearray] | str] = deque()  # audio and its turn, marks
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
         self._sequence = 0
         self._chunk = 0
+        self._stall = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -184,6 +194,13 @@ class TwilioCaller:
         """Whether the stream is closed (by either side)."""
         return self._closed.is_set()
 
+    def stall(self, seconds: float) -> None:
+        """Hold the caller's frames back for ``seconds``, then send them at once (a network hiccup).
+
+        They keep their timestamps, so the server sees them arrive late.
+        """
+        self._stall = seconds
+
     async def press(self, digit: str) -> None:
         """The caller presses a key."""
         dtmf = {"track": "inbound_track", "digit": digit}
@@ -246,6 +263,9 @@ class TwilioCaller:
             self._chunk += 1
             media = {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(20 * (self._chunk - 1))}
             media["payload"] = base64.b64encode(frame).decode()
+            if self._stall:
+                seconds, self._stall = self._stall, 0.0
+                await asyncio.sleep(seconds)
             await self.send({"event": "media", "streamSid": self.stream_sid, "media": media})
             next_at += 0.02
             await asyncio.sleep(max(next_at - loop.time(), 0.0))
@@ -273,7 +293,7 @@ class TwilioCaller:
                         and self.turns[-1].answered_at is None
                     ):
                         self.turns[-1].answered_at = now
-                    self._playout.append(base64.b64decode(data["media"]["payload"]))
+                    self._playout.append((base64.b64decode(data["media"]["payload"]), self._answering()))
                 case "mark":
                     self._playout.append(data["mark"]["name"])
                 case "clear":
@@ -288,6 +308,13 @@ class TwilioCaller:
         self.close_code = self._ws.close_code
         self._closed.set()
 
+    def _answering(self) -> bytearray:
+        """Where agent audio arriving now belongs: the latest finished utterance's answer."""
+        for turn in reversed(self.turns):
+            if turn.ended_at is not None:
+                return turn.heard
+        return self.greeting
+
     async def _player(self) -> None:
         loop = asyncio.get_running_loop()
         until = loop.time()  # when the audio handed to the "speaker" so far ends
@@ -301,8 +328,10 @@ class TwilioCaller:
                 self.marks.append(item)
                 await self._echo(item)
                 continue
-            until = max(until, loop.time()) + len(item) / 8000
-            self.played += item
+            audio, heard = item
+            until = max(until, loop.time()) + len(audio) / 8000
+            self.played += audio
+            heard += audio
             await asyncio.sleep(until - loop.time())
 
     async def _echo(self, name: str) -> None:
@@ -360,6 +389,25 @@ def write_wav(path: Path, ulaw: bytes) -> None:
         writer.writeframes(pcm)
 
 
+async def recognise(stt: STT, ulaw: bytes, language: str = "en") -> str:
+    """What ``stt`` hears in ``ulaw`` (μ-law 8 kHz): its final text, or "" for no words."""
+    if not ulaw:
+        return ""
+    offered = stt.input_formats()
+    fmt = MULAW_8K if MULAW_8K in offered else offered[0]
+    convert = AudioConverter(MULAW_8K, fmt)
+    stream = await stt.open(fmt, language=language)
+    try:
+        await stream.push_audio(convert.convert(ulaw) + convert.flush())
+        await stream.finalize()
+        async for update in stream:
+            if update.final:
+                return update.text
+        return ""
+    finally:
+        await stream.aclose()
+
+
 # --- a scripted call --------------------------------------------------------------------------
 
 
@@ -415,18 +463,35 @@ async def _answer(call: TwilioCaller, started: Callable[[], bool], settle: float
         await asyncio.sleep(0.05)
 
 
-def summary(call: TwilioCaller) -> str:
-    """What a simulated call heard, turn by turn, for people."""
+def summary(call: TwilioCaller, said: Sequence[str] = (), agent_words: Sequence[str] | None = None) -> str:
+    """What a simulated call heard, turn by turn, for people.
+
+    Args:
+        call: The finished call.
+        said: What the caller said in each turn (its text, or a note such as ``(wav)``).
+        agent_words: What the agent said: the greeting, then each turn's answer (see
+            :func:`recognise`); None when not recognised.
+    """
     lines = []
+    words = list(agent_words) if agent_words is not None else None
+
+    def agent(index: int) -> None:
+        if words is not None and index < len(words):
+            lines.append(f"  agent: {words[index] or '(no words recognised)'}")
+
     if call.first_audio_at is not None and call.connected_at is not None:
         lines.append(
             f"greeting: first agent audio {call.first_audio_at - call.connected_at:.2f} s after connecting"
         )
+        agent(0)
     for number, turn in enumerate(call.turns, 1):
         spoke = (turn.ended_at or turn.spoke_at) - turn.spoke_at
         latency = turn.latency
         answer = f"agent audio {latency:.2f} s after you stopped" if latency is not None else "no answer"
         lines.append(f"turn {number}: you spoke {spoke:.1f} s; {answer}")
+        if number <= len(said):
+            lines.append(f"  you: {said[number - 1]}")
+        agent(number)
     lines.append(
         f"heard {len(call.played) / 8000:.1f} s of agent audio; {len(call.marks)} mark(s) played, "
         f"{call.clears} clear(s)"

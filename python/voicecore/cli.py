@@ -24,9 +24,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from voicecore import __version__
+
+if TYPE_CHECKING:
+    from voicecore.caller import TwilioCaller
 
 __all__ = ["build_parser", "main"]
 
@@ -270,22 +273,27 @@ def _add_serve(subparsers: Subparsers) -> None:
     parser.add_argument("--host", default=None, help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default: 8765; 0: any free port)")
     parser.add_argument("--workers", type=int, default=None, help="processes sharing the port (default: 1)")
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=None,
+        help="concurrent calls, across all workers; more are refused (default: 50)",
+    )
     parser.set_defaults(handler=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     """Checks every setting, then serves until stopped."""
-    import logging
-
     from voicecore.errors import ConfigError
     from voicecore.serve import prepare, serve
 
     try:
-        prepared = prepare(args.agent, host=args.host, port=args.port, workers=args.workers)
+        prepared = prepare(
+            args.agent, host=args.host, port=args.port, workers=args.workers, max_calls=args.max_calls
+        )
     except ConfigError as error:
         print(f"voicecore serve: {error}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return serve(prepared)
 
 
@@ -297,8 +305,10 @@ def _add_call(subparsers: Subparsers) -> None:
             "Call a voicecore server the way Twilio does (Media Streams over a WebSocket), in real "
             "time: wait for the greeting, say each --wav / --say in turn and wait for each reply, "
             "then hang up. Prints each turn's latency as the caller hears it (end of speech to the "
-            "agent's first audio) and can record what the caller heard. The Twilio protocol carries "
-            "audio only, so listen to --out for what the agent said."
+            "agent's first audio), what the caller said and what the agent said, and can record "
+            "what the caller heard. The Twilio protocol carries audio only: the agent's words are "
+            "recognised here with PocketSphinx when the local extra is installed "
+            "(pip install 'voicecore[local]'); listen to --out for the exact audio."
         ),
     )
     parser.add_argument(
@@ -333,6 +343,7 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
     from voicecore import caller
     from voicecore.errors import AudioFormatError, ConfigError
 
+    said = [f"(wav: {path.name})" for path in args.wav] + list(args.say)
     try:
         utterances = [caller.ulaw_from_wav(path.read_bytes()) for path in args.wav]
         utterances += [caller.espeak(text) for text in args.say]
@@ -347,11 +358,37 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    print(caller.summary(call), end="")
+    words = _agent_words(call)
+    print(caller.summary(call, said, words), end="")
+    if words is None:
+        print(
+            "the agent's words are not shown: the Twilio protocol carries only audio; "
+            "pip install 'voicecore[local]' to recognise them with PocketSphinx, or listen to --out"
+        )
     if args.out is not None:
         caller.write_wav(args.out, bytes(call.played))
         print(f"wrote what the caller heard to {args.out}")
     return 0
+
+
+def _agent_words(call: TwilioCaller) -> list[str] | None:
+    """The greeting's and each answer's words, recognised offline; None without the local extra."""
+    import asyncio
+
+    from voicecore import caller
+    from voicecore.providers import registry
+
+    if registry.local_extra_missing() is not None:
+        return None
+    from voicecore.providers.pocketsphinx import PocketsphinxSTT
+
+    stt = PocketsphinxSTT(interim_every_ms=0)
+
+    async def recognise_all() -> list[str]:
+        heard = [call.greeting, *(turn.heard for turn in call.turns)]
+        return [await caller.recognise(stt, bytes(audio)) for audio in heard]
+
+    return asyncio.run(recognise_all())
 
 
 def _add_fakes(subparsers: Subparsers) -> None:

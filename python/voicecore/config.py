@@ -12,7 +12,7 @@ variable                 default     meaning
 VOICECORE_HOST           127.0.0.1   address to listen on (``0.0.0.0``: every interface)
 VOICECORE_PORT           8765        TCP port (0: any free port, one worker only)
 VOICECORE_WORKERS        1           processes sharing the port (SO_REUSEPORT)
-VOICECORE_MAX_CALLS      50          concurrent calls per worker; more are refused
+VOICECORE_MAX_CALLS      50          concurrent calls (across all workers); more are refused
 VOICECORE_DRAIN_TIMEOUT  30          seconds calls may run on after SIGTERM
 VOICECORE_PUBLIC_URL     (request)   ``https://host`` as Twilio reaches us (behind a proxy)
 VOICECORE_STT            agent, fake speech-to-text provider (over the agent file's)
@@ -21,6 +21,7 @@ VOICECORE_TTS            agent, fake text-to-speech provider (over the agent fil
 VOICECORE_TWILIO_RATE    (μ-law)     PCM16 rate for the session instead of μ-law 8 kHz
 TWILIO_AUTH_TOKEN        (none)      check X-Twilio-Signature (403 if wrong); enables transfers
 VOICECORE_TWILIO_API_URL Twilio's    Twilio REST base URL (a local fake in tests)
+VOICECORE_LOG_FORMAT     text        ``text`` (people) or ``json`` (one object a line), with call ids
 ======================== =========== ==========================================================
 
 Provider keys (``DEEPGRAM_API_KEY``, ``OPENAI_API_KEY``, ...) are passed to the providers
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit
 
 from voicecore.agent import ProviderChoice
 from voicecore.errors import ConfigError
+from voicecore.logs import FORMATS, LogFormat
 from voicecore.providers import registry
 
 __all__ = ["PROVIDER_KEYS", "ROLES", "ServeConfig", "from_env", "providers"]
@@ -72,6 +74,7 @@ class ServeConfig:
     twilio_rate: int | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_api_url: str = "https://api.twilio.com"
+    log_format: LogFormat = "text"
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def validate(self) -> ServeConfig:
@@ -107,6 +110,8 @@ class ServeConfig:
             raise ConfigError(
                 f"VOICECORE_TWILIO_RATE must be 8000, 16000, 24000 or 48000, not {self.twilio_rate}"
             )
+        if self.log_format not in FORMATS:
+            raise ConfigError(f"VOICECORE_LOG_FORMAT must be text or json, not {self.log_format!r}")
         for role in ROLES:
             if (name := getattr(self, role)) is not None:
                 registry.entry(role, name)
@@ -192,6 +197,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> ServeConfig:
         "twilio_rate": number("VOICECORE_TWILIO_RATE", int),
         "twilio_auth_token": text("TWILIO_AUTH_TOKEN"),
         "twilio_api_url": text("VOICECORE_TWILIO_API_URL"),
+        "log_format": text("VOICECORE_LOG_FORMAT"),
     }
     keys = {name: value for name in PROVIDER_KEYS if (value := text(name)) is not None}
     config = ServeConfig(keys=keys).with_overrides(**settings)

@@ -5,8 +5,8 @@ command-line options, loads the agent and resolves its providers, so every mista
 reported before a socket is opened. :func:`serve` runs the server on the event loop that
 :mod:`voicecore.runtime.loop` chooses (uvloop when installed) until SIGTERM or SIGINT, then
 drains (see :meth:`voicecore.server.VoiceServer.shutdown`). With ``workers > 1`` the parent
-starts that many processes which share the port through SO_REUSEPORT and forwards SIGTERM
-to them.
+starts that many processes which share the port through SO_REUSEPORT and one call limit
+(:mod:`voicecore.shared_admission`), and forwards SIGTERM to them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from voicecore import __version__
+from voicecore import __version__, logs
 from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
 from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
@@ -98,7 +98,8 @@ def banner(prepared: Prepared, urls: list[str]) -> str:
     workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
     lines = [
         f"voicecore {__version__} serving {prepared.agent_name} on {', '.join(urls) or base}",
-        f"  {workers}, event loop {loop.loop_name()}, up to {config.max_calls} concurrent calls per worker",
+        f"  {workers}, event loop {loop.loop_name()}, up to {config.max_calls} concurrent calls"
+        + (" in all" if config.workers > 1 else ""),
         f"  talk to it in a browser: open {base}/ (WebSocket protocol: {ws_base}/ws)",
         f"  Twilio voice webhook: POST {base}/twilio/voice",
         f"  Twilio Media Streams: {ws_base}/twilio/stream",
@@ -131,13 +132,19 @@ def serve(prepared: Prepared, *, out: TextIO = sys.stdout) -> int:
     """Run the server until SIGTERM or SIGINT; returns the exit status."""
     if prepared.config.workers > 1:
         return _run_workers(prepared, out)
+    logs.configure(prepared.config.log_format)
     return loop.run(_serve(prepared, out, reuse_port=False))
 
 
-async def _serve(prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bool = False) -> int:
+async def _serve(
+    prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bool = False, calls_file: Path | None = None
+) -> int:
     from voicecore.server import VoiceServer  # aiohttp and twilio load only when serving
+    from voicecore.shared_admission import SharedAdmission
 
-    server = VoiceServer(prepared.config, prepared.agent, prepared.providers)
+    config = prepared.config
+    shared = SharedAdmission(calls_file, config.max_calls) if calls_file is not None else None
+    server = VoiceServer(config, prepared.agent, prepared.providers, shared)
     urls = await server.start(reuse_port=reuse_port)
     if not quiet:
         print(banner(prepared, urls), end="", file=out, flush=True)
@@ -152,11 +159,21 @@ async def _serve(prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bo
 
 
 def _run_workers(prepared: Prepared, out: TextIO) -> int:
+    from voicecore import shared_admission
+
+    calls_file = shared_admission.create()
+    try:
+        return _supervise(prepared, out, calls_file)
+    finally:
+        calls_file.unlink(missing_ok=True)
+
+
+def _supervise(prepared: Prepared, out: TextIO, calls_file: Path) -> int:
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
             target=_worker,
-            args=(prepared.agent_file, dict(prepared.options), index),
+            args=(prepared.agent_file, dict(prepared.options), index, calls_file),
             name=f"voicecore-worker-{index}",
         )
         for index in range(prepared.config.workers)
@@ -182,10 +199,8 @@ def _run_workers(prepared: Prepared, out: TextIO) -> int:
     return max((process.exitcode or 0) for process in processes)
 
 
-def _worker(agent_file: Path | None, options: dict[str, Any], index: int) -> None:
+def _worker(agent_file: Path | None, options: dict[str, Any], index: int, calls_file: Path) -> None:
     # A fresh process (spawn): load the agent again rather than pickling its tools.
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s"
-    )
     prepared = prepare(agent_file, **options)
-    sys.exit(loop.run(_serve(prepared, sys.stdout, reuse_port=True, quiet=True)))
+    logs.configure(prepared.config.log_format, worker=index)
+    sys.exit(loop.run(_serve(prepared, sys.stdout, reuse_port=True, quiet=True, calls_file=calls_file)))

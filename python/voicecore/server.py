@@ -37,6 +37,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from twilio.request_validator import RequestValidator
 from voicecore.agent import ProviderChoice
 from voicecore.config import ServeConfig
 from voicecore.errors import ProtocolError, ProviderError
+from voicecore.logs import CallFields, call_scope
 from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS
@@ -59,6 +61,7 @@ from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
+from voicecore.shared_admission import SharedAdmission
 from voicecore.transports.base import CallerHungUp, MarkPlayed, Transport
 from voicecore.transports.twilio import TwilioTransport
 from voicecore.transports.twilio_rest import TwilioCalls
@@ -117,15 +120,20 @@ class VoiceServer:
         config: Server settings (validated).
         agent: The session settings of the agent every call talks to.
         providers: Provider per role (see :func:`voicecore.config.providers`).
+        admission: The call limit shared with other workers; by default this process's own.
     """
 
     def __init__(
-        self, config: ServeConfig, agent: SessionConfig, providers: Mapping[registry.Role, ProviderChoice]
+        self,
+        config: ServeConfig,
+        agent: SessionConfig,
+        providers: Mapping[registry.Role, ProviderChoice],
+        admission: SharedAdmission | None = None,
     ) -> None:
         self.config = config
         self.agent = agent
         self.providers = dict(providers)
-        self.admission = Admission(config.max_calls)
+        self.admission: Admission | SharedAdmission = admission or Admission(config.max_calls)
         self.calls: dict[str, _Call] = {}
         token = config.twilio_auth_token
         self._validator = RequestValidator(token) if token else None
@@ -191,9 +199,12 @@ class VoiceServer:
         if (rejected := self._check_signature(request, form)) is not None:
             return rejected
         call_sid = str(form.get("CallSid", ""))
-        if not self.admission.reserve(call_sid, asyncio.get_running_loop().time()):
+        if not self.admission.reserve(call_sid, time.monotonic()):
             REFUSED_CALLS.inc()
-            logger.info("call %s refused: %s", call_sid, "draining" if self.admission.draining else "full")
+            with call_scope(CallFields(call_sid, "twilio")):
+                logger.info(
+                    "call %s refused: %s", call_sid, "draining" if self.admission.draining else "full"
+                )
             return _twiml(twiml.busy())
         parameters = {
             name: str(form[name]) for name in ("From", "To", "CallerName", "Direction") if form.get(name)
@@ -251,26 +262,29 @@ class VoiceServer:
             logger.warning("a Media Stream sent no 'start' message; closing it")
             await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
             return ws
-        if not self._authorized(start):
-            REJECTED_REQUESTS.inc()
-            logger.warning(
-                "call %s: stream without a valid %s parameter; closing it", start.call_sid, TOKEN_PARAMETER
-            )
-            await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
-            return ws
-        if not self.admission.admit(start.call_sid, asyncio.get_running_loop().time()):
-            REFUSED_CALLS.inc()
-            logger.info("call %s: stream refused (server full or draining)", start.call_sid)
-            await transport.close(TRY_AGAIN_LATER, b"server busy")
-            return ws
-        try:
-            await self._run_call(transport, start.call_sid)
-        finally:
-            self.admission.release(start.call_sid)
-            for kind, count in transport.protocol.problems.items():
-                BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
-            LOST_FRAMES.inc(transport.protocol.frames_lost)
-            await transport.close()
+        with call_scope(CallFields(start.call_sid, "twilio", start.stream_sid)):
+            if not self._authorized(start):
+                REJECTED_REQUESTS.inc()
+                logger.warning(
+                    "call %s: stream without a valid %s parameter; closing it",
+                    start.call_sid,
+                    TOKEN_PARAMETER,
+                )
+                await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
+                return ws
+            if not self.admission.admit(start.call_sid, time.monotonic()):
+                REFUSED_CALLS.inc()
+                logger.info("call %s: stream refused (server full or draining)", start.call_sid)
+                await transport.close(TRY_AGAIN_LATER, b"server busy")
+                return ws
+            try:
+                await self._run_call(transport, start.call_sid)
+            finally:
+                self.admission.release(start.call_sid)
+                for kind, count in transport.protocol.problems.items():
+                    BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+                LOST_FRAMES.inc(transport.protocol.frames_lost)
+                await transport.close()
         return ws
 
     def _authorized(self, start: StreamStarted) -> bool:
@@ -301,18 +315,19 @@ class VoiceServer:
             await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
             return ws
         call_id = "WS" + uuid.uuid4().hex
-        if not self.admission.admit(call_id, asyncio.get_running_loop().time()):
-            REFUSED_CALLS.inc()
-            logger.info("call %s: browser refused (server full or draining)", call_id)
-            await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
-            return ws
-        try:
-            await self._run_call(transport, call_id, observers=[PageObserver(transport)])
-        finally:
-            self.admission.release(call_id)
-            for kind, count in transport.protocol.problems.items():
-                BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
-            await transport.end("shutdown" if self.admission.draining else "hangup")
+        with call_scope(CallFields(call_id, "browser")):
+            if not self.admission.admit(call_id, time.monotonic()):
+                REFUSED_CALLS.inc()
+                logger.info("call %s: browser refused (server full or draining)", call_id)
+                await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
+                return ws
+            try:
+                await self._run_call(transport, call_id, observers=[PageObserver(transport)])
+            finally:
+                self.admission.release(call_id)
+                for kind, count in transport.protocol.problems.items():
+                    BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
+                await transport.end("shutdown" if self.admission.draining else "hangup")
         return ws
 
     def _same_origin(self, request: web.Request) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from voicecore.errors import ConfigError
@@ -52,3 +54,24 @@ def test_draining_refuses_everything_new_and_drops_reservations() -> None:
 def test_the_limit_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="max_calls"):
         Admission(0)
+
+
+def test_the_state_survives_a_round_trip_through_json() -> None:
+    admission = Admission(3, reservation_s=5.0)
+    assert admission.admit("a", 0.0, owner=11)
+    assert admission.reserve("b", 0.0, owner=12)
+    restored = Admission.restore(3, json.loads(json.dumps(admission.state())), reservation_s=5.0)
+    assert (restored.active, restored.load(1.0), restored.owners()) == (1, 2, {11, 12})
+    assert restored.admit("b", 1.0, owner=11)  # the reservation one worker made, claimed by another
+    assert not restored.admit("a", 1.0)
+    assert restored.load(6.0) == 2  # claimed: it no longer expires
+
+
+def test_a_gone_owners_calls_and_reservations_are_given_back() -> None:
+    admission = Admission(2)
+    assert admission.admit("a", 0.0, owner=1)
+    assert admission.reserve("b", 0.0, owner=1)
+    assert not admission.admit("c", 0.0, owner=2)
+    admission.release_owner(1)
+    assert admission.owners() == set()
+    assert admission.admit("c", 0.0, owner=2)

@@ -13,14 +13,8 @@ from hypothesis import strategies as st
 
 from voicecore.audio import TwilioFrameDecoder, ulaw_decode
 from voicecore.errors import ProtocolError
-from voicecore.sansio.twilio import (
-    DtmfReceived,
-    MarkPlayed,
-    MediaReceived,
-    StreamStarted,
-    StreamStopped,
-    TwilioProtocol,
-)
+from voicecore.sansio.call_events import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed
+from voicecore.sansio.twilio import StreamStarted, TwilioProtocol
 
 SID = "MZ0123456789abcdef0123456789abcdef"
 CALL = "CA0123456789abcdef0123456789abcdef"
@@ -90,9 +84,9 @@ def test_a_whole_stream_in_order() -> None:
         account_sid="AC1",
         custom_parameters={"from": "+14155550100", "lang": "en"},
     )
-    assert audio == MediaReceived(frame)  # μ-law passthrough: the bytes as sent
-    assert dtmf == DtmfReceived("7")
-    assert stop == StreamStopped()
+    assert audio == CallerAudio(frame, 20)  # μ-law passthrough: the bytes as sent
+    assert dtmf == DtmfPressed("7")
+    assert stop == CallerHungUp()
     assert (protocol.stream_sid, protocol.call_sid, protocol.stopped) == (SID, CALL, True)
     assert not protocol.problems
     assert protocol.events_received() == []
@@ -106,7 +100,7 @@ def test_pcm_mode_decodes_through_the_rust_codec() -> None:
         protocol.receive_text(media(frame, chunk=n + 1))
     events = protocol.events_received()
     expected = [reference.decode(base64.b64encode(f)) for f in frames]
-    assert [e.audio for e in events if isinstance(e, MediaReceived)] == expected
+    assert [e.audio for e in events if isinstance(e, CallerAudio)] == expected
     assert all(len(audio) == 640 for audio in expected)  # 20 ms of PCM16 at 16 kHz
 
 
@@ -216,7 +210,7 @@ def test_bad_messages_are_counted_and_skipped(text: str, kind: str) -> None:
     assert protocol.events_received() == []
     assert dict(protocol.problems) == {kind: 1}
     protocol.receive_text(media(b"\x01" * 160))  # the stream goes on
-    assert protocol.events_received() == [MediaReceived(b"\x01" * 160)]
+    assert protocol.events_received() == [CallerAudio(b"\x01" * 160, 20)]
 
 
 def test_bad_base64_in_pcm_mode_leaves_the_stream_usable() -> None:
@@ -224,7 +218,7 @@ def test_bad_base64_in_pcm_mode_leaves_the_stream_usable() -> None:
     protocol.receive_text(media("@@@"))
     protocol.receive_text(media(b"\xff" * 160))
     (event,) = protocol.events_received()
-    assert isinstance(event, MediaReceived)
+    assert isinstance(event, CallerAudio)
     assert len(event.audio) == 640
     assert protocol.problems == {"bad-base64": 1}
 
@@ -238,7 +232,7 @@ def test_messages_before_start_and_after_stop_are_skipped() -> None:
     protocol.receive_text(START)
     protocol.receive_text(msg("stop", streamSid=SID))
     protocol.receive_text(media(b"\x00" * 160))
-    assert [type(e) for e in protocol.events_received()] == [StreamStarted, StreamStopped]
+    assert [type(e) for e in protocol.events_received()] == [StreamStarted, CallerHungUp]
     assert protocol.problems["after-stop"] == 1
 
 
@@ -277,7 +271,7 @@ def test_media_audio_is_mulaw_the_caller_sent() -> None:
     frame = bytes([0x00, 0x7F, 0x80, 0xFF] * 40)
     protocol.receive_text(media(frame))
     (event,) = protocol.events_received()
-    assert isinstance(event, MediaReceived)
+    assert isinstance(event, CallerAudio)
     assert ulaw_decode(event.audio) == ulaw_decode(frame)
 
 

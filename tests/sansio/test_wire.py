@@ -9,6 +9,7 @@ import pytest
 from voicecore import events as ev
 from voicecore.errors import ProtocolError
 from voicecore.sansio import wire
+from voicecore.sansio.call_events import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed
 
 
 def started(rate: int = 16000) -> wire.WireProtocol:
@@ -25,12 +26,12 @@ def sent(protocol: wire.WireProtocol) -> list[object]:
 def test_audio_at_16k_passes_through_and_other_rates_are_resampled_to_16k() -> None:
     protocol = started()
     protocol.receive_bytes(b"\x01\x00" * 320)
-    assert protocol.events_received() == [wire.AudioReceived(b"\x01\x00" * 320)]
+    assert protocol.events_received() == [CallerAudio(b"\x01\x00" * 320)]
     protocol = started(48000)
     total = 0
     for _ in range(50):  # one second
         protocol.receive_bytes(bytes(960 * 2))
-        total += sum(len(e.audio) for e in protocol.events_received() if isinstance(e, wire.AudioReceived))
+        total += sum(len(e.audio) for e in protocol.events_received() if isinstance(e, CallerAudio))
     assert abs(total - 32000) <= 64  # a second at 16 kHz, less the filter delay
 
 
@@ -43,7 +44,7 @@ def test_marks_are_reported_when_acknowledged_in_order_and_a_clear_swallows_late
     assert sent(protocol) == [b"\0\0" * 10, {"type": "mark", "name": "a"}, {"type": "mark", "name": "b"},
                               {"type": "mark", "name": "c"}]  # fmt: skip
     protocol.receive_text('{"type": "played", "mark": "a"}')
-    assert protocol.events_received() == [wire.MarkPlayed("a")]
+    assert protocol.events_received() == [MarkPlayed("a")]
     protocol.receive_text('{"type": "played", "mark": "c"}')  # out of order
     protocol.receive_text('{"type": "played", "mark": "a"}')  # repeated
     assert protocol.events_received() == []
@@ -94,7 +95,7 @@ def test_dtmf_and_stop() -> None:
     protocol.receive_text('{"type": "dtmf", "digit": "55"}')
     protocol.receive_text('{"type": "stop"}')
     protocol.receive_text('{"type": "dtmf", "digit": "1"}')
-    assert protocol.events_received() == [wire.DtmfReceived("5"), wire.Stopped()]
+    assert protocol.events_received() == [DtmfPressed("5"), CallerHungUp()]
     assert protocol.problems == {"invalid": 1, "after-stop": 1}
 
 

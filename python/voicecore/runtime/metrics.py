@@ -5,6 +5,9 @@ STT final → LLM first token → first sentence → TTS first byte → first au
 audio played (playback truth: the first mark echoed). Barge-in-to-silence is the time from
 the barge-in decision to the transport's ``clear`` having been sent. Provider usage and its
 estimated cost (:mod:`voicecore.usage`) are counted when a call closes.
+
+Audio that comes too late (:mod:`voicecore.sansio.frame_timing`): caller frames more than
+100 ms behind their media clock, and gaps in a reply's audio (underruns).
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from voicecore.events import TurnTimings
 from voicecore.usage import CallUsage
 
 __all__ = [
+    "AGENT_UNDERRUNS",
+    "AGENT_UNDERRUN_SECONDS",
     "BARGE_INS",
     "BARGE_IN_TO_SILENCE",
+    "CALLER_FRAME_LATENESS",
     "CALLS",
     "CALL_COST",
     "COST",
@@ -50,6 +56,18 @@ BARGE_IN_TO_SILENCE = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
 )
 CALLS = Counter("voicecore_calls", "Calls handled.")
+CALLER_FRAME_LATENESS = Histogram(
+    "voicecore_caller_frame_lateness_seconds",
+    "Caller audio frames that arrived more than 100 ms behind their media clock, by lateness.",
+    buckets=(0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0),
+)
+AGENT_UNDERRUNS = Counter(
+    "voicecore_agent_audio_underruns",
+    "Gaps within a reply: agent audio handed to the transport after the audio before it had played.",
+)
+AGENT_UNDERRUN_SECONDS = Counter(
+    "voicecore_agent_audio_underrun_seconds", "Seconds of silence the caller heard in those gaps."
+)
 BARGE_INS = Counter("voicecore_barge_ins", "Times a caller interrupted the agent (queued audio cleared).")
 PROVIDER_ERRORS = Counter(
     "voicecore_provider_errors",

@@ -23,6 +23,7 @@ from voicecore import events as ev
 from voicecore.audio import Vad
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
+from voicecore.logs import install_call_fields
 from voicecore.observers import Observer
 from voicecore.providers.base import (
     LLM,
@@ -37,8 +38,11 @@ from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.metrics import (
+    AGENT_UNDERRUN_SECONDS,
+    AGENT_UNDERRUNS,
     BARGE_IN_TO_SILENCE,
     BARGE_INS,
+    CALLER_FRAME_LATENESS,
     CALLS,
     TurnClock,
     count_provider_error,
@@ -46,6 +50,7 @@ from voicecore.runtime.metrics import (
 )
 from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
+from voicecore.sansio.frame_timing import ArrivalMeter, PlayoutClock
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
 from voicecore.text import SentenceSplitter, speakable
 from voicecore.tools import Toolbox, ToolCall, invoke_all
@@ -110,6 +115,7 @@ class Session:
     ) -> None:
         """Prepare a session; :meth:`run` carries out the call."""
         self.config = config
+        install_call_fields()
         install_log_redaction(enabled=config.redact_logs)
         self.call_id = call_id or uuid.uuid4().hex
         self.events = EventHub(observers)
@@ -147,6 +153,9 @@ class Session:
         self._to_stt = AudioConverter(inbound, self._stt_format)
         self._tts_format = _choose(tts.output_formats(), transport.output_format)
         self._stt_stream: Any = None
+        self.arrivals = ArrivalMeter()
+        self._mark_ends: dict[str, tuple[PlayoutClock, float]] = {}  # mark -> its reply's clock, end
+        self._inbound_bytes_per_s = float(inbound.bytes_per_second)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -239,6 +248,7 @@ class Session:
                         self._pending_user.pop(turn, None)
                 case t.ClearPlayback():
                     BARGE_INS.inc()
+                    self._mark_ends.clear()  # the marks sent so far are discarded, never played
                     self._last_cut = self.ledger.cut(self._now())
                     self._spawn(self._clear(self._now()), "clear")
                     cut_turn = max(self._last_cut.unheard, default=None)
@@ -318,7 +328,11 @@ class Session:
     async def _inbound(self) -> None:
         async for event in self.transport.events():
             match event:
-                case CallerAudio(audio):
+                case CallerAudio(audio, timestamp_ms):
+                    timestamp = None if timestamp_ms is None else timestamp_ms / 1000.0
+                    duration = len(audio) / self._inbound_bytes_per_s
+                    if (late := self.arrivals.frame(self._now(), duration, timestamp)) is not None:
+                        CALLER_FRAME_LATENESS.observe(late)
                     for vad_event in self._vad.push(self._to_vad.convert(audio)):
                         if vad_event.kind == "start":
                             self._handle(t.SpeechStarted())
@@ -336,6 +350,8 @@ class Session:
                             seconds = len(converted) / self._stt_format.bytes_per_second
                             self.usage.add_stt_audio(_serving(stream, self.stt.name), seconds)
                 case MarkPlayed(name):
+                    if (mark_end := self._mark_ends.pop(name, None)) is not None:
+                        mark_end[0].confirm(mark_end[1], self._now())
                     try:
                         segment = self.ledger.on_mark(name, self._now())
                     except ProtocolError:
@@ -526,6 +542,7 @@ class _Speaker:
         self.characters = 0  # text pushed to the stream, for usage
         self.pump: asyncio.Task[None] | None = None
         self.convert = AudioConverter(session._tts_format, session.transport.output_format)
+        self.playout = PlayoutClock()
 
     async def __aenter__(self) -> _Speaker:
         return self
@@ -578,6 +595,9 @@ class _Speaker:
             if audio:
                 if segment_start is None:
                     segment_start = session._now()
+                if gap := self.playout.sent(session._now(), len(audio) / bytes_per_ms / 1000.0):
+                    AGENT_UNDERRUNS.inc()
+                    AGENT_UNDERRUN_SECONDS.inc(gap)
                 await session._send_audio(audio)
                 session._stage(self.turn, "first_audio_sent")
                 segment_ms += len(audio) / bytes_per_ms
@@ -589,6 +609,8 @@ class _Speaker:
             if chunk.end_of_text and self.texts:
                 start = segment_start if segment_start is not None else session._now()
                 mark = session.ledger.append(self.turn, self.texts.popleft(), segment_ms, start, tuple(words))
+                if (end := self.playout.mark()) is not None:
+                    session._mark_ends[mark] = (self.playout, end)
                 await session.transport.send_mark(mark)
                 stream_ms += segment_ms
                 segment_ms, segment_start, words = 0.0, None, []

@@ -2,7 +2,8 @@
 
 :class:`TwilioProtocol` is fed the WebSocket's messages as they arrive
 (:meth:`~TwilioProtocol.receive_text`, :meth:`~TwilioProtocol.receive_bytes`) and hands out
-what they meant (:meth:`~TwilioProtocol.events_received`); the agent's side calls
+what they meant (:meth:`~TwilioProtocol.events_received`: :class:`StreamStarted`, then the
+call events of :mod:`voicecore.sansio.call_events`); the agent's side calls
 :meth:`~TwilioProtocol.send_audio`, :meth:`~TwilioProtocol.send_mark` and
 :meth:`~TwilioProtocol.send_clear`, and the caller of the protocol sends what
 :meth:`~TwilioProtocol.data_to_send` returns as text frames. No socket, no clock.
@@ -36,16 +37,9 @@ import msgspec
 
 from voicecore.audio import TwilioFrameDecoder, TwilioFrameEncoder
 from voicecore.errors import AudioFormatError, ConfigError, ProtocolError
+from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, DtmfPressed, MarkPlayed
 
-__all__ = [
-    "DtmfReceived",
-    "MarkPlayed",
-    "MediaReceived",
-    "StreamStarted",
-    "StreamStopped",
-    "TwilioEvent",
-    "TwilioProtocol",
-]
+__all__ = ["StreamStarted", "TwilioEvent", "TwilioProtocol"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,33 +178,7 @@ class StreamStarted:
     channels: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class MediaReceived:
-    """One frame of caller audio, in the protocol's engine format."""
-
-    audio: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfReceived:
-    """The caller pressed a key."""
-
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkPlayed:
-    """Everything sent before mark ``name`` has played to the caller."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStopped:
-    """The ``stop`` message: the call ended (Twilio closes the socket next)."""
-
-
-TwilioEvent = StreamStarted | MediaReceived | DtmfReceived | MarkPlayed | StreamStopped
+TwilioEvent = StreamStarted | CallEvent
 
 
 class TwilioProtocol:
@@ -272,19 +240,19 @@ class TwilioProtocol:
             case _Media(media=media):
                 if self._expect_stream(message.stream_sid, "media"):
                     self._count_chunk(media.chunk)
-                    self._on_media(media.payload)
+                    self._on_media(media.payload, int(media.timestamp) if media.timestamp.isdigit() else None)
             case _Mark(mark=mark):
                 if self._expect_stream(message.stream_sid, "mark"):
                     self._on_mark(mark.name)
             case _Dtmf(dtmf=dtmf):
                 if self._expect_stream(message.stream_sid, "dtmf"):
-                    self._events.append(DtmfReceived(dtmf.digit))
+                    self._events.append(DtmfPressed(dtmf.digit))
             case _Start():
                 self._on_start(message)
             case _Stop():
                 if self._expect_stream(message.stream_sid, "stop"):
                     self.stopped = True
-                    self._events.append(StreamStopped())
+                    self._events.append(CallerHungUp())
             case _Connected():
                 if self.stream_sid is not None:
                     self._problem("late-connected", "a 'connected' message after 'start'")
@@ -322,7 +290,7 @@ class TwilioProtocol:
             )
         )
 
-    def _on_media(self, payload: str) -> None:
+    def _on_media(self, payload: str, timestamp_ms: int | None) -> None:
         try:
             if self._decoder is not None:
                 audio = self._decoder.decode(payload)
@@ -332,7 +300,7 @@ class TwilioProtocol:
             self._problem("bad-base64", "a media payload that is not valid base64")
             return
         if audio:
-            self._events.append(MediaReceived(audio))
+            self._events.append(CallerAudio(audio, timestamp_ms))
 
     def _count_chunk(self, chunk: str) -> None:
         """Twilio numbers media chunks from 1; a jump means frames lost on the way."""

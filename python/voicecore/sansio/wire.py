@@ -3,7 +3,8 @@
 Text frames are JSON control messages, each an object with a ``type``; binary frames are audio,
 PCM16 little-endian mono. :class:`WireProtocol` is fed the frames as they arrive
 (:meth:`~WireProtocol.receive_text`, :meth:`~WireProtocol.receive_bytes`) and hands out what
-they meant (:meth:`~WireProtocol.events_received`); the agent's side queues audio, marks,
+they meant (:meth:`~WireProtocol.events_received`: :class:`Started`, then the call events of
+:mod:`voicecore.sansio.call_events`); the agent's side queues audio, marks,
 ``clear``, transcripts and latency figures, and the caller of the protocol sends what
 :meth:`~WireProtocol.data_to_send` returns (``str`` as text frames, ``bytes`` as binary).
 
@@ -47,15 +48,12 @@ import msgspec
 from voicecore import events as ev
 from voicecore.audio import Resampler
 from voicecore.errors import AudioFormatError, ProtocolError
+from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, DtmfPressed, MarkPlayed
 
 __all__ = [
     "ENGINE_RATE",
     "RATES",
-    "AudioReceived",
-    "DtmfReceived",
-    "MarkPlayed",
     "Started",
-    "Stopped",
     "WireEvent",
     "WireProtocol",
 ]
@@ -135,33 +133,7 @@ class Started:
     sample_rate: int
 
 
-@dataclass(frozen=True, slots=True)
-class AudioReceived:
-    """Caller audio, PCM16 at :data:`ENGINE_RATE`."""
-
-    audio: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class MarkPlayed:
-    """Everything sent before mark ``name`` has played out of the client's speaker."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfReceived:
-    """The caller pressed a key."""
-
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class Stopped:
-    """The ``stop`` message: the caller hung up."""
-
-
-WireEvent = Started | AudioReceived | MarkPlayed | DtmfReceived | Stopped
+WireEvent = Started | CallEvent
 
 
 class WireProtocol:
@@ -210,12 +182,12 @@ class WireProtocol:
                 self._on_played(name)
             case _Dtmf(digit=digit):
                 if len(digit) == 1 and digit in "0123456789*#ABCD":
-                    self._events.append(DtmfReceived(digit))
+                    self._events.append(DtmfPressed(digit))
                 else:
                     self._problem("invalid", "a 'dtmf' message whose digit is not a key")
             case _Stop():
                 self.stopped = True
-                self._events.append(Stopped())
+                self._events.append(CallerHungUp())
 
     def receive_bytes(self, data: bytes) -> None:
         """Feed one binary frame: caller audio at the announced rate."""
@@ -235,7 +207,7 @@ class WireProtocol:
                 self._problem("odd-audio", "an audio frame the resampler refused")
                 return
         if data:
-            self._events.append(AudioReceived(bytes(data)))
+            self._events.append(CallerAudio(bytes(data)))
 
     def events_received(self) -> list[WireEvent]:
         """What the frames fed since the last call meant, in order."""

@@ -1,7 +1,8 @@
 """The transport interface: how a session hears the caller and plays the agent.
 
-A transport turns its wire protocol into :data:`TransportEvent` values and carries out the
-session's outbound calls. Marks are its playback truth: after the audio of a sentence the
+A transport turns its wire protocol into :data:`TransportEvent` values (the call events of
+:mod:`voicecore.sansio.call_events`, which every sans-I/O protocol hands out) and carries out
+the session's outbound calls. Marks are its playback truth: after the audio of a sentence the
 session sends a mark, and the transport reports :class:`MarkPlayed` once the caller's side
 has played everything before it (Twilio echoes marks; the browser acknowledges them).
 """
@@ -9,41 +10,16 @@ has played everything before it (Twilio echoes marks; the browser acknowledges t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from voicecore.providers.base import AudioFormat
+from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, DtmfPressed, MarkPlayed
 
 __all__ = ["CallerAudio", "CallerHungUp", "DtmfPressed", "MarkPlayed", "Transport", "TransportEvent"]
 
 
-@dataclass(frozen=True, slots=True)
-class CallerAudio:
-    """Caller audio in the transport's ``input_format``."""
-
-    audio: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class MarkPlayed:
-    """Everything sent before mark ``name`` has been played to the caller."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfPressed:
-    """The caller pressed a key."""
-
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallerHungUp:
-    """The caller's side closed the call."""
-
-
-TransportEvent = CallerAudio | MarkPlayed | DtmfPressed | CallerHungUp
+#: What a transport hands the session: the call events every protocol shares.
+TransportEvent = CallEvent
 
 
 @runtime_checkable

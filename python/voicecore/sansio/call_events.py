@@ -1,0 +1,50 @@
+"""What the caller's side of a call sends, whatever the wire: one set of events for every protocol.
+
+The Twilio Media Streams protocol (:mod:`voicecore.sansio.twilio`) and the browser's
+(:mod:`voicecore.sansio.wire`) both hand these out, the transports pass them on unchanged and
+the session (:class:`~voicecore.transports.base.Transport`) consumes them. Only the start of a
+stream differs per protocol (which call it is, or the browser's audio rate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CallEvent", "CallerAudio", "CallerHungUp", "DtmfPressed", "MarkPlayed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAudio:
+    """Caller audio in the transport's ``input_format``.
+
+    Attributes:
+        audio: The audio.
+        timestamp_ms: Where it starts on the stream's media clock (ms since the stream began),
+            when the protocol says (Twilio does); the session measures how late frames arrive
+            against it.
+    """
+
+    audio: bytes
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    """Everything sent before mark ``name`` has been played to the caller."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfPressed:
+    """The caller pressed a key."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp:
+    """The caller's side ended the call (Twilio's ``stop``, the browser's ``stop``, a closed socket)."""
+
+
+CallEvent = CallerAudio | MarkPlayed | DtmfPressed | CallerHungUp
