@@ -292,7 +292,15 @@ class FakeTTSService(TTSService):
 
 async def run_call(websocket: WebSocket, delays: FakeDelays, barge_in: str) -> None:
     """One call: the Twilio example's pipeline on the fakes, until the caller hangs up."""
-    _, call_data = await parse_telephony_websocket(websocket)
+    try:
+        provider, call_data = await parse_telephony_websocket(websocket)
+    except ValueError as error:  # closed before its first message
+        logger.warning(f"no call: {error}")
+        return
+    if provider != "twilio":
+        logger.warning(f"not a Twilio Media Stream (detected {provider!r}); closing it")
+        await websocket.close(code=1008)
+        return
     serializer = TwilioFrameSerializer(
         stream_sid=call_data["stream_id"],
         call_sid=call_data["call_id"],
