@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 import voicecore
@@ -130,3 +131,24 @@ def test_a_call_is_greeted_answered_and_interrupted_by_the_caller(peer_url: str)
         f"{heard} of {REPLY_BYTES} bytes of the reply played before the clear"
     )
     assert call.close_code is None  # the server never hung up on the caller
+
+
+# voicecore's server skips bad messages and closes a stream without ``start`` after 10 s, which
+# tests/test_server.py covers; the Pipecat peer closes it as soon as Pipecat cannot detect Twilio.
+@pytest.mark.parametrize("peer_url", PEERS[:1], indirect=True)
+def test_a_stream_that_is_not_twilios_is_closed_and_the_next_call_is_served(peer_url: str) -> None:
+    async def main() -> tuple[int | None, float | None]:
+        async with aiohttp.ClientSession() as http, http.ws_connect(peer_url) as ws:
+            await ws.send_str('{"event": "hello"}')
+            await ws.send_str("not json")
+            async with asyncio.timeout(10):
+                async for _ in ws:  # whatever it answers, it must end the stream
+                    pass
+            closed_with = ws.close_code
+        async with TwilioCaller(peer_url) as call:
+            await until(lambda: call.first_audio_at is not None, 30)
+            return closed_with, call.first_audio_at
+
+    closed_with, greeted = run(main())
+    assert closed_with == 1008  # policy violation: closed on purpose, not by a crash (1011)
+    assert greeted is not None
