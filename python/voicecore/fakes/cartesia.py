@@ -101,12 +101,14 @@ class FakeCartesia(LocalServer):
         chunk_delay: Seconds between chunks.
         late_chunks: Chunks still sent after a ``cancel``.
         stall: Accept text but never answer.
-        error: Answer a context's first flush with this ``error`` message (see :func:`error_message`).
+        error: Answer the next context's first flush with this ``error`` message (see
+            :func:`error_message`).
         disconnect_after: Close the socket (1011) after this many chunks.
 
     Attributes:
         connections: What each client connection sent.
         cancelled: Set when a ``cancel`` arrives.
+        sent_after_cancel: Chunks sent for contexts already cancelled.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class FakeCartesia(LocalServer):
         self.disconnect_after = disconnect_after
         self.connections: list[Connection] = []
         self.cancelled = asyncio.Event()
+        self.sent_after_cancel = 0
         self._chunks_sent = 0
         self.app.router.add_get("/tts/websocket", self._handle)
 
@@ -219,7 +222,8 @@ class FakeCartesia(LocalServer):
             if self.stall or context.cancelled:
                 continue
             if self.error is not None:
-                await ws.send_json({**self.error, "context_id": context_id})
+                error, self.error = self.error, None  # an injected error answers one context
+                await ws.send_json({**error, "context_id": context_id})
                 return
             if first and self.first_audio_delay:
                 await asyncio.sleep(self.first_audio_delay)
@@ -256,6 +260,7 @@ class FakeCartesia(LocalServer):
                 if late <= 0:
                     return False
                 late -= 1
+                self.sent_after_cancel += 1
             piece = text[start : start + self.chunk_chars]
             chunk = {
                 "type": "chunk",
