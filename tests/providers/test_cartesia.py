@@ -23,7 +23,7 @@ MULAW = output_format("mulaw", 8000)
 
 
 def tts_for(server: FakeCartesia, **kwargs: object) -> CartesiaTTS:
-    return CartesiaTTS(voice="voice-1", api_key="cartesia-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
+    return CartesiaTTS(voice_id="voice-1", api_key="cartesia-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
 
 
 async def speak(stream: TTSStream, *texts: str) -> list[AudioChunk]:

@@ -83,7 +83,7 @@ def test_both_sides_of_cartesia_tts_validate_against_the_sdk_models() -> None:
 
     async def main() -> FakeCartesia:
         async with FakeCartesia(error=error_message(400, "voice not found"), chunk_delay=0.01) as server:
-            tts = CartesiaTTS(voice="v", api_key="cartesia-key", base_url=server.ws_url)
+            tts = CartesiaTTS(voice_id="v", api_key="cartesia-key", base_url=server.ws_url)
             stream = await tts.open(MULAW_8K)
             socket = stream._socket
             original = socket.protocol.receive_text

@@ -40,7 +40,7 @@ class CartesiaTTS:
     """A :class:`~voicecore.providers.base.TTS` for Cartesia, one context per reply.
 
     Args:
-        voice: The default voice id (``open(voice=...)`` picks another).
+        voice_id: The default voice (``open(voice=...)`` picks another).
         api_key: Sent as ``Authorization: Bearer``.
         model_id: ``sonic-3``, ``sonic-turbo``, ...
         language: The transcript's language.
@@ -59,7 +59,7 @@ class CartesiaTTS:
     def __init__(
         self,
         *,
-        voice: str = DEFAULT_CARTESIA_VOICE,
+        voice_id: str = DEFAULT_CARTESIA_VOICE,
         api_key: str | None = None,
         model_id: str = "sonic-3",
         language: str = "en",
@@ -75,7 +75,7 @@ class CartesiaTTS:
         if not 0 <= max_buffer_delay_ms <= 5000:
             raise ConfigError("max_buffer_delay_ms must be within 0..5000")
         self.name = name
-        self.voice = voice
+        self.voice_id = voice_id
         self.model_id = model_id
         self.language = language
         self.base_url = base_url
@@ -110,7 +110,7 @@ class CartesiaTTS:
         socket = await self._socket(audio)
         request: dict[str, Any] = {
             "model_id": self.model_id,
-            "voice": {"mode": "id", "id": voice or self.voice},
+            "voice": {"mode": "id", "id": voice or self.voice_id},
             "output_format": proto.output_format(audio.encoding, audio.sample_rate),
             "language": self.language,
             "add_timestamps": self.add_timestamps,

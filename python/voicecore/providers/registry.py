@@ -6,7 +6,8 @@ URL, ...), plus the key variables it needs (checked at start-up, so a missing ke
 is an error before the first call, not during it). The in-process fakes (``fake``, from
 :mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
 adapters register under their own names: ``deepgram`` (STT), ``openai`` and
-``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``elevenlabs`` (TTS).
+``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by ``base_url``), ``elevenlabs``,
+``cartesia`` and ``smallest`` (TTS).
 Unknown options are refused with the list of the ones a provider takes.
 """
 
@@ -145,6 +146,31 @@ _OPENAI_OPTIONS = frozenset({"model", "base_url", "options", "headers", "read_ti
 _ELEVENLABS_OPTIONS = frozenset(
     {"voice_id", "model_id", "base_url", "voice_settings", "generation_config", "params"}
 )
+_CARTESIA_OPTIONS = frozenset(
+    {
+        "voice_id",
+        "model_id",
+        "language",
+        "base_url",
+        "version",
+        "max_buffer_delay_ms",
+        "add_timestamps",
+        "generation_config",
+    }
+)
+_SMALLEST_OPTIONS = frozenset(
+    {
+        "voice_id",
+        "model",
+        "language",
+        "base_url",
+        "speed",
+        "word_timestamps",
+        "complete_backoff_ms",
+        "params",
+        "idle_timeout",
+    }
+)
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_ELEVENLABS_VOICE = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", ElevenLabs' long-standing default voice
 
@@ -187,6 +213,20 @@ def _elevenlabs(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
     return ElevenLabsTTS(api_key=keys.get("ELEVENLABS_API_KEY"), **settings)
 
 
+def _cartesia(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
+    from voicecore.providers.cartesia import CartesiaTTS
+
+    settings = _options(options, _CARTESIA_OPTIONS, "cartesia")
+    return CartesiaTTS(api_key=keys.get("CARTESIA_API_KEY"), **settings)
+
+
+def _smallest(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
+    from voicecore.providers.smallest import SmallestTTS
+
+    settings = _options(options, _SMALLEST_OPTIONS, "smallest")
+    return SmallestTTS(api_key=keys.get("SMALLEST_API_KEY"), **settings)
+
+
 register(
     ProviderEntry(
         "stt",
@@ -220,6 +260,24 @@ register(
         _elevenlabs,
         keys=("ELEVENLABS_API_KEY",),
         description="ElevenLabs multi-context WebSocket",
+    )
+)
+register(
+    ProviderEntry(
+        "tts",
+        "cartesia",
+        _cartesia,
+        keys=("CARTESIA_API_KEY",),
+        description="Cartesia Sonic WebSocket, one context per reply, μ-law passthrough",
+    )
+)
+register(
+    ProviderEntry(
+        "tts",
+        "smallest",
+        _smallest,
+        keys=("SMALLEST_API_KEY",),
+        description="Smallest AI Lightning WebSocket, μ-law passthrough",
     )
 )
 
