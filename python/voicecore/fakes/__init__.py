@@ -1,12 +1,14 @@
 """Fake provider servers that speak each provider's real wire protocol on 127.0.0.1.
 
 They stand in for OpenAI-compatible chat completions (:mod:`voicecore.fakes.openai`, in the
-OpenAI, vLLM, llama.cpp and Ollama dialects), Deepgram live STT
-(:mod:`voicecore.fakes.deepgram`) and ElevenLabs TTS (:mod:`voicecore.fakes.elevenlabs`),
-driven by scripts (replies, utterances) and injected faults (error statuses, error events,
-stalls, dropped connections, close codes). voicecore's adapter tests run against them, and
-the providers' official SDKs are checked against them, so they are faithful enough to test
-your agent without the network. ``python -m voicecore.fakes`` runs all three for demos.
+OpenAI, vLLM, llama.cpp and Ollama dialects), Deepgram live STT (:mod:`voicecore.fakes.deepgram`)
+and ElevenLabs, Cartesia and Smallest AI Lightning TTS (:mod:`voicecore.fakes.elevenlabs`,
+:mod:`voicecore.fakes.cartesia`, :mod:`voicecore.fakes.smallest`), driven by scripts (replies,
+utterances) and injected faults (error statuses, error events, stalls, dropped connections,
+close codes, refused handshakes). voicecore's adapter tests run against them, and the
+providers' official SDKs are checked against them, so they are faithful enough to test your
+agent without the network. ``python -m voicecore.fakes`` runs the LLM, STT and ElevenLabs
+fakes for demos.
 
 Each server is an async context manager that listens on an ephemeral port::
 
@@ -17,9 +19,20 @@ Each server is an async context manager that listens on an ephemeral port::
 
 from __future__ import annotations
 
+from voicecore.fakes.cartesia import FakeCartesia
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Reply
 from voicecore.fakes.server import LocalServer
+from voicecore.fakes.smallest import FakeSmallestTTS
 
-__all__ = ["FakeChatServer", "FakeDeepgram", "FakeElevenLabs", "LocalServer", "Reply", "Utterance"]
+__all__ = [
+    "FakeCartesia",
+    "FakeChatServer",
+    "FakeDeepgram",
+    "FakeElevenLabs",
+    "FakeSmallestTTS",
+    "LocalServer",
+    "Reply",
+    "Utterance",
+]
