@@ -2,14 +2,16 @@
 
 The SDK's own async Live TTS WebSocket client (``waves.tts.connect()``), pointed at the fake
 through its documented ``environment`` (``waves_ws``), sends ``TtsRequestMessage`` requests
-and reads every reply as a ``TtsResponseMessage``. And every request SmallestTTS sends
-validates against the SDK's ``TtsRequestMessage`` model.
+and reads every reply as a ``TtsResponseMessage``. And every request SmallestTTS sends, and
+every message the fake sent it, validates against the SDK's ``TtsRequestMessage`` and
+``TtsResponseMessage`` models.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from typing import Any
 
 import pydantic
@@ -62,11 +64,20 @@ def test_the_sdk_live_tts_client_synthesizes_through_the_fake() -> None:
     assert words == [("Hello", 0.05), ("there.", 0.12)]
 
 
-def test_smallest_tts_requests_validate_against_the_sdk_model() -> None:
+def test_both_sides_of_smallest_tts_validate_against_the_sdk_models() -> None:
+    received: list[dict[str, Any]] = []
+
     async def main() -> FakeSmallestTTS:
         async with FakeSmallestTTS() as server:
             tts = SmallestTTS(api_key="smallest-key", base_url=server.ws_url, speed=1.1)
             stream = await tts.open(MULAW_8K)
+            original = stream._socket.protocol.receive_text
+
+            def record(text: str) -> Any:  # keep every server message the client parses
+                received.append(json.loads(text))
+                return original(text)
+
+            stream._socket.protocol.receive_text = record  # type: ignore[method-assign]
             await stream.push_text("Hello there.")
             await stream.end_input()
             _ = [chunk async for chunk in stream]
@@ -80,5 +91,10 @@ def test_smallest_tts_requests_validate_against_the_sdk_model() -> None:
     assert (request.continue_, request.flush, request.request_id) == (False, True, message["request_id"])
     assert request.model == "lightning_v3.1"
     assert request.word_timestamps is True
-    with pytest.raises(pydantic.ValidationError):  # the model is strict enough to fail
+    assert {message["status"] for message in received} == {"chunk", "word_timestamp", "complete"}
+    for message in received:
+        TtsResponseMessage.model_validate(message)
+    with pytest.raises(pydantic.ValidationError):  # the models are strict enough to fail
         TtsRequestMessage.model_validate({"text": 3})
+    with pytest.raises(pydantic.ValidationError):
+        TtsResponseMessage.model_validate({"status": "chunk", "data": {"audio": 3}})
