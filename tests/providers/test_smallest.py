@@ -258,3 +258,24 @@ def test_bad_settings_and_formats_are_refused() -> None:
             await SmallestTTS().open(AudioFormat("pcm16", 22050))
 
     asyncio.run(main())
+
+
+def test_a_failed_background_redial_is_retried_by_the_next_reply() -> None:
+    async def main() -> FakeSmallestTTS:
+        async with FakeSmallestTTS(chunk_delay=0.05) as server:
+            tts = tts_for(server)
+            stream = await tts.open(MULAW_8K)
+            await stream.push_text("A long sentence that the caller will interrupt right here.")
+            await anext(stream)
+            server.handshake_status = 503  # the successor's handshake fails
+            await stream.aclose()
+            with pytest.raises(ProviderStatusError) as caught:
+                await tts.open(MULAW_8K)  # dials again, and is refused again
+            assert caught.value.retryable
+            server.handshake_status = None
+            again = await tts.open(MULAW_8K)
+            assert by_text(await speak(again, "Yes?")) == [audio_for("Yes?", "ulaw", 8000)]
+            await tts.aclose()
+        return server
+
+    assert len(asyncio.run(main()).connections) == 2

@@ -136,21 +136,14 @@ class SmallestTTS:
             raise ConfigError(f"{self.name} does not produce {key[1]}; use one of output_formats()")
         async with self._lock:
             socket = self._sockets.get(key)
-            if socket is not None and socket.alive:
-                return socket
-            opening = self._opening.pop(key, None)
-        if opening is not None:
-            with contextlib.suppress(ProviderError):
-                socket = await opening  # the replacement opened after a barge-in
-        async with self._lock:
-            current = self._sockets.get(key)
-            if current is not None and current.alive:
-                if socket is not None and socket is not current:
-                    await socket.close()
-                return current
             if socket is None or not socket.alive:
-                socket = await self._dial(key)
-            self._sockets[key] = socket
+                socket = None
+                if (opening := self._opening.pop(key, None)) is not None:
+                    with contextlib.suppress(ProviderError):  # it failed: dial again below
+                        socket = await opening  # the successor opened after a barge-in
+                if socket is None or not socket.alive:
+                    socket = await self._dial(key)
+                self._sockets[key] = socket
             return socket
 
     async def _dial(self, key: tuple[str, AudioFormat]) -> EventSocket:
