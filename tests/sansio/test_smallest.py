@@ -123,6 +123,8 @@ def test_a_dropped_reply_loses_its_late_audio() -> None:
     assert alive is not None
     assert json.loads(alive) == {**REQUEST, "text": " ", "request_id": "keepalive"}
     assert protocol.receive_text(message("keepalive", "complete")) == []
+    refused = {"status": "error", "external_request_id": "keepalive", "error": {"message": "empty text"}}
+    assert protocol.receive_text(json.dumps(refused)) == [], "a refused keep-alive fails nothing"
 
 
 def test_a_server_that_does_not_echo_request_ids_is_read_oldest_first() -> None:

@@ -182,7 +182,7 @@ class LightningProtocol:
 
         Raises:
             ProtocolError: The message is not a JSON object, or its audio is not base64.
-            ProviderError: An error that names no request in flight (it concerns the socket).
+            ProviderError: An error that names no request (it concerns the socket).
         """
         try:
             message = msgspec.json.decode(text)
@@ -196,7 +196,7 @@ class LightningProtocol:
             request_id = next(iter(self._requests))  # a server that does not echo: the oldest request
         request = self._requests.get(request_id) if isinstance(request_id, str) else None
         if status == "error":
-            return self._failed(message, request)
+            return self._failed(message, request, echoed=isinstance(request_id, str))
         if request is None:
             return []
         data = message.get("data")
@@ -273,13 +273,16 @@ class LightningProtocol:
             events.append(ReplyAudio(key, texts_done=done))
         return events
 
-    def _failed(self, message: Mapping[str, Any], request: _Request | None) -> list[ReplyEvent]:
+    def _failed(
+        self, message: Mapping[str, Any], request: _Request | None, *, echoed: bool
+    ) -> list[ReplyEvent]:
+        """An error for a reply's request fails that reply; one naming no request fails the socket."""
         error = self._error(message)
-        if request is None:
+        if request is None and not echoed:
             raise error
-        key = request.key
+        key = request.key if request is not None else None
         if key is None:
-            return []
+            return []  # about a keep-alive, or a request of a reply already dropped
         self.drop(key)
         return [ReplyFailed(key, error)]
 
