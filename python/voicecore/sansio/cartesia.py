@@ -2,12 +2,14 @@
 
 One socket carries many *contexts*; voicecore uses a fresh context per reply. Each pushed
 text is a generation request with ``continue: true`` and ``flush: true``, so the server
-generates it at once and numbers it: the k-th flush of a context has ``flush_id`` k, its
-audio chunks and timestamps carry that id, and ``flush_done`` with that id follows its last
-chunk. :class:`CartesiaProtocol` turns that into "text k's audio ends here" (a chunk of a
-later flush, ``flush_done`` or ``done`` all end it, whichever comes first). The input ends
-with an empty transcript and ``continue: false``; the server answers ``done``. A barge-in
-sends ``cancel``; chunks of a cancelled context still in flight are dropped.
+generates it at once and numbers it: Cartesia's flush ids count the transcript segments of a
+context from 1 (the chunks of the first segment carry ``flush_id`` 1, a flush starts the
+next), so the k-th pushed text's chunks and timestamps carry ``flush_id`` k, and
+``flush_done`` with that id says its generation is complete. :class:`CartesiaProtocol` turns
+that into "text k's audio ends here": a chunk of a later flush, ``flush_done`` k or ``done``
+end it, whichever comes first. The input ends with an empty transcript and
+``continue: false``; the server answers ``done``. A barge-in sends ``cancel``; chunks of a
+cancelled context still in flight are dropped.
 """
 
 from __future__ import annotations
