@@ -258,3 +258,17 @@ def test_bad_settings_and_formats_are_refused() -> None:
             await CartesiaTTS().open(AudioFormat("alaw", 8000))
 
     asyncio.run(main())
+
+
+def test_pings_keep_an_idle_socket_for_the_next_reply() -> None:
+    async def main() -> FakeCartesia:
+        async with FakeCartesia() as server:
+            tts = tts_for(server, ping_interval=0.05)
+            await tts.connect(MULAW_8K)
+            await asyncio.sleep(0.3)  # several pings, each answered by the server's pong
+            stream = await tts.open(MULAW_8K)
+            assert by_text(await speak(stream, "Still here.")) == [audio_for("Still here. ", MULAW)]
+            await tts.aclose()
+        return server
+
+    assert len(asyncio.run(main()).connections) == 1

@@ -52,6 +52,8 @@ class CartesiaTTS:
         generation_config: E.g. ``{"speed": 1.0, "volume": 1.0, "emotion": "neutral"}``.
         read_timeout: Seconds a reply may owe audio without any arriving before the stream
             raises :class:`~voicecore.errors.ProviderTimeoutError`.
+        ping_interval: Seconds between WebSocket pings (Cartesia has no keep-alive message,
+            and closes idle sockets); a socket whose pong does not come is reopened.
         connect_timeout: Seconds for the WebSocket handshake.
         name: The provider's name in errors and logs.
     """
@@ -69,6 +71,7 @@ class CartesiaTTS:
         add_timestamps: bool = True,
         generation_config: Mapping[str, Any] | None = None,
         read_timeout: float = 10.0,
+        ping_interval: float = 20.0,
         connect_timeout: float = 5.0,
         name: str = "cartesia",
     ) -> None:
@@ -83,6 +86,7 @@ class CartesiaTTS:
         self.add_timestamps = add_timestamps
         self.generation_config = dict(generation_config or {})
         self.read_timeout = read_timeout
+        self.ping_interval = ping_interval
         self._connect_timeout = connect_timeout
         self._headers = proto.auth_headers(api_key, version)
         self._http = ClientSessionOwner()
@@ -132,7 +136,10 @@ class CartesiaTTS:
             with provider_errors(self.name):
                 async with asyncio.timeout(self._connect_timeout):
                     ws = await self._http.session().ws_connect(
-                        proto.websocket_url(self.base_url), headers=self._headers, autoping=True
+                        proto.websocket_url(self.base_url),
+                        headers=self._headers,
+                        autoping=True,
+                        heartbeat=self.ping_interval,
                     )
             protocol = proto.CartesiaProtocol(provider=self.name)
             socket = self._sockets[audio] = EventSocket(ws, protocol)
