@@ -233,7 +233,7 @@ def test_a_dropped_socket_fails_the_reply_and_the_next_one_reconnects() -> None:
     assert len(asyncio.run(main()).connections) == 2
 
 
-def test_a_stalled_request_times_out() -> None:
+def test_a_stalled_request_times_out_and_a_slow_first_chunk_is_waited_for() -> None:
     async def main() -> None:
         async with FakeSmallestTTS(stall=True) as server:
             tts = tts_for(server, read_timeout=0.2)
@@ -242,6 +242,11 @@ def test_a_stalled_request_times_out() -> None:
             with pytest.raises(ProviderTimeoutError, match="stalled") as caught:
                 await anext(stream)
             assert caught.value.retryable
+            await tts.aclose()
+        async with FakeSmallestTTS(first_audio_delay=0.1) as server:
+            tts = tts_for(server)
+            stream = await tts.open(MULAW_8K)
+            assert by_text(await speak(stream, "Hi.")) == [audio_for("Hi.", "ulaw", 8000)]
             await tts.aclose()
 
     asyncio.run(main())
