@@ -117,10 +117,9 @@ def test_a_dropped_reply_loses_its_late_audio() -> None:
     assert protocol.receive_text(message(one, "complete")) == []
     assert protocol.in_flight == 1
     assert protocol.drop("r1") == 0
-    assert protocol.keep_alive() is None, "no keep-alive while a request is in flight"
+    assert protocol.keep_alive() == [], "no keep-alive while a request is in flight"
     protocol.receive_text(message(two, "complete"))
-    alive = protocol.keep_alive()
-    assert alive is not None
+    [alive] = protocol.keep_alive()
     assert json.loads(alive) == {**REQUEST, "text": " ", "request_id": "keepalive"}
     assert protocol.receive_text(message("keepalive", "complete")) == []
     refused = {"status": "error", "external_request_id": "keepalive", "error": {"message": "empty text"}}

@@ -60,7 +60,8 @@ class EventSocket:
     Args:
         ws: The connected socket.
         protocol: Parses what the server sends.
-        keepalive: ``(seconds, message)``: send ``message()`` every so often (None: never).
+        keepalive: ``(seconds, messages)``: send what ``messages()`` returns every so often
+            (None: never).
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class EventSocket:
         ws: aiohttp.ClientWebSocketResponse,
         protocol: SocketProtocol,
         *,
-        keepalive: tuple[float, Callable[[], str | None]] | None = None,
+        keepalive: tuple[float, Callable[[], list[str]]] | None = None,
     ) -> None:
         self.ws = ws
         self.protocol = protocol
@@ -135,11 +136,12 @@ class EventSocket:
             logger.warning("%s", failure)
             await self.ws.close()
 
-    async def _keep_alive(self, interval: float, message: Callable[[], str | None]) -> None:
+    async def _keep_alive(self, interval: float, messages: Callable[[], list[str]]) -> None:
         with contextlib.suppress(ProviderError):
             while True:
                 await asyncio.sleep(interval)
-                await self.send(message())
+                for message in messages():
+                    await self.send(message)
 
     async def close(self, last: str | None = None) -> None:
         """Send ``last`` (if any), close the socket and wait for the reader to end."""

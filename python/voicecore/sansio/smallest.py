@@ -145,15 +145,15 @@ class LightningProtocol:
         }
         return _encode(message), 0
 
-    def keep_alive(self) -> str | None:
-        """A message that resets the server's idle timer (a single space).
+    def keep_alive(self) -> list[str]:
+        """The message that resets the server's idle timer (a single space).
 
-        None while requests are in flight, so that whatever it answers cannot be taken for a
+        Nothing while requests are in flight, so that whatever it answers cannot be taken for a
         reply's audio (and the server is not idle then anyway).
         """
         if self._requests:
-            return None
-        return _encode({**self.request, "text": " ", "request_id": "keepalive"})
+            return []
+        return [_encode({**self.request, "text": " ", "request_id": "keepalive"})]
 
     def drop(self, key: str) -> int:
         """Forget a reply (barge-in): its late audio is dropped. How many forgotten requests are in flight."""
