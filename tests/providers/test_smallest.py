@@ -284,3 +284,20 @@ def test_a_failed_background_redial_is_retried_by_the_next_reply() -> None:
         return server
 
     assert len(asyncio.run(main()).connections) == 2
+
+
+def test_a_short_sentence_finished_first_is_still_spoken_second() -> None:
+    async def main() -> list[AudioChunk]:
+        async with FakeSmallestTTS(concurrent=True, chunk_delay=0.01) as server:
+            tts = tts_for(server)
+            stream = await tts.open(MULAW_8K)
+            chunks = await speak(stream, "A much longer first sentence.", "Hi.")
+            await tts.aclose()
+            assert server.connections[0].completed[0].endswith(".2"), "the second request finished first"
+        return chunks
+
+    chunks = asyncio.run(main())
+    first, second = audio_for("A much longer first sentence.", "ulaw", 8000), audio_for("Hi.", "ulaw", 8000)
+    assert by_text(chunks) == [first, second]
+    words = [(w.text, w.end_ms) for c in chunks for w in c.words]
+    assert words[-1] == ("Hi.", 290.0 + 30.0), "the held request's word times start after the first"

@@ -2,14 +2,14 @@
 
 The handshake needs ``Authorization: Bearer <key>`` (else HTTP 401 before the upgrade, as is
 any status the test injects). Each JSON request (``voice_id`` and ``text`` required) is
-synthesized in the order received: ``chunk`` messages with base64 audio in ``data.audio``,
-``word_timestamp`` messages (``data.id``/``word``/``start``/``end``, seconds from the start of
-that request's audio) when asked for, then ``complete`` after ``complete_backoff_ms`` (4000
-unless given). Every message carries ``session_id`` and ``request_id`` and echoes the client's
-``session_id``/``request_id`` as ``external_session_id``/``external_request_id``. Errors are
-``{"status": "error", "error": {"message", "code"}}``. A connection silent for ``?timeout=``
-seconds (60 by default) is closed with the inactivity message. Closing the socket stops the
-work still queued on it.
+synthesized in the order received (or all at once, with ``concurrent``): ``chunk`` messages
+with base64 audio in ``data.audio``, ``word_timestamp`` messages (``data.id``/``word``/
+``start``/``end``, seconds from the start of that request's audio) when asked for, then
+``complete`` after ``complete_backoff_ms`` (4000 unless given). Every message carries
+``session_id`` and ``request_id`` and echoes the client's ``session_id``/``request_id`` as
+``external_session_id``/``external_request_id``. Errors are ``{"status": "error", "error":
+{"message", "code"}}``. A connection silent for ``?timeout=`` seconds (60 by default) is
+closed with the inactivity message. Closing the socket stops the work still queued on it.
 
 Audio is deterministic: each character becomes ``MS_PER_CHAR`` ms of one byte value (its code
 point mod 251 + 1).
@@ -55,7 +55,7 @@ class Connection:
     messages: list[dict[str, Any]] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)  # external request ids answered with complete
     abandoned: int = 0  # requests not complete when the socket closed
-    busy: int = 0  # 1 while a request is being synthesized
+    pending: int = 0  # requests received and not yet complete
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -72,6 +72,8 @@ class FakeSmallestTTS(LocalServer):
         error: Answer the first request with this error message (see :func:`error_payload`).
         disconnect_after: Close the socket (1011) after this many chunks.
         echo_request_id: Echo ``external_request_id`` (False: a server that does not).
+        concurrent: Synthesize a connection's requests at once rather than in order, so a
+            short request can finish before a long one sent earlier.
 
     Attributes:
         connections: What each client connection sent.
@@ -89,6 +91,7 @@ class FakeSmallestTTS(LocalServer):
         error: dict[str, Any] | None = None,
         disconnect_after: int | None = None,
         echo_request_id: bool = True,
+        concurrent: bool = False,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -100,6 +103,7 @@ class FakeSmallestTTS(LocalServer):
         self.error = error
         self.disconnect_after = disconnect_after
         self.echo_request_id = echo_request_id
+        self.concurrent = concurrent
         self.connections: list[Connection] = []
         self._chunks_sent = 0
         self.app.router.add_get("/waves/v1/tts/live", self._handle)
@@ -115,8 +119,10 @@ class FakeSmallestTTS(LocalServer):
         conn = Connection(dict(request.query), dict(request.headers))
         self.connections.append(conn)
         timeout = float(request.query.get("timeout", "60"))
+        session = f"ws_{uuid.uuid4().hex[:8]}"
         work: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        worker = asyncio.get_running_loop().create_task(self._work(ws, conn, work))
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[Any]] = {loop.create_task(self._work(ws, conn, session, work))}
         try:
             while True:
                 try:
@@ -133,36 +139,45 @@ class FakeSmallestTTS(LocalServer):
                     break
                 data = json.loads(message.data)
                 conn.messages.append(data)
-                work.put_nowait(data)
+                conn.pending += 1
+                if self.concurrent:
+                    tasks.add(loop.create_task(self._answer(ws, conn, session, data)))
+                else:
+                    work.put_nowait(data)
         finally:
-            worker.cancel()
-            conn.abandoned = work.qsize() + conn.busy
+            for task in tasks:
+                task.cancel()
+            conn.abandoned = conn.pending
             conn.closed.set()
         return ws
 
     async def _work(
-        self, ws: web.WebSocketResponse, conn: Connection, work: asyncio.Queue[dict[str, Any]]
+        self, ws: web.WebSocketResponse, conn: Connection, session: str, work: asyncio.Queue[dict[str, Any]]
     ) -> None:
         """Synthesize requests one after another, as the server does on one connection."""
-        session = f"ws_{uuid.uuid4().hex[:8]}"
-        while True:
-            data = await work.get()
-            conn.busy = 1
-            ids = {"session_id": session, "request_id": f"task_{uuid.uuid4().hex[:8]}"}
-            if self.echo_request_id and "request_id" in data:
-                ids["external_request_id"] = data["request_id"]
-            if "session_id" in data:
-                ids["external_session_id"] = data["session_id"]
-            if not await self._synthesize(ws, data, ids):
-                return
-            if data.get("request_id"):
-                conn.completed.append(str(data["request_id"]))
-            conn.busy = 0
+        while await self._answer(ws, conn, session, await work.get()):
+            pass
+
+    async def _answer(
+        self, ws: web.WebSocketResponse, conn: Connection, session: str, data: dict[str, Any]
+    ) -> bool:
+        """Answer one request; False once the socket is closed."""
+        ids = {"session_id": session, "request_id": f"task_{uuid.uuid4().hex[:8]}"}
+        if self.echo_request_id and "request_id" in data:
+            ids["external_request_id"] = data["request_id"]
+        if "session_id" in data:
+            ids["external_session_id"] = data["session_id"]
+        if not await self._synthesize(ws, data, ids):
+            return False
+        if data.get("request_id"):
+            conn.completed.append(str(data["request_id"]))
+        conn.pending -= 1
+        return True
 
     async def _synthesize(self, ws: web.WebSocketResponse, data: dict[str, Any], ids: dict[str, str]) -> bool:
-        """Answer one request; False once the socket is closed."""
+        """Send one request's audio, word times and ``complete``; False once the socket is closed."""
         if self.stall:
-            return True
+            await asyncio.Event().wait()  # a hung server: never answers, until the socket closes
         problem = self._invalid(data)
         failure = error_payload(problem) if problem is not None else self.error
         if failure is not None:

@@ -49,10 +49,6 @@ class SocketProtocol(Protocol):
         """The error a close means (None for one we asked for)."""
         ...
 
-    def texts_pending(self, key: str) -> int:
-        """Pushed texts of reply ``key`` whose audio has not all arrived."""
-        ...
-
 
 class EventSocket:
     """One open WebSocket, its reader task and the replies on it.
@@ -158,9 +154,9 @@ class EventSocket:
 class ReplyStream:
     """One reply on an :class:`EventSocket`: its events become queued audio chunks, read with ``async for``.
 
-    Subclasses send the provider's messages (``push_text``, ``end_input``, ``aclose``); the
-    chunk after which a pushed text's audio is complete carries ``end_of_text``, and the
-    stream ends once input has ended and every text is spoken, or when the server says so.
+    Subclasses send the provider's messages (``push_text`` through :meth:`_send_text`,
+    ``aclose``); after the audio of each pushed text comes an ``end_of_text`` mark, and the
+    stream ends once input has ended and every text has its mark, or when the server says so.
 
     Args:
         socket: The socket the reply is on.
@@ -175,6 +171,8 @@ class ReplyStream:
         self._socket = socket
         self._read_timeout = read_timeout
         self._input_ended = False
+        self._texts_pushed = 0
+        self._texts_ended = 0  # end_of_text marks queued
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._finished = False
         self._end_queued = False
@@ -186,7 +184,7 @@ class ReplyStream:
     async def __anext__(self) -> AudioChunk:
         if self._finished:
             raise StopAsyncIteration
-        owed = self._socket.protocol.texts_pending(self.key) > 0
+        owed = self._texts_ended < self._texts_pushed
         try:
             async with asyncio.timeout(self._read_timeout if owed else None):
                 item = await self._queue.get()
@@ -223,12 +221,25 @@ class ReplyStream:
         """The socket failed: reading raises ``error`` after what is queued."""
         self._queue.put_nowait(error)
 
+    async def _send_text(self, message: str | None, done: int) -> None:
+        """Send one pushed text's request (None: nothing to send), with the texts it ended."""
+        self._texts_pushed += 1
+        self._texts_done(done)
+        await self._socket.send(message)
+
+    async def end_input(self) -> None:
+        """No more text; the stream ends once the audio of every pushed text has arrived."""
+        self._input_ended = True
+        self._maybe_finish()
+
     def _texts_done(self, count: int) -> None:
+        """Queue an ``end_of_text`` mark for each of ``count`` texts."""
         for _ in range(count):
             self._queue.put_nowait(AudioChunk(b"", end_of_text=True))
+        self._texts_ended += count
 
     def _maybe_finish(self) -> None:
-        if self._input_ended and not self._socket.protocol.texts_pending(self.key):
+        if self._input_ended and self._texts_ended >= self._texts_pushed:
             self._end()
 
     def _end(self) -> None:

@@ -177,9 +177,7 @@ class CartesiaStream(ReplyStream):
         """Send a sentence; it is generated at once."""
         if self.closed:
             return
-        message, done = self._protocol.push_text(self.key, text)
-        self._texts_done(done)
-        await self._socket.send(message)
+        await self._send_text(*self._protocol.push_text(self.key, text))
 
     async def end_input(self) -> None:
         """No more text; the stream ends once the audio of every pushed text has arrived."""

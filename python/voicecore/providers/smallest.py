@@ -214,14 +214,7 @@ class SmallestStream(ReplyStream):
         """Send a sentence as its own request."""
         if self.closed:
             return
-        message, done = self._protocol.push_text(self.key, text)
-        self._texts_done(done)
-        await self._socket.send(message)
-
-    async def end_input(self) -> None:
-        """No more text; the stream ends once every request is complete."""
-        self._input_ended = True
-        self._maybe_finish()
+        await self._send_text(*self._protocol.push_text(self.key, text))
 
     async def aclose(self) -> None:
         """Stop (barge-in): late audio is dropped.
