@@ -1,4 +1,4 @@
-"""What the multi-reply WebSocket TTS adapters share (Cartesia, Smallest AI).
+"""What the multi-reply WebSocket TTS adapters share (ElevenLabs, Cartesia, Smallest AI).
 
 :class:`EventSocket` reads server messages, lets the sans-I/O protocol turn them into
 :mod:`~voicecore.sansio.ttsevents` keyed by reply, and hands each to the reply it names; when

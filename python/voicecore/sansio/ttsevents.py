@@ -1,6 +1,6 @@
-"""The events a multi-reply TTS socket protocol yields for each reply (Cartesia, Smallest AI).
+"""The events a multi-reply TTS socket protocol yields for each reply.
 
-A reply is a context (Cartesia) or a group of requests (Smallest AI); ``key`` names it.
+A reply is a context (ElevenLabs, Cartesia) or a group of requests (Smallest AI); ``key`` names it.
 ``texts_done`` counts the pushed texts whose audio ends *before* the event's own audio, so
 a stream emits that many end-of-text marks first.
 """
