@@ -87,7 +87,7 @@ def test_both_sides_of_smallest_tts_validate_against_the_sdk_models() -> None:
     server = asyncio.run(main())
     [message] = server.connections[0].messages
     request = TtsRequestMessage.model_validate(message)
-    assert (request.voice_id, request.text, request.sample_rate) == ("magnus", "Hello there.", 8000)
+    assert (request.voice_id, request.text, request.sample_rate) == ("avery", "Hello there.", 8000)
     assert (request.continue_, request.flush, request.request_id) == (False, True, message["request_id"])
     assert request.model == "lightning_v3.1"
     assert request.word_timestamps is True

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,10 +26,11 @@ from voicecore.sansio import smallest as proto
 
 __all__ = ["DEFAULT_SMALLEST_VOICE", "SMALLEST_URL", "SmallestStream", "SmallestTTS"]
 
-logger = logging.getLogger(__name__)
 
 SMALLEST_URL = "wss://api.smallest.ai"
-DEFAULT_SMALLEST_VOICE = "magnus"  # a Lightning v3.1 voice with word timestamps
+# An English voice of the base queue, whose voices send word timestamps (the SDK names meher,
+# devansh, kartik, maithili, liam and avery); others send none.
+DEFAULT_SMALLEST_VOICE = "avery"
 _FORMATS = (
     MULAW_8K,
     PCM16_16K,
