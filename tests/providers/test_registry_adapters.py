@@ -8,19 +8,23 @@ import pytest
 
 from voicecore.errors import ConfigError
 from voicecore.providers import registry
+from voicecore.providers.cartesia import CartesiaTTS
 from voicecore.providers.deepgram import DeepgramSTT
 from voicecore.providers.elevenlabs import ElevenLabsTTS
 from voicecore.providers.openai import OPENAI_BASE_URL, OpenAILLM
+from voicecore.providers.smallest import SmallestTTS
 
 
 def test_names_and_required_keys() -> None:
     assert {"deepgram"} <= set(registry.names("stt"))
     assert {"openai", "openai-compatible"} <= set(registry.names("llm"))
-    assert {"elevenlabs"} <= set(registry.names("tts"))
+    assert {"elevenlabs", "cartesia", "smallest"} <= set(registry.names("tts"))
     assert registry.entry("stt", "deepgram").keys == ("DEEPGRAM_API_KEY",)
     assert registry.entry("llm", "openai").keys == ("OPENAI_API_KEY",)
     assert registry.entry("llm", "openai-compatible").keys == ()
     assert registry.entry("tts", "elevenlabs").keys == ("ELEVENLABS_API_KEY",)
+    assert registry.entry("tts", "cartesia").keys == ("CARTESIA_API_KEY",)
+    assert registry.entry("tts", "smallest").keys == ("SMALLEST_API_KEY",)
 
 
 def test_factories_pass_keys_and_options() -> None:
@@ -43,6 +47,16 @@ def test_factories_pass_keys_and_options() -> None:
     )
     assert isinstance(tts, ElevenLabsTTS)
     assert (tts.voice_id, tts.model_id) == (registry.DEFAULT_ELEVENLABS_VOICE, "eleven_turbo_v2_5")
+    cartesia = registry.create(
+        "tts", "cartesia", {"CARTESIA_API_KEY": "ck"}, {"voice_id": "v1", "max_buffer_delay_ms": 100}
+    )
+    assert isinstance(cartesia, CartesiaTTS)
+    assert (cartesia.voice_id, cartesia.max_buffer_delay_ms) == ("v1", 100)
+    assert cartesia._headers["Authorization"] == "Bearer ck"
+    smallest = registry.create("tts", "smallest", {"SMALLEST_API_KEY": "sk"}, {"model": "lightning_v3.1_pro"})
+    assert isinstance(smallest, SmallestTTS)
+    assert smallest._fields["model"] == "lightning_v3.1_pro"
+    assert smallest._headers == {"Authorization": "Bearer sk"}
 
 
 def test_bad_options_say_what_is_accepted() -> None:
@@ -50,6 +64,10 @@ def test_bad_options_say_what_is_accepted() -> None:
         ConfigError, match=r"deepgram does not take the option\(s\) voice; it takes: base_url"
     ):
         registry.create("stt", "deepgram", {}, {"voice": "x"})
+    with pytest.raises(
+        ConfigError, match=r"cartesia does not take the option\(s\) voice; it takes: add_timestamps"
+    ):
+        registry.create("tts", "cartesia", {}, {"voice": "x"})
     with pytest.raises(ConfigError, match="needs the option"):
         registry.create("llm", "openai-compatible", {}, {"model": "m"})
 

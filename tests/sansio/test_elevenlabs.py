@@ -10,13 +10,12 @@ import pytest
 
 from voicecore.errors import ConfigError, ProtocolError, ProviderConnectionError, ProviderStreamError
 from voicecore.sansio.elevenlabs import (
-    ContextAudio,
-    ContextFinal,
     MultiContextProtocol,
     auth_headers,
     multi_stream_url,
     output_format_name,
 )
+from voicecore.sansio.ttsevents import ReplyAudio, ReplyDone
 
 
 def audio_message(context_id: str, text: str, *, ms: int = 10, key: str = "alignment", **extra: Any) -> str:
@@ -66,6 +65,7 @@ def test_client_messages() -> None:
     assert protocol.send_text("c1", "  ") is None
     assert json.loads(protocol.keep_alive("c1")) == {"text": "", "context_id": "c1"}
     assert json.loads(protocol.keep_alive()) == {"text": ""}
+    assert [json.loads(m) for m in protocol.keep_alives()] == [{"text": "", "context_id": "c1"}]
     assert protocol.open_contexts == 1
     assert json.loads(protocol.close_context("c1") or "") == {"context_id": "c1", "close_context": True}
     assert protocol.close_context("c1") is None
@@ -89,11 +89,11 @@ def test_alignment_ends_texts_and_gives_word_times_across_chunks() -> None:
     protocol.send_text("c", "Bye.")
     assert protocol.texts_pending("c") == 2
     [first] = protocol.receive_text(audio_message("c", "Hello th"))
-    assert first == ContextAudio("c", bytes(640), (("Hello", 50.0),), 0)
-    [second] = protocol.receive_text(audio_message("c", "ere. Bye."))
+    assert first == ReplyAudio("c", bytes(640), (("Hello", 50.0),))
+    second, ended = protocol.receive_text(audio_message("c", "ere. Bye."))
     # The first chunk is 80 ms of audio; "there." ends 40 ms into the second, "Bye." 90 ms.
-    assert second.words == (("there.", 120.0), ("Bye.", 170.0))
-    assert second.texts_done == 2
+    assert second == ReplyAudio("c", bytes(720), (("there.", 120.0), ("Bye.", 170.0)))
+    assert ended == ReplyAudio("c", texts_done=2), "both texts end after that chunk's audio"
     assert protocol.texts_pending("c") == 0
 
 
@@ -104,16 +104,18 @@ def test_normalized_alignment_and_the_docs_spelling_are_accepted() -> None:
     message = json.loads(audio_message("c", "Ok", key="normalizedAlignment"))
     alignment = message["normalizedAlignment"]
     alignment["charsDurationsMs"] = alignment.pop("charDurationsMs")
-    [event] = protocol.receive_text(json.dumps(message))
-    assert event == ContextAudio("c", bytes(160), (("Ok", 20.0),), 1)
+    assert protocol.receive_text(json.dumps(message)) == [
+        ReplyAudio("c", bytes(160), (("Ok", 20.0),)),
+        ReplyAudio("c", texts_done=1),
+    ]
 
 
 def test_finals_late_audio_and_unknown_contexts() -> None:
     protocol = MultiContextProtocol(bytes_per_ms=8)
     protocol.open_context("a")
     protocol.open_context("b")
-    assert protocol.receive_text('{"isFinal": true, "contextId": "a"}') == [ContextFinal("a")]
-    assert protocol.receive_text('{"is_final": true, "contextId": "b"}') == [ContextFinal("b")]
+    assert protocol.receive_text('{"isFinal": true, "contextId": "a"}') == [ReplyDone("a")]
+    assert protocol.receive_text('{"is_final": true, "contextId": "b"}') == [ReplyDone("b")]
     assert protocol.receive_text(audio_message("a", "late")) == []
     assert protocol.receive_text(audio_message("zzz", "who")) == []
     assert protocol.receive_text('{"isFinal": true}') == []
@@ -125,7 +127,7 @@ def test_audio_without_alignment_still_comes_out() -> None:
     [event] = protocol.receive_text(
         json.dumps({"audio": base64.b64encode(b"\x01\x02").decode(), "contextId": "c"})
     )
-    assert event == ContextAudio("c", b"\x01\x02")
+    assert event == ReplyAudio("c", b"\x01\x02")
     assert protocol.receive_text(json.dumps({"audio": None, "contextId": "c"})) == []
 
 

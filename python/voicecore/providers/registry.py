@@ -7,8 +7,9 @@ is an error before the first call, not during it). The in-process fakes (``fake`
 :mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
 adapters register under their own names: ``deepgram``, ``deepgram-flux`` and ``smallest``
 (STT), ``openai``, ``anthropic`` and ``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by
-``base_url``), ``elevenlabs`` (TTS). ``failover`` (every role) is an ordered list of other
-providers, each a name or a table with its own options (an LLM list may be hedged)::
+``base_url``), ``elevenlabs``, ``cartesia`` and ``smallest`` (TTS). ``failover`` (every
+role) is an ordered list of other providers, each a name or a table with its own options (an
+LLM list may be hedged)::
 
     stt = { name = "failover", providers = ["deepgram", { name = "smallest" }], cooldown = 30 }
 
@@ -171,6 +172,31 @@ _ANTHROPIC_OPTIONS = frozenset(
 _ELEVENLABS_OPTIONS = frozenset(
     {"voice_id", "model_id", "base_url", "voice_settings", "generation_config", "params"}
 )
+_CARTESIA_OPTIONS = frozenset(
+    {
+        "voice_id",
+        "model_id",
+        "language",
+        "base_url",
+        "version",
+        "max_buffer_delay_ms",
+        "add_timestamps",
+        "generation_config",
+    }
+)
+_SMALLEST_OPTIONS = frozenset(
+    {
+        "voice_id",
+        "model",
+        "language",
+        "base_url",
+        "speed",
+        "word_timestamps",
+        "complete_backoff_ms",
+        "params",
+        "idle_timeout",
+    }
+)
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_ELEVENLABS_VOICE = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", ElevenLabs' long-standing default voice
 
@@ -237,6 +263,20 @@ def _elevenlabs(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
     return ElevenLabsTTS(api_key=keys.get("ELEVENLABS_API_KEY"), **settings)
 
 
+def _cartesia(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
+    from voicecore.providers.cartesia import CartesiaTTS
+
+    settings = _options(options, _CARTESIA_OPTIONS, "cartesia")
+    return CartesiaTTS(api_key=keys.get("CARTESIA_API_KEY"), **settings)
+
+
+def _smallest(keys: Mapping[str, str], options: Mapping[str, Any]) -> TTS:
+    from voicecore.providers.smallest import SmallestTTS
+
+    settings = _options(options, _SMALLEST_OPTIONS, "smallest")
+    return SmallestTTS(api_key=keys.get("SMALLEST_API_KEY"), **settings)
+
+
 register(
     ProviderEntry(
         "stt",
@@ -297,6 +337,24 @@ register(
         _elevenlabs,
         keys=("ELEVENLABS_API_KEY",),
         description="ElevenLabs multi-context WebSocket",
+    )
+)
+register(
+    ProviderEntry(
+        "tts",
+        "cartesia",
+        _cartesia,
+        keys=("CARTESIA_API_KEY",),
+        description="Cartesia Sonic WebSocket, one context per reply, μ-law passthrough",
+    )
+)
+register(
+    ProviderEntry(
+        "tts",
+        "smallest",
+        _smallest,
+        keys=("SMALLEST_API_KEY",),
+        description="Smallest AI Lightning WebSocket, μ-law passthrough",
     )
 )
 

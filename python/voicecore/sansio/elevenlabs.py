@@ -32,11 +32,9 @@ from voicecore.errors import (
     ProviderError,
     ProviderStreamError,
 )
+from voicecore.sansio.ttsevents import ReplyAudio, ReplyDone, ReplyEvent
 
 __all__ = [
-    "ContextAudio",
-    "ContextFinal",
-    "ElevenLabsEvent",
     "MultiContextProtocol",
     "auth_headers",
     "multi_stream_url",
@@ -79,34 +77,6 @@ def multi_stream_url(
 def auth_headers(api_key: str | None) -> dict[str, str]:
     """The ``xi-api-key`` header (none without a key)."""
     return {"xi-api-key": api_key} if api_key else {}
-
-
-@dataclass(frozen=True, slots=True)
-class ContextAudio:
-    """Audio for one context.
-
-    Attributes:
-        context_id: The context it belongs to.
-        audio: Raw bytes in the socket's output format.
-        words: ``(word, end_ms)`` for words that ended in this chunk, ``end_ms`` counted
-            from the context's first audio.
-        texts_done: How many pushed texts this chunk finishes (0 most of the time).
-    """
-
-    context_id: str
-    audio: bytes
-    words: tuple[tuple[str, float], ...] = ()
-    texts_done: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ContextFinal:
-    """The server will send nothing more for ``context_id`` (after ``close_context``)."""
-
-    context_id: str
-
-
-ElevenLabsEvent = ContextAudio | ContextFinal
 
 
 @dataclass
@@ -173,6 +143,10 @@ class MultiContextProtocol:
         """Reset a context's inactivity timer (or, without one, the socket's)."""
         return _encode({"text": "", "context_id": context_id} if context_id else {"text": ""})
 
+    def keep_alives(self) -> list[str]:
+        """Keep-alives for every open context (or, with none, for the socket)."""
+        return [self.keep_alive(context_id) for context_id in self._contexts] or [self.keep_alive()]
+
     def close_context(self, context_id: str) -> str | None:
         """Stop a context (barge-in); its late audio is dropped. None if it is already closed."""
         if self._contexts.pop(context_id, None) is None:
@@ -198,8 +172,12 @@ class MultiContextProtocol:
 
     # --- server to client ------------------------------------------------------------------
 
-    def receive_text(self, text: str) -> list[ElevenLabsEvent]:
-        """Parse one message; messages for closed or unknown contexts are dropped."""
+    def receive_text(self, text: str) -> list[ReplyEvent]:
+        """Parse one message; messages for closed or unknown contexts are dropped.
+
+        A chunk that completes pushed texts is followed by a :class:`ReplyAudio` with
+        ``texts_done`` and no audio (the texts end after that chunk's audio).
+        """
         try:
             message = msgspec.json.decode(text)
         except msgspec.DecodeError:
@@ -214,7 +192,7 @@ class MultiContextProtocol:
         if message.get("isFinal") or message.get("is_final"):
             del self._contexts[context_id]
             self._closed.add(context_id)
-            return [ContextFinal(context_id)]
+            return [ReplyDone(context_id)]
         encoded = message.get("audio")
         if not encoded:
             return []
@@ -222,9 +200,7 @@ class MultiContextProtocol:
             audio = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise ProtocolError(f"{self.provider}: audio is not base64", kind="audio") from None
-        return [
-            self._audio(context_id, audio, message.get("alignment") or message.get("normalizedAlignment"))
-        ]
+        return self._audio(context_id, audio, message.get("alignment") or message.get("normalizedAlignment"))
 
     def receive_close(self, code: int | None, reason: str) -> ProviderError | None:
         """The socket closed: None after ``close_socket``, else the error it means."""
@@ -242,7 +218,7 @@ class MultiContextProtocol:
             f"closed the socket ({code} {reason}); reconnect", provider=self.provider
         )
 
-    def _audio(self, context_id: str, audio: bytes, alignment: Mapping[str, Any] | None) -> ContextAudio:
+    def _audio(self, context_id: str, audio: bytes, alignment: Mapping[str, Any] | None) -> list[ReplyEvent]:
         context = self._contexts[context_id]
         offset = context.audio_ms
         context.audio_ms += len(audio) / self.bytes_per_ms
@@ -269,7 +245,8 @@ class MultiContextProtocol:
                         done += 1
                         words.append((context.word, context.word_end))  # a text's last word
                         context.word = ""
-        return ContextAudio(context_id, audio, tuple(words), done)
+        spoken = ReplyAudio(context_id, audio, tuple(words))
+        return [spoken, ReplyAudio(context_id, texts_done=done)] if done else [spoken]
 
     def _error(self, message: Mapping[str, Any]) -> ProviderError:
         text = str(message.get("message") or message.get("error"))
