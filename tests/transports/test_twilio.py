@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from tests.transports.fake_twilio import FakeTwilio
 from voicecore.errors import ProtocolError
@@ -16,7 +17,7 @@ from voicecore.providers.base import MULAW_8K, AudioFormat
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeLLM, FakeSTT, FakeTTS
-from voicecore.transports.base import Transport
+from voicecore.transports.base import CallerAudio, Transport
 from voicecore.transports.twilio import TwilioTransport
 
 Handler = Callable[[TwilioTransport], Awaitable[None]]
@@ -143,3 +144,29 @@ def test_a_transfer_without_rest_credentials_ends_the_call() -> None:
     (transport,) = transports
     assert transport.hung_up_by_agent
     assert transport.transferred_to is None
+
+
+def test_every_media_frame_decoded_is_counted_in_the_received_metric() -> None:
+    audio_events: list[int] = []
+
+    def received() -> float:
+        return REGISTRY.get_sample_value("voicecore_caller_frames_received_total") or 0.0
+
+    before = received()
+
+    async def handler(transport: TwilioTransport) -> None:
+        await transport.start()
+        async for event in transport.events():
+            if isinstance(event, CallerAudio):
+                audio_events.append(len(event.audio))
+
+    async def main() -> None:
+        async with stream_server(handler) as url, FakeTwilio(url) as call:
+            await until(lambda: call.frames_sent >= 10)
+            await call.hang_up()
+            await until(lambda: len(audio_events) >= 10)
+            sent = call.frames_sent
+            await until(lambda: len(audio_events) == sent)
+
+    asyncio.run(main())
+    assert received() - before == len(audio_events)

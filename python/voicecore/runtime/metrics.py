@@ -18,6 +18,7 @@ from voicecore.events import TurnTimings
 __all__ = [
     "BARGE_INS",
     "BARGE_IN_TO_SILENCE",
+    "CALLER_FRAMES_RECEIVED",
     "CALLS",
     "PROVIDER_ERRORS",
     "TURN_STAGE",
@@ -39,6 +40,10 @@ BARGE_IN_TO_SILENCE = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
 )
 CALLS = Counter("voicecore_calls", "Calls handled.")
+CALLER_FRAMES_RECEIVED = Counter(
+    "voicecore_caller_frames_received",
+    "Caller media frames decoded by the server (a load test compares them with the frames sent).",
+)
 BARGE_INS = Counter("voicecore_barge_ins", "Times a caller interrupted the agent (queued audio cleared).")
 PROVIDER_ERRORS = Counter(
     "voicecore_provider_errors",
