@@ -303,6 +303,21 @@ def test_short_soak_against_a_server_process_loses_nothing() -> None:
     assert "RSS slope MiB/h" in result.markdown()
 
 
+@needs_espeak
+def test_bench_load_ramp_runs_each_step_and_says_what_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "load", "--ramp", "--calls", "1", "--max-calls", "2", "--duration", "0"]
+    status = cli.main([*argv, "--barge-in-every", "0", "--in-process", "--results", str(tmp_path)])
+    captured = capsys.readouterr()
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert [run["summary"]["calls"] for run in data["runs"]] == [1, 2]
+    # A noisy machine may push p95 past the limit; whatever held is what the report says.
+    assert status == (0 if data["held"]["in-process"] is not None else 1)
+    assert "in-process: largest call count that held" in captured.out
+    assert "in-process, 1 call(s): " in captured.err
+
+
 # --- results ----------------------------------------------------------------------------------
 
 

@@ -286,7 +286,7 @@ def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
             if args.ramp:
                 steps = loadgen.ramp_steps(args.calls, args.max_calls)
                 runs, best = run(
-                    loadgen.run_ramp(steps, limit=limit, progress=_said_held(limit), server=server, **options)
+                    loadgen.run_ramp(steps, limit=limit, on_run=_said_held(limit), server=server, **options)
                 )
                 held[runs[0].target] = best
                 reports += runs

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
@@ -171,6 +172,7 @@ class LoadReport:
         playout: The agent's audio as the callers' phones played it, all calls.
         cpu_seconds: CPU time of the server process over the run (in-process: the server AND the
             generator); None without its pid.
+        generator_cpu_seconds: CPU time of this process (the generator) over the run.
         rss: ``(seconds into the run, RSS MiB)`` samples of the server process.
         rss_idle: The server's RSS before the calls (after one warm-up call), MiB.
         settled_at: Seconds into the run when every call had heard its greeting.
@@ -191,6 +193,7 @@ class LoadReport:
     frame_gaps: int | None = None
     playout: PlayoutMeter = field(default_factory=PlayoutMeter)
     cpu_seconds: float | None = None
+    generator_cpu_seconds: float = 0.0
     rss: list[tuple[float, float]] = field(default_factory=list)
     rss_idle: float | None = None
     settled_at: float | None = None
@@ -259,8 +262,10 @@ class LoadReport:
             clear_added = [v - self.delays.interim_after for v in self.clear_latencies]
             for q in (50, 95):
                 out[f"clear_added_p{q}_ms"] = percentile(clear_added, q) * 1000 if clear_added else None
-        if self.cpu_seconds is not None and self.wall_seconds > 0:
-            out["cpu_per_call_percent"] = 100 * self.cpu_seconds / self.wall_seconds / self.calls
+        if self.wall_seconds > 0:
+            out["generator_cpu_percent"] = 100 * self.generator_cpu_seconds / self.wall_seconds
+            if self.cpu_seconds is not None:
+                out["cpu_per_call_percent"] = 100 * self.cpu_seconds / self.wall_seconds / self.calls
         if self.rss_idle is not None and self.rss:
             peak = max(mib for _, mib in self.rss)
             out["rss_idle_mib"] = self.rss_idle
@@ -328,6 +333,7 @@ class LoadReport:
         ]
         if self.soak:
             columns.append(("RSS slope MiB/h", num("rss_slope_mib_per_hour")))
+        columns.append(("generator CPU %", num("generator_cpu_percent", 0)))
         columns.append(("loop lag p99/max ms", f"{s['loop_lag_p99_ms']:.1f} / {s['loop_lag_max_ms']:.1f}"))
         return [head for head, _ in columns], [cell for _, cell in columns]
 
@@ -402,6 +408,10 @@ def notes(report: LoadReport) -> str:
         + (" (in-process: server AND generator)." if report.target == "in-process" else ".")
         + " RSS per call = (peak RSS - idle RSS after a warm-up call) / calls.",
     ]
+    lines.append(
+        "generator CPU: this load generator's own process over the run, % of one core (near 100: "
+        "the generator, not the server, is the limit)."
+    )
     lag = report.summary()["loop_lag_p99_ms"]
     if lag > 20:
         lines.append(
@@ -714,6 +724,7 @@ async def run_load(
         if progress is not None:
             start(_progress(report, connected, stagger + duration, progress))
         began = loop.time()
+        generator0 = time.process_time()
         cpu0 = None
         samples: list[tuple[float, float]] = []
         if target.pid is not None:
@@ -745,6 +756,7 @@ async def run_load(
             return_exceptions=True,
         )
         report.wall_seconds = loop.time() - began
+        report.generator_cpu_seconds = time.process_time() - generator0
         if target.pid is not None and cpu0 is not None:
             report.cpu_seconds = loadproc.cpu_seconds(target.pid) - cpu0
             samples.append((loop.time(), loadproc.rss_mib(target.pid)))
@@ -765,7 +777,7 @@ async def run_ramp(
     steps: Sequence[int],
     *,
     limit: float = 0.05,
-    progress: Callable[[LoadReport], None] | None = None,
+    on_run: Callable[[LoadReport], None] | None = None,
     **options: Any,
 ) -> tuple[list[LoadReport], int | None]:
     """Run :func:`run_load` at each call count in ``steps`` until a run does not :func:`held`.
@@ -773,7 +785,7 @@ async def run_ramp(
     Args:
         steps: Call counts, increasing.
         limit: p95 added latency (seconds) a run may have and still hold.
-        progress: Called with each run's report as it finishes.
+        on_run: Called with each run's report as it finishes.
         **options: Passed to :func:`run_load` (``duration``, ``server``, ...).
 
     Returns:
@@ -784,8 +796,8 @@ async def run_ramp(
     for calls in steps:
         report = await run_load(calls, **options)
         reports.append(report)
-        if progress is not None:
-            progress(report)
+        if on_run is not None:
+            on_run(report)
         if not held(report, limit):
             break
         best = calls

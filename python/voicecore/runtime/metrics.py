@@ -42,7 +42,8 @@ BARGE_IN_TO_SILENCE = Histogram(
 CALLS = Counter("voicecore_calls", "Calls handled.")
 CALLER_FRAMES_RECEIVED = Counter(
     "voicecore_caller_frames_received",
-    "Caller media frames decoded by the server (a load test compares them with the frames sent).",
+    "Caller media frames decoded, counted when each call ends (a load test compares them with the "
+    "frames it sent; counting once per call, not per frame, keeps the per-frame path cheap).",
 )
 BARGE_INS = Counter("voicecore_barge_ins", "Times a caller interrupted the agent (queued audio cleared).")
 PROVIDER_ERRORS = Counter(

@@ -26,7 +26,6 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.providers.base import MULAW_8K, AudioFormat
-from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
 from voicecore.sansio import twilio as tw
 from voicecore.sansio import twiml
 from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, TransportEvent
@@ -114,8 +113,6 @@ class TwilioTransport:
             if isinstance(event, tw.StreamStarted):
                 self.started = event
             else:
-                if isinstance(event, tw.MediaReceived):
-                    CALLER_FRAMES_RECEIVED.inc()
                 self._pending.append(event)
         return True
 
