@@ -181,12 +181,18 @@ def test_parse_status_rss() -> None:
         loadproc.parse_status_rss("Name:\tzombie\n")
 
 
+def test_parse_schedstat_wait_is_the_second_field_in_seconds() -> None:
+    assert loadproc.parse_schedstat_wait("734269000 1500000000 4\n") == pytest.approx(1.5)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_this_process_cpu_and_rss_from_proc() -> None:
     before = loadproc.cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))  # burn some CPU
     assert loadproc.cpu_seconds(os.getpid()) > before
     assert 5 < loadproc.rss_mib(os.getpid()) < 100_000
+    wait = loadproc.run_queue_wait(os.getpid())
+    assert wait is None or wait >= 0
 
 
 def test_spawned_says_why_a_server_did_not_start() -> None:
@@ -265,6 +271,7 @@ def test_bench_load_command_runs_a_pinned_server_process_and_writes_results(
     assert summary["frames_lost"] == 0
     assert summary["cpu_per_call_percent"] > 0  # read from the server process's /proc
     assert summary["rss_idle_mib"] > 5
+    assert "generator_cpu_percent" in summary
     assert "| voicecore | 1 |" in (results / "report.md").read_text()
 
 

@@ -173,6 +173,8 @@ class LoadReport:
         cpu_seconds: CPU time of the server process over the run (in-process: the server AND the
             generator); None without its pid.
         generator_cpu_seconds: CPU time of this process (the generator) over the run.
+        server_wait_seconds: Time the server was runnable but waiting for a CPU over the run
+            (another process had its core); None without its pid or schedstat.
         rss: ``(seconds into the run, RSS MiB)`` samples of the server process.
         rss_idle: The server's RSS before the calls (after one warm-up call), MiB.
         settled_at: Seconds into the run when every call had heard its greeting.
@@ -194,6 +196,7 @@ class LoadReport:
     playout: PlayoutMeter = field(default_factory=PlayoutMeter)
     cpu_seconds: float | None = None
     generator_cpu_seconds: float = 0.0
+    server_wait_seconds: float | None = None
     rss: list[tuple[float, float]] = field(default_factory=list)
     rss_idle: float | None = None
     settled_at: float | None = None
@@ -266,6 +269,8 @@ class LoadReport:
             out["generator_cpu_percent"] = 100 * self.generator_cpu_seconds / self.wall_seconds
             if self.cpu_seconds is not None:
                 out["cpu_per_call_percent"] = 100 * self.cpu_seconds / self.wall_seconds / self.calls
+            if self.server_wait_seconds is not None:
+                out["server_wait_percent"] = 100 * self.server_wait_seconds / self.wall_seconds
         if self.rss_idle is not None and self.rss:
             peak = max(mib for _, mib in self.rss)
             out["rss_idle_mib"] = self.rss_idle
@@ -333,6 +338,7 @@ class LoadReport:
         ]
         if self.soak:
             columns.append(("RSS slope MiB/h", num("rss_slope_mib_per_hour")))
+        columns.append(("server waited for CPU %", num("server_wait_percent", 0)))
         columns.append(("generator CPU %", num("generator_cpu_percent", 0)))
         columns.append(("loop lag p99/max ms", f"{s['loop_lag_p99_ms']:.1f} / {s['loop_lag_max_ms']:.1f}"))
         return [head for head, _ in columns], [cell for _, cell in columns]
@@ -410,7 +416,9 @@ def notes(report: LoadReport) -> str:
     ]
     lines.append(
         "generator CPU: this load generator's own process over the run, % of one core (near 100: "
-        "the generator, not the server, is the limit)."
+        "the generator, not the server, is the limit). server waited for CPU: time the server's "
+        "main thread was runnable but another process had the core (/proc/PID/schedstat), % of "
+        "the run; more than a few % and the figures measure a shared core, not the server."
     )
     lag = report.summary()["loop_lag_p99_ms"]
     if lag > 20:
@@ -639,11 +647,11 @@ async def _loop_lag(out: list[float]) -> None:
         out.append(max(loop.time() - before - 0.01, 0.0))
 
 
-_COUNTER = "^{}_total\\s+(\\S+)$"
+_SAMPLE = "^{}\\s+(\\S+)$"
 
 
-async def _counters(url: str, names: Sequence[str]) -> dict[str, float]:
-    """The server's ``/metrics`` counters among ``names`` (those it has; none when it has no /metrics)."""
+async def _metrics(url: str, names: Sequence[str]) -> dict[str, float]:
+    """The server's ``/metrics`` samples among ``names`` (those it has; none when it has no /metrics)."""
     parts = urlsplit(url)
     scheme = "https" if parts.scheme == "wss" else "http"
     metrics = urlunsplit((scheme, parts.netloc, "/metrics", "", ""))
@@ -656,14 +664,29 @@ async def _counters(url: str, names: Sequence[str]) -> dict[str, float]:
         return {}
     found = {}
     for name in names:
-        match = re.search(_COUNTER.format(re.escape(name)), text, re.MULTILINE)
+        match = re.search(_SAMPLE.format(re.escape(name)), text, re.MULTILINE)
         if match:
             found[name] = float(match.group(1))
     return found
 
 
-_RECEIVED = "voicecore_caller_frames_received"
-_GAPS = "voicecore_caller_frames_lost"
+_RECEIVED = "voicecore_caller_frames_received_total"
+_GAPS = "voicecore_caller_frames_lost_total"
+_ACTIVE = "voicecore_active_calls"
+
+
+async def _calls_ended(url: str, within: float) -> None:
+    """Wait until the server has no call in progress (it counts a call's frames once it ends)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        active = (await _metrics(url, (_ACTIVE,))).get(_ACTIVE)
+        if active is None:  # no such gauge: give it a moment
+            await asyncio.sleep(0.5)
+            return
+        if active == 0:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def run_load(
@@ -706,8 +729,8 @@ async def run_load(
         # One call first, unmeasured: the first session's imports and set-up stall the loop.
         async with TwilioCaller(target.url, call_sid="CA" + "9" * 32, stream_sid="MZ" + "9" * 32) as warm:
             await _until(lambda: warm.first_audio_at is not None or warm.closed, answer_within)
-        await asyncio.sleep(0.2)  # the server finishes the warm-up call's frames
-        before = await _counters(target.url, (_RECEIVED, _GAPS))
+        await _calls_ended(target.url, 10.0)  # the warm-up call's frames are counted
+        before = await _metrics(target.url, (_RECEIVED, _GAPS))
 
         def start(coro: Coroutine[Any, Any, None]) -> None:
             task = loop.create_task(coro)
@@ -725,10 +748,11 @@ async def run_load(
             start(_progress(report, connected, stagger + duration, progress))
         began = loop.time()
         generator0 = time.process_time()
-        cpu0 = None
+        cpu0 = wait0 = None
         samples: list[tuple[float, float]] = []
         if target.pid is not None:
             cpu0 = loadproc.cpu_seconds(target.pid)
+            wait0 = loadproc.run_queue_wait(target.pid)
             report.rss_idle = loadproc.rss_mib(target.pid)
             start(loadproc.sample_rss(target.pid, rss_every, samples))
 
@@ -759,13 +783,16 @@ async def run_load(
         report.generator_cpu_seconds = time.process_time() - generator0
         if target.pid is not None and cpu0 is not None:
             report.cpu_seconds = loadproc.cpu_seconds(target.pid) - cpu0
+            wait1 = loadproc.run_queue_wait(target.pid)
+            if wait0 is not None and wait1 is not None:
+                report.server_wait_seconds = wait1 - wait0
             samples.append((loop.time(), loadproc.rss_mib(target.pid)))
             report.rss = [(t - began, mib) for t, mib in samples]
         for number, result in enumerate(results):
             if isinstance(result, BaseException):
                 report.call_errors.append(f"call {number}: {type(result).__name__}: {result}")
-        await asyncio.sleep(0.5)  # the server counts a call's frame gaps once it has ended
-        after = await _counters(target.url, (_RECEIVED, _GAPS))
+        await _calls_ended(target.url, 30.0)
+        after = await _metrics(target.url, (_RECEIVED, _GAPS))
         if _RECEIVED in before and _RECEIVED in after:
             report.frames_received = round(after[_RECEIVED] - before[_RECEIVED])
         if _GAPS in before and _GAPS in after:

@@ -26,10 +26,12 @@ __all__ = [
     "can_pin",
     "cpu_seconds",
     "free_port",
+    "parse_schedstat_wait",
     "parse_stat_cpu",
     "parse_status_rss",
     "pin_self",
     "rss_mib",
+    "run_queue_wait",
     "sample_rss",
     "spawned",
 ]
@@ -57,6 +59,23 @@ def parse_status_rss(status: str) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise ValueError("no VmRSS line in /proc/PID/status")
+
+
+def parse_schedstat_wait(schedstat: str) -> float:
+    """Seconds spent runnable but waiting for a CPU, from the text of ``/proc/PID/schedstat``.
+
+    Its fields are time on a CPU, time waiting on a run queue (both nanoseconds) and timeslices.
+    A pinned server that waits is sharing its core with other work.
+    """
+    return int(schedstat.split()[1]) / 1e9
+
+
+def run_queue_wait(pid: int) -> float | None:
+    """Seconds the main thread of ``pid`` waited for a CPU (None: no schedstat in this kernel)."""
+    try:
+        return parse_schedstat_wait(Path(f"/proc/{pid}/schedstat").read_text(encoding="ascii"))
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def cpu_seconds(pid: int) -> float:

@@ -115,6 +115,8 @@ def serve(port: int, *, delays: FakeDelays, max_calls: int, out: TextIO, profile
     """
     from voicecore.runtime.loop import run
 
+    if profile is not None:
+        profile.parent.mkdir(parents=True, exist_ok=True)
     profiler = cProfile.Profile() if profile is not None else None
     if profiler is not None:
         profiler.enable()
