@@ -215,7 +215,7 @@ def test_bench_load_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bench load" in out
     for option in ("--calls", "--duration", "--target", "--in-process", "--server-cpu", "--peer"):
         assert option in out
-    for option in ("--server-cmd", "--results", "--soak", "--ramp", "--server-pid"):
+    for option in ("--server-cmd", "--results", "--soak", "--ramp", "--server-pid", "--stagger"):
         assert option in out
 
 

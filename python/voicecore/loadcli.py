@@ -140,6 +140,13 @@ def add_bench_load(subparsers: Subparsers, prog: str) -> None:
         help="seconds a turn waits for agent audio before it counts as failed (default: %(default)s)",
     )
     parser.add_argument(
+        "--stagger",
+        metavar="S",
+        type=float,
+        default=1.0,
+        help="callers start spread over S seconds; their turns stay that far apart (default: %(default)s)",
+    )
+    parser.add_argument(
         "--results",
         metavar="DIR",
         type=Path,
@@ -238,8 +245,8 @@ def servers(args: argparse.Namespace) -> tuple[list[loadgen.ServerFactory], bool
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.calls < 1 or args.max_calls < args.calls:
         return "--calls must be >= 1 (and <= --max-calls)"
-    if args.duration < 0 or args.barge_in_every < 0:
-        return "--duration and --barge-in-every must be >= 0"
+    if args.duration < 0 or args.barge_in_every < 0 or args.stagger < 0:
+        return "--duration, --barge-in-every and --stagger must be >= 0"
     if args.soak is not None and args.soak <= 0:
         return "--soak must be > 0 minutes"
     if args.server_pid is not None and args.target is None:
@@ -274,6 +281,7 @@ def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
         "duration": args.duration,
         "barge_in_every": args.barge_in_every,
         "answer_within": args.answer_within,
+        "stagger": args.stagger,
         "progress": sys.stderr,
     }
     if args.soak is not None:
