@@ -39,10 +39,12 @@ import aiohttp
 from voicecore import loadproc
 from voicecore.audio import ulaw_decode
 from voicecore.caller import FRAME_BYTES, Turn, TwilioCaller, espeak
-from voicecore.loadserver import UTTERANCE, FakeDelays, fake_server
+from voicecore.loadserver import REPLY, UTTERANCE, FakeDelays, fake_server
 from voicecore.playout_meter import PlayoutMeter
 
 __all__ = [
+    "REPLY",
+    "UTTERANCE",
     "FakeDelays",
     "LoadReport",
     "ServerFactory",
