@@ -372,6 +372,18 @@ def test_held_needs_no_failure_and_p95_added_within_the_limit() -> None:
     assert loadgen.held(external, limit=0.0)  # no known delays: only failures count
 
 
+def test_run_ramp_stops_at_the_first_miss_unless_every_step_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def load(calls: int, **options: object) -> LoadReport:
+        latency = 2.0 if calls == 2 else 0.9  # 2 calls: 1.1 s added, over any limit here
+        return LoadReport(calls, 1.0, "x", [TurnResult(0, 1, latency=latency)], FakeDelays())
+
+    monkeypatch.setattr(loadgen, "run_load", load)
+    reports, best = run(loadgen.run_ramp([1, 2, 5], limit=0.05))
+    assert ([r.calls for r in reports], best) == ([1, 2], 1)
+    reports, best = run(loadgen.run_ramp([1, 2, 5], limit=0.05, every_step=True))
+    assert ([r.calls for r in reports], best) == ([1, 2, 5], 1)  # 5 held, but 2 did not
+
+
 def test_table_has_a_row_per_run() -> None:
     lines = loadgen.table([report(), report()]).splitlines()
     assert len(lines) == 4

@@ -290,14 +290,24 @@ def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
     reports: list[loadgen.LoadReport] = []
     held: dict[str, int | None] = {}
     try:
-        for server in chosen:
+        steps = loadgen.ramp_steps(args.calls, args.max_calls)
+        for index, server in enumerate(chosen):
             if args.ramp:
-                steps = loadgen.ramp_steps(args.calls, args.max_calls)
+                # Peers run the call counts the first server reached, so the curves line up.
                 runs, best = run(
-                    loadgen.run_ramp(steps, limit=limit, on_run=_said_held(limit), server=server, **options)
+                    loadgen.run_ramp(
+                        steps,
+                        limit=limit,
+                        on_run=_said_held(limit),
+                        every_step=index > 0,
+                        server=server,
+                        **options,
+                    )
                 )
                 held[runs[0].target] = best
                 reports += runs
+                if index == 0:
+                    steps = [report.calls for report in runs]
             else:
                 reports.append(run(loadgen.run_load(args.calls, server=server, **options)))
     except (ConfigError, ServerProcessError) as error:

@@ -807,6 +807,7 @@ async def run_ramp(
     *,
     limit: float = 0.05,
     on_run: Callable[[LoadReport], None] | None = None,
+    every_step: bool = False,
     **options: Any,
 ) -> tuple[list[LoadReport], int | None]:
     """Run :func:`run_load` at each call count in ``steps`` until a run does not :func:`held`.
@@ -815,19 +816,25 @@ async def run_ramp(
         steps: Call counts, increasing.
         limit: p95 added latency (seconds) a run may have and still hold.
         on_run: Called with each run's report as it finishes.
+        every_step: Run every step even after one did not hold (a peer measured at the same
+            call counts as the server it is compared with).
         **options: Passed to :func:`run_load` (``duration``, ``server``, ...).
 
     Returns:
-        Every run's report, and the largest call count that held (None: not even the first).
+        Every run's report, and the largest call count up to which every run held (None: not
+        even the first).
     """
     reports: list[LoadReport] = []
     best: int | None = None
+    holding = True
     for calls in steps:
         report = await run_load(calls, **options)
         reports.append(report)
         if on_run is not None:
             on_run(report)
-        if not held(report, limit):
+        holding = holding and held(report, limit)
+        if holding:
+            best = calls
+        elif not every_step:
             break
-        best = calls
     return reports, best
