@@ -53,7 +53,7 @@ PEERS = [
         id="pipecat",
         marks=pytest.mark.skipif(not _has("pipecat.transports.websocket.fastapi"), reason=PIPECAT_MISSING),
     ),
-    pytest.param(["benches.peers.voicecore_server"], id="voicecore"),
+    pytest.param(["voicecore", "bench", "server", "--port", "0"], id="voicecore"),
 ]
 
 

@@ -79,16 +79,10 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.time import time_now_iso8601
 from pipecat.workers.runner import WorkerRunner
 
-from voicecore.loadgen import REPLY, UTTERANCE, FakeDelays
+from voicecore.loadserver import GREETING, INSTRUCTIONS, REPLY, UTTERANCE, FakeDelays
 from voicecore.providers.base import AudioFormat, STTStream, TextDelta, TTSStream
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
 
-#: What the bot says when a call connects (voicecore's benchmark agent says the same).
-GREETING = "Hello."
-#: The LLM's instructions (voicecore's benchmark agent has the same).
-INSTRUCTIONS = "You are a load-test agent."
-#: TTS audio per character of text (``FakeTTS(ms_per_char=...)`` in ``loadgen.in_process_server``).
-MS_PER_CHAR = 25.0
 #: Twilio's audio rate; the pipeline runs at it both ways, as Pipecat's Twilio examples do.
 RATE = 8000
 #: Where the load generator (and Twilio's TwiML) points the stream.
@@ -226,7 +220,7 @@ class FakeTTSService(TTSService):
         await super().start(frame)
         audio = AudioFormat("pcm16", self.sample_rate)
         self._fake = FakeTTS(
-            first_byte=self._delays.tts_first_byte, ms_per_char=MS_PER_CHAR, formats=(audio,)
+            first_byte=self._delays.tts_first_byte, ms_per_char=self._delays.tts_ms_per_char, formats=(audio,)
         )
 
     async def stop(self, frame: EndFrame) -> None:

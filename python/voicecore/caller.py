@@ -36,6 +36,7 @@ import aiohttp
 
 from voicecore.audio import Resampler, ulaw_decode, ulaw_encode
 from voicecore.errors import AudioFormatError, ConfigError
+from voicecore.playout_meter import PlayoutMeter
 from voicecore.providers.base import MULAW_8K, STT
 from voicecore.runtime.convert import AudioConverter
 
@@ -102,6 +103,7 @@ class TwilioCaller:
         first_audio_at: When the agent's first audio arrived (the greeting).
         last_audio_at: When the agent's latest audio arrived.
         close_code: The server's close code, once it closed the stream.
+        meter: The agent's audio as the phone plays it: underruns and late frames per answer.
     """
 
     url: str
@@ -120,6 +122,7 @@ class TwilioCaller:
     first_audio_at: float | None = None
     last_audio_at: float | None = None
     close_code: int | None = None
+    meter: PlayoutMeter = field(default_factory=PlayoutMeter)
 
     def __post_init__(self) -> None:
         self._caller: deque[bytes] = deque()
@@ -129,6 +132,7 @@ class TwilioCaller:
         self._sequence = 0
         self._chunk = 0
         self._stall = 0.0
+        self._frames_sent = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -181,8 +185,8 @@ class TwilioCaller:
 
     @property
     def frames_sent(self) -> int:
-        """``media`` frames sent so far (speech and silence)."""
-        return self._chunk
+        """``media`` frames sent so far (speech and silence; not one the closed stream refused)."""
+        return self._frames_sent
 
     @property
     def playing(self) -> bool:
@@ -206,12 +210,13 @@ class TwilioCaller:
         dtmf = {"track": "inbound_track", "digit": digit}
         await self.send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": dtmf})
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Send one message (``sequenceNumber`` added); nothing once the stream is closed."""
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Send one message (``sequenceNumber`` added); whether it went (not once the stream is closed)."""
         if self._ws is None or self._ws.closed:
-            return
+            return False
         self._sequence += 1
         await self._ws.send_str(json.dumps({**message, "sequenceNumber": str(self._sequence)}))
+        return True
 
     async def send_raw(self, data: str | bytes) -> None:
         """Send anything at all (to test how a server copes with malformed input)."""
@@ -224,6 +229,7 @@ class TwilioCaller:
     async def hang_up(self) -> None:
         """The caller hangs up: ``stop``, then the socket closes."""
         if self._ws is not None and not self._ws.closed:
+            await self._stop_tasks(self._tasks[-1:])  # the sender (started last): no media after stop
             stop = {"callSid": self.call_sid}
             await self.send({"event": "stop", "streamSid": self.stream_sid, "stop": stop})
             await self._ws.close()
@@ -237,11 +243,15 @@ class TwilioCaller:
         return self.close_code
 
     async def _finish(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_tasks(self._tasks)
         if self._http is not None:
             await self._http.close()
+
+    @staticmethod
+    async def _stop_tasks(tasks: Sequence[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- Twilio's side ----------------------------------------------------------------------
 
@@ -259,6 +269,7 @@ class TwilioCaller:
                 if speaking:
                     speaking = False
                     self.turns[-1].ended_at = loop.time()
+                    self.meter.end_answer()
                 frame = _SILENCE
             self._chunk += 1
             media = {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(20 * (self._chunk - 1))}
@@ -266,7 +277,8 @@ class TwilioCaller:
             if self._stall:
                 seconds, self._stall = self._stall, 0.0
                 await asyncio.sleep(seconds)
-            await self.send({"event": "media", "streamSid": self.stream_sid, "media": media})
+            if await self.send({"event": "media", "streamSid": self.stream_sid, "media": media}):
+                self._frames_sent += 1
             next_at += 0.02
             await asyncio.sleep(max(next_at - loop.time(), 0.0))
 
@@ -293,12 +305,15 @@ class TwilioCaller:
                         and self.turns[-1].answered_at is None
                     ):
                         self.turns[-1].answered_at = now
-                    self._playout.append((base64.b64decode(data["media"]["payload"]), self._answering()))
+                    audio = base64.b64decode(data["media"]["payload"])
+                    self.meter.audio(now, len(audio) / 8000)
+                    self._playout.append((audio, self._answering()))
                 case "mark":
                     self._playout.append(data["mark"]["name"])
                 case "clear":
                     self.clears += 1
                     self.clear_times.append(loop.time())
+                    self.meter.end_answer()
                     pending = [item for item in self._playout if isinstance(item, str)]
                     self._playout.clear()
                     for name in pending:  # Twilio echoes every mark the clear discarded

@@ -6,7 +6,8 @@ Subcommands:
     fakes   Run the providers' fake servers (scripted, on fixed ports if asked) for demos and
             load tests.
     bench   Run the benchmarks in ``benches/`` (pytest-benchmark) and print voicecore-vs-peer
-            tables (``bench`` or ``bench micro``), or the load generator (``bench load``).
+            tables (``bench`` or ``bench micro``), or the load generator (``bench load``) and
+            its server (``bench server``).
 
 Each subcommand is one ``_add_<name>(subparsers)`` function that registers its parser and
 sets ``handler`` to a ``_run_<name>(args, extra) -> int`` function; add new ones (``serve``)
@@ -24,9 +25,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from voicecore import __version__
+from voicecore.loadcli import BENCH_LOAD, BENCH_SERVER
 
 if TYPE_CHECKING:
     from voicecore.caller import TwilioCaller
@@ -108,147 +110,6 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     if status != 0:
         print(f"\nvoicecore bench: pytest exited with {status}; see its output above", file=sys.stderr)
     return status
-
-
-def _add_bench_load(subparsers: Subparsers) -> None:
-    # Reached as "bench load" (main() routes it here); not listed as a command of its own.
-    parser = subparsers.add_parser(
-        BENCH_LOAD,
-        prog=f"{_prog()} bench load",
-        description=(
-            "Load generator: N concurrent simulated callers speaking the Twilio Media Streams "
-            "protocol in real time (media every 20 ms, marks echoed after playback), each taking "
-            "turns for --duration seconds: espeak-ng speech, then silence while the agent answers, "
-            "every K-th turn a barge-in. Measures end of speech -> first agent audio (p50/p95/p99), "
-            "barge-in speech -> clear, failed turns, frames sent and the server's lost-frame count. "
-            "Without --target it serves an agent in this process on fake providers with fixed "
-            "delays and also reports added latency (measured minus those delays and the 500 ms "
-            "endpointing silence) and this process's CPU (server and generator together). "
-            "Needs espeak-ng. Exit status 1 when a turn or call failed."
-        ),
-    )
-    parser.add_argument("--calls", type=int, default=1, help="concurrent callers (default: %(default)s)")
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=20.0,
-        help="seconds each caller keeps starting turns (at least one turn; default: %(default)s)",
-    )
-    parser.add_argument(
-        "--target",
-        metavar="URL",
-        default=None,
-        help="a server's Media Streams URL, e.g. ws://127.0.0.1:8765/twilio/stream "
-        "(default: an in-process server on fake providers)",
-    )
-    parser.add_argument(
-        "--barge-in-every",
-        metavar="K",
-        type=int,
-        default=3,
-        help="every K-th turn the caller talks over the answer (0: never; default: %(default)s)",
-    )
-    parser.add_argument(
-        "--answer-within",
-        metavar="S",
-        type=float,
-        default=5.0,
-        help="seconds a turn waits for agent audio before it counts as failed (default: %(default)s)",
-    )
-    parser.add_argument("--json", metavar="FILE", type=Path, default=None, help="write every turn as JSON")
-    parser.add_argument(
-        "--ramp",
-        action="store_true",
-        help="run 1, 2, 5, 10, 20, 50, ... calls (from --calls up to --max-calls) until p95 added "
-        "latency exceeds --limit-ms or a turn fails; report the largest count that held",
-    )
-    parser.add_argument(
-        "--max-calls", type=int, default=500, help="where --ramp stops (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--limit-ms",
-        type=float,
-        default=50.0,
-        help="--ramp's limit on p95 added latency (default: %(default)s); against --target only "
-        "failed turns count",
-    )
-    parser.set_defaults(handler=_run_bench_load)
-
-
-def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
-    """Runs the load generator and prints its table."""
-    import aiohttp
-
-    from voicecore import loadgen
-    from voicecore.errors import ConfigError
-    from voicecore.runtime.loop import run
-
-    if args.calls < 1 or args.duration < 0 or args.barge_in_every < 0 or args.max_calls < args.calls:
-        print(
-            "voicecore bench load: --calls must be >= 1 (and <= --max-calls), "
-            "--duration and --barge-in-every >= 0",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    options = {
-        "duration": args.duration,
-        "target": args.target,
-        "barge_in_every": args.barge_in_every,
-        "answer_within": args.answer_within,
-    }
-    if args.ramp:
-        return _run_ramp(args, options)
-    try:
-        report = run(loadgen.run_load(args.calls, **options))
-    except ConfigError as error:
-        print(f"voicecore bench load: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (aiohttp.ClientError, OSError) as error:
-        print(f"voicecore bench load: cannot reach {args.target}: {error}", file=sys.stderr)
-        return 1
-    print(loadgen.notes(report))
-    print(report.markdown(), end="")
-    if args.json is not None:
-        args.json.write_text(report.to_json(), encoding="utf-8")
-        print(f"\nwrote every turn to {args.json}")
-    for problem in report.call_errors[:10]:
-        print(f"voicecore bench load: {problem}", file=sys.stderr)
-    return 1 if report.failed or report.call_errors else 0
-
-
-def _run_ramp(args: argparse.Namespace, options: dict[str, Any]) -> int:
-    """``bench load --ramp``: increasing call counts until one does not hold."""
-    import aiohttp
-
-    from voicecore import loadgen
-    from voicecore.errors import ConfigError
-    from voicecore.runtime.loop import run
-
-    def progress(report: loadgen.LoadReport) -> None:
-        held = loadgen.held(report, args.limit_ms / 1000)
-        print(f"{report.calls} call(s): {'held' if held else 'did not hold'}", file=sys.stderr, flush=True)
-
-    steps = loadgen.ramp_steps(args.calls, args.max_calls)
-    try:
-        reports, best = run(loadgen.run_ramp(steps, limit=args.limit_ms / 1000, progress=progress, **options))
-    except ConfigError as error:
-        print(f"voicecore bench load: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (aiohttp.ClientError, OSError) as error:
-        print(f"voicecore bench load: cannot reach {args.target}: {error}", file=sys.stderr)
-        return 1
-    print(loadgen.notes(reports[-1]))
-    print(loadgen.table(reports), end="")
-    print(
-        f"\nlargest call count that held (p95 added latency <= {args.limit_ms:g} ms, no failed turn): "
-        + (str(best) if best is not None else "none")
-        + ("" if best != steps[-1] else f" (the ramp stopped at --max-calls {args.max_calls})")
-    )
-    if args.json is not None:
-        data = [json.loads(report.to_json()) for report in reports]
-        args.json.write_text(json.dumps({"ramp": data, "held": best}, indent=2), encoding="utf-8")
-        print(f"wrote every run to {args.json}")
-    return 0 if best is not None else 1
 
 
 def _add_serve(subparsers: Subparsers) -> None:
@@ -415,6 +276,13 @@ def _run_fakes(args: argparse.Namespace, extra: list[str]) -> int:
     return command.run(args, f"{_prog()} fakes")
 
 
+def _add_bench_load(subparsers: Subparsers) -> None:
+    from voicecore.loadcli import add_bench_load, add_bench_server
+
+    add_bench_load(subparsers, _prog())
+    add_bench_server(subparsers, _prog())
+
+
 _SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_serve,
     _add_call,
@@ -422,17 +290,16 @@ _SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_bench,
     _add_bench_load,
 )
-#: The parser ``bench load`` is routed to.
-BENCH_LOAD = "bench-load"
 
 
 def _route(argv: list[str]) -> list[str]:
-    """``bench micro ...`` is ``bench ...``; ``bench load ...`` goes to the load generator.
+    """``bench micro ...`` is ``bench ...``; ``bench load`` / ``bench server`` go to the load generator's.
 
     (``bench`` passes unknown arguments on to pytest, so it cannot have argparse subcommands.)
     """
-    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in ("micro", "load"):
-        return ([BENCH_LOAD] if argv[1] == "load" else ["bench"]) + argv[2:]
+    routes = {"micro": "bench", "load": BENCH_LOAD, "server": BENCH_SERVER}
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in routes:
+        return [routes[argv[1]], *argv[2:]]
     return argv
 
 

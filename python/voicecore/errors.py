@@ -10,6 +10,7 @@ signal bad input also derive from the matching built-in, so ``except ValueError`
     ├── PlayoutOverflowError(BufferError)  a bounded playout buffer would overflow
     ├── HistoryError(ValueError)           a conversation-history update that does not fit
     │                                      the conversation (a result for an unknown tool call)
+    ├── ServerProcessError(RuntimeError)   a load test's server process did not come up
     ├── ProtocolError                      a peer sent what its protocol does not allow
     │                                      (``kind`` names the message type)
     └── ProviderError                      an STT/LLM/TTS provider failed (``provider``,
@@ -35,6 +36,7 @@ __all__ = [
     "ProviderStatusError",
     "ProviderStreamError",
     "ProviderTimeoutError",
+    "ServerProcessError",
     "VoicecoreError",
 ]
 
@@ -45,6 +47,10 @@ class VoicecoreError(Exception):
 
 class ConfigError(VoicecoreError, ValueError):
     """A setting or constructor argument is invalid; the message says which and why."""
+
+
+class ServerProcessError(VoicecoreError, RuntimeError):
+    """A load test's server process did not come up (it exited, or never said it was listening)."""
 
 
 class AudioFormatError(VoicecoreError, ValueError):

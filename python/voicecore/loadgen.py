@@ -7,83 +7,67 @@ stop), each playing a script of turns for ``duration`` seconds: espeak-ng speech
 while the agent answers; every ``barge_in_every``-th turn the caller talks over the answer.
 
 Per turn it measures end of caller speech → first agent audio, and for barge-ins, the start of
-the caller's interrupting speech → ``clear`` received. Without a target URL it serves an
-in-process :class:`~voicecore.server.VoiceServer` on 127.0.0.1 whose providers are fakes with
-fixed, known delays (:class:`FakeDelays`), so the engine's own share can be reported:
-added latency = measured - endpointing silence - STT - LLM first token - TTS first byte.
+the caller's interrupting speech → ``clear`` received; per call, the agent's audio as a phone
+plays it (:class:`~voicecore.playout_meter.PlayoutMeter`: underruns, late frames). The server
+comes from a :data:`ServerFactory`: the load-test agent (:mod:`voicecore.loadserver`, fakes with
+fixed, known delays) in its own process pinned to a core (:func:`spawned_server`), in this
+process (:func:`in_process`), or any server at a URL (:func:`external`). With known delays the
+engine's own share is reported: added latency = measured - endpointing - STT - LLM first token
+- TTS first byte. With the server's pid, its CPU and RSS come from ``/proc``; with its
+``/metrics``, the frames it processed.
 
-The statistics (:func:`percentile`, :func:`added_latency`, :class:`LoadReport`) are pure.
+The statistics (:func:`percentile`, :func:`added_latency`, :func:`slope`, :class:`LoadReport`)
+are pure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
+import os
 import re
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from voicecore import loadproc
 from voicecore.audio import ulaw_decode
 from voicecore.caller import FRAME_BYTES, Turn, TwilioCaller, espeak
+from voicecore.loadserver import REPLY, UTTERANCE, FakeDelays, fake_server
+from voicecore.playout_meter import PlayoutMeter
 
 __all__ = [
+    "REPLY",
+    "UTTERANCE",
     "FakeDelays",
     "LoadReport",
+    "ServerFactory",
+    "Target",
     "TurnResult",
     "added_latency",
+    "external",
     "held",
+    "in_process",
     "notes",
     "percentile",
     "ramp_steps",
     "run_load",
     "run_ramp",
+    "slope",
+    "spawned_server",
     "table",
     "trim_silence",
+    "voicecore_server_command",
 ]
 
-#: What the caller says on each turn (first word is not a backchannel, so it can interrupt).
-UTTERANCE = "tell me about the weather tomorrow"
-#: The in-process agent's reply: a short first sentence, then enough to talk over.
-REPLY = "Sure. Here is the answer you asked for, told in a few short and simple words."
 #: Peak (16-bit linear) below which a caller frame counts as silence when trimming speech.
 QUIET_PEAK = 300
-
-
-@dataclass(frozen=True)
-class FakeDelays:
-    """The in-process server's fixed provider delays and endpointing silence (seconds).
-
-    Attributes:
-        endpointing: Silence the VAD needs before it decides the caller stopped (its ``stop_ms``).
-        stt: From the end of speech being decided to the STT's final text.
-        llm_first_token: From the request to the LLM's first token.
-        llm_tokens_per_second: Pace of the following tokens.
-        tts_first_byte: From the first text to the TTS's first audio.
-        interim_after: Seconds of loud caller speech before the STT's first interim word (what
-            lets a barge-in interrupt the agent). Kept above the turn machine's
-            ``barge_in_min_speech`` (250 ms) plus the VAD's onset: a word that arrives earlier
-            is not looked at again when the 250 ms are up, and the barge-in then waits for
-            ``barge_in_max_speech`` (1 s) instead.
-    """
-
-    endpointing: float = 0.5
-    stt: float = 0.1
-    llm_first_token: float = 0.2
-    llm_tokens_per_second: float = 100.0
-    tts_first_byte: float = 0.08
-    interim_after: float = 0.5
-
-    @property
-    def known(self) -> float:
-        """Seconds of a turn's latency that the fakes and the endpointing account for."""
-        return self.endpointing + self.stt + self.llm_first_token + self.tts_first_byte
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -100,6 +84,18 @@ def percentile(values: Sequence[float], q: float) -> float:
     rank = (len(ordered) - 1) * q / 100
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """The least-squares slope of ``(x, y)`` points (None: fewer than two distinct x)."""
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
 
 
 def added_latency(measured: float, delays: FakeDelays) -> float:
@@ -152,6 +148,13 @@ class TurnResult:
         """Whether the turn got no answer (or a barge-in got no ``clear``)."""
         return self.error is not None
 
+    @property
+    def done(self) -> bool:
+        """Whether the turn is over (answered or failed)."""
+        return self.failed or (
+            self.latency is not None and (not self.barge_in or self.clear_latency is not None)
+        )
+
 
 @dataclass
 class LoadReport:
@@ -160,16 +163,26 @@ class LoadReport:
     Attributes:
         calls: Concurrent callers.
         duration: Seconds each caller kept taking turns.
-        target: The server's URL (``in-process`` for the built-in one).
+        target: The server's name (``voicecore``, ``pipecat``, ...) or URL.
         turns: Every turn of every call.
-        delays: The in-process server's known delays (None against an external target).
+        delays: The server's known delays (None: unknown, an external target).
         frames_sent: ``media`` frames the callers sent, all calls.
-        frames_lost: Frames the server counted missing (its ``voicecore_caller_frames_lost``
-            metric, before/after the run); None when the server exposes no such metric.
-        cpu_seconds: CPU time of this process during the run (the in-process server and the
-            generator share it); None against an external target.
+        frames_received: Frames the server decoded over the run (its
+            ``voicecore_caller_frames_received`` counter); None without such a metric.
+        frame_gaps: Gaps the server counted in the media chunk numbers (its
+            ``voicecore_caller_frames_lost`` counter); None without such a metric.
+        playout: The agent's audio as the callers' phones played it, all calls.
+        cpu_seconds: CPU time of the server process over the run (in-process: the server AND the
+            generator); None without its pid.
+        generator_cpu_seconds: CPU time of this process (the generator) over the run.
+        server_wait_seconds: Time the server was runnable but waiting for a CPU over the run
+            (another process had its core); None without its pid or schedstat.
+        rss: ``(seconds into the run, RSS MiB)`` samples of the server process.
+        rss_idle: The server's RSS before the calls (after one warm-up call), MiB.
+        settled_at: Seconds into the run when every call had heard its greeting.
         wall_seconds: Wall time of the run.
-        loop_lags: How late each 10 ms timer on this process's event loop woke (seconds): the
+        soak: Whether this was a soak run (its RSS slope is the point).
+        loop_lags: How late each 10 ms timer on the generator's event loop woke (seconds): the
             generator's own health (a late loop sends late frames and measures late audio).
         call_errors: Calls that failed as a whole (could not connect, closed early).
     """
@@ -180,9 +193,17 @@ class LoadReport:
     turns: list[TurnResult] = field(default_factory=list)
     delays: FakeDelays | None = None
     frames_sent: int = 0
-    frames_lost: int | None = None
+    frames_received: int | None = None
+    frame_gaps: int | None = None
+    playout: PlayoutMeter = field(default_factory=PlayoutMeter)
     cpu_seconds: float | None = None
+    generator_cpu_seconds: float = 0.0
+    server_wait_seconds: float | None = None
+    rss: list[tuple[float, float]] = field(default_factory=list)
+    rss_idle: float | None = None
+    settled_at: float | None = None
     wall_seconds: float = 0.0
+    soak: bool = False
     loop_lags: list[float] = field(default_factory=list)
     call_errors: list[str] = field(default_factory=list)
 
@@ -201,19 +222,39 @@ class LoadReport:
         """Failed turns."""
         return sum(t.failed for t in self.turns)
 
+    @property
+    def frames_lost(self) -> int | None:
+        """Frames sent that the server did not process (None: it does not count them)."""
+        return None if self.frames_received is None else self.frames_sent - self.frames_received
+
+    def rss_slope(self) -> float | None:
+        """The server's RSS growth (MiB per hour, least squares) once every call was up."""
+        since = self.settled_at if self.settled_at is not None else 0.0
+        per_second = slope([(t, mib) for t, mib in self.rss if t >= since])
+        return None if per_second is None else per_second * 3600
+
     def summary(self) -> dict[str, Any]:
-        """The headline numbers (milliseconds), as :meth:`markdown` shows and ``--json`` writes."""
+        """The headline numbers (milliseconds, MiB), as :meth:`columns` shows and report.json keeps."""
+        meter = self.playout
         out: dict[str, Any] = {
-            "calls": self.calls,
             "target": self.target,
+            "calls": self.calls,
             "turns": len(self.turns),
             "failed_turns": self.failed,
             "call_errors": len(self.call_errors),
             "barge_ins": sum(t.barge_in for t in self.turns),
             "frames_sent": self.frames_sent,
+            "frames_received": self.frames_received,
             "frames_lost": self.frames_lost,
+            "frame_gaps": self.frame_gaps,
+            "answers_heard": meter.answers,
+            "underruns": meter.underruns,
+            "underrun_ms": meter.underrun_seconds * 1000,
+            "late_frames": meter.late_frames,
+            "frames_heard": meter.frames,
             "loop_lag_p99_ms": percentile(self.loop_lags, 99) * 1000 if self.loop_lags else 0.0,
             "loop_lag_max_ms": max(self.loop_lags, default=0.0) * 1000,
+            "wall_seconds": self.wall_seconds,
         }
         for name, values in (("latency", self.latencies), ("clear", self.clear_latencies)):
             for q in (50, 95, 99):
@@ -226,16 +267,30 @@ class LoadReport:
             clear_added = [v - self.delays.interim_after for v in self.clear_latencies]
             for q in (50, 95):
                 out[f"clear_added_p{q}_ms"] = percentile(clear_added, q) * 1000 if clear_added else None
-        if self.cpu_seconds is not None and self.wall_seconds > 0:
-            out["cpu_per_call_percent"] = 100 * self.cpu_seconds / self.wall_seconds / self.calls
+        if self.wall_seconds > 0:
+            out["generator_cpu_percent"] = 100 * self.generator_cpu_seconds / self.wall_seconds
+            if self.cpu_seconds is not None:
+                out["cpu_per_call_percent"] = 100 * self.cpu_seconds / self.wall_seconds / self.calls
+            if self.server_wait_seconds is not None:
+                out["server_wait_percent"] = 100 * self.server_wait_seconds / self.wall_seconds
+        if self.rss_idle is not None and self.rss:
+            peak = max(mib for _, mib in self.rss)
+            out["rss_idle_mib"] = self.rss_idle
+            out["rss_peak_mib"] = peak
+            out["rss_end_mib"] = self.rss[-1][1]
+            out["rss_per_call_mib"] = (peak - self.rss_idle) / self.calls
+            out["rss_slope_mib_per_hour"] = self.rss_slope()
         return out
 
-    def to_json(self) -> str:
-        """The summary and every turn, as JSON."""
-        data: dict[str, Any] = {"summary": self.summary(), "turns": [asdict(t) for t in self.turns]}
-        data["delays"] = asdict(self.delays) if self.delays is not None else None
-        data["call_errors"] = self.call_errors
-        return json.dumps(data, indent=2)
+    def to_json(self) -> dict[str, Any]:
+        """The summary, every turn, the delays and the RSS samples (JSON-ready)."""
+        return {
+            "summary": self.summary(),
+            "delays": asdict(self.delays) if self.delays is not None else None,
+            "call_errors": self.call_errors,
+            "rss": self.rss,
+            "turns": [asdict(t) for t in self.turns],
+        }
 
     def markdown(self) -> str:
         """The summary as a Markdown table (one row)."""
@@ -245,30 +300,50 @@ class LoadReport:
         """The table's header and this run's row."""
         s = self.summary()
 
-        def ms(key: str) -> str:
+        def num(key: str, digits: int = 1) -> str:
             value = s.get(key)
-            return "n/a" if value is None else f"{value:.1f}"
+            return "n/a" if value is None else f"{value:.{digits}f}"
 
-        head = ["calls", "turns", "failed", "latency p50/p95/p99 ms"]
-        row = [str(s["calls"]), str(s["turns"]), str(s["failed_turns"] + s["call_errors"])]
-        row.append(f"{ms('latency_p50_ms')} / {ms('latency_p95_ms')} / {ms('latency_p99_ms')}")
+        def triple(prefix: str) -> str:
+            return " / ".join(num(f"{prefix}_p{q}_ms") for q in (50, 95, 99))
+
+        columns = [
+            ("server", s["target"]),
+            ("calls", str(s["calls"])),
+            ("turns", str(s["turns"])),
+            ("failed", str(s["failed_turns"] + s["call_errors"])),
+            ("latency p50/p95/p99 ms", triple("latency")),
+        ]
         if self.delays is not None:
-            head.append("added p50/p95/p99 ms")
-            row.append(f"{ms('added_p50_ms')} / {ms('added_p95_ms')} / {ms('added_p99_ms')}")
-        head += ["barge-ins", "speech → clear p50/p95 ms"]
-        row += [str(s["barge_ins"]), f"{ms('clear_p50_ms')} / {ms('clear_p95_ms')}"]
+            columns.append(("added p50/p95/p99 ms", triple("added")))
+        columns += [
+            ("barge-ins", str(s["barge_ins"])),
+            ("speech → clear p50/p95 ms", f"{num('clear_p50_ms')} / {num('clear_p95_ms')}"),
+        ]
         if self.delays is not None:
-            head.append("clear added p50/p95 ms")
-            row.append(f"{ms('clear_added_p50_ms')} / {ms('clear_added_p95_ms')}")
-        head += ["frames sent", "frames lost"]
-        row.append(str(s["frames_sent"]))
-        row.append("n/a" if s["frames_lost"] is None else str(s["frames_lost"]))
-        if "cpu_per_call_percent" in s:
-            head.append("CPU % of a core per call")
-            row.append(f"{s['cpu_per_call_percent']:.2f}")
-        head.append("loop lag p99/max ms")
-        row.append(f"{s['loop_lag_p99_ms']:.1f} / {s['loop_lag_max_ms']:.1f}")
-        return head, row
+            columns.append(
+                ("clear added p50/p95 ms", f"{num('clear_added_p50_ms')} / {num('clear_added_p95_ms')}")
+            )
+        columns += [
+            (
+                "frames sent / processed / lost",
+                f"{s['frames_sent']} / {num('frames_received', 0)} / {num('frames_lost', 0)}",
+            ),
+            ("seq gaps", num("frame_gaps", 0)),
+            (
+                "underruns (ms) / late frames",
+                f"{s['underruns']} ({s['underrun_ms']:.0f}) / {s['late_frames']}",
+            ),
+            ("server CPU % of a core per call", num("cpu_per_call_percent", 2)),
+            ("RSS idle / peak MiB", f"{num('rss_idle_mib')} / {num('rss_peak_mib')}"),
+            ("RSS MiB per call", num("rss_per_call_mib", 3)),
+        ]
+        if self.soak:
+            columns.append(("RSS slope MiB/h", num("rss_slope_mib_per_hour")))
+        columns.append(("server waited for CPU %", num("server_wait_percent", 0)))
+        columns.append(("generator CPU %", num("generator_cpu_percent", 0)))
+        columns.append(("loop lag p99/max ms", f"{s['loop_lag_p99_ms']:.1f} / {s['loop_lag_max_ms']:.1f}"))
+        return [head for head, _ in columns], [cell for _, cell in columns]
 
 
 def table(reports: Sequence[LoadReport]) -> str:
@@ -328,22 +403,134 @@ def notes(report: LoadReport) -> str:
             "splitter confirms the first sentence's end on the next token). clear added = speech -> "
             f"clear - {d.interim_after * 1000:.0f} ms (the fake STT's first word)."
         )
-        lines.append(
-            "CPU: this process's CPU time over the run (the in-process server AND the generator share "
-            "it), per call, as % of one core."
-        )
+    lines += [
+        "frames: sent by the callers / processed (the server's voicecore_caller_frames_received "
+        "counter over the run) / lost = sent - processed; seq gaps: the server's "
+        "voicecore_caller_frames_lost counter (gaps in the media chunk numbers); n/a: the server "
+        "has no such metric.",
+        "underruns: times a caller's playout buffer (real-time playback from an answer's first "
+        "audio, as Twilio plays it) ran dry inside an answer, and the silence they added; late "
+        "frames: agent frames that arrived after their time on that answer's gapless schedule.",
+        "server CPU: the server process's user+system time over the run (/proc), per call, as % of "
+        "one core"
+        + (" (in-process: server AND generator)." if report.target == "in-process" else ".")
+        + " RSS per call = (peak RSS - idle RSS after a warm-up call) / calls.",
+    ]
     lines.append(
-        "frames lost: the server's voicecore_caller_frames_lost counter (gaps in the media chunk "
-        "sequence) over the run; the server reports no processed-frame count, so lost frames are "
-        "what it counts instead (n/a: no such metric)."
+        "generator CPU: this load generator's own process over the run, % of one core (near 100: "
+        "the generator, not the server, is the limit). server waited for CPU: time the server's "
+        "main thread was runnable but another process had the core (/proc/PID/schedstat), % of "
+        "the run; more than a few % and the figures measure a shared core, not the server."
     )
     lag = report.summary()["loop_lag_p99_ms"]
     if lag > 20:
         lines.append(
-            f"warning: this process's event loop ran {lag:.0f} ms late at p99; frames went out late "
+            f"warning: the generator's event loop ran {lag:.0f} ms late at p99; frames went out late "
             "and the latencies include that."
         )
     return "\n".join(lines) + "\n"
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server to load.
+
+    Attributes:
+        name: What the table calls it.
+        url: Its Media Streams URL.
+        pid: Its process id, to read its CPU and RSS (None: not measured).
+        delays: Its providers' known delays (None: unknown).
+    """
+
+    name: str
+    url: str
+    pid: int | None
+    delays: FakeDelays | None
+
+
+#: Makes a server for a run of N calls (the argument) and stops it afterwards.
+ServerFactory = Callable[[int], contextlib.AbstractAsyncContextManager[Target]]
+
+
+def in_process(delays: FakeDelays) -> ServerFactory:
+    """The load-test agent in this process (its CPU is this process's: server and generator)."""
+
+    @contextlib.asynccontextmanager
+    async def factory(calls: int) -> AsyncIterator[Target]:
+        async with fake_server(delays, max(calls, 50)) as url:
+            yield Target("in-process", url, os.getpid(), delays)
+
+    return factory
+
+
+def external(url: str, pid: int | None = None) -> ServerFactory:
+    """A server someone else runs at ``url`` (``pid``: measure it, on this machine)."""
+
+    @contextlib.asynccontextmanager
+    async def factory(calls: int) -> AsyncIterator[Target]:
+        yield Target(url, url, pid, None)
+
+    return factory
+
+
+def voicecore_server_command(profile_dir: str | None = None) -> Callable[[int, int], list[str]]:
+    """``python -m voicecore bench server`` for a port and a call count (cProfile into ``profile_dir``)."""
+
+    def command(port: int, calls: int) -> list[str]:
+        argv = [sys.executable, "-m", "voicecore", "bench", "server", "--port", str(port)]
+        argv += ["--max-calls", str(max(calls, 50))]
+        if profile_dir is not None:
+            argv += ["--profile", os.path.join(profile_dir, f"server-{calls}-calls.prof")]
+        return argv
+
+    return command
+
+
+def spawned_server(
+    name: str, command: Callable[[int, int], list[str]], *, cpu: int | None, delays: FakeDelays | None
+) -> ServerFactory:
+    """A fresh server process per run: ``command(port, calls)``, pinned to ``cpu`` (None: not pinned).
+
+    It must print a line containing "listening" once it takes calls; its stream URL is the first
+    ``ws://`` URL on that line, else ``ws://127.0.0.1:PORT/twilio/stream``.
+    """
+
+    @contextlib.asynccontextmanager
+    async def factory(calls: int) -> AsyncIterator[Target]:
+        port = loadproc.free_port()
+        async with loadproc.spawned(command(port, calls), cpu=cpu) as process:
+            url = process.url or f"ws://127.0.0.1:{port}/twilio/stream"
+            yield Target(name, url, process.pid, delays)
+
+    return factory
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+async def _progress(report: LoadReport, connected: list[int], total: float, out: TextIO) -> None:
+    """Redraw one status line on ``out`` (a terminal: twice a second; else a line every 10 s)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    terminal = out.isatty()
+    try:
+        while True:
+            done = sum(t.done for t in report.turns)
+            elapsed = loop.time() - started
+            line = (
+                f"{report.target}: {len(connected)}/{report.calls} calls connected, {done} turns done, "
+                f"{elapsed:.0f}/{total:.0f} s"
+            )
+            out.write(f"\r{line} " if terminal else f"{line}\n")
+            out.flush()
+            await asyncio.sleep(0.5 if terminal else 10.0)
+    finally:
+        if terminal:
+            out.write("\n")
+            out.flush()
 
 
 # --- the callers ------------------------------------------------------------------------------
@@ -417,15 +604,17 @@ async def _caller(
     settle: float,
     start_delay: float,
     report: LoadReport,
-    sent: list[int],
+    connected: list[int],
 ) -> None:
     """One caller: greeting, then turns until ``duration`` is up; results go into ``report``."""
     await asyncio.sleep(start_delay)
     loop = asyncio.get_running_loop()
     sid = f"{number:032d}"
-    async with TwilioCaller(url, call_sid="CA" + sid, stream_sid="MZ" + sid) as call:
-        try:
+    call = TwilioCaller(url, call_sid="CA" + sid, stream_sid="MZ" + sid)
+    try:
+        async with call:
             await _until(lambda: call.first_audio_at is not None or call.closed, answer_within)
+            connected.append(number)
             await _quiet(call, settle, 30.0)
             end = loop.time() + duration
             turn = 0
@@ -446,8 +635,9 @@ async def _caller(
                     report.turns.append(barge)
                     await _barge_in(call, barge, speech, answer_within)
                 await _quiet(call, settle, 30.0)
-        finally:
-            sent.append(call.frames_sent)
+    finally:
+        report.frames_sent += call.frames_sent
+        report.playout.merge(call.meter)
 
 
 async def _loop_lag(out: list[float]) -> None:
@@ -459,110 +649,124 @@ async def _loop_lag(out: list[float]) -> None:
         out.append(max(loop.time() - before - 0.01, 0.0))
 
 
-_LOST = re.compile(r"^voicecore_caller_frames_lost_total\s+(\S+)$", re.MULTILINE)
+_SAMPLE = "^{}\\s+(\\S+)$"
 
 
-async def _frames_lost(url: str) -> float | None:
-    """The server's lost-frame counter from its ``/metrics`` (None: not there)."""
+async def _metrics(url: str, names: Sequence[str]) -> dict[str, float]:
+    """The server's ``/metrics`` samples among ``names`` (those it has; none when it has no /metrics)."""
     parts = urlsplit(url)
     scheme = "https" if parts.scheme == "wss" else "http"
     metrics = urlunsplit((scheme, parts.netloc, "/metrics", "", ""))
     try:
         async with aiohttp.ClientSession() as http, http.get(metrics) as response:
             if response.status != 200:
-                return None
-            match = _LOST.search(await response.text())
+                return {}
+            text = await response.text()
     except (aiohttp.ClientError, OSError):
-        return None
-    return float(match.group(1)) if match else None
+        return {}
+    found = {}
+    for name in names:
+        match = re.search(_SAMPLE.format(re.escape(name)), text, re.MULTILINE)
+        if match:
+            found[name] = float(match.group(1))
+    return found
 
 
-@contextlib.asynccontextmanager
-async def in_process_server(delays: FakeDelays, max_calls: int) -> AsyncIterator[str]:
-    """Serve an agent on fake providers with ``delays`` on 127.0.0.1; yields its stream URL."""
-    from voicecore.agent import ProviderChoice
-    from voicecore.config import ServeConfig
-    from voicecore.providers import registry
-    from voicecore.runtime.session import SessionConfig
-    from voicecore.sansio.turn import TurnConfig
-    from voicecore.server import VoiceServer
-    from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
+_RECEIVED = "voicecore_caller_frames_received_total"
+_GAPS = "voicecore_caller_frames_lost_total"
+_ACTIVE = "voicecore_active_calls"
 
-    def stt(keys: Mapping[str, str], options: Mapping[str, Any]) -> FakeSTT:
-        loud_bytes = round(delays.interim_after * 32_000)  # the fake STT takes PCM16 at 16 kHz
-        return FakeSTT([UTTERANCE] * 10_000, latency=delays.stt, interim_after_bytes=loud_bytes)
 
-    def llm(keys: Mapping[str, str], options: Mapping[str, Any]) -> FakeLLM:
-        reply = FakeReply(
-            REPLY, first_token=delays.llm_first_token, tokens_per_second=delays.llm_tokens_per_second
-        )
-        return FakeLLM([reply])
-
-    def tts(keys: Mapping[str, str], options: Mapping[str, Any]) -> FakeTTS:
-        return FakeTTS(first_byte=delays.tts_first_byte, ms_per_char=25.0)
-
-    for role, factory in (("stt", stt), ("llm", llm), ("tts", tts)):
-        registry.register(registry.ProviderEntry(role, "loadgen", factory))  # type: ignore[arg-type]
-    # No filler before the turn fails: a filler would be measured as the answer.
-    turn = TurnConfig(greeting="Hello.", filler_after=9.0, turn_timeout=10.0, idle_after=60.0)
-    agent = SessionConfig(instructions="You are a load-test agent.", turn=turn)
-    config = ServeConfig(port=0, stt="loadgen", llm="loadgen", tts="loadgen", max_calls=max_calls)
-    server = VoiceServer(config, agent, dict.fromkeys(("stt", "llm", "tts"), ProviderChoice("loadgen")))
-    await server.start()
-    try:
-        yield f"ws://127.0.0.1:{server.port}/twilio/stream"
-    finally:
-        await server.shutdown(drain_timeout=0)
+async def _calls_ended(url: str, within: float) -> None:
+    """Wait until the server has no call in progress (it counts a call's frames once it ends)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        active = (await _metrics(url, (_ACTIVE,))).get(_ACTIVE)
+        if active is None:  # no such gauge: give it a moment
+            await asyncio.sleep(0.5)
+            return
+        if active == 0:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def run_load(
     calls: int,
     *,
     duration: float = 20.0,
-    target: str | None = None,
+    server: ServerFactory | None = None,
     barge_in_every: int = 0,
-    delays: FakeDelays | None = None,
     answer_within: float = 5.0,
     settle: float = 0.3,
     stagger: float = 1.0,
     speech: bytes | None = None,
+    rss_every: float = 1.0,
+    soak: bool = False,
+    progress: TextIO | None = None,
 ) -> LoadReport:
     """Run ``calls`` concurrent callers for ``duration`` seconds each and measure every turn.
 
     Args:
         calls: Concurrent callers.
         duration: Seconds each caller keeps starting turns (at least one turn each).
-        target: The server's Media Streams URL; None serves an in-process agent on fakes.
+        server: Makes the server (default: the load-test agent in this process, :func:`in_process`).
         barge_in_every: Every this many turns the caller talks over the answer (0: never).
-        delays: The in-process fakes' delays (default :class:`FakeDelays`).
         answer_within: Seconds a turn may wait for agent audio (or a ``clear``) before failing.
         settle: Seconds of agent silence, after its audio played, that end an answer.
         stagger: Callers start spread over this many seconds.
         speech: What each caller says (μ-law 8 kHz); default espeak-ng's :data:`UTTERANCE`.
+        rss_every: Seconds between samples of the server's RSS.
+        soak: Mark the report as a soak (its table shows the RSS slope).
+        progress: Where a one-line progress display goes (None: nowhere).
 
     Returns:
         The report.
     """
     speech = trim_silence(espeak(UTTERANCE) if speech is None else speech)
-    delays = (delays or FakeDelays()) if target is None else None
-    report = LoadReport(calls, duration, target or "in-process", delays=delays)
-    async with contextlib.AsyncExitStack() as stack:
-        if target is None:
-            assert delays is not None
-            url = await stack.enter_async_context(in_process_server(delays, max(calls, 50)))
-        else:
-            url = target
+    factory = server if server is not None else in_process(FakeDelays())
+    loop = asyncio.get_running_loop()
+    async with factory(calls) as target, contextlib.AsyncExitStack() as background:
+        report = LoadReport(calls, duration, target.name, delays=target.delays, soak=soak)
         # One call first, unmeasured: the first session's imports and set-up stall the loop.
-        async with TwilioCaller(url, call_sid="CA" + "9" * 32, stream_sid="MZ" + "9" * 32) as warm:
+        async with TwilioCaller(target.url, call_sid="CA" + "9" * 32, stream_sid="MZ" + "9" * 32) as warm:
             await _until(lambda: warm.first_audio_at is not None or warm.closed, answer_within)
-        lost_before = await _frames_lost(url)
-        lag_task = asyncio.get_running_loop().create_task(_loop_lag(report.loop_lags))
-        sent: list[int] = []
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await _calls_ended(target.url, 10.0)  # the warm-up call's frames are counted
+        before = await _metrics(target.url, (_RECEIVED, _GAPS))
+
+        def start(coro: Coroutine[Any, Any, None]) -> None:
+            task = loop.create_task(coro)
+
+            async def stop() -> None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+            background.push_async_callback(stop)
+
+        start(_loop_lag(report.loop_lags))
+        connected: list[int] = []
+        if progress is not None:
+            start(_progress(report, connected, stagger + duration, progress))
+        began = loop.time()
+        generator0 = time.process_time()
+        cpu0 = wait0 = None
+        samples: list[tuple[float, float]] = []
+        if target.pid is not None:
+            cpu0 = loadproc.cpu_seconds(target.pid)
+            wait0 = loadproc.run_queue_wait(target.pid)
+            report.rss_idle = loadproc.rss_mib(target.pid)
+            start(loadproc.sample_rss(target.pid, rss_every, samples))
+
+        async def settled() -> None:
+            await _until(lambda: len(connected) == calls, stagger + 2 * answer_within + 30)
+            report.settled_at = loop.time() - began
+
+        start(settled())
         results = await asyncio.gather(
             *(
                 _caller(
-                    url,
+                    target.url,
                     number,
                     duration=duration,
                     barge_in_every=barge_in_every,
@@ -571,24 +775,30 @@ async def run_load(
                     settle=settle,
                     start_delay=stagger * number / calls,
                     report=report,
-                    sent=sent,
+                    connected=connected,
                 )
                 for number in range(calls)
             ),
             return_exceptions=True,
         )
-        report.wall_seconds = time.perf_counter() - wall0
-        if target is None:
-            report.cpu_seconds = time.process_time() - cpu0
-        lag_task.cancel()
+        report.wall_seconds = loop.time() - began
+        report.generator_cpu_seconds = time.process_time() - generator0
+        if target.pid is not None and cpu0 is not None:
+            report.cpu_seconds = loadproc.cpu_seconds(target.pid) - cpu0
+            wait1 = loadproc.run_queue_wait(target.pid)
+            if wait0 is not None and wait1 is not None:
+                report.server_wait_seconds = wait1 - wait0
+            samples.append((loop.time(), loadproc.rss_mib(target.pid)))
+            report.rss = [(t - began, mib) for t, mib in samples]
         for number, result in enumerate(results):
             if isinstance(result, BaseException):
                 report.call_errors.append(f"call {number}: {type(result).__name__}: {result}")
-        report.frames_sent = sum(sent)
-        await asyncio.sleep(0.5)  # the server counts a call's lost frames once it has ended
-        lost_after = await _frames_lost(url)
-        if lost_before is not None and lost_after is not None:
-            report.frames_lost = round(lost_after - lost_before)
+        await _calls_ended(target.url, 30.0)
+        after = await _metrics(target.url, (_RECEIVED, _GAPS))
+        if _RECEIVED in before and _RECEIVED in after:
+            report.frames_received = round(after[_RECEIVED] - before[_RECEIVED])
+        if _GAPS in before and _GAPS in after:
+            report.frame_gaps = round(after[_GAPS] - before[_GAPS])
     return report
 
 
@@ -596,7 +806,8 @@ async def run_ramp(
     steps: Sequence[int],
     *,
     limit: float = 0.05,
-    progress: Callable[[LoadReport], None] | None = None,
+    on_run: Callable[[LoadReport], None] | None = None,
+    every_step: bool = False,
     **options: Any,
 ) -> tuple[list[LoadReport], int | None]:
     """Run :func:`run_load` at each call count in ``steps`` until a run does not :func:`held`.
@@ -604,20 +815,26 @@ async def run_ramp(
     Args:
         steps: Call counts, increasing.
         limit: p95 added latency (seconds) a run may have and still hold.
-        progress: Called with each run's report as it finishes.
-        **options: Passed to :func:`run_load` (``duration``, ``target``, ...).
+        on_run: Called with each run's report as it finishes.
+        every_step: Run every step even after one did not hold (a peer measured at the same
+            call counts as the server it is compared with).
+        **options: Passed to :func:`run_load` (``duration``, ``server``, ...).
 
     Returns:
-        Every run's report, and the largest call count that held (None: not even the first).
+        Every run's report, and the largest call count up to which every run held (None: not
+        even the first).
     """
     reports: list[LoadReport] = []
     best: int | None = None
+    holding = True
     for calls in steps:
         report = await run_load(calls, **options)
         reports.append(report)
-        if progress is not None:
-            progress(report)
-        if not held(report, limit):
+        if on_run is not None:
+            on_run(report)
+        holding = holding and held(report, limit)
+        if holding:
+            best = calls
+        elif not every_step:
             break
-        best = calls
     return reports, best

@@ -57,6 +57,7 @@ from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS
 from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import twiml
 from voicecore.sansio.admission import Admission
@@ -284,6 +285,7 @@ class VoiceServer:
                 for kind, count in transport.protocol.problems.items():
                     BAD_CALLER_MESSAGES.labels(kind=kind).inc(count)
                 LOST_FRAMES.inc(transport.protocol.frames_lost)
+                CALLER_FRAMES_RECEIVED.inc(transport.protocol.frames_received)
                 await transport.close()
         return ws
 

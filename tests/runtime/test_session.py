@@ -155,6 +155,26 @@ def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard(loop: Loo
     assert ("user", "stop there") in history
 
 
+def test_barge_in_clears_while_a_sentence_is_still_streaming_after_the_last_mark_played(
+    loop: LoopName,
+) -> None:
+    # A TTS at twice real time: "Sure." plays out (its mark comes back) while the long second
+    # sentence's audio is still coming, before that sentence has a mark of its own. The agent
+    # is audible all along, so speech over it must still interrupt.
+    reply = "Sure. " + "This second sentence goes on and on for quite a long while before it ends."
+    tts = FakeTTS(first_byte=0.05, ms_per_char=40.0, realtime_factor=2.0)
+    session, transport, _, _ = make(utterances=["tell me", "stop there"], replies=[reply, "Okay."], tts=tts)
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me everything"))
+        await until(lambda: len(transport.marks_played) >= 1)  # "Sure." played
+        transport.say(speech("no stop there please"))
+        await until(lambda: bool(transport.clears) or len(transport.marks_played) >= 3, within=15.0)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert len(transport.clears) == 1
+
+
 def test_backchannel_while_the_agent_speaks_is_ignored(loop: LoopName) -> None:
     reply = "Here is a fairly long answer. It goes on for a while. And then it ends."
     session, transport, llm, _ = make(utterances=["question", "yeah"], replies=[reply])

@@ -296,3 +296,13 @@ def test_gaps_in_the_media_chunk_numbers_are_counted_as_lost_frames() -> None:
         protocol.receive_text(media(b"\xff" * 160, chunk=chunk))
     assert len(protocol.events_received()) == 6
     assert protocol.frames_lost == 4
+
+
+def test_frames_received_counts_the_media_frames_decoded_not_the_bad_ones() -> None:
+    protocol = started()
+    for chunk in (1, 2, 3):
+        protocol.receive_text(media(b"\xff" * 160, chunk=chunk))
+    protocol.receive_text(media("not base64!", chunk=4))
+    protocol.receive_text(media(b"\xff" * 160, sid="MZ-other", chunk=5))
+    assert len(protocol.events_received()) == 3
+    assert protocol.frames_received == 3

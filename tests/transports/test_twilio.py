@@ -16,7 +16,7 @@ from voicecore.providers.base import MULAW_8K, AudioFormat
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeLLM, FakeSTT, FakeTTS
-from voicecore.transports.base import Transport
+from voicecore.transports.base import CallerAudio, Transport
 from voicecore.transports.twilio import TwilioTransport
 
 Handler = Callable[[TwilioTransport], Awaitable[None]]
@@ -143,3 +143,27 @@ def test_a_transfer_without_rest_credentials_ends_the_call() -> None:
     (transport,) = transports
     assert transport.hung_up_by_agent
     assert transport.transferred_to is None
+
+
+def test_the_protocol_counts_every_media_frame_it_decodes() -> None:
+    audio_events: list[int] = []
+    transports: list[TwilioTransport] = []
+
+    async def handler(transport: TwilioTransport) -> None:
+        await transport.start()
+        transports.append(transport)
+        async for event in transport.events():
+            if isinstance(event, CallerAudio):
+                audio_events.append(len(event.audio))
+
+    async def main() -> int:
+        async with stream_server(handler) as url, FakeTwilio(url) as call:
+            await until(lambda: call.frames_sent >= 10)
+            await call.hang_up()
+            sent = call.frames_sent
+            await until(lambda: len(audio_events) == sent)
+            return sent
+
+    sent = asyncio.run(main())
+    (transport,) = transports
+    assert transport.protocol.frames_received == sent == len(audio_events)

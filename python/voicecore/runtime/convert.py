@@ -22,16 +22,13 @@ class AudioConverter:
         """Prepare the conversion; the resampler's filter is designed here, not on first audio."""
         self.source = source
         self.target = target
+        #: Whether audio goes through unchanged (decided once: :meth:`convert` runs per frame).
+        self.passthrough = source == target
         self._resampler = (
             Resampler(source.sample_rate, target.sample_rate)
             if source.sample_rate != target.sample_rate
             else None
         )
-
-    @property
-    def passthrough(self) -> bool:
-        """Whether audio goes through unchanged."""
-        return self.source == self.target
 
     @property
     def delay_ms(self) -> float:

@@ -25,6 +25,7 @@ __all__ = [
     "AGENT_UNDERRUN_SECONDS",
     "BARGE_INS",
     "BARGE_IN_TO_SILENCE",
+    "CALLER_FRAMES_RECEIVED",
     "CALLER_FRAME_LATENESS",
     "CALLS",
     "CALL_COST",
@@ -67,6 +68,11 @@ AGENT_UNDERRUNS = Counter(
 )
 AGENT_UNDERRUN_SECONDS = Counter(
     "voicecore_agent_audio_underrun_seconds", "Seconds of silence the caller heard in those gaps."
+)
+CALLER_FRAMES_RECEIVED = Counter(
+    "voicecore_caller_frames_received",
+    "Caller media frames decoded, counted when each call ends (a load test compares them with the "
+    "frames it sent; counting once per call, not per frame, keeps the per-frame path cheap).",
 )
 BARGE_INS = Counter("voicecore_barge_ins", "Times a caller interrupted the agent (queued audio cleared).")
 PROVIDER_ERRORS = Counter(

@@ -142,6 +142,9 @@ class Session:
         self._wake = asyncio.Event()
         self._finished = asyncio.Event()
         self._hang_up_when_idle = False
+        # Sentences whose audio is going out but whose mark is not sent yet (the ledger learns of
+        # a sentence only at its mark): while any is, the agent is audible though the ledger is idle.
+        self._unmarked = 0
         inbound = transport.input_format
         vad_rate = 8000 if inbound.sample_rate == 8000 else 16000
         self._vad_format = AudioFormat("pcm16", vad_rate)
@@ -362,7 +365,7 @@ class Session:
                         self._close_clock(segment.turn)
                     if segment.turn in self._unplayed and not self.ledger.pending(segment.turn):
                         self._played(segment.turn)
-                    if self.ledger.idle:
+                    if self.ledger.idle and not self._unmarked:
                         self._handle(t.PlaybackIdle())
                         if self._hang_up_when_idle:
                             break
@@ -587,33 +590,44 @@ class _Speaker:
         started = False
         stream_ms = 0.0  # audio sent before the current sentence (word times count from 0)
         segment_ms, segment_start, words = 0.0, None, []
-        async for chunk in stream:
-            session._stage(self.turn, "tts_first_byte")
-            audio = self.convert.convert(chunk.audio)
-            if chunk.end_of_text:
-                audio += self.convert.flush()
-            if audio:
-                if segment_start is None:
-                    segment_start = session._now()
-                if gap := self.playout.sent(session._now(), len(audio) / bytes_per_ms / 1000.0):
-                    AGENT_UNDERRUNS.inc()
-                    AGENT_UNDERRUN_SECONDS.inc(gap)
-                await session._send_audio(audio)
-                session._stage(self.turn, "first_audio_sent")
-                segment_ms += len(audio) / bytes_per_ms
-                if not started:
-                    started = True
-                    if self.turn:
-                        session._handle(t.ReplyAudioStarted(self.turn))
-            words += [Word(w.text, w.end_ms - stream_ms) for w in chunk.words]
-            if chunk.end_of_text and self.texts:
-                start = segment_start if segment_start is not None else session._now()
-                mark = session.ledger.append(self.turn, self.texts.popleft(), segment_ms, start, tuple(words))
-                if (end := self.playout.mark()) is not None:
-                    session._mark_ends[mark] = (self.playout, end)
-                await session.transport.send_mark(mark)
-                stream_ms += segment_ms
-                segment_ms, segment_start, words = 0.0, None, []
+        try:
+            async for chunk in stream:
+                session._stage(self.turn, "tts_first_byte")
+                audio = self.convert.convert(chunk.audio)
+                if chunk.end_of_text:
+                    audio += self.convert.flush()
+                if audio:
+                    if segment_start is None:
+                        segment_start = session._now()
+                        session._unmarked += 1
+                    if gap := self.playout.sent(session._now(), len(audio) / bytes_per_ms / 1000.0):
+                        AGENT_UNDERRUNS.inc()
+                        AGENT_UNDERRUN_SECONDS.inc(gap)
+                    await session._send_audio(audio)
+                    session._stage(self.turn, "first_audio_sent")
+                    segment_ms += len(audio) / bytes_per_ms
+                    if not started:
+                        started = True
+                        if self.turn:
+                            session._handle(t.ReplyAudioStarted(self.turn))
+                words += [Word(w.text, w.end_ms - stream_ms) for w in chunk.words]
+                if chunk.end_of_text and self.texts:
+                    start = segment_start if segment_start is not None else session._now()
+                    mark = session.ledger.append(
+                        self.turn, self.texts.popleft(), segment_ms, start, tuple(words)
+                    )
+                    if segment_start is not None:
+                        session._unmarked -= 1  # the ledger has it now
+                    if (end := self.playout.mark()) is not None:
+                        session._mark_ends[mark] = (self.playout, end)
+                    stream_ms += segment_ms
+                    segment_ms, segment_start, words = 0.0, None, []
+                    await session.transport.send_mark(mark)
+        finally:
+            if segment_start is not None:  # cancelled, failed, or audio after the last sentence
+                session._unmarked -= 1
+        if segment_start is not None and session.ledger.idle and not session._unmarked:
+            session._handle(t.PlaybackIdle())  # no mark will come back for that trailing audio
 
 
 def _join_resumed(heard: str, unheard: str) -> str:

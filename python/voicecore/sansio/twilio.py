@@ -18,7 +18,8 @@ Bad input never raises: invalid JSON, unknown events, missing fields, bad base64
 ``streamSid``, audio before ``start``, oversized or binary messages are counted in
 :attr:`TwilioProtocol.problems`, logged once per kind at WARNING, and skipped.
 
-Media chunks carry a sequence number; gaps are counted in :attr:`TwilioProtocol.frames_lost`.
+Media chunks carry a sequence number; gaps are counted in :attr:`TwilioProtocol.frames_lost`,
+and the frames decoded in :attr:`TwilioProtocol.frames_received`.
 
 Marks: Twilio echoes a mark once the audio queued before it has played, and after a ``clear``
 it echoes every mark still pending at once. Only the first kind means "played": the protocol
@@ -215,6 +216,7 @@ class TwilioProtocol:
         self.problems: Counter[str] = Counter()
         self.cleared_marks = 0
         self.frames_lost = 0
+        self.frames_received = 0
         self._last_chunk = 0
         self._outstanding: deque[str] = deque()
         self._cleared: Counter[str] = Counter()
@@ -300,6 +302,7 @@ class TwilioProtocol:
             self._problem("bad-base64", "a media payload that is not valid base64")
             return
         if audio:
+            self.frames_received += 1
             self._events.append(CallerAudio(audio, timestamp_ms))
 
     def _count_chunk(self, chunk: str) -> None:
