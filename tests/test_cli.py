@@ -294,7 +294,7 @@ async def _scrape(port: int) -> dict[str, float]:
     ):
         text = await response.text()
     return {
-        family.name if sample.name == family.name else sample.name: sample.value
+        sample.name: sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
         if not sample.labels
@@ -353,7 +353,8 @@ def test_two_workers_report_the_metrics_of_the_whole_server(tmp_path: Path) -> N
             assert proc.poll() is None, "serve exited"
             assert time.monotonic() < deadline, "the workers did not both start"
             time.sleep(0.1)
-        (folder,) = tmp_path.glob("voicecore-metrics-*")
+        shm = Path("/dev/shm")
+        (folder,) = (shm if shm.is_dir() else tmp_path).glob(f"voicecore-metrics-{proc.pid}-*")
         run(asyncio.wait_for(_metrics_of_two_workers(port, folder), 60))
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from voicecore import __version__, logs
+from voicecore import __version__, logs, shared_metrics
 from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
 from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
@@ -161,7 +161,7 @@ async def _serve(
 
 
 def _run_workers(prepared: Prepared, out: TextIO) -> int:
-    from voicecore import shared_admission, shared_metrics
+    from voicecore import shared_admission
 
     calls_file = shared_admission.create()
     try:
@@ -172,8 +172,6 @@ def _run_workers(prepared: Prepared, out: TextIO) -> int:
 
 
 def _supervise(prepared: Prepared, out: TextIO, calls_file: Path, metrics: Path) -> int:
-    from voicecore import shared_metrics
-
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
+from voicecore.shared_admission import shared_memory
+
 __all__ = ["ENV", "exposition", "folder", "inherited", "worker_exited"]
 
 #: The variable prometheus_client reads (at import) to keep metric values in files.
@@ -30,8 +32,12 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 @contextmanager
 def folder() -> Iterator[Path]:
-    """A new, empty folder for the workers' metric files, removed with its files afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="voicecore-metrics-"))
+    """A new, empty folder for the workers' metric files, removed with its files afterwards.
+
+    It is in shared memory where there is one (the files are memory-mapped and written on every
+    change) and named after this process: ``voicecore-metrics-<pid>-...``.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"voicecore-metrics-{os.getpid()}-", dir=shared_memory()))
     try:
         yield path
     finally:
