@@ -15,6 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
 from voicecore import cli
 from voicecore.caller import TwilioCaller
@@ -282,6 +284,84 @@ def test_two_workers_share_one_call_limit() -> None:
         assert proc.wait(timeout=30) == 0
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+async def _scrape(port: int) -> dict[str, float]:
+    """One ``/metrics`` answer on a new connection (so on either worker): sample name to value."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+def _per_worker(folder: Path, sample_name: str) -> dict[int, float]:
+    """``sample_name``'s value in each process's metric file (prometheus_client multiprocess mode)."""
+    values: dict[int, float] = {}
+    for path in folder.glob("*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        for family in MultiProcessCollector.merge([str(path)]):  # type: ignore[no-untyped-call]
+            for sample in family.samples:
+                if sample.name == sample_name:
+                    values[pid] = values.get(pid, 0.0) + sample.value
+    return values
+
+
+async def _metrics_of_two_workers(port: int, folder: Path) -> None:
+    url = f"ws://127.0.0.1:{port}/twilio/stream"
+    async with TwilioCaller(url, call_sid="CA1", stream_sid="MZ1") as call:
+        await _until(lambda: call.first_audio_at is not None)
+        refused = 0
+        while 0 in _per_worker(folder, "voicecore_refused_calls_total").values():  # until both have
+            assert refused < 200, "every webhook reached the same worker"
+            assert "<Reject" in await _webhook(port, f"CA-busy-{refused}")
+            refused += 1
+        per_worker = _per_worker(folder, "voicecore_refused_calls_total")
+        assert len(per_worker) == 2
+        assert sum(per_worker.values()) == refused
+        assert all(count < refused for count in per_worker.values())  # neither saw them all
+        for _ in range(10):  # each scrape reaches either worker and reports the whole server
+            scraped = await _scrape(port)
+            assert scraped["voicecore_refused_calls_total"] == refused
+            assert scraped["voicecore_calls_total"] == 1
+            assert scraped["voicecore_active_calls"] == 1
+        (holder,) = (pid for pid, n in _per_worker(folder, "voicecore_active_calls").items() if n == 1)
+        os.kill(holder, signal.SIGKILL)  # the worker with the call dies: its call no longer counts
+        await _until(lambda: call.closed)
+    async with asyncio.timeout(20):  # until the parent has seen the worker exit
+        while (await _scrape(port))["voicecore_active_calls"] != 0:  # noqa: ASYNC110 (polls over HTTP)
+            await asyncio.sleep(0.05)
+    scraped = await _scrape(port)
+    assert scraped["voicecore_refused_calls_total"] == refused  # the dead worker's count stays
+    assert scraped["voicecore_calls_total"] == 1
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts listening sockets in /proc")
+def test_two_workers_report_the_metrics_of_the_whole_server(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {f"VOICECORE_{role}": "fake" for role in ("STT", "LLM", "TTS")} | {"TMPDIR": str(tmp_path)}
+    proc, _ = _start_serve("--port", str(port), "--workers", "2", "--max-calls", "1", env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while _listening_sockets(port) < 2:  # both workers have bound the port
+            assert proc.poll() is None, "serve exited"
+            assert time.monotonic() < deadline, "the workers did not both start"
+            time.sleep(0.1)
+        shm = Path("/dev/shm")
+        (folder,) = (shm if shm.is_dir() else tmp_path).glob(f"voicecore-metrics-{proc.pid}-*")
+        run(asyncio.wait_for(_metrics_of_two_workers(port, folder), 60))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert not folder.exists()  # removed when serve stops
 
 
 # --- call -------------------------------------------------------------------------------------

@@ -88,8 +88,9 @@ class TwilioCaller:
 
     Attributes:
         url: The server's Media Streams URL (``ws://host:port/twilio/stream``).
-        call_sid: The call's id in ``start``.
-        stream_sid: The stream's id on every message.
+        call_sid: The call's id in ``start`` and ``stop``.
+        stream_sid: The stream's id on every message after ``connected``.
+        account_sid: The Twilio account's id in ``start`` and ``stop``.
         parameters: ``customParameters`` of ``start`` (what the TwiML's ``<Parameter>`` s give).
         played: Agent audio played so far (μ-law 8 kHz).
         greeting: The part of it played before the caller's first utterance ended.
@@ -109,6 +110,7 @@ class TwilioCaller:
     url: str
     call_sid: str = "CA00000000000000000000000000000001"
     stream_sid: str = "MZ00000000000000000000000000000001"
+    account_sid: str = "AC00000000000000000000000000000001"
     parameters: dict[str, str] = field(default_factory=dict)
     played: bytearray = field(default_factory=bytearray)
     greeting: bytearray = field(default_factory=bytearray)
@@ -145,13 +147,14 @@ class TwilioCaller:
             await self._http.close()
             raise
         self.connected_at = asyncio.get_running_loop().time()
-        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        # The one message without a sequenceNumber: ``start`` is "1".
+        await self._ws.send_str(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await self.send(
             {
                 "event": "start",
                 "streamSid": self.stream_sid,
                 "start": {
-                    "accountSid": "AC00000000000000000000000000000001",
+                    "accountSid": self.account_sid,
                     "streamSid": self.stream_sid,
                     "callSid": self.call_sid,
                     "tracks": ["inbound"],
@@ -211,7 +214,7 @@ class TwilioCaller:
         await self.send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": dtmf})
 
     async def send(self, message: dict[str, Any]) -> bool:
-        """Send one message (``sequenceNumber`` added); whether it went (not once the stream is closed)."""
+        """Send one message with the next ``sequenceNumber`` (from "1"); whether it went (not once closed)."""
         if self._ws is None or self._ws.closed:
             return False
         self._sequence += 1
@@ -230,7 +233,7 @@ class TwilioCaller:
         """The caller hangs up: ``stop``, then the socket closes."""
         if self._ws is not None and not self._ws.closed:
             await self._stop_tasks(self._tasks[-1:])  # the sender (started last): no media after stop
-            stop = {"callSid": self.call_sid}
+            stop = {"accountSid": self.account_sid, "callSid": self.call_sid}
             await self.send({"event": "stop", "streamSid": self.stream_sid, "stop": stop})
             await self._ws.close()
         await self._finish()

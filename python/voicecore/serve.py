@@ -6,7 +6,8 @@ reported before a socket is opened. :func:`serve` runs the server on the event l
 :mod:`voicecore.runtime.loop` chooses (uvloop when installed) until SIGTERM or SIGINT, then
 drains (see :meth:`voicecore.server.VoiceServer.shutdown`). With ``workers > 1`` the parent
 starts that many processes which share the port through SO_REUSEPORT and one call limit
-(:mod:`voicecore.shared_admission`), and forwards SIGTERM to them.
+(:mod:`voicecore.shared_admission`) and one set of metrics (:mod:`voicecore.shared_metrics`),
+and forwards SIGTERM to them.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from voicecore import __version__, logs
+from voicecore import __version__, logs, shared_metrics
 from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
 from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
@@ -163,12 +165,13 @@ def _run_workers(prepared: Prepared, out: TextIO) -> int:
 
     calls_file = shared_admission.create()
     try:
-        return _supervise(prepared, out, calls_file)
+        with shared_metrics.folder() as metrics:
+            return _supervise(prepared, out, calls_file, metrics)
     finally:
         calls_file.unlink(missing_ok=True)
 
 
-def _supervise(prepared: Prepared, out: TextIO, calls_file: Path) -> int:
+def _supervise(prepared: Prepared, out: TextIO, calls_file: Path, metrics: Path) -> int:
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
@@ -178,8 +181,9 @@ def _supervise(prepared: Prepared, out: TextIO, calls_file: Path) -> int:
         )
         for index in range(prepared.config.workers)
     ]
-    for process in processes:
-        process.start()
+    with shared_metrics.inherited(metrics):  # before the workers import prometheus_client
+        for process in processes:
+            process.start()
     print(
         banner(prepared, [f"http://{prepared.config.host}:{prepared.config.port}"]),
         end="",
@@ -194,8 +198,13 @@ def _supervise(prepared: Prepared, out: TextIO, calls_file: Path) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for process in processes:
-        process.join()
+    running = {process.sentinel: process for process in processes}
+    while running:
+        for sentinel in multiprocessing.connection.wait(list(running)):
+            exited = running.pop(cast(int, sentinel))
+            exited.join()
+            if exited.pid is not None:
+                shared_metrics.worker_exited(metrics, exited.pid)
     return max((process.exitcode or 0) for process in processes)
 
 

@@ -19,7 +19,7 @@ Routes:
                              a page from another origin gets 403 (the ``Origin`` header).
     ``GET /healthz``         200 while the process runs.
     ``GET /readyz``          200 while accepting calls, 503 while draining.
-    ``GET /metrics``         Prometheus exposition.
+    ``GET /metrics``         Prometheus exposition (of all workers: :mod:`voicecore.shared_metrics`).
 
 With an auth token, the webhook also hands the stream a per-call token (an HMAC of the call
 sid) as a ``<Parameter>``, and a stream whose ``start`` does not carry it is closed (1008): only
@@ -46,7 +46,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge
 from twilio.request_validator import RequestValidator
 
 from voicecore.agent import ProviderChoice
@@ -63,6 +63,7 @@ from voicecore.sansio import twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
 from voicecore.shared_admission import SharedAdmission
+from voicecore.shared_metrics import exposition
 from voicecore.transports.base import CallerHungUp, MarkPlayed, Transport
 from voicecore.transports.twilio import TwilioTransport
 from voicecore.transports.twilio_rest import TwilioCalls
@@ -87,7 +88,9 @@ TRY_AGAIN_LATER = 1013
 #: The browser page's static files.
 WEB_ROOT = Path(__file__).parent / "web"
 
-ACTIVE_CALLS = Gauge("voicecore_active_calls", "Calls in progress in this process.")
+ACTIVE_CALLS = Gauge(
+    "voicecore_active_calls", "Calls in progress (in all running workers).", multiprocess_mode="livesum"
+)
 REFUSED_CALLS = Counter("voicecore_refused_calls", "Calls refused because the server was full or draining.")
 REJECTED_REQUESTS = Counter(
     "voicecore_rejected_requests", "Requests rejected: bad signature or stream token."
@@ -390,7 +393,7 @@ class VoiceServer:
         return web.Response(text=f"ready: {self.admission.active}/{self.config.max_calls} calls\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _twiml(document: str) -> web.Response:

@@ -26,13 +26,17 @@ import msgspec
 from voicecore.errors import ConfigError
 from voicecore.sansio.admission import Admission
 
-__all__ = ["SharedAdmission", "create"]
+__all__ = ["SharedAdmission", "create", "shared_memory"]
+
+
+def shared_memory() -> str | None:
+    """Where files shared by the workers go: ``/dev/shm`` where there is one, else the temp folder."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def create() -> Path:
     """A new, empty state file (in shared memory where there is one), for :class:`SharedAdmission`."""
-    folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    handle, name = tempfile.mkstemp(prefix="voicecore-calls-", suffix=".json", dir=folder)
+    handle, name = tempfile.mkstemp(prefix="voicecore-calls-", suffix=".json", dir=shared_memory())
     os.close(handle)
     return Path(name)
 
