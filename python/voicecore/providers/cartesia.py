@@ -99,8 +99,11 @@ class CartesiaTTS:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
         return _FORMATS
 
-    async def connect(self, audio: AudioFormat) -> None:
-        """Open the socket for ``audio`` now, so the first reply pays no handshake."""
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+        """Open the socket for ``audio`` now, so the first reply pays no handshake.
+
+        One socket serves every voice (each request names its own), so ``voice`` changes nothing.
+        """
         await self._socket(audio)
 
     async def open(self, audio: AudioFormat, *, voice: str | None = None) -> CartesiaStream:

@@ -84,7 +84,7 @@ class ElevenLabsTTS:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
         return _FORMATS
 
-    async def connect(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
         """Open the socket for ``audio`` and ``voice`` now, so the first reply pays no handshake."""
         await self._socket(audio, voice or self.voice_id)
 

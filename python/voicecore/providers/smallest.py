@@ -113,7 +113,7 @@ class SmallestTTS:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
         return _FORMATS
 
-    async def connect(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
         """Open the socket for ``audio`` now, so the first reply pays no handshake."""
         await self._socket((voice or self.voice_id, audio))
 
