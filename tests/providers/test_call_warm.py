@@ -13,6 +13,7 @@ import logging
 import pytest
 from aiohttp import web
 
+from voicecore.errors import ProviderError
 from voicecore.fakes.cartesia import FakeCartesia
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
@@ -197,3 +198,46 @@ def test_a_warm_up_still_running_when_the_call_ends_is_cancelled(caplog: pytest.
         left = asyncio.run(main())
     assert not [t.get_name() for t in left if t.get_name().startswith("warm-")], "the warm-up was cancelled"
     assert "warming" not in caplog.text, "a cancelled warm-up is not a failure"
+
+
+def test_warm_ups_are_cancelled_when_the_stt_cannot_open() -> None:
+    """The call never starts: the LLM warm-up, still waiting on a silent server, ends with it."""
+
+    async def main() -> tuple[list[asyncio.Task[object]], BaseException]:
+        accepted = asyncio.Event()
+        held: list[asyncio.StreamWriter] = []
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)
+            accepted.set()
+
+        async def hang_up_once_warming(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await accepted.wait()  # the STT's handshake fails only once the LLM warm-up is out
+            writer.close()
+
+        llm_server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        stt_server = await asyncio.start_server(hang_up_once_warming, "127.0.0.1", 0)
+        llm_port, stt_port = (s.sockets[0].getsockname()[1] for s in (llm_server, stt_server))
+        async with llm_server, stt_server, FakeCartesia() as tts_server:
+            stt = DeepgramSTT(api_key="dg-key", base_url=f"ws://127.0.0.1:{stt_port}", max_reconnects=0)
+            llm = OpenAILLM(model="m", base_url=f"http://127.0.0.1:{llm_port}/v1")
+            tts = CartesiaTTS(voice_id="v", api_key="cartesia-key", base_url=tts_server.ws_url)
+            session = Session(
+                SessionConfig(instructions="Be brief."),
+                transport=LoopbackTransport(MULAW_8K),
+                stt=stt,
+                llm=llm,
+                tts=tts,
+            )
+            async with asyncio.timeout(10):
+                failure = await asyncio.gather(session.run(), return_exceptions=True)
+            left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for provider in (stt, llm, tts):
+                await provider.aclose()
+            for writer in held:
+                writer.close()
+        return left, failure[0]
+
+    left, failure = asyncio.run(main())
+    assert isinstance(failure, ProviderError), failure
+    assert not [t.get_name() for t in left if t.get_name().startswith("warm-")], "the warm-ups were cancelled"
