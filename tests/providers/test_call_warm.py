@@ -15,18 +15,20 @@ from aiohttp import web
 
 from voicecore.errors import ProviderError
 from voicecore.fakes.cartesia import FakeCartesia
+from voicecore.fakes.cartesia import audio_for as cartesia_audio
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.elevenlabs import audio_for as elevenlabs_audio
 from voicecore.fakes.openai import FakeChatServer, Reply
 from voicecore.fakes.server import LocalServer
-from voicecore.providers.base import LLM, MULAW_8K, TTS
+from voicecore.providers.base import LLM, MULAW_8K, TTS, AudioFormat, TTSStream
 from voicecore.providers.cartesia import CartesiaTTS
 from voicecore.providers.deepgram import DeepgramSTT
 from voicecore.providers.elevenlabs import ElevenLabsTTS
 from voicecore.providers.failover import FailoverTTS
 from voicecore.providers.openai import OpenAILLM
 from voicecore.runtime.session import Session, SessionConfig
+from voicecore.sansio.cartesia import output_format
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import LoopbackTransport
 
@@ -56,6 +58,20 @@ class RefusesFirstHandshake(FakeCartesia):
             self.refused = True
             return web.json_response({"error": "overloaded"}, status=503)
         return super()._refusal(request)
+
+
+class SlowHandshake(FakeCartesia):
+    """Answers each WebSocket handshake only once ``release`` is set, so a warm-up stays in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.handshakes = 0  # started, answered or not
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.handshakes += 1
+        await self.release.wait()
+        return await super()._handle(request)
 
 
 async def _call(llm: LLM, tts: TTS, dg: FakeDeepgram) -> tuple[LoopbackTransport, Session]:
@@ -104,6 +120,46 @@ def test_the_llm_and_tts_connections_are_open_before_the_first_request() -> None
     assert len(set(llm_server.peers)) == 1, "the completion reused the connection the warm-up opened"
     assert len(tts_server.connections) == 1, "the reply used the socket opened at call start"
     assert transport.played, "the caller heard the reply"
+
+
+def test_the_greeting_waits_for_the_tts_warm_up_in_flight_rather_than_dialling_again() -> None:
+    async def main() -> tuple[LoopbackTransport, SlowHandshake]:
+        tts_server = SlowHandshake()
+        async with FakeDeepgram([]) as dg, tts_server, FakeChatServer() as llm_server:
+            transport = LoopbackTransport(MULAW_8K)
+            stt = DeepgramSTT(api_key="dg-key", base_url=dg.ws_url)
+            llm = OpenAILLM(model="m", base_url=llm_server.base_url)
+            tts = CartesiaTTS(voice_id="v", api_key="cartesia-key", base_url=tts_server.ws_url)
+            config = SessionConfig(instructions="Be brief.", turn=TurnConfig(greeting="Hello there."))
+            session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
+            greeting_opens = asyncio.Event()
+            real_open = tts.open
+
+            async def open_noted(audio: AudioFormat, *, voice: str | None = None) -> TTSStream:
+                greeting_opens.set()
+                return await real_open(audio, voice=voice)
+
+            tts.open = open_noted  # type: ignore[method-assign]
+
+            async def caller() -> None:
+                await greeting_opens.wait()
+                assert tts_server.handshakes == 1  # the warm-up's, unanswered
+                tts_server.release.set()  # answered only now, while the greeting's open is waiting
+                while not transport.marks_played:  # noqa: ASYNC110 (the loopback has no event for marks)
+                    await asyncio.sleep(0.02)
+                transport.hang_up_caller()
+
+            try:
+                async with asyncio.timeout(15):
+                    await asyncio.gather(session.run(), caller())
+            finally:
+                for provider in (stt, llm, tts):
+                    await provider.aclose()
+        return transport, tts_server
+
+    transport, tts_server = asyncio.run(main())
+    assert tts_server.handshakes == 1, "the greeting's open waited for the warm-up's socket"
+    assert bytes(transport.played).startswith(cartesia_audio("Hello there. ", output_format("mulaw", 8000)))
 
 
 def test_a_failed_tts_warm_up_is_logged_and_the_reply_opens_its_own_socket(
