@@ -1,6 +1,6 @@
 """Cartesia (Sonic) text-to-speech over its WebSocket, one context per reply.
 
-:class:`CartesiaTTS` keeps one socket per output format, opened by :meth:`CartesiaTTS.connect`
+:class:`CartesiaTTS` keeps one socket per output format, opened by :meth:`CartesiaTTS.warm`
 when a call starts (or by the first reply), and gives each reply a fresh context on it: a
 barge-in cancels that context only, so no reply pays a handshake. The protocol lives in
 :mod:`voicecore.sansio.cartesia`; this module pumps.

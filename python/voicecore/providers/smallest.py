@@ -1,6 +1,6 @@
 """Smallest AI Lightning text-to-speech over its WebSocket (``/waves/v1/tts/live``).
 
-:class:`SmallestTTS` keeps one socket per output format, opened by :meth:`SmallestTTS.connect`
+:class:`SmallestTTS` keeps one socket per output format, opened by :meth:`SmallestTTS.warm`
 when a call starts (or by the first reply), sends each pushed sentence as its own request
 and keeps the socket from idling out. Lightning has no cancel message, so a barge-in drops
 the reply's late audio, and if some of its requests are still being generated it swaps the
