@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -109,3 +111,20 @@ def test_fake_tts_fails_on_scripted_text_and_rejects_formats_it_lacks() -> None:
         asyncio.run(run())
     with pytest.raises(ProviderStatusError, match="unsupported"):
         asyncio.run(FakeTTS().open(FakeTTS().formats[0].__class__("mulaw", 8000)))
+
+
+def test_the_wire_fakes_are_importable_from_voicecore_testing_on_first_use() -> None:
+    """Importing voicecore.testing for the in-process fakes does not import the aiohttp servers."""
+    program = (
+        "import sys, voicecore.testing as t\n"
+        "assert 'aiohttp' not in sys.modules and 'voicecore.fakes' not in sys.modules\n"
+        "from voicecore.testing import FakeDeepgram\n"
+        "import voicecore.fakes as f\n"
+        "assert FakeDeepgram is f.FakeDeepgram\n"
+        "assert all(getattr(t, name) is getattr(f, name) for name in f.__all__)\n"
+        "assert set(f.__all__) <= set(t.__all__)\n"
+        "try:\n    t.FakeNothing\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "module 'voicecore.testing' has no attribute 'FakeNothing'"

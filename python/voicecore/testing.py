@@ -1,8 +1,14 @@
-"""Scripted in-process fakes of the provider interfaces, for voicecore's tests and yours.
+"""Fakes of the providers, for voicecore's tests and yours.
 
-They implement :mod:`voicecore.providers.base` with configurable latencies, tool calls, word
-timestamps and failures, and need no network: an end-to-end test of an agent runs real audio
-through the Rust core with these standing in for Deepgram, OpenAI and ElevenLabs.
+:class:`FakeSTT`, :class:`FakeLLM` and :class:`FakeTTS` are scripted in-process fakes of the
+provider interfaces (:mod:`voicecore.providers.base`) with configurable latencies, tool calls,
+word timestamps and failures, and need no network: an end-to-end test of an agent runs real
+audio through the Rust core with these standing in for Deepgram, OpenAI and ElevenLabs.
+
+The fake servers of :mod:`voicecore.fakes`, which speak each provider's real wire protocol on
+127.0.0.1 (``FakeDeepgram``, ``FakeChatServer``, ``FakeAnthropic``, ``FakeElevenLabs``,
+``FakeCartesia``, ``FakeSmallestTTS``, ``FakePulse``, ``FakeTwilioAPI``, ...), can be imported
+from here too; they are imported on first use, so the in-process fakes do not pull in aiohttp.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicecore.audio import alaw_decode, ulaw_decode
 from voicecore.errors import ProviderError, ProviderStatusError
@@ -32,7 +38,54 @@ from voicecore.providers.base import (
 )
 from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, TransportEvent
 
-__all__ = ["FakeLLM", "FakeReply", "FakeSTT", "FakeTTS", "LoopbackTransport"]
+if TYPE_CHECKING:
+    from voicecore.fakes import (
+        CallUpdate,
+        FakeAnthropic,
+        FakeCartesia,
+        FakeChatServer,
+        FakeDeepgram,
+        FakeElevenLabs,
+        FakePulse,
+        FakeSmallestTTS,
+        FakeTwilioAPI,
+        LocalServer,
+        MessageReply,
+        Reply,
+        Utterance,
+    )
+
+__all__ = [
+    "CallUpdate",
+    "FakeAnthropic",
+    "FakeCartesia",
+    "FakeChatServer",
+    "FakeDeepgram",
+    "FakeElevenLabs",
+    "FakeLLM",
+    "FakePulse",
+    "FakeReply",
+    "FakeSTT",
+    "FakeSmallestTTS",
+    "FakeTTS",
+    "FakeTwilioAPI",
+    "LocalServer",
+    "LoopbackTransport",
+    "MessageReply",
+    "Reply",
+    "Utterance",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """A fake server of :mod:`voicecore.fakes`, imported on first use (they need aiohttp)."""
+    if not name.startswith("_"):
+        from voicecore import fakes
+
+        if name in fakes.__all__:
+            return getattr(fakes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _END = object()
 

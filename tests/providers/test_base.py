@@ -11,7 +11,14 @@ from voicecore.errors import (
     ProviderStatusError,
     ProviderTimeoutError,
 )
-from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
+from voicecore.providers.anthropic import AnthropicLLM
+from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat, WarmLLM, WarmTTS
+from voicecore.providers.cartesia import CartesiaTTS
+from voicecore.providers.elevenlabs import ElevenLabsTTS
+from voicecore.providers.failover import FailoverLLM, FailoverTTS
+from voicecore.providers.openai import OpenAILLM
+from voicecore.providers.smallest import SmallestTTS
+from voicecore.testing import FakeLLM, FakeTTS
 
 
 def test_formats_know_their_byte_rate() -> None:
@@ -53,3 +60,12 @@ def test_connection_and_timeout_errors_are_retryable() -> None:
         assert isinstance(error, ProviderError)
         assert error.retryable
         assert error.status is None
+
+
+def test_the_network_adapters_can_be_warmed_and_the_in_process_fakes_need_not() -> None:
+    llms = [OpenAILLM(model="m"), AnthropicLLM(), FailoverLLM([OpenAILLM(model="m")])]
+    ttss = [ElevenLabsTTS(voice_id="v"), CartesiaTTS(), SmallestTTS(), FailoverTTS([CartesiaTTS()])]
+    assert all(isinstance(llm, WarmLLM) for llm in llms)
+    assert all(isinstance(tts, WarmTTS) for tts in ttss)
+    assert not isinstance(FakeLLM(), WarmLLM)
+    assert not isinstance(FakeTTS(), WarmTTS)

@@ -68,7 +68,6 @@ def test_the_caller_hears_the_tts_audio_sentence_by_sentence(provider: str) -> N
             stt = DeepgramSTT(api_key="dg-key", base_url=dg.ws_url)
             llm = OpenAILLM(model="m", base_url=llm_server.base_url)
             tts = make(tts_server)
-            await tts.connect(MULAW_8K)  # warm before the call, so the reply pays no handshake
             config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
             session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
             append = session.ledger.append
@@ -92,7 +91,7 @@ def test_the_caller_hears_the_tts_audio_sentence_by_sentence(provider: str) -> N
         return transport, session, tts_server
 
     transport, session, tts_server = asyncio.run(main())
-    assert len(tts_server.connections) == 1, "the reply used the socket opened before the call"
+    assert len(tts_server.connections) == 1, "the reply used the socket the session warmed at call start"
     assert len(transport.marks_played) == 2, "a mark after each sentence's audio"
     assert bytes(transport.played).startswith(first_sentence), "the TTS's μ-law reached the caller as sent"
     # The TTS's word times reach the playback ledger, counted from each sentence's start (10 ms

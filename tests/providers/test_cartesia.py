@@ -85,7 +85,7 @@ def test_each_reply_gets_a_fresh_context_on_one_warm_socket() -> None:
     async def main() -> FakeCartesia:
         async with FakeCartesia(chunk_chars=100) as server:
             tts = tts_for(server)
-            await tts.connect(PCM16_16K)
+            await tts.warm(PCM16_16K)
             assert len(server.connections) == 1, "connect() opened the socket before any reply"
             for text in ("One.", "Two.", "Three."):
                 stream = await tts.open(PCM16_16K, voice="voice-2")
@@ -190,7 +190,7 @@ def test_a_wrong_key_is_refused_before_the_upgrade() -> None:
         async with FakeCartesia(api_key="right") as server:
             tts = tts_for(server)
             with pytest.raises(ProviderStatusError, match="401") as caught:
-                await tts.connect(MULAW_8K)
+                await tts.warm(MULAW_8K)
             assert not caught.value.retryable
             await tts.aclose()
 
@@ -264,7 +264,7 @@ def test_pings_keep_an_idle_socket_for_the_next_reply() -> None:
     async def main() -> FakeCartesia:
         async with FakeCartesia() as server:
             tts = tts_for(server, ping_interval=0.05)
-            await tts.connect(MULAW_8K)
+            await tts.warm(MULAW_8K)
             await asyncio.sleep(0.3)  # several pings, each answered by the server's pong
             stream = await tts.open(MULAW_8K)
             assert by_text(await speak(stream, "Still here.")) == [audio_for("Still here. ", MULAW)]

@@ -68,7 +68,7 @@ def test_each_reply_gets_its_own_context_on_one_warm_socket() -> None:
     async def main() -> FakeElevenLabs:
         async with FakeElevenLabs(chunk_chars=100) as server:  # one audio message per sentence
             tts = tts_for(server)
-            await tts.connect(PCM16_16K)
+            await tts.warm(PCM16_16K)
             for text in ("One.", "Two.", "Three."):
                 stream = await tts.open(PCM16_16K)
                 chunks = await speak(stream, text)

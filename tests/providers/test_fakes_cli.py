@@ -20,13 +20,21 @@ import pytest
 from voicecore.cli import build_parser
 from voicecore.errors import ProviderStatusError
 from voicecore.fakes import command
+from voicecore.fakes.cartesia import audio_for as cartesia_audio
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import audio_for
 from voicecore.fakes.openai import FakeChatServer
-from voicecore.providers.base import MULAW_8K, TextDelta
+from voicecore.fakes.smallest import audio_for as smallest_audio
+from voicecore.providers.anthropic import AnthropicLLM
+from voicecore.providers.base import LLM, MULAW_8K, STT, TTS, TextDelta
+from voicecore.providers.cartesia import CartesiaTTS
 from voicecore.providers.deepgram import DeepgramSTT
+from voicecore.providers.deepgram_flux import DeepgramFluxSTT
 from voicecore.providers.elevenlabs import ElevenLabsTTS
 from voicecore.providers.openai import OpenAILLM
+from voicecore.providers.smallest import SmallestTTS
+from voicecore.providers.smallest_pulse import SmallestPulseSTT
+from voicecore.sansio.cartesia import output_format as cartesia_format
 from voicecore.transports.twilio_rest import TwilioCalls
 
 SCRIPT = """
@@ -44,11 +52,24 @@ first_audio_delay = 0.2
 
 [twilio]
 auth_token = "tw-token"
+
+[anthropic]
+replies = ["Certainly, what time?", { text = "unused", status = 529 }]
+first_token = 0.25
+
+[cartesia]
+first_audio_delay = 0.2
+
+[smallest-tts]
+first_audio_delay = 0.2
+
+[smallest-stt]
+utterances = ["Table for four."]
 """
 ACCOUNT, CALL = "AC00000000000000000000000000000001", "CA00000000000000000000000000000002"
 
 
-def free_port_base(count: int = 4) -> int:
+def free_port_base(count: int = len(command.FAKES)) -> int:
     """A base port with ``count`` free ports from it (checked by binding them)."""
     for _ in range(50):
         base = random.randrange(20000, 60000)
@@ -67,46 +88,80 @@ def free_port_base(count: int = 4) -> int:
     raise RuntimeError("no free port range")
 
 
+async def hear(stt: STT, audio_bytes: int) -> tuple[str, float]:
+    """What ``stt`` makes of ``audio_bytes`` of caller audio: its first final text, and how long it took."""
+    listening = await stt.open(MULAW_8K, language="en")
+    started = time.perf_counter()
+    await listening.push_audio(b"\xff" * audio_bytes)
+    text = ""
+    async with asyncio.timeout(10):
+        async for update in listening:
+            if update.final:
+                text = update.text
+                break
+    took = time.perf_counter() - started
+    await listening.aclose()
+    await stt.aclose()  # type: ignore[attr-defined]
+    return text, took
+
+
+async def speak(tts: TTS, text: str) -> tuple[bytes, float]:
+    """The μ-law audio ``tts`` makes for ``text``, and how long its first chunk took."""
+    speaking = await tts.open(MULAW_8K)
+    started = time.perf_counter()
+    await speaking.push_text(text)
+    await speaking.end_input()
+    chunks, first = [], 0.0
+    async for chunk in speaking:
+        if not chunks:
+            first = time.perf_counter() - started
+        chunks.append(chunk.audio)
+    await speaking.aclose()
+    await tts.aclose()  # type: ignore[attr-defined]
+    return b"".join(chunks), first
+
+
+async def reply(llm: LLM) -> tuple[str, float]:
+    """The text of ``llm``'s reply to one question, and how long the whole reply took."""
+    started = time.perf_counter()
+    stream = await llm.complete([{"role": "user", "content": "a table please"}])
+    text = "".join([c.text async for c in stream if isinstance(c, TextDelta)])
+    took = time.perf_counter() - started
+    await stream.aclose()
+    return text, took
+
+
 async def use_the_fakes(urls: dict[str, str]) -> dict[str, Any]:
     """Talk to each fake with voicecore's real adapter; what each one answered."""
     seen: dict[str, Any] = {}
     llm = OpenAILLM(model="fake", base_url=urls["openai"])
-    started = time.perf_counter()
-    stream = await llm.complete([{"role": "user", "content": "a table please"}])
-    seen["reply"] = "".join([c.text async for c in stream if isinstance(c, TextDelta)])
-    seen["reply_seconds"] = time.perf_counter() - started
-    await stream.aclose()
+    seen["reply"], seen["reply_seconds"] = await reply(llm)
     with pytest.raises(ProviderStatusError) as failure:  # the scripted fault
         await llm.complete([{"role": "user", "content": "again"}])
     seen["fault"] = failure.value.status
     await llm.aclose()
 
-    stt = DeepgramSTT(api_key="any", base_url=urls["deepgram"])
-    listening = await stt.open(MULAW_8K, language="en")
-    started = time.perf_counter()
-    await listening.push_audio(b"\xff" * 1600)  # the first utterance's 1600 bytes
-    async with asyncio.timeout(10):
-        async for update in listening:
-            if update.final:
-                seen["heard"] = update.text
-                seen["final_seconds"] = time.perf_counter() - started
-                break
-    await listening.aclose()
-    await stt.aclose()
+    claude = AnthropicLLM(api_key="any", base_url=urls["anthropic"])
+    seen["claude"], seen["claude_seconds"] = await reply(claude)
+    with pytest.raises(ProviderStatusError) as overloaded:
+        await claude.complete([{"role": "user", "content": "again"}])
+    seen["claude_fault"] = overloaded.value.status
+    await claude.aclose()
 
-    tts = ElevenLabsTTS(voice_id="fake", api_key="any", base_url=urls["elevenlabs"])
-    speaking = await tts.open(MULAW_8K)
-    started = time.perf_counter()
-    await speaking.push_text("Ok.")
-    await speaking.end_input()
-    chunks = []
-    async for chunk in speaking:
-        if not chunks:
-            seen["audio_seconds"] = time.perf_counter() - started
-        chunks.append(chunk.audio)
-    seen["audio"] = b"".join(chunks)
-    await speaking.aclose()
-    await tts.aclose()
+    # The Deepgram fake's utterances are shared by its live and Flux endpoints, in order.
+    seen["heard"], seen["final_seconds"] = await hear(
+        DeepgramSTT(api_key="any", base_url=urls["deepgram"]), 1600
+    )
+    seen["flux"], _ = await hear(DeepgramFluxSTT(api_key="any", base_url=urls["deepgram"]), 800)
+    seen["pulse"], _ = await hear(SmallestPulseSTT(api_key="any", base_url=urls["smallest-stt"]), 1600)
+
+    voices: dict[str, TTS] = {
+        "elevenlabs": ElevenLabsTTS(voice_id="fake", api_key="any", base_url=urls["elevenlabs"]),
+        "cartesia": CartesiaTTS(voice_id="fake", api_key="any", base_url=urls["cartesia"]),
+        "smallest-tts": SmallestTTS(voice_id="fake", api_key="any", base_url=urls["smallest-tts"]),
+    }
+    for name, tts in voices.items():
+        seen[f"{name}_audio"], seen[f"{name}_seconds"] = await speak(tts, "Ok.")
 
     await TwilioCalls("tw-token", base_url=urls["twilio"]).hang_up(ACCOUNT, CALL)
     with pytest.raises(ProviderStatusError) as refused:
@@ -145,11 +200,21 @@ def test_the_fakes_command_serves_its_script_at_the_urls_it_prints(
             "openai": f"http://127.0.0.1:{base + 1}/v1",
             "elevenlabs": f"ws://127.0.0.1:{base + 2}",
             "twilio": f"http://127.0.0.1:{base + 3}",
+            "anthropic": f"http://127.0.0.1:{base + 4}",
+            "cartesia": f"ws://127.0.0.1:{base + 5}",
+            "smallest-tts": f"ws://127.0.0.1:{base + 6}",
+            "smallest-stt": f"ws://127.0.0.1:{base + 7}",
         }
-        assert (
-            f'llm = {{ name = "openai-compatible", model = "fake", base_url = "{urls["openai"]}" }}'
-            in "".join(lines)
-        )
+        printed = "".join(lines)
+        for line in (
+            f'llm = {{ name = "openai-compatible", model = "fake", base_url = "{urls["openai"]}" }}',
+            f'llm = {{ name = "anthropic", base_url = "{urls["anthropic"]}" }}',
+            f'stt = {{ name = "deepgram", base_url = "{urls["deepgram"]}" }}, or name = "deepgram-flux"',
+            f'tts = {{ name = "cartesia", base_url = "{urls["cartesia"]}" }}',
+            f'tts = {{ name = "smallest", base_url = "{urls["smallest-tts"]}" }}',
+            f'stt = {{ name = "smallest", base_url = "{urls["smallest-stt"]}" }}',
+        ):
+            assert line in printed
         seen = asyncio.run(use_the_fakes(urls))
         process.send_signal(stop)
         out, err = process.communicate(timeout=15)
@@ -162,18 +227,34 @@ def test_the_fakes_command_serves_its_script_at_the_urls_it_prints(
     assert seen["reply"] == "Sure, for when?"
     # The scripted delays, as lower bounds only (an upper bound would be noise on a busy machine).
     assert seen["reply_seconds"] >= 0.3
+    assert seen["claude_seconds"] >= 0.25
     assert seen["final_seconds"] >= 0.2
-    assert seen["audio_seconds"] >= 0.2
-    assert seen["fault"] == 503
-    assert seen["heard"] == "I'd like a table for two."
-    assert seen["audio"] == audio_for("Ok. ", "ulaw_8000")  # the adapter ends a text with a space
+    for name in ("elevenlabs", "cartesia", "smallest-tts"):
+        assert seen[f"{name}_seconds"] >= 0.2, name
+    assert (seen["fault"], seen["claude_fault"]) == (503, 529)
+    assert seen["claude"] == "Certainly, what time?"
+    assert (seen["heard"], seen["flux"], seen["pulse"]) == (
+        "I'd like a table for two.",
+        "At eight.",
+        "Table for four.",
+    )
+    # Each TTS fake's audio for the text its adapter sent (ElevenLabs and Cartesia add a space).
+    assert seen["elevenlabs_audio"] == audio_for("Ok. ", "ulaw_8000")
+    assert seen["cartesia_audio"] == cartesia_audio("Ok. ", cartesia_format("mulaw", 8000))
+    assert seen["smallest-tts_audio"] == smallest_audio("Ok.", "ulaw", 8000)
     assert seen["wrong_token"] == 401
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[cartesia]\n", r"unknown fake\(s\) cartesia"),
+        ("[whisper]\n", r"unknown fake\(s\) whisper"),
+        ("[cartesia]\nchunk_chars = 0\n", r"cartesia\.chunk_chars: .*>= 1"),
+        ('[anthropic]\nreplies = [{ txt = "x" }]\n', r"anthropic\.replies\[0\]: unknown field\(s\) txt"),
+        (
+            "[smallest-stt]\nutterances = [{ text = 3 }]\n",
+            r"smallest-stt\.utterances\[0\]\.text: Expected `str`",
+        ),
         ('[openai]\nreplies = [{ txt = "x" }]\n', r"openai\.replies\[0\]: unknown field\(s\) txt"),
         ("[openai]\nfirst_token_delay = -1\n", r"openai\.first_token_delay: .*>= 0"),
         ("[deepgram]\nutterances = [{ text = 3 }]\n", r"deepgram\.utterances\[0\]\.text: Expected `str`"),

@@ -86,7 +86,7 @@ def test_replies_share_one_warm_socket_in_linear_pcm() -> None:
     async def main() -> FakeSmallestTTS:
         async with FakeSmallestTTS(chunk_chars=100) as server:
             tts = tts_for(server)
-            await tts.connect(PCM16_16K)
+            await tts.warm(PCM16_16K)
             assert len(server.connections) == 1, "connect() opened the socket before any reply"
             for text in ("One.", "Two.", "Three."):
                 stream = await tts.open(PCM16_16K)
@@ -158,7 +158,7 @@ def test_keep_alives_hold_the_socket_open_past_the_idle_timeout() -> None:
     async def main() -> FakeSmallestTTS:
         async with FakeSmallestTTS() as server:
             tts = tts_for(server, idle_timeout=1, keepalive_interval=0.2)
-            await tts.connect(MULAW_8K)
+            await tts.warm(MULAW_8K)
             await asyncio.sleep(1.5)
             stream = await tts.open(MULAW_8K)
             assert by_text(await speak(stream, "Still here.")) == [audio_for("Still here.", "ulaw", 8000)]
@@ -209,7 +209,7 @@ def test_a_refused_handshake_is_a_status_error(status: int, retryable: bool) -> 
         async with FakeSmallestTTS(api_key="other") as server:
             tts = tts_for(server)
             with pytest.raises(ProviderStatusError, match="401"):
-                await tts.connect(MULAW_8K)
+                await tts.warm(MULAW_8K)
             await tts.aclose()
 
     asyncio.run(main())

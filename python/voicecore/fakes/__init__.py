@@ -10,8 +10,9 @@ call-update endpoint (:mod:`voicecore.fakes.twilio`), driven by scripts (replies
 and injected faults (error statuses, error events, stalls, dropped connections, close codes,
 refused handshakes). voicecore's adapter tests run against them, and the providers' official
 SDKs are checked against them, so they are faithful enough to test your agent without the
-network. ``python -m voicecore fakes`` runs them from a script, on fixed ports if asked, for
-demos and load tests (:mod:`voicecore.fakes.command`).
+network (:mod:`voicecore.testing` hands them out too). ``python -m voicecore fakes`` runs
+them from a script, on fixed ports if asked, for demos and load tests
+(:mod:`voicecore.fakes.command`).
 
 Each server is an async context manager that listens on an ephemeral port::
 

@@ -21,9 +21,25 @@ optional section per fake::
     [twilio]                         # REST call updates (transfers, hang-ups)
     status = 500                     # fault: every update fails with this status
 
+    [anthropic]                      # LLM (Messages API): one reply per request
+    replies = ["Sure.", { text = "Busy.", status = 529 }]
+    first_token = 0.3                # seconds before the first token, for every reply
+
+    [cartesia]                       # TTS: 10 ms of audio per character of text
+    first_audio_delay = 0.1
+
+    [smallest-tts]                   # TTS (Lightning): 10 ms of audio per character
+    chunk_delay = 0.02
+
+    [smallest-stt]                   # STT (Pulse): what the caller says
+    utterances = ["Hello there."]
+
 Faults per fake are the fake's own options: a reply's ``status``, ``stream_error_after``,
-``stall_after``, ``drop_after`` (:class:`voicecore.fakes.openai.Reply`); Deepgram's
-``close_after_bytes`` with ``close_code`` and ``close_reason``; ElevenLabs' ``stall``.
+``stall_after``, ``drop_after`` (:class:`voicecore.fakes.openai.Reply`,
+:class:`voicecore.fakes.anthropic.MessageReply`); Deepgram's and Pulse's ``close_after_bytes``
+with ``close_code`` and ``close_reason`` (Pulse's ``error_message`` too); the TTS fakes'
+``stall``, Cartesia's and Smallest's ``handshake_status`` and ``disconnect_after``. The
+Deepgram fake serves both ``deepgram`` (``/v1/listen``) and ``deepgram-flux`` (``/v2/listen``).
 """
 
 from __future__ import annotations
@@ -42,10 +58,14 @@ from typing import Annotated, Any
 import msgspec
 
 from voicecore.errors import ConfigError
+from voicecore.fakes.anthropic import FakeAnthropic, MessageReply
+from voicecore.fakes.cartesia import FakeCartesia
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Flavor, Reply
 from voicecore.fakes.server import LocalServer
+from voicecore.fakes.smallest import FakeSmallestTTS
+from voicecore.fakes.smallest_pulse import FakePulse
 from voicecore.fakes.twilio import FakeTwilioAPI
 
 __all__ = ["FAKES", "Fake", "add_arguments", "build", "main", "run", "serve"]
@@ -187,6 +207,77 @@ def _twilio(script: TwilioScript) -> FakeTwilioAPI:
     return FakeTwilioAPI(auth_token=script.auth_token, status=script.status)
 
 
+class AnthropicScript(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[anthropic]`` section: replies as :class:`voicecore.fakes.anthropic.MessageReply` fields."""
+
+    replies: list[str | dict[str, Any]] = msgspec.field(
+        default_factory=lambda: ["Hello! This is a fake Claude."]
+    )
+    api_key: str | None = None
+    first_token: Seconds = 0.0
+    tokens_per_second: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+def _anthropic(script: AnthropicScript) -> FakeAnthropic:
+    replies = _items(
+        script.replies,
+        MessageReply,
+        "anthropic.replies",
+        first_token=script.first_token,
+        tokens_per_second=script.tokens_per_second,
+    )
+    return FakeAnthropic(replies, api_key=script.api_key)
+
+
+class SocketTTSScript(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[cartesia]`` and ``[smallest-tts]`` sections (the TTS socket fakes take the same options).
+
+    See :class:`voicecore.fakes.cartesia.FakeCartesia` and :class:`voicecore.fakes.smallest.FakeSmallestTTS`.
+    """
+
+    first_audio_delay: Seconds = 0.0
+    chunk_delay: Seconds = 0.0
+    chunk_chars: Annotated[int, msgspec.Meta(ge=1)] = 4
+    stall: bool = False
+    disconnect_after: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    handshake_status: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
+    api_key: str | None = None
+
+
+def _socket_tts(kind: type[FakeCartesia] | type[FakeSmallestTTS]) -> Callable[[SocketTTSScript], LocalServer]:
+    def start(script: SocketTTSScript) -> LocalServer:
+        return kind(**msgspec.structs.asdict(script))
+
+    return start
+
+
+class PulseScript(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[smallest-stt]`` section (see :class:`voicecore.fakes.smallest_pulse.FakePulse`)."""
+
+    utterances: list[str | dict[str, Any]] = msgspec.field(default_factory=lambda: ["Hello there."])
+    api_key: str | None = None
+    close_after_bytes: int | None = None
+    close_code: int = 1011
+    close_reason: str = "internal error"
+    error_message: str | None = None
+
+
+def _pulse(script: PulseScript) -> FakePulse:
+    return FakePulse(
+        _items(script.utterances, Utterance, "smallest-stt.utterances"),
+        api_key=script.api_key,
+        close_after_bytes=script.close_after_bytes,
+        close_with=(script.close_code, script.close_reason),
+        error_message=script.error_message,
+    )
+
+
+def _use(role: str, provider: str, url: str, variable: str, key: str | None, *, also: str = "") -> str:
+    """The agent-file line pointing ``role`` at a fake (``also``: a note after it), and the key it wants."""
+    line = f'[providers] {role} = {{ name = "{provider}", base_url = "{url}" }}'
+    return f"{line}{also}  ({_key_note(variable, key)})"
+
+
 #: The fakes ``python -m voicecore fakes`` runs, in the order it prints them.
 FAKES: tuple[Fake, ...] = (
     Fake(
@@ -195,9 +286,8 @@ FAKES: tuple[Fake, ...] = (
         DeepgramScript,
         _deepgram,
         lambda s: s.ws_url,
-        lambda s: (
-            f'[providers] stt = {{ name = "deepgram", base_url = "{s.ws_url}" }}  '
-            f"({_key_note('DEEPGRAM_API_KEY', s.api_key)})"
+        lambda s: _use(
+            "stt", "deepgram", s.ws_url, "DEEPGRAM_API_KEY", s.api_key, also=', or name = "deepgram-flux"'
         ),
     ),
     Fake("openai", 1, OpenAIScript, _openai, lambda s: s.base_url, _openai_use),
@@ -207,10 +297,7 @@ FAKES: tuple[Fake, ...] = (
         ElevenLabsScript,
         _elevenlabs,
         lambda s: s.ws_url,
-        lambda s: (
-            f'[providers] tts = {{ name = "elevenlabs", base_url = "{s.ws_url}" }}  '
-            f"({_key_note('ELEVENLABS_API_KEY', s.api_key)})"
-        ),
+        lambda s: _use("tts", "elevenlabs", s.ws_url, "ELEVENLABS_API_KEY", s.api_key),
     ),
     Fake(
         "twilio",
@@ -219,6 +306,38 @@ FAKES: tuple[Fake, ...] = (
         _twilio,
         lambda s: s.http_url,
         lambda s: f"VOICECORE_TWILIO_API_URL={s.http_url}  ({_key_note('TWILIO_AUTH_TOKEN', s.auth_token)})",
+    ),
+    Fake(
+        "anthropic",
+        4,
+        AnthropicScript,
+        _anthropic,
+        lambda s: s.base_url,
+        lambda s: _use("llm", "anthropic", s.base_url, "ANTHROPIC_API_KEY", s.api_key),
+    ),
+    Fake(
+        "cartesia",
+        5,
+        SocketTTSScript,
+        _socket_tts(FakeCartesia),
+        lambda s: s.ws_url,
+        lambda s: _use("tts", "cartesia", s.ws_url, "CARTESIA_API_KEY", s.api_key),
+    ),
+    Fake(
+        "smallest-tts",
+        6,
+        SocketTTSScript,
+        _socket_tts(FakeSmallestTTS),
+        lambda s: s.ws_url,
+        lambda s: _use("tts", "smallest", s.ws_url, "SMALLEST_API_KEY", s.api_key),
+    ),
+    Fake(
+        "smallest-stt",
+        7,
+        PulseScript,
+        _pulse,
+        lambda s: s.ws_url,
+        lambda s: _use("stt", "smallest", s.ws_url, "SMALLEST_API_KEY", s.api_key),
     ),
 )
 
@@ -291,7 +410,7 @@ async def serve(
                     f"the {fake.name} fake cannot listen on {host}:{server.port} ({error.strerror}): "
                     "choose another --port-base"
                 ) from error
-            print(f"{fake.name:<11} {fake.url(server):<28} {fake.use(server)}", flush=True)
+            print(f"{fake.name:<13} {fake.url(server):<28} {fake.use(server)}", flush=True)
         print("ready: Ctrl-C or SIGTERM stops the fakes", flush=True)
         await stop.wait()
 

@@ -29,6 +29,8 @@ __all__ = [
     "ToolCall",
     "TranscriptUpdate",
     "Usage",
+    "WarmLLM",
+    "WarmTTS",
     "WordTiming",
 ]
 
@@ -186,6 +188,20 @@ class LLM(Protocol):
         ...
 
 
+@runtime_checkable
+class WarmLLM(Protocol):
+    """An LLM that can open its connection ahead of the first request (the session does so at call start)."""
+
+    async def warm(self) -> None:
+        """Open a pooled connection now, so the first turn pays no handshake.
+
+        Raises:
+            ProviderError: The server cannot be reached or refused the key (the session logs it
+                and the turn fails over or falls back as it would have).
+        """
+        ...
+
+
 # --- text to speech ---------------------------------------------------------------------------
 
 
@@ -249,4 +265,21 @@ class TTS(Protocol):
 
     async def open(self, audio: AudioFormat, *, voice: str | None = None) -> TTSStream:
         """Open a synthesis stream producing ``audio`` (one of ``output_formats()``)."""
+        ...
+
+
+@runtime_checkable
+class WarmTTS(Protocol):
+    """A TTS that can open its connection ahead of the first reply (the session does so at call start).
+
+    An :meth:`TTS.open` made while :meth:`warm` is still in flight must wait for it and use the
+    connection it opens, not open a second one.
+    """
+
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+        """Open the connection for ``audio`` and ``voice`` now, so the first reply pays no handshake.
+
+        Raises:
+            ProviderError: The server cannot be reached or refused the key.
+        """
         ...

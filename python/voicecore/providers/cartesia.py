@@ -1,6 +1,6 @@
 """Cartesia (Sonic) text-to-speech over its WebSocket, one context per reply.
 
-:class:`CartesiaTTS` keeps one socket per output format, opened by :meth:`CartesiaTTS.connect`
+:class:`CartesiaTTS` keeps one socket per output format, opened by :meth:`CartesiaTTS.warm`
 when a call starts (or by the first reply), and gives each reply a fresh context on it: a
 barge-in cancels that context only, so no reply pays a handshake. The protocol lives in
 :mod:`voicecore.sansio.cartesia`; this module pumps.
@@ -99,8 +99,11 @@ class CartesiaTTS:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
         return _FORMATS
 
-    async def connect(self, audio: AudioFormat) -> None:
-        """Open the socket for ``audio`` now, so the first reply pays no handshake."""
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+        """Open the socket for ``audio`` now, so the first reply pays no handshake.
+
+        One socket serves every voice (each request names its own), so ``voice`` changes nothing.
+        """
         await self._socket(audio)
 
     async def open(self, audio: AudioFormat, *, voice: str | None = None) -> CartesiaStream:

@@ -1,7 +1,7 @@
 """ElevenLabs text-to-speech over the multi-context WebSocket (``multi-stream-input``).
 
 :class:`ElevenLabsTTS` keeps one socket per voice and output format, opened by
-:meth:`ElevenLabsTTS.connect` when a call starts (or by the first reply), and gives each reply
+:meth:`ElevenLabsTTS.warm` when a call starts (or by the first reply), and gives each reply
 its own *context* on it: a barge-in closes that context only, so the next reply pays no
 handshake. The protocol lives in :mod:`voicecore.sansio.elevenlabs`; this module pumps.
 """
@@ -84,7 +84,7 @@ class ElevenLabsTTS:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
         return _FORMATS
 
-    async def connect(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
         """Open the socket for ``audio`` and ``voice`` now, so the first reply pays no handshake."""
         await self._socket(audio, voice or self.voice_id)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +41,8 @@ from voicecore.providers.base import (
     STTStream,
     TranscriptUpdate,
     TTSStream,
+    WarmLLM,
+    WarmTTS,
 )
 from voicecore.runtime.metrics import STT_FAILOVERS, count_stt_gap
 from voicecore.sansio.failover import CircuitBreaker
@@ -113,13 +115,7 @@ class FailoverLLM:
 
         A provider that cannot be warmed is logged and left to fail (and be skipped) on its turn.
         """
-        warmable = [p for p in self.providers if hasattr(p, "warm")]
-        outcomes = await asyncio.gather(*(p.warm() for p in warmable), return_exceptions=True)
-        for provider, outcome in zip(warmable, outcomes, strict=True):
-            if isinstance(outcome, ProviderError):
-                logger.warning("%s: warming %s failed: %s", self.name, provider.name, outcome)
-            elif isinstance(outcome, BaseException):
-                raise outcome
+        await _warm_all(self.name, [(p.name, p.warm()) for p in self.providers if isinstance(p, WarmLLM)])
 
     async def aclose(self) -> None:
         """Close every provider (their connection pools); safe to call more than once."""
@@ -339,6 +335,17 @@ class FailoverTTS:
         await stream._open_next()
         return stream
 
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+        """Open every provider's connection for ``audio`` now, side by side, so a stand-in pays no handshake.
+
+        ``voice`` goes to the first provider only, as in :meth:`open`. A provider that cannot be
+        warmed is logged and left to fail (and be skipped) on its reply.
+        """
+        warmable = [(i, p) for i, p in enumerate(self.providers) if isinstance(p, WarmTTS)]
+        await _warm_all(
+            self.name, [(p.name, p.warm(audio, voice=voice if i == 0 else None)) for i, p in warmable]
+        )
+
     async def aclose(self) -> None:
         """Close every provider (their connection pools); safe to call more than once."""
         await _close_all(self.providers)
@@ -496,6 +503,16 @@ class FailoverTTSStream:
 
 
 _REPLAY_CHUNK_SECONDS = 0.5  # replayed audio goes out in pieces this long
+
+
+async def _warm_all(name: str, warm_ups: Sequence[tuple[str, Coroutine[Any, Any, None]]]) -> None:
+    """Run the providers' warm-ups side by side, logging each :class:`ProviderError` (not raising it)."""
+    outcomes = await asyncio.gather(*(warm for _, warm in warm_ups), return_exceptions=True)
+    for (provider, _), outcome in zip(warm_ups, outcomes, strict=True):
+        if isinstance(outcome, ProviderError):
+            logger.warning("%s: warming %s failed: %s", name, provider, outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _close_all(providers: Sequence[object]) -> None:

@@ -1,6 +1,6 @@
 """Smallest AI Lightning text-to-speech over its WebSocket (``/waves/v1/tts/live``).
 
-:class:`SmallestTTS` keeps one socket per output format, opened by :meth:`SmallestTTS.connect`
+:class:`SmallestTTS` keeps one socket per output format, opened by :meth:`SmallestTTS.warm`
 when a call starts (or by the first reply), sends each pushed sentence as its own request
 and keeps the socket from idling out. Lightning has no cancel message, so a barge-in drops
 the reply's late audio, and if some of its requests are still being generated it swaps the
@@ -113,7 +113,7 @@ class SmallestTTS:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
         return _FORMATS
 
-    async def connect(self, audio: AudioFormat, *, voice: str | None = None) -> None:
+    async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
         """Open the socket for ``audio`` now, so the first reply pays no handshake."""
         await self._socket((voice or self.voice_id, audio))
 

@@ -33,6 +33,8 @@ from voicecore.providers.base import (
     TextDelta,
     TTSStream,
     Usage,
+    WarmLLM,
+    WarmTTS,
 )
 from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
@@ -135,6 +137,7 @@ class Session:
         self.machine = t.TurnMachine(config.turn.for_language(config.language))
         self.ledger = PlaybackLedger()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._warming: set[asyncio.Task[None]] = set()  # the providers' warm-ups (see _warm_up)
         self._replies: dict[int, asyncio.Task[None]] = {}
         self._pending_user: dict[int, str] = {}
         self._done_replies: set[int] = set()
@@ -166,7 +169,12 @@ class Session:
         """Carry out the call until the caller hangs up or the agent ends it."""
         loop = asyncio.get_running_loop()
         self._now: Callable[[], float] = loop.time
-        self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        self._warm_up()
+        try:
+            self._stt_stream = await self.stt.open(self._stt_format, language=self.config.language)
+        except BaseException:
+            await self._stop_warming()
+            raise
         CALLS.inc()
         self._publish(ev.CallOpened)
         try:
@@ -180,12 +188,42 @@ class Session:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._stop_warming()
             if self._stt_stream is not None:
                 with contextlib.suppress(ProviderError):
                     await self._stt_stream.aclose()
             usage = self.usage.report(self.config.prices)
             count_usage(usage, priced=bool(self.config.prices))
             self._publish(ev.CallClosed, reason=self._end_reason, usage=usage)
+
+    def _warm_up(self) -> None:
+        """Open the LLM's and the TTS's connections in the background, so no turn pays a handshake.
+
+        The call does not wait for them: a TTS ``open()`` waits for its own warm-up in flight
+        (see :class:`~voicecore.providers.base.WarmTTS`), and a warm-up that fails is logged
+        and leaves the turn to fail over or fall back as it would have.
+        """
+        loop = asyncio.get_running_loop()
+        if isinstance(self.llm, WarmLLM):
+            self._warming.add(loop.create_task(self._warm(self.llm.name, self.llm.warm()), name="warm-llm"))
+        if isinstance(self.tts, WarmTTS):
+            warm = self.tts.warm(self._tts_format, voice=self.config.voice)
+            self._warming.add(loop.create_task(self._warm(self.tts.name, warm), name="warm-tts"))
+
+    async def _warm(self, provider: str, warm: Coroutine[Any, Any, None]) -> None:
+        try:
+            await warm
+        except ProviderError as error:
+            logger.warning("warming %s failed (its first turn will try again): %s", provider, error)
+        except Exception:  # a provider's bug must not end the call: its turn meets it again
+            logger.warning("warming %s failed", provider, exc_info=True)
+
+    async def _stop_warming(self) -> None:
+        """Cancel the warm-ups still running (the call is over) and wait for them to end."""
+        for task in self._warming:
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
+        self._warming.clear()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=f"session-{name}")
