@@ -264,7 +264,6 @@ impl FeatureExtractor {
         extra[1] = ((log_total + 12.0) * 0.2).clamp(-3.0, 1.0);
         extra[2] = flatness(&self.power[self.flat_low.0..self.flat_low.1]);
         extra[3] = flatness(&self.power[self.flat_high.0..self.flat_high.1]);
-        extra[9] = tonality(&self.power[self.flat_low.0..self.flat_high.1]);
         extra[4] = match &self.previous_log_bands {
             Some(previous) => {
                 self.log_bands
@@ -288,6 +287,7 @@ impl FeatureExtractor {
         let (fast, slow) = self.level_means.unwrap_or((log_total, log_total));
         extra[7] = ((log_total - fast) * LOG_SCALE).clamp(-4.0, 4.0);
         extra[8] = ((log_total - slow) * LOG_SCALE).clamp(-4.0, 4.0);
+        extra[9] = tonality(&self.power[self.flat_low.0..self.flat_high.1]);
         self.level_means = Some((
             fast + MEAN_FAST * (log_total - fast),
             slow + MEAN_SLOW * (log_total - slow),
@@ -329,8 +329,8 @@ fn flatness(power: &[f32]) -> f32 {
 }
 
 /// `-ln(1 - f + 0.01)`, scaled, where `f` is the share of the power in the two strongest
-/// non-overlapping [`PEAK_BINS`]-bin windows: about 0.05 for white noise and silence, near
-/// 1.15 for one or two pure tones.
+/// non-overlapping [`PEAK_BINS`]-bin windows: under 0.1 for white noise, digital silence
+/// or many equal harmonics, about 1.15 for one pure tone and 1.0 for a dial tone.
 fn tonality(power: &[f32]) -> f32 {
     // The strongest window whose start lies at least PEAK_BINS from `avoid`'s (any if None).
     let strongest = |avoid: Option<usize>| {
