@@ -392,14 +392,24 @@ def noise(kind: str, n: int, rng: np.random.Generator, babble_track: np.ndarray 
         start = int(rng.integers(len(babble_track)))
         return np.asarray(np.tile(babble_track, reps + 1)[start : start + n], dtype=np.float64)
     if kind == "tone":
-        # Training only: steady or gated single/dual tones (dial tones, beeps, DTMF).
+        # Training only: telephony tones (dial, ringback, busy, DTMF) or one or two random
+        # tones, steady or gated (beeps), starting after a stretch of faint noise or digital
+        # silence as often as from the first sample.
         t = np.arange(n) / RATE
-        freqs = rng.uniform(150, 3500, size=int(rng.integers(1, 3)))
+        pick = int(rng.integers(4))
+        if pick == 0:
+            freqs = [(350.0, 440.0), (440.0, 480.0), (480.0, 620.0)][int(rng.integers(3))]
+        elif pick == 1:
+            freqs = (float(rng.choice([697, 770, 852, 941])), float(rng.choice([1209, 1336, 1477])))
+        else:
+            freqs = tuple(rng.uniform(150, 3500, size=int(rng.integers(1, 3))))
         x = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) for f in freqs)
         if rng.random() < 0.5:
-            period = rng.uniform(0.15, 3.0)
-            x = x * ((t % period) < period * rng.uniform(0.2, 0.8))
-        return np.asarray(x + 0.003 * rng.standard_normal(n))
+            period = rng.uniform(0.15, 6.0)
+            x = x * ((t % period) < period * rng.uniform(0.1, 0.8))
+        if rng.random() < 0.5:
+            x = x * (t >= rng.uniform(0.2, 4.0))
+        return np.asarray(x + 0.003 * rng.standard_normal(n) * (rng.random() < 0.5))
     if kind == "bursts":
         # Training only: bursts of coloured noise (50 ms to 1.5 s) in a quiet background,
         # half the time digital silence.

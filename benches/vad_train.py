@@ -5,8 +5,9 @@ core computes (``voicecore._core.vad_features``: the very code that runs at infe
 training and inference cannot drift apart). Training data is the ``train`` split of
 ``benches/vad_corpus.py`` (voices, texts and seeds disjoint from the ``eval`` split that
 ``benches/vad_table.py`` scores), each clip mixed several times with a random noise
-(the evaluation kinds plus steady or gated tones, noise bursts after quiet or digital
-silence, and near-silence; babble, tones and bursts twice as often as the others)
+(the evaluation kinds plus telephony and random tones, steady or gated and often starting
+after quiet or digital silence, noise bursts after quiet or digital silence, and
+near-silence; babble, tones and bursts twice as often as the others)
 at a random SNR between -5 and 30 dB and a random gain, and about a third of the mixes
 through the telephone channel. Targets are the 10 ms clean-speech labels.
 
@@ -189,7 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mixes", type=int, default=8, help="noisy versions of each training clip")
+    parser.add_argument("--mixes", type=int, default=12, help="noisy versions of each training clip")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=WEIGHTS_RS)

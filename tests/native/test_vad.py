@@ -181,15 +181,47 @@ def test_noise_bursts_give_no_events() -> None:
     assert Vad().push(pcm(x)) == []
 
 
-@pytest.mark.xfail(
-    reason="known limitation: the native model takes a loud steady tone (dial tone, beep) after "
-    "digital silence for speech; Silero does not",
-    strict=True,
+def tones(rate: int, seconds: float, *freqs: float, amplitude: float = 8000) -> np.ndarray:
+    """Equal-amplitude sines summed, ``amplitude`` peak each (before summing)."""
+    t = np.arange(int(rate * seconds)) / rate
+    return amplitude * sum(np.sin(2 * np.pi * f * t) for f in freqs)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize(
+    "freqs",
+    [(440.0,), (1000.0,), (350.0, 440.0), (941.0, 1336.0)],
+    ids=["440 Hz", "1 kHz beep", "dial tone", "DTMF 0"],
 )
-def test_a_steady_tone_is_not_speech() -> None:
-    t = np.arange(16000 * 4) / 16000
-    tone = np.concatenate([np.zeros(16000), 8000 * np.sin(2 * np.pi * 440 * t)])
-    assert Vad().push(pcm(tone)) == []
+def test_a_steady_tone_after_digital_silence_is_not_speech(rate: int, freqs: tuple[float, ...]) -> None:
+    x = np.concatenate([np.zeros(rate), tones(rate, 4.0, *freqs, amplitude=8000 / len(freqs))])
+    vad = Vad(rate)
+    assert vad.push(pcm(x)) == []
+    assert vad.probability < 0.5
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_gated_tones_are_not_speech(rate: int) -> None:
+    # Busy signal (480 + 620 Hz, 0.5 s on, 0.5 s off) and DTMF digits (100 ms on, 100 ms off).
+    on_off = [tones(rate, 0.5, 480, 620, amplitude=4000), np.zeros(rate // 2)]
+    busy = np.concatenate([np.zeros(rate), *on_off * 4])
+    digits = [(697, 1209), (770, 1336), (852, 1477), (941, 1336)] * 3
+    presses = [x for f in digits for x in (tones(rate, 0.1, *f, amplitude=4000), np.zeros(rate // 10))]
+    dtmf = np.concatenate([np.zeros(rate), *presses])
+    assert Vad(rate).push(pcm(busy)) == []
+    assert Vad(rate).push(pcm(dtmf)) == []
+
+
+def test_speech_after_a_tone_is_still_found() -> None:
+    # A 1 kHz beep (voicemail style), a short gap, then the synthetic utterance.
+    rate = 16000
+    speech = np.frombuffer(utterance(rate, before=0.5, speech=1.5, after=1.0), dtype="<i2").astype(float)
+    x = np.concatenate([np.zeros(rate), tones(rate, 1.0, 1000), speech])
+    events = Vad().push(pcm(x))
+    assert [e.kind for e in events] == ["start", "end"]
+    # The utterance spans 2500-4000 ms.
+    assert 2490 <= events[0].at_ms <= 2540
+    assert 3980 <= events[1].at_ms <= 4060
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])

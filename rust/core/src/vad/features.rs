@@ -15,7 +15,10 @@
 //!   averaged over bands (tones and steady noise barely move; speech moves a lot);
 //! * the total log energy relative to its running mean over about 1 s and 4 s: a talker
 //!   close to the microphone stands out from babble, whose floor is low but whose mean is
-//!   not.
+//!   not;
+//! * tonality: how much of the 100–4000 Hz power sits in the two strongest 5-bin peaks (a
+//!   beep, a dial tone or a DTMF pair puts nearly all of it there; voiced speech spreads it
+//!   over many harmonics).
 //!
 //! Only 0–4 kHz is used, so one model serves 8 and 16 kHz. The model input is the current
 //! frame's features, their mean over the previous 3 frames and over the 9 before those.
@@ -27,7 +30,7 @@ use super::fft::PowerFft;
 /// Mel-spaced bands between [`LOW_HZ`] and [`HIGH_HZ`].
 pub const BANDS: usize = 16;
 /// Features per frame.
-pub const FRAME_FEATURES: usize = 2 * BANDS + 9;
+pub const FRAME_FEATURES: usize = 2 * BANDS + 10;
 /// Model inputs: the frame, the recent-context mean and the older-context mean.
 pub const INPUTS: usize = 3 * FRAME_FEATURES;
 /// Frames averaged in the recent and the older context.
@@ -51,6 +54,8 @@ const SPREAD_LONG: usize = 24;
 /// Smoothing factors of the running means of the total log energy (about 1 s and 4 s).
 const MEAN_FAST: f32 = 1.0 / 100.0;
 const MEAN_SLOW: f32 = 1.0 / 400.0;
+/// Bins summed per spectral peak in the tonality measure (a Hann main lobe at 25 ms).
+const PEAK_BINS: usize = 5;
 
 /// Sliding minimum over about `BLOCK * BLOCKS` frames, per tracked value.
 #[derive(Debug, Clone)]
@@ -282,6 +287,7 @@ impl FeatureExtractor {
         let (fast, slow) = self.level_means.unwrap_or((log_total, log_total));
         extra[7] = ((log_total - fast) * LOG_SCALE).clamp(-4.0, 4.0);
         extra[8] = ((log_total - slow) * LOG_SCALE).clamp(-4.0, 4.0);
+        extra[9] = tonality(&self.power[self.flat_low.0..self.flat_high.1]);
         self.level_means = Some((
             fast + MEAN_FAST * (log_total - fast),
             slow + MEAN_SLOW * (log_total - slow),
@@ -320,6 +326,33 @@ fn flatness(power: &[f32]) -> f32 {
         .sum();
     let mean = power.iter().sum::<f32>() / n;
     ((log_sum as f32 / n - (mean + EPS).ln()) * 0.5).max(-4.0)
+}
+
+/// `-ln(1 - f + 0.01)`, scaled, where `f` is the share of the power in the two strongest
+/// non-overlapping [`PEAK_BINS`]-bin windows: under 0.1 for white noise, digital silence
+/// or many equal harmonics, about 1.15 for one pure tone and 1.0 for a dial tone.
+fn tonality(power: &[f32]) -> f32 {
+    // The strongest window whose start lies at least PEAK_BINS from `avoid`'s (any if None).
+    let strongest = |avoid: Option<usize>| {
+        let mut sum: f32 = power[..PEAK_BINS].iter().sum();
+        let mut best = (0, 0.0f32);
+        for k in 0..=power.len() - PEAK_BINS {
+            if k > 0 {
+                sum += power[k + PEAK_BINS - 1] - power[k - 1];
+            }
+            let allowed = avoid.is_none_or(|a| k.abs_diff(a) >= PEAK_BINS);
+            if allowed && sum > best.1 {
+                best = (k, sum);
+            }
+        }
+        best
+    };
+    let (first, p1) = strongest(None);
+    let (_, p2) = strongest(Some(first));
+    let n = power.len() as f32;
+    let total = power.iter().sum::<f32>() + n * EPS;
+    let share = ((p1 + p2 + 2.0 * PEAK_BINS as f32 * EPS) / total).min(1.0);
+    -(1.0 - share + 0.01).ln() * LOG_SCALE
 }
 
 /// Standard deviation of each band's log energy over the newest `frames` entries of
@@ -415,6 +448,44 @@ mod tests {
         assert!(inputs[10 + 250][2 * BANDS].abs() < 0.05);
         // The tone is peaky: low flatness below 1 kHz? It sits at 1 kHz, so above.
         assert!(inputs[20][2 * BANDS + 3] < -1.0);
+    }
+
+    #[test]
+    fn tonality_separates_tones_from_noise_and_harmonics() {
+        const TONALITY: usize = 2 * BANDS + 9;
+        let mut seed = 7u32;
+        let noise: Vec<i16> = (0..16000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((seed >> 16) as f32 - 32768.0) as i16 / 8
+            })
+            .collect();
+        let dial: Vec<i16> = tone(16000, 350.0, 4000.0, 16000)
+            .iter()
+            .zip(tone(16000, 440.0, 4000.0, 16000))
+            .map(|(a, b)| a + b)
+            .collect();
+        // Twenty equal harmonics of 150 Hz: voiced-speech-like, power spread over many peaks.
+        let harmonics: Vec<i16> = (0..16000)
+            .map(|i| {
+                let t = i as f32 / 16000.0;
+                (1..=20)
+                    .map(|h| (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin())
+                    .sum::<f32>()
+                    * 800.0
+            })
+            .map(|x| x as i16)
+            .collect();
+        let at = |samples: &[i16]| run(16000, samples)[50][TONALITY];
+        // All the power in one or two peaks: -ln(0.01) / 4.
+        let full = -(0.01f32).ln() * LOG_SCALE;
+        assert!((at(&tone(16000, 1000.0, 8000.0, 16000)) - full).abs() < 0.01);
+        // A dial tone's two peaks are 90 Hz apart, so the windows catch about 97 % of it.
+        assert!(at(&dial) > 0.85 * full, "{}", at(&dial));
+        assert!(at(&noise) < 0.1, "{}", at(&noise));
+        assert!(at(&harmonics) < 0.05, "{}", at(&harmonics));
+        // Digital silence counts as flat.
+        assert!(at(&vec![0; 16000]) < 0.05);
     }
 
     #[test]
