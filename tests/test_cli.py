@@ -372,7 +372,7 @@ def test_call_help(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["call", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--url", "--wav", "--say", "--out"):
+    for option in ("--url", "--wav", "--say", "--out", "--barge-in"):
         assert option in out
 
 

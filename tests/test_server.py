@@ -649,3 +649,25 @@ def test_a_simulated_call_measures_each_turn_and_records_what_it_heard(
     assert "greeting: first agent audio" in text
     assert "  agent: hi there\nturn 1: you spoke" in text
     assert "  you: tell me everything\n  agent: sure here it is\n" in text
+
+
+@needs_espeak
+def test_a_simulated_call_can_talk_over_an_answer() -> None:
+    async def main() -> TwilioCaller:
+        async with serving() as server:
+            utterances = [speech("tell me everything"), speech("stop right there please")]
+            return await simulate(stream_url(server), utterances, settle=0.3, barge_in=0.4)
+
+    call = run(main())
+    first, second = call.turns
+    assert first.interrupted
+    assert not second.interrupted
+    assert first.answered_at is not None
+    assert second.spoke_at - first.answered_at >= 0.4  # the caller waited 0.4 s into the answer
+    # The long answer (8 sentences, seconds of audio) was cut: a clear after the caller began.
+    assert any(t > second.spoke_at for t in call.clear_times)
+    assert len(first.heard) < len(LONG_REPLY) * 15 * 8 // 2
+    text = summary(call)
+    assert "you talked over the answer 0.4" in text
+    assert "clear " in text
+    assert "s after you started" in text

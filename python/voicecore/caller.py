@@ -67,12 +67,14 @@ class Turn:
         ended_at: When its last frame went out (None while speaking).
         answered_at: When the agent's first audio after it arrived (None until then).
         heard: The agent audio played after it, until the next utterance ended (μ-law 8 kHz).
+        interrupted: The caller's next utterance talked over the answer (a barge-in).
     """
 
     spoke_at: float
     ended_at: float | None = None
     answered_at: float | None = None
     heard: bytearray = field(default_factory=bytearray)
+    interrupted: bool = False
 
     @property
     def latency(self) -> float | None:
@@ -436,12 +438,14 @@ async def simulate(
     settle: float = 1.5,
     answer_within: float = 10.0,
     limit: float = 300.0,
+    barge_in: float | None = None,
 ) -> TwilioCaller:
     """Call ``url``, wait for the greeting, say each utterance and wait for each reply, hang up.
 
     After connecting and after each utterance, the caller waits up to ``answer_within`` seconds
     for agent audio; the answer is over once its audio has played and nothing new came for
-    ``settle`` seconds.
+    ``settle`` seconds. With ``barge_in``, every answer but the last is interrupted: the next
+    utterance starts ``barge_in`` seconds after the answer's first audio arrived.
 
     Args:
         url: The server's Media Streams URL.
@@ -449,13 +453,14 @@ async def simulate(
         settle: Seconds of agent silence that end an answer.
         answer_within: Seconds to wait for an answer (or the greeting) to start.
         limit: Seconds the whole call may take.
+        barge_in: Seconds into each answer (but the last) at which the caller talks over it.
 
     Returns:
         The finished call, with what was played, the marks and each turn's latency.
     """
     async with asyncio.timeout(limit), TwilioCaller(url) as call:
         await _answer(call, lambda: call.first_audio_at is not None, settle, answer_within)
-        for utterance in utterances:
+        for index, utterance in enumerate(utterances):
             if call.closed:
                 break
             call.say(utterance)
@@ -463,22 +468,47 @@ async def simulate(
             while (call.speaking or len(call.turns) == turns) and not call.closed:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             turn = call.turns[-1]
-            await _answer(call, lambda turn=turn: turn.answered_at is not None, settle, answer_within)  # type: ignore[misc]
+
+            def answered(turn: Turn = turn) -> bool:
+                return turn.answered_at is not None
+
+            if barge_in is None or index == len(utterances) - 1:
+                await _answer(call, answered, settle, answer_within)
+            elif await _started(call, answered, answer_within):
+                assert turn.answered_at is not None
+                await asyncio.sleep(max(0.0, turn.answered_at + barge_in - asyncio.get_running_loop().time()))
+                turn.interrupted = True
     return call
+
+
+async def _started(call: TwilioCaller, started: Callable[[], bool], within: float) -> bool:
+    """Wait up to ``within`` seconds for the agent to start answering; whether it did."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not started() and not call.closed and loop.time() < deadline:  # noqa: ASYNC110 (the receiver sets it)
+        await asyncio.sleep(0.02)
+    return started()
 
 
 async def _answer(call: TwilioCaller, started: Callable[[], bool], settle: float, within: float) -> None:
     """Wait for the agent to start answering (up to ``within``), then for ``settle`` s of silence."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not started() and not call.closed and loop.time() < deadline:  # noqa: ASYNC110 (the receiver sets it)
-        await asyncio.sleep(0.02)
+    await _started(call, started, within)
     since = loop.time()
     while not call.closed:
         last = max(call.last_audio_at or since, since)
         if not call.playing and loop.time() - last >= settle:
             return
         await asyncio.sleep(0.05)
+
+
+def _interruption(call: TwilioCaller, answered_at: float, spoke_at: float) -> str:
+    """The caller talked over an answer at ``spoke_at``: how far into it, and when ``clear`` came."""
+    into = f"  you talked over the answer {spoke_at - answered_at:.2f} s into it; "
+    clear = next((t for t in call.clear_times if t >= spoke_at), None)
+    if clear is None:
+        return into + "the agent did not stop (no clear)"
+    return into + f"clear {clear - spoke_at:.2f} s after you started"
 
 
 def summary(call: TwilioCaller, said: Sequence[str] = (), agent_words: Sequence[str] | None = None) -> str:
@@ -510,6 +540,8 @@ def summary(call: TwilioCaller, said: Sequence[str] = (), agent_words: Sequence[
         if number <= len(said):
             lines.append(f"  you: {said[number - 1]}")
         agent(number)
+        if turn.interrupted and number < len(call.turns) and turn.answered_at is not None:
+            lines.append(_interruption(call, turn.answered_at, call.turns[number].spoke_at))
     lines.append(
         f"heard {len(call.played) / 8000:.1f} s of agent audio; {len(call.marks)} mark(s) played, "
         f"{call.clears} clear(s)"

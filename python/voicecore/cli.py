@@ -192,6 +192,14 @@ def _add_call(subparsers: Subparsers) -> None:
         default=1.5,
         help="seconds of agent silence that end a reply (default: %(default)s)",
     )
+    parser.add_argument(
+        "--barge-in",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="talk over every answer but the last this many seconds into it (the next --say/--wav "
+        "interrupts; the summary shows when the agent's clear came)",
+    )
     parser.set_defaults(handler=_run_call)
 
 
@@ -204,6 +212,9 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
     from voicecore import caller
     from voicecore.errors import AudioFormatError, ConfigError
 
+    if args.barge_in is not None and args.barge_in < 0:
+        print("voicecore call: --barge-in takes seconds >= 0", file=sys.stderr)
+        return EXIT_USAGE
     said = [f"(wav: {path.name})" for path in args.wav] + list(args.say)
     try:
         utterances = [caller.ulaw_from_wav(path.read_bytes()) for path in args.wav]
@@ -212,7 +223,7 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"voicecore call: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        call = asyncio.run(caller.simulate(args.url, utterances, settle=args.settle))
+        call = asyncio.run(caller.simulate(args.url, utterances, settle=args.settle, barge_in=args.barge_in))
     except (aiohttp.ClientError, OSError) as error:
         print(
             f"voicecore call: cannot reach {args.url}: {error}; is `python -m voicecore serve` running?",
