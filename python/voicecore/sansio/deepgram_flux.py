@@ -19,8 +19,9 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from voicecore.errors import ConfigError, ProtocolError, ProviderError, ProviderStreamError
+from voicecore.errors import ConfigError, ProviderError, ProviderStreamError
 from voicecore.sansio.deepgram import CLOSE_STREAM, close_error
+from voicecore.sansio.jsonmsg import json_object
 
 __all__ = [
     "TURN_EVENTS",
@@ -227,12 +228,7 @@ class FluxProtocol:
             ProtocolError: The frame is not a JSON object.
             ProviderStreamError: The server's fatal ``Error``.
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         kind = message.get("type")
         self.request_id = message.get("request_id") or self.request_id
         if kind == "TurnInfo":

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import msgspec
-
-from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderStreamError
+from voicecore.errors import ProviderConnectionError, ProviderError, ProviderStreamError
+from voicecore.sansio.jsonmsg import json_object
 
 __all__ = [
     "CLOSE_STREAM",
@@ -164,12 +163,7 @@ class PulseProtocol:
             ProtocolError: The frame is not a JSON object.
             ProviderStreamError: The server's ``error`` message.
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         self.request_id = message.get("session_id") or self.request_id
         kind = message.get("type")
         if kind == "error" or message.get("status") == "error":
