@@ -251,6 +251,12 @@ class ReplyStream:
             self._end_queued = True
             self._queue.put_nowait(_END)
 
+    async def _send_last(self, message: str | None) -> None:
+        """Send a reply's last message (a cancel) if the socket lives; a failure no longer matters."""
+        if self._socket.alive:
+            with contextlib.suppress(ProviderError):
+                await self._socket.send(message)
+
     def _stop(self) -> bool:
         """Stop at once (barge-in), dropping what is queued; False if already stopped."""
         if self.closed:

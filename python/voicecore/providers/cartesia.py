@@ -8,11 +8,10 @@ barge-in cancels that context only, so no reply pays a handshake. The protocol l
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voicecore.errors import ConfigError, ProviderError
+from voicecore.errors import ConfigError
 from voicecore.providers._wstts import EventSocket, ReplyStream, SocketTTS
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
 from voicecore.sansio import cartesia as proto
@@ -161,7 +160,4 @@ class CartesiaStream(ReplyStream):
         """Cancel the context (barge-in): generation stops, late chunks are dropped."""
         if not self._stop():
             return
-        message = self._protocol.cancel(self.key)
-        if self._socket.alive:
-            with contextlib.suppress(ProviderError):
-                await self._socket.send(message)
+        await self._send_last(self._protocol.cancel(self.key))

@@ -8,11 +8,10 @@ handshake. The protocol lives in :mod:`voicecore.sansio.elevenlabs`; this module
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voicecore.errors import ConfigError, ProviderError
+from voicecore.errors import ConfigError
 from voicecore.providers._wstts import EventSocket, ReplyStream, SocketTTS
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
 from voicecore.sansio import elevenlabs as proto
@@ -144,7 +143,4 @@ class ElevenLabsStream(ReplyStream):
         """Close the context (``close_context``): generation stops, late audio is dropped."""
         if not self._stop():
             return
-        message = self._protocol.close_context(self.key)
-        if self._socket.alive:
-            with contextlib.suppress(ProviderError):
-                await self._socket.send(message)
+        await self._send_last(self._protocol.close_context(self.key))
