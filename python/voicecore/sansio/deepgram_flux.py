@@ -22,6 +22,7 @@ import msgspec
 from voicecore.errors import ConfigError, ProviderError, ProviderStreamError
 from voicecore.sansio.deepgram import CLOSE_STREAM, close_error
 from voicecore.sansio.jsonmsg import json_object
+from voicecore.sansio.livestt import PlainAudioProtocol
 
 __all__ = [
     "TURN_EVENTS",
@@ -180,7 +181,7 @@ def configure_message(
     return msgspec.json.encode(message).decode()
 
 
-class FluxProtocol:
+class FluxProtocol(PlainAudioProtocol):
     """One Flux stream's protocol state (a :class:`~voicecore.providers._live.LiveProtocol`).
 
     Flux needs no keep-alive and has no ``Finalize``: it decides the end of the turn itself,
@@ -194,11 +195,6 @@ class FluxProtocol:
 
     # --- client to server ------------------------------------------------------------------
 
-    def send_audio(self, audio: bytes, now: float) -> bytes | None:
-        """The binary frame for ``audio``; None for no audio."""
-        del now
-        return audio or None
-
     def send_finalize(self, now: float) -> str | None:
         """Nothing: Flux ends turns by itself (see the class doc)."""
         del now
@@ -208,16 +204,6 @@ class FluxProtocol:
         """``CloseStream``: the server stops and closes (no final ``EndOfTurn``)."""
         self.closing = True
         return CLOSE_STREAM
-
-    def keepalive_at(self, now: float) -> float | None:
-        """None: Flux takes no keep-alive messages."""
-        del now
-        return None
-
-    def send_keepalive(self, now: float) -> str | None:
-        """None (see :meth:`keepalive_at`)."""
-        del now
-        return None
 
     # --- server to client ------------------------------------------------------------------
 

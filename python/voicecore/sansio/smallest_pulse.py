@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from voicecore.errors import ProviderConnectionError, ProviderError, ProviderStreamError
 from voicecore.sansio.jsonmsg import json_object
+from voicecore.sansio.livestt import PlainAudioProtocol
 
 __all__ = [
     "CLOSE_STREAM",
@@ -115,7 +116,7 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-class PulseProtocol:
+class PulseProtocol(PlainAudioProtocol):
     """One Pulse stream's protocol state (a :class:`~voicecore.providers._live.LiveProtocol`).
 
     Pulse documents no keep-alive message (WebSocket pings keep the socket open).
@@ -129,11 +130,6 @@ class PulseProtocol:
 
     # --- client to server ------------------------------------------------------------------
 
-    def send_audio(self, audio: bytes, now: float) -> bytes | None:
-        """The binary frame for ``audio``; None for no audio."""
-        del now
-        return audio or None
-
     def send_finalize(self, now: float) -> str:
         """``finalize``: one final transcript of what was sent so far; the stream stays open."""
         del now
@@ -143,16 +139,6 @@ class PulseProtocol:
         """``close_stream``: the server flushes, sends the ``is_last`` transcript and closes."""
         self.closing = True
         return CLOSE_STREAM
-
-    def keepalive_at(self, now: float) -> float | None:
-        """None: Pulse takes no keep-alive messages."""
-        del now
-        return None
-
-    def send_keepalive(self, now: float) -> str | None:
-        """None (see :meth:`keepalive_at`)."""
-        del now
-        return None
 
     # --- server to client ------------------------------------------------------------------
 
