@@ -1,10 +1,11 @@
-"""Helpers the provider tests share: speaking through a TTS stream, reading an STT stream."""
+"""Helpers the provider tests share: speaking to a TTS stream, reading an STT stream or SDK socket."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from voicecore.providers.base import AudioChunk, STTStream, TranscriptUpdate, TTSStream
 
@@ -65,3 +66,14 @@ async def read_while_feeding(
         finally:
             await stt.aclose()
     return updates
+
+
+async def drain(socket: Any) -> list[dict[str, Any]]:
+    """Every raw JSON message on an official SDK's live socket until the server closes it."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        try:
+            raw = await socket._websocket.recv()
+        except Exception:  # the socket closed
+            return messages
+        messages.append(json.loads(raw))
