@@ -12,6 +12,7 @@ import asyncio
 
 import pytest
 
+from tests.providers.calls import run_until_marks
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
 from voicecore.fakes.openai import FakeChatServer, Reply
@@ -50,14 +51,7 @@ async def call(
         config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
         session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
 
-        async def caller() -> None:
-            async with asyncio.timeout(10):
-                while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
-                    await asyncio.sleep(0.02)
-            transport.hang_up_caller()
-
-        async with asyncio.timeout(15):
-            await asyncio.gather(session.run(), caller())
+        await run_until_marks(session, transport)
         for provider in (stt, *llms, *ttss):
             await provider.aclose()
     return transport, session, dg, el

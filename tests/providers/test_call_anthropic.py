@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.providers.calls import run_until_marks
 from voicecore.fakes.anthropic import FakeAnthropic, MessageReply
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
@@ -68,14 +69,7 @@ def test_a_call_with_a_tool_through_claude() -> None:
             )
             session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
 
-            async def caller() -> None:
-                async with asyncio.timeout(10):
-                    while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
-                        await asyncio.sleep(0.02)
-                transport.hang_up_caller()
-
-            async with asyncio.timeout(15):
-                await asyncio.gather(session.run(), caller())
+            await run_until_marks(session, transport)
             for provider in (stt, llm, tts):
                 await provider.aclose()
         return transport, session, claude, el

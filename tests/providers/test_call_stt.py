@@ -13,6 +13,7 @@ from array import array
 
 from prometheus_client import REGISTRY
 
+from tests.providers.calls import run_until_marks
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
 from voicecore.fakes.openai import FakeChatServer, Reply
@@ -57,14 +58,7 @@ async def call(stt: STT) -> tuple[LoopbackTransport, Session, FakeChatServer, li
 
         session.machine.handle, session.machine.tick = handle, tick  # type: ignore[method-assign]
 
-        async def caller() -> None:
-            async with asyncio.timeout(10):
-                while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
-                    await asyncio.sleep(0.02)
-            transport.hang_up_caller()
-
-        async with asyncio.timeout(15):
-            await asyncio.gather(session.run(), caller())
+        await run_until_marks(session, transport)
         for provider in (llm, tts, stt):
             await provider.aclose()  # type: ignore[union-attr]
     return transport, session, llm_server, actions

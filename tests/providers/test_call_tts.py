@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.providers.calls import run_until_marks
 from voicecore.fakes import cartesia as fake_cartesia
 from voicecore.fakes import smallest as fake_smallest
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
@@ -78,14 +79,7 @@ def test_the_caller_hears_the_tts_audio_sentence_by_sentence(provider: str) -> N
 
             session.ledger.append = record  # type: ignore[method-assign]
 
-            async def caller() -> None:
-                async with asyncio.timeout(10):
-                    while len(transport.marks_played) < 2:  # noqa: ASYNC110 (the loopback has no event for marks)
-                        await asyncio.sleep(0.02)
-                transport.hang_up_caller()
-
-            async with asyncio.timeout(15):
-                await asyncio.gather(session.run(), caller())
+            await run_until_marks(session, transport)
             for p in (stt, llm, tts):
                 await p.aclose()
         return transport, session, tts_server

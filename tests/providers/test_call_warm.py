@@ -13,6 +13,7 @@ import logging
 import pytest
 from aiohttp import web
 
+from tests.providers.calls import run_until_marks
 from voicecore.errors import ProviderError
 from voicecore.fakes.cartesia import FakeCartesia
 from voicecore.fakes.cartesia import audio_for as cartesia_audio
@@ -81,15 +82,8 @@ async def _call(llm: LLM, tts: TTS, dg: FakeDeepgram) -> tuple[LoopbackTransport
     config = SessionConfig(instructions="Be brief.", turn=TurnConfig(end_of_turn="stt"))
     session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts)
 
-    async def caller() -> None:
-        async with asyncio.timeout(10):
-            while not transport.marks_played:  # noqa: ASYNC110 (the loopback has no event for marks)
-                await asyncio.sleep(0.02)
-        transport.hang_up_caller()
-
     try:
-        async with asyncio.timeout(15):
-            await asyncio.gather(session.run(), caller())
+        await run_until_marks(session, transport, marks=1)
     finally:
         for provider in (stt, llm, tts):
             await provider.aclose()

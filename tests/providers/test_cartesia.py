@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from tests.providers.streams import by_text, speak
 from voicecore.errors import (
     ConfigError,
     ProviderConnectionError,
@@ -15,7 +16,7 @@ from voicecore.errors import (
     ProviderTimeoutError,
 )
 from voicecore.fakes.cartesia import FakeCartesia, audio_for, error_message
-from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat, TTSStream
+from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat
 from voicecore.providers.cartesia import CartesiaTTS
 from voicecore.sansio.cartesia import output_format
 
@@ -24,25 +25,6 @@ MULAW = output_format("mulaw", 8000)
 
 def tts_for(server: FakeCartesia, **kwargs: object) -> CartesiaTTS:
     return CartesiaTTS(voice_id="voice-1", api_key="cartesia-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
-
-
-async def speak(stream: TTSStream, *texts: str) -> list[AudioChunk]:
-    for text in texts:
-        await stream.push_text(text)
-    await stream.end_input()
-    return [chunk async for chunk in stream]
-
-
-def by_text(chunks: list[AudioChunk]) -> list[bytes]:
-    """The audio between end_of_text marks: one entry per pushed text."""
-    spoken, current = [], b""
-    for chunk in chunks:
-        current += chunk.audio
-        if chunk.end_of_text:
-            spoken.append(current)
-            current = b""
-    assert current == b"", "no audio after the last text ended"
-    return spoken
 
 
 def test_one_reply_in_mulaw_with_text_ends_and_word_times() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests.providers.streams import read_while_feeding
 from voicecore.errors import ConfigError, ProviderConnectionError, ProviderStatusError, ProviderStreamError
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.providers.base import MULAW_8K, PCM16_16K, STT, AudioFormat, STTStream, TranscriptUpdate
@@ -21,25 +22,7 @@ async def transcribe(
     """Feed a stream, read updates until ``expect`` arrived, then close it."""
     stt = DeepgramSTT(api_key="dg-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
     stream = await stt.open(MULAW_8K, language="en-US")
-    updates: list[TranscriptUpdate] = []
-    enough = asyncio.Event()
-
-    async def read() -> None:
-        async for update in stream:
-            updates.append(update)
-            if len(updates) >= expect:
-                enough.set()
-
-    reader = asyncio.create_task(read())
-    try:
-        await feed(stream)
-        if expect:
-            await asyncio.wait_for(enough.wait(), 5)
-    finally:
-        await stream.aclose()
-        await asyncio.wait_for(reader, 5)
-        await stt.aclose()
-    return updates, stream
+    return await read_while_feeding(stt, stream, feed, expect=expect), stream
 
 
 def test_phone_audio_goes_through_as_mulaw_and_comes_back_as_turns() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests.providers.streams import read_while_feeding
 from voicecore.errors import ConfigError, ProviderStatusError, ProviderStreamError
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.providers.base import MULAW_8K, STT, TranscriptUpdate
@@ -27,27 +28,7 @@ async def transcribe(
     """Feed a stream, read until ``expect`` updates (or ``finals`` final ones) arrived, then close it."""
     stt = DeepgramFluxSTT(api_key="dg-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
     stream = await stt.open(MULAW_8K, language="en")
-    updates: list[TranscriptUpdate] = []
-    enough = asyncio.Event()
-
-    async def read() -> None:
-        async for update in stream:
-            updates.append(update)
-            if len(updates) >= expect and sum(u.final for u in updates) >= finals:
-                enough.set()
-
-    reader = asyncio.create_task(read())
-    try:
-        await feed(stream)
-        if expect or finals:
-            await asyncio.wait_for(enough.wait(), 5)
-    finally:
-        await stream.aclose()
-        try:
-            await asyncio.wait_for(reader, 5)
-        finally:
-            await stt.aclose()
-    return updates, stream
+    return await read_while_feeding(stt, stream, feed, expect=expect, finals=finals), stream
 
 
 async def frames(stream: DeepgramFluxStream, count: int) -> None:

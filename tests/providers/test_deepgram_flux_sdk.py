@@ -14,6 +14,8 @@ from typing import Any
 import pydantic
 import pytest
 
+from tests.providers.streams import drain
+from tests.providers.test_deepgram_sdk import client
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.sansio.deepgram import CLOSE_STREAM
 from voicecore.sansio.deepgram_flux import configure_message
@@ -21,7 +23,6 @@ from voicecore.sansio.deepgram_flux import configure_message
 deepgram = pytest.importorskip(
     "deepgram", reason="the official SDK is a test-only dependency (the test extra)"
 )
-from deepgram.environment import DeepgramClientEnvironment  # noqa: E402
 from deepgram.listen.v2.types import (  # noqa: E402
     ListenV2Configure,
     ListenV2ConfigureFailure,
@@ -41,24 +42,6 @@ MODELS: dict[str, type[pydantic.BaseModel]] = {
     "ConfigureFailure": ListenV2ConfigureFailure,
     "Error": ListenV2FatalError,
 }
-
-
-def client(server: FakeDeepgram, api_key: str = "dg-key") -> Any:
-    environment = DeepgramClientEnvironment(
-        base=server.http_url, production=server.ws_url, agent=server.ws_url, agent_rest=server.http_url
-    )
-    return deepgram.AsyncDeepgramClient(api_key=api_key, environment=environment)
-
-
-async def drain(socket: Any) -> list[dict[str, Any]]:
-    """Every raw message until the server closes."""
-    messages: list[dict[str, Any]] = []
-    while True:
-        try:
-            raw = await socket._websocket.recv()
-        except Exception:  # the socket closed
-            return messages
-        messages.append(json.loads(raw))
 
 
 def test_the_sdk_drives_a_flux_call_and_every_message_validates() -> None:

@@ -6,21 +6,15 @@ import asyncio
 
 import pytest
 
+from tests.providers.streams import speak
 from voicecore.errors import ConfigError, ProviderError, ProviderStreamError, ProviderTimeoutError
 from voicecore.fakes.elevenlabs import FakeElevenLabs, audio_for
-from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat, TTSStream
+from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat
 from voicecore.providers.elevenlabs import ElevenLabsTTS
 
 
 def tts_for(server: FakeElevenLabs, **kwargs: object) -> ElevenLabsTTS:
     return ElevenLabsTTS(voice_id="voice-1", api_key="xi-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
-
-
-async def speak(stream: TTSStream, *texts: str) -> list[AudioChunk]:
-    for text in texts:
-        await stream.push_text(text)
-    await stream.end_input()
-    return [chunk async for chunk in stream]
 
 
 def test_one_reply_in_mulaw_for_the_phone_with_text_ends_and_word_times() -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tests.providers.streams import by_text, speak
 from voicecore.errors import (
     ConfigError,
     ProviderConnectionError,
@@ -14,31 +15,12 @@ from voicecore.errors import (
     ProviderTimeoutError,
 )
 from voicecore.fakes.smallest import FakeSmallestTTS, audio_for, error_payload
-from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat, TTSStream
+from voicecore.providers.base import MULAW_8K, PCM16_16K, TTS, AudioChunk, AudioFormat
 from voicecore.providers.smallest import SmallestTTS
 
 
 def tts_for(server: FakeSmallestTTS, **kwargs: object) -> SmallestTTS:
     return SmallestTTS(voice_id="magnus", api_key="smallest-key", base_url=server.ws_url, **kwargs)  # type: ignore[arg-type]
-
-
-async def speak(stream: TTSStream, *texts: str) -> list[AudioChunk]:
-    for text in texts:
-        await stream.push_text(text)
-    await stream.end_input()
-    return [chunk async for chunk in stream]
-
-
-def by_text(chunks: list[AudioChunk]) -> list[bytes]:
-    """The audio between end_of_text marks: one entry per pushed text."""
-    spoken, current = [], b""
-    for chunk in chunks:
-        current += chunk.audio
-        if chunk.end_of_text:
-            spoken.append(current)
-            current = b""
-    assert current == b"", "no audio after the last text ended"
-    return spoken
 
 
 def test_one_reply_in_mulaw_with_text_ends_and_word_times_on_the_reply_timeline() -> None:

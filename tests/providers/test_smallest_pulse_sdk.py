@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.providers.streams import drain
 from voicecore.fakes.smallest_pulse import FakePulse
 from voicecore.sansio.smallest_pulse import CLOSE_STREAM, FINALIZE
 
@@ -37,16 +38,6 @@ def client(server: FakePulse, api_key: str = "sm-key") -> Any:
         atoms=server.http_url, waves=server.http_url, waves_ws=server.ws_url, payment=server.http_url
     )
     return smallestai.AsyncSmallestAI(api_key=api_key, environment=environment)
-
-
-async def drain(socket: Any) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while True:
-        try:
-            raw = await socket._websocket.recv()
-        except Exception:  # the socket closed
-            return messages
-        messages.append(json.loads(raw))
 
 
 def test_the_sdk_streams_to_the_fake_and_every_message_validates() -> None:

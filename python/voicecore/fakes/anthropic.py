@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voicecore.fakes.server import LocalServer
+from voicecore.fakes.chat import ChatServer, word_tokens
 
 __all__ = ["FakeAnthropic", "MessageReply"]
 
@@ -77,13 +77,10 @@ class MessageReply:
 
     def tokens(self) -> list[str]:
         """The tokens to stream: words with their following space, or the given sequence."""
-        if isinstance(self.text, str):
-            words = self.text.split(" ") if self.text else []
-            return [w + " " for w in words[:-1]] + words[-1:]
-        return list(self.text)
+        return word_tokens(self.text)
 
 
-class FakeAnthropic(LocalServer):
+class FakeAnthropic(ChatServer[MessageReply]):
     """Answers ``POST /v1/messages`` with the scripted replies, in order (the last repeats).
 
     Args:
@@ -99,14 +96,8 @@ class FakeAnthropic(LocalServer):
     """
 
     def __init__(self, replies: Sequence[MessageReply | str] = (), *, api_key: str | None = None) -> None:
-        super().__init__()
-        self.replies = [MessageReply(r) if isinstance(r, str) else r for r in replies]
-        self.api_key = api_key
-        self.requests: list[dict[str, Any]] = []
-        self.request_headers: list[dict[str, str]] = []
-        self.tokens_sent: list[int] = []
+        super().__init__(replies, MessageReply, api_key=api_key)
         self.usages: list[dict[str, int]] = []
-        self.client_went_away = asyncio.Event()
         self._cache: set[str] = set()
         self.app.router.add_post("/v1/messages", self._messages)
         self.app.router.add_get("/v1/models", self._models)
@@ -150,8 +141,7 @@ class FakeAnthropic(LocalServer):
         return self.error_response(401, "invalid x-api-key")
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        self.record_peer(request)
-        self.request_headers.append(dict(request.headers))
+        self._record(request)
         if (denied := self._check_auth(request)) is not None:
             return denied
         try:
@@ -159,11 +149,7 @@ class FakeAnthropic(LocalServer):
         except ValueError:
             return self.error_response(400, "the body is not JSON")
         self.requests.append(body)
-        reply = (
-            self.replies[min(len(self.requests) - 1, len(self.replies) - 1)]
-            if self.replies
-            else MessageReply()
-        )
+        reply = self._reply()
         if reply.status is not None:
             return self.error_response(reply.status, reply.error_message, reply.error_type, **reply.headers)
         try:
@@ -174,18 +160,11 @@ class FakeAnthropic(LocalServer):
             return self.error_response(400, problem)
         if not body.get("stream"):
             return self.error_response(400, "this fake only streams")
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "request-id": _request_id(), **reply.headers}
+        return await self._streamed(
+            request,
+            {"request-id": _request_id(), **reply.headers},
+            lambda response: self._stream(request, response, body, reply),
         )
-        await response.prepare(request)
-        sent = 0
-        try:
-            sent = await self._stream(request, response, body, reply)
-        except ConnectionError:
-            self.client_went_away.set()
-        finally:
-            self.tokens_sent.append(sent)
-        return response
 
     async def _stream(
         self, request: web.Request, response: web.StreamResponse, body: dict[str, Any], reply: MessageReply
@@ -217,12 +196,7 @@ class FakeAnthropic(LocalServer):
                 kind = reply.error_type or "overloaded_error"
                 await send("error", {"error": {"type": kind, "message": reply.error_message}})
                 return sent
-            if sent == reply.stall_after:
-                await self._wait_for_disconnect(request)
-                return sent
-            if sent == reply.drop_after:
-                assert request.transport is not None
-                request.transport.close()
+            if await self._cut(request, reply, sent):
                 return sent
             if not token:
                 break
@@ -284,12 +258,6 @@ class FakeAnthropic(LocalServer):
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": read,
         }
-
-    async def _wait_for_disconnect(self, request: web.Request) -> None:
-        # aiohttp gives a handler no disconnect event; polling the transport is the way.
-        while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        self.client_went_away.set()
 
 
 def _request_id() -> str:

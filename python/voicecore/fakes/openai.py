@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from voicecore.fakes.server import LocalServer
+from voicecore.fakes.chat import ChatServer, word_tokens
 
 Flavor = Literal["openai", "vllm", "llamacpp", "ollama"]
 
@@ -73,13 +73,10 @@ class Reply:
 
     def tokens(self) -> list[str]:
         """The tokens to stream: words with their following space, or the given sequence."""
-        if isinstance(self.text, str):
-            words = self.text.split(" ") if self.text else []
-            return [w + " " for w in words[:-1]] + words[-1:]
-        return list(self.text)
+        return word_tokens(self.text)
 
 
-class FakeChatServer(LocalServer):
+class FakeChatServer(ChatServer[Reply]):
     """Answers ``POST /v1/chat/completions`` with the scripted replies, in order.
 
     The last reply repeats once the script runs out; ``GET /v1/models`` answers too.
@@ -99,14 +96,8 @@ class FakeChatServer(LocalServer):
     def __init__(
         self, replies: Sequence[Reply | str] = (), *, flavor: Flavor = "openai", api_key: str | None = None
     ) -> None:
-        super().__init__()
+        super().__init__(replies, Reply, api_key=api_key)
         self.flavor = flavor
-        self.replies = [Reply(r) if isinstance(r, str) else r for r in replies]
-        self.api_key = api_key
-        self.requests: list[dict[str, Any]] = []
-        self.request_headers: list[dict[str, str]] = []
-        self.tokens_sent: list[int] = []
-        self.client_went_away = asyncio.Event()
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_get("/v1/models", self._models)
 
@@ -152,13 +143,12 @@ class FakeChatServer(LocalServer):
         return web.json_response(self.error_body(401, "Incorrect API key provided"), status=401)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        self.record_peer(request)
-        self.request_headers.append(dict(request.headers))
+        self._record(request)
         if (denied := self._check_auth(request)) is not None:
             return denied
         body = await request.json()
         self.requests.append(body)
-        reply = self.replies[min(len(self.requests) - 1, len(self.replies) - 1)] if self.replies else Reply()
+        reply = self._reply()
         if reply.status is not None:
             return web.json_response(
                 self.error_body(reply.status, reply.error_message),
@@ -167,16 +157,9 @@ class FakeChatServer(LocalServer):
             )
         if not body.get("stream"):
             return web.json_response(self.error_body(400, "this fake only streams"), status=400)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **self._headers(reply)})
-        await response.prepare(request)
-        sent = 0
-        try:
-            sent = await self._stream(request, response, body, reply)
-        except ConnectionError:
-            self.client_went_away.set()
-        finally:
-            self.tokens_sent.append(sent)
-        return response
+        return await self._streamed(
+            request, self._headers(reply), lambda response: self._stream(request, response, body, reply)
+        )
 
     async def _stream(
         self, request: web.Request, response: web.StreamResponse, body: dict[str, Any], reply: Reply
@@ -203,12 +186,7 @@ class FakeChatServer(LocalServer):
             if sent == reply.stream_error_after:
                 await self._stream_error(send, reply)
                 return sent
-            if sent == reply.stall_after:
-                await self._wait_for_disconnect(request)
-                return sent
-            if sent == reply.drop_after:
-                assert request.transport is not None
-                request.transport.close()
+            if await self._cut(request, reply, sent):
                 return sent
             if sent and reply.tokens_per_second > 0:
                 await asyncio.sleep(1.0 / reply.tokens_per_second)
@@ -243,12 +221,6 @@ class FakeChatServer(LocalServer):
         else:
             error = {"message": reply.error_message, "type": "server_error", "param": None, "code": None}
             await send(f"data: {json.dumps({'error': error})}\n\n")
-
-    async def _wait_for_disconnect(self, request: web.Request) -> None:
-        # aiohttp gives a handler no disconnect event; polling the transport is the way.
-        while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        self.client_went_away.set()
 
 
 class _Chunks:

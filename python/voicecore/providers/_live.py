@@ -6,7 +6,7 @@ frames (kept in a :class:`~voicecore.sansio.replay.ReplayBuffer`), control messa
 server messages parsed into events that a subclass turns into
 :class:`~voicecore.providers.base.TranscriptUpdate` s. A socket lost mid-call is replaced (up
 to ``max_reconnects`` times) and sent the audio no final result had covered, so the iterator
-never shows the gap.
+never shows the gap. :class:`LiveSTT` is the provider side that opens such streams.
 """
 
 from __future__ import annotations
@@ -16,17 +16,23 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 import aiohttp
 
-from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderStreamError
-from voicecore.providers._http import provider_errors
-from voicecore.providers.base import TranscriptUpdate
+from voicecore.errors import (
+    ConfigError,
+    ProtocolError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderStreamError,
+)
+from voicecore.providers._http import ClientSessionOwner, provider_errors
+from voicecore.providers.base import AudioFormat, TranscriptUpdate
 from voicecore.runtime.metrics import count_stt_gap
 from voicecore.sansio.replay import ReplayBuffer
 
-__all__ = ["LiveProtocol", "LiveSTTStream"]
+__all__ = ["LiveProtocol", "LiveSTT", "LiveSTTStream"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,3 +251,77 @@ async def connect(
     with provider_errors(provider):
         async with asyncio.timeout(connect_timeout):
             return await http.ws_connect(url, headers=headers, timeout=_WS_TIMEOUT, autoping=True)
+
+
+_Stream = TypeVar("_Stream", bound=LiveSTTStream)
+
+
+class LiveSTT:
+    """The provider side every streaming STT shares: client session, handshake, replaying stream.
+
+    A subclass builds the URL and the protocol for a call and passes them to
+    :meth:`_open_stream`; ``request_id_header`` names the handshake header, if any, that
+    holds the provider's id for the socket.
+
+    Args:
+        headers: Sent on every handshake (the API key).
+        name: The provider's name in errors and logs.
+        max_reconnects: Times a stream reconnects after losing its socket mid-call.
+        replay_seconds: The most unsettled audio kept for a replay.
+        connect_timeout: Seconds for the WebSocket handshake.
+    """
+
+    request_id_header: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        *,
+        headers: dict[str, str],
+        name: str,
+        max_reconnects: int,
+        replay_seconds: float,
+        connect_timeout: float,
+    ) -> None:
+        self.name = name
+        self.max_reconnects = max_reconnects
+        self.replay_seconds = replay_seconds
+        self._headers = headers
+        self._connect_timeout = connect_timeout
+        self._http = ClientSessionOwner()
+
+    def input_formats(self) -> Sequence[AudioFormat]:
+        """The audio formats the provider takes, the preferred one first."""
+        raise NotImplementedError
+
+    def _check_format(self, audio: AudioFormat) -> None:
+        if audio not in self.input_formats():
+            raise ConfigError(f"{self.name} does not take {audio}; use one of input_formats()")
+
+    async def _open_stream(
+        self, stream: type[_Stream], audio: AudioFormat, url: str, protocol: LiveProtocol
+    ) -> _Stream:
+        """Connect to ``url`` and wrap the socket in ``stream`` (which reconnects to it too)."""
+
+        async def reconnect() -> aiohttp.ClientWebSocketResponse:
+            ws = await connect(
+                self._http.session(),
+                url,
+                headers=self._headers,
+                provider=self.name,
+                connect_timeout=self._connect_timeout,
+            )
+            if self.request_id_header:  # aiohttp keeps the handshake response only privately
+                protocol.request_id = ws._response.headers.get(self.request_id_header)
+            return ws
+
+        ws = await reconnect()
+        replay = ReplayBuffer(
+            bytes_per_second=audio.bytes_per_second,
+            sample_width=2 if audio.encoding == "pcm16" else 1,
+            capacity_seconds=self.replay_seconds,
+        )
+        return stream(ws, protocol, replay, reconnect=reconnect, max_reconnects=self.max_reconnects)
+
+    async def aclose(self) -> None:
+        """Close the client session; safe to call more than once."""
+        await self._http.aclose()

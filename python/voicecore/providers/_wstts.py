@@ -4,31 +4,35 @@
 :mod:`~voicecore.sansio.ttsevents` keyed by reply, and hands each to the reply it names; when
 the socket fails, every reply on it fails with the same :class:`~voicecore.errors.ProviderError`.
 :class:`ReplyStream` is one reply's reading side: events in, audio chunks out with
-``end_of_text`` marks, and a stall timeout while audio is owed.
+``end_of_text`` marks, and a stall timeout while audio is owed. :class:`SocketTTS` is the
+provider side: the client session and one warm socket per key (format, or voice and format).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+import uuid
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 import aiohttp
 
 from voicecore.errors import (
+    ConfigError,
     ProtocolError,
     ProviderConnectionError,
     ProviderError,
     ProviderStreamError,
     ProviderTimeoutError,
 )
-from voicecore.providers._http import provider_errors
-from voicecore.providers.base import AudioChunk, WordTiming
+from voicecore.providers._http import ClientSessionOwner, provider_errors
+from voicecore.providers.base import AudioChunk, AudioFormat, WordTiming
 from voicecore.sansio.ttsevents import ReplyAudio, ReplyEvent, ReplyFailed
 
-__all__ = ["EventSocket", "ReplyStream", "SocketProtocol"]
+__all__ = ["EventSocket", "ReplyStream", "SocketProtocol", "SocketTTS"]
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +251,12 @@ class ReplyStream:
             self._end_queued = True
             self._queue.put_nowait(_END)
 
+    async def _send_last(self, message: str | None) -> None:
+        """Send a reply's last message (a cancel) if the socket lives; a failure no longer matters."""
+        if self._socket.alive:
+            with contextlib.suppress(ProviderError):
+                await self._socket.send(message)
+
     def _stop(self) -> bool:
         """Stop at once (barge-in), dropping what is queued; False if already stopped."""
         if self.closed:
@@ -256,3 +266,83 @@ class ReplyStream:
         self._finished = True
         self._end()
         return True
+
+
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+class SocketTTS(Generic[_Key]):
+    """The provider side of a WebSocket TTS: one warm socket per key, reopened once it dies.
+
+    A subclass says how to open the socket for a key (:meth:`_dial`, using :meth:`_connect`)
+    and which formats it produces; replies get ids unique to this provider object.
+
+    Args:
+        headers: Sent on every handshake (the API key).
+        name: The provider's name in errors and logs.
+        connect_timeout: Seconds for the WebSocket handshake.
+    """
+
+    def __init__(self, *, headers: dict[str, str], name: str, connect_timeout: float) -> None:
+        self.name = name
+        self._headers = headers
+        self._connect_timeout = connect_timeout
+        self._http = ClientSessionOwner()
+        self._sockets: dict[_Key, EventSocket] = {}
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+
+    def output_formats(self) -> Sequence[AudioFormat]:
+        """The audio formats the provider produces, the preferred one first."""
+        raise NotImplementedError
+
+    def _reply_id(self) -> str:
+        """A fresh id for a reply (a context or a group of requests)."""
+        return f"{self._prefix}-{next(self._ids)}"
+
+    async def _socket(self, audio: AudioFormat, key: _Key) -> EventSocket:
+        """The live socket for ``key`` (which produces ``audio``), opened now if there is none.
+
+        Raises:
+            ConfigError: ``audio`` is not one of :meth:`output_formats`.
+        """
+        if audio not in self.output_formats():
+            raise ConfigError(f"{self.name} does not produce {audio}; use one of output_formats()")
+        async with self._lock:
+            socket = self._sockets.get(key)
+            if socket is None or not socket.alive:
+                socket = self._sockets[key] = await self._reopen(key)
+            return socket
+
+    async def _reopen(self, key: _Key) -> EventSocket:
+        """A new socket for ``key`` (called under the lock)."""
+        return await self._dial(key)
+
+    async def _dial(self, key: _Key) -> EventSocket:
+        """Open a socket for ``key``."""
+        raise NotImplementedError
+
+    async def _connect(self, url: str, *, heartbeat: float | None = None) -> aiohttp.ClientWebSocketResponse:
+        """The handshake, within ``connect_timeout``; its failures become provider errors.
+
+        ``heartbeat``: seconds between pings, for a server that closes idle sockets and takes
+        no keep-alive message (None: no pings).
+        """
+        with provider_errors(self.name):
+            async with asyncio.timeout(self._connect_timeout):
+                return await self._http.session().ws_connect(
+                    url, headers=self._headers, autoping=True, heartbeat=heartbeat
+                )
+
+    def _last_message(self, socket: EventSocket) -> str | None:
+        """What to send on ``socket`` before closing it (None: nothing)."""
+        del socket
+        return None
+
+    async def aclose(self) -> None:
+        """Close every socket and the client session; safe to call twice."""
+        sockets, self._sockets = list(self._sockets.values()), {}
+        for socket in sockets:
+            await socket.close(self._last_message(socket))
+        await self._http.aclose()

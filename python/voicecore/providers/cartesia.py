@@ -8,16 +8,11 @@ barge-in cancels that context only, so no reply pays a handshake. The protocol l
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voicecore.errors import ConfigError, ProviderError
-from voicecore.providers._http import ClientSessionOwner, provider_errors
-from voicecore.providers._wstts import EventSocket, ReplyStream
+from voicecore.errors import ConfigError
+from voicecore.providers._wstts import EventSocket, ReplyStream, SocketTTS
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
 from voicecore.sansio import cartesia as proto
 
@@ -36,7 +31,7 @@ _FORMATS = (
 )
 
 
-class CartesiaTTS:
+class CartesiaTTS(SocketTTS[AudioFormat]):
     """A :class:`~voicecore.providers.base.TTS` for Cartesia, one context per reply.
 
     Args:
@@ -77,7 +72,9 @@ class CartesiaTTS:
     ) -> None:
         if not 0 <= max_buffer_delay_ms <= 5000:
             raise ConfigError("max_buffer_delay_ms must be within 0..5000")
-        self.name = name
+        super().__init__(
+            headers=proto.auth_headers(api_key, version), name=name, connect_timeout=connect_timeout
+        )
         self.voice_id = voice_id
         self.model_id = model_id
         self.language = language
@@ -87,13 +84,6 @@ class CartesiaTTS:
         self.generation_config = dict(generation_config or {})
         self.read_timeout = read_timeout
         self.ping_interval = ping_interval
-        self._connect_timeout = connect_timeout
-        self._headers = proto.auth_headers(api_key, version)
-        self._http = ClientSessionOwner()
-        self._sockets: dict[AudioFormat, EventSocket] = {}
-        self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
-        self._prefix = uuid.uuid4().hex[:8]
 
     def output_formats(self) -> Sequence[AudioFormat]:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
@@ -104,7 +94,7 @@ class CartesiaTTS:
 
         One socket serves every voice (each request names its own), so ``voice`` changes nothing.
         """
-        await self._socket(audio)
+        await self._socket(audio, audio)
 
     async def open(self, audio: AudioFormat, *, voice: str | None = None) -> CartesiaStream:
         """A fresh context on the (warm) socket for ``audio``.
@@ -114,7 +104,7 @@ class CartesiaTTS:
             ProviderStatusError: The handshake was refused (bad key or version: 4xx).
             ProviderConnectionError: The server could not be reached.
         """
-        socket = await self._socket(audio)
+        socket = await self._socket(audio, audio)
         request: dict[str, Any] = {
             "model_id": self.model_id,
             "voice": {"mode": "id", "id": voice or self.voice_id},
@@ -125,35 +115,11 @@ class CartesiaTTS:
         }
         if self.generation_config:
             request["generation_config"] = self.generation_config
-        return CartesiaStream(
-            socket, f"{self._prefix}-{next(self._ids)}", request, read_timeout=self.read_timeout
-        )
+        return CartesiaStream(socket, self._reply_id(), request, read_timeout=self.read_timeout)
 
-    async def _socket(self, audio: AudioFormat) -> EventSocket:
-        if audio not in _FORMATS:
-            raise ConfigError(f"{self.name} does not produce {audio}; use one of output_formats()")
-        async with self._lock:
-            socket = self._sockets.get(audio)
-            if socket is not None and socket.alive:
-                return socket
-            with provider_errors(self.name):
-                async with asyncio.timeout(self._connect_timeout):
-                    ws = await self._http.session().ws_connect(
-                        proto.websocket_url(self.base_url),
-                        headers=self._headers,
-                        autoping=True,
-                        heartbeat=self.ping_interval,
-                    )
-            protocol = proto.CartesiaProtocol(provider=self.name)
-            socket = self._sockets[audio] = EventSocket(ws, protocol)
-            return socket
-
-    async def aclose(self) -> None:
-        """Close every socket and the client session; safe to call twice."""
-        sockets, self._sockets = list(self._sockets.values()), {}
-        for socket in sockets:
-            await socket.close()
-        await self._http.aclose()
+    async def _dial(self, key: AudioFormat) -> EventSocket:
+        ws = await self._connect(proto.websocket_url(self.base_url), heartbeat=self.ping_interval)
+        return EventSocket(ws, proto.CartesiaProtocol(provider=self.name))
 
 
 class CartesiaStream(ReplyStream):
@@ -194,7 +160,4 @@ class CartesiaStream(ReplyStream):
         """Cancel the context (barge-in): generation stops, late chunks are dropped."""
         if not self._stop():
             return
-        message = self._protocol.cancel(self.key)
-        if self._socket.alive:
-            with contextlib.suppress(ProviderError):
-                await self._socket.send(message)
+        await self._send_last(self._protocol.cancel(self.key))

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import aiohttp
-
 from voicecore.errors import ConfigError
-from voicecore.providers._http import ClientSessionOwner
-from voicecore.providers._live import LiveSTTStream, connect
+from voicecore.providers._live import LiveSTT, LiveSTTStream
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat, TranscriptUpdate
 from voicecore.sansio import deepgram as proto
-from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = ["DEEPGRAM_URL", "DeepgramSTT", "DeepgramStream"]
 
@@ -31,7 +27,7 @@ _FORMATS = (
 )
 
 
-class DeepgramSTT:
+class DeepgramSTT(LiveSTT):
     """An :class:`~voicecore.providers.base.STT` for Deepgram's live API (Nova models).
 
     Args:
@@ -49,6 +45,8 @@ class DeepgramSTT:
         connect_timeout: Seconds for the WebSocket handshake.
         name: The provider's name in errors and logs.
     """
+
+    request_id_header = "dg-request-id"
 
     def __init__(
         self,
@@ -70,7 +68,13 @@ class DeepgramSTT:
             raise ConfigError(
                 "keepalive_interval must be between 0 and 10 s (Deepgram closes after 10 s idle)"
             )
-        self.name = name
+        super().__init__(
+            headers=proto.auth_headers(api_key),
+            name=name,
+            max_reconnects=max_reconnects,
+            replay_seconds=replay_seconds,
+            connect_timeout=connect_timeout,
+        )
         self.model = model
         self.base_url = base_url
         self.endpointing_ms = endpointing_ms
@@ -78,11 +82,6 @@ class DeepgramSTT:
         self.smart_format = smart_format
         self.params = dict(params or {})
         self.keepalive_interval = keepalive_interval
-        self.max_reconnects = max_reconnects
-        self.replay_seconds = replay_seconds
-        self._headers = proto.auth_headers(api_key)
-        self._connect_timeout = connect_timeout
-        self._http = ClientSessionOwner()
 
     def input_formats(self) -> Sequence[AudioFormat]:
         """μ-law 8 kHz first (phone audio as is), then linear PCM."""
@@ -95,8 +94,7 @@ class DeepgramSTT:
             ProviderStatusError: The handshake was refused (bad key: 401, bad parameters: 400).
             ProviderConnectionError: The server could not be reached.
         """
-        if audio not in _FORMATS:
-            raise ConfigError(f"{self.name} does not take {audio}; use one of input_formats()")
+        self._check_format(audio)
         url = proto.listen_url(
             self.base_url,
             model=self.model,
@@ -109,33 +107,7 @@ class DeepgramSTT:
             extra=self.params,
         )
         protocol = proto.ListenProtocol(provider=self.name, keepalive_interval=self.keepalive_interval)
-        ws = await self._connect(url, protocol)
-        replay = ReplayBuffer(
-            bytes_per_second=audio.bytes_per_second,
-            sample_width=2 if audio.encoding == "pcm16" else 1,
-            capacity_seconds=self.replay_seconds,
-        )
-
-        async def reconnect() -> aiohttp.ClientWebSocketResponse:
-            return await self._connect(url, protocol)
-
-        return DeepgramStream(ws, protocol, replay, reconnect=reconnect, max_reconnects=self.max_reconnects)
-
-    async def _connect(self, url: str, protocol: proto.ListenProtocol) -> aiohttp.ClientWebSocketResponse:
-        ws = await connect(
-            self._http.session(),
-            url,
-            headers=self._headers,
-            provider=self.name,
-            connect_timeout=self._connect_timeout,
-        )
-        # aiohttp keeps the handshake response only privately; its dg-request-id names the stream.
-        protocol.request_id = ws._response.headers.get("dg-request-id")
-        return ws
-
-    async def aclose(self) -> None:
-        """Close the client session; safe to call more than once."""
-        await self._http.aclose()
+        return await self._open_stream(DeepgramStream, audio, url, protocol)
 
 
 class DeepgramStream(LiveSTTStream):

@@ -14,15 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-import aiohttp
-
-from voicecore.errors import ConfigError, ProviderStreamError
-from voicecore.providers._http import ClientSessionOwner
-from voicecore.providers._live import LiveSTTStream, connect
+from voicecore.errors import ProviderStreamError
+from voicecore.providers._live import LiveSTT, LiveSTTStream
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat, TranscriptUpdate
 from voicecore.sansio import deepgram_flux as proto
 from voicecore.sansio.deepgram import auth_headers
-from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = ["DEEPGRAM_URL", "DeepgramFluxSTT", "DeepgramFluxStream"]
 
@@ -32,7 +28,7 @@ DEEPGRAM_URL = "wss://api.deepgram.com"
 _FORMATS = (MULAW_8K, PCM16_16K, AudioFormat("pcm16", 8000), AudioFormat("pcm16", 24000))
 
 
-class DeepgramFluxSTT:
+class DeepgramFluxSTT(LiveSTT):
     """An :class:`~voicecore.providers.base.STT` for Deepgram Flux.
 
     Args:
@@ -52,6 +48,8 @@ class DeepgramFluxSTT:
         name: The provider's name in errors and logs.
     """
 
+    request_id_header = "dg-request-id"
+
     def __init__(
         self,
         *,
@@ -68,20 +66,21 @@ class DeepgramFluxSTT:
         connect_timeout: float = 5.0,
         name: str = "deepgram-flux",
     ) -> None:
-        self.name = name
+        super().__init__(
+            headers=auth_headers(api_key),
+            name=name,
+            max_reconnects=max_reconnects,
+            replay_seconds=replay_seconds,
+            connect_timeout=connect_timeout,
+        )
         self.model = model
         self.base_url = base_url
-        self.max_reconnects = max_reconnects
-        self.replay_seconds = replay_seconds
         self.eot_threshold = eot_threshold
         self.eager_eot_threshold = eager_eot_threshold
         self.eot_timeout_ms = eot_timeout_ms
         self.keyterms = tuple(keyterms)
         self.params = dict(params or {})
         self.url(MULAW_8K)  # thresholds out of range fail here, not on the first call
-        self._headers = auth_headers(api_key)
-        self._connect_timeout = connect_timeout
-        self._http = ClientSessionOwner()
 
     def input_formats(self) -> Sequence[AudioFormat]:
         """μ-law 8 kHz first (phone audio as is), then linear PCM."""
@@ -115,35 +114,9 @@ class DeepgramFluxSTT:
             ProviderStatusError: The handshake was refused (bad key: 401, bad parameters: 400).
             ProviderConnectionError: The server could not be reached.
         """
-        if audio not in _FORMATS:
-            raise ConfigError(f"{self.name} does not take {audio}; use one of input_formats()")
+        self._check_format(audio)
         url = self.url(audio, language)
-        protocol = proto.FluxProtocol(provider=self.name)
-
-        async def reconnect() -> aiohttp.ClientWebSocketResponse:
-            ws = await connect(
-                self._http.session(),
-                url,
-                headers=self._headers,
-                provider=self.name,
-                connect_timeout=self._connect_timeout,
-            )
-            protocol.request_id = ws._response.headers.get("dg-request-id")
-            return ws
-
-        ws = await reconnect()
-        replay = ReplayBuffer(
-            bytes_per_second=audio.bytes_per_second,
-            sample_width=2 if audio.encoding == "pcm16" else 1,
-            capacity_seconds=self.replay_seconds,
-        )
-        return DeepgramFluxStream(
-            ws, protocol, replay, reconnect=reconnect, max_reconnects=self.max_reconnects
-        )
-
-    async def aclose(self) -> None:
-        """Close the client session; safe to call more than once."""
-        await self._http.aclose()
+        return await self._open_stream(DeepgramFluxStream, audio, url, proto.FluxProtocol(provider=self.name))
 
 
 class DeepgramFluxStream(LiveSTTStream):

@@ -8,16 +8,11 @@ handshake. The protocol lives in :mod:`voicecore.sansio.elevenlabs`; this module
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voicecore.errors import ConfigError, ProviderError
-from voicecore.providers._http import ClientSessionOwner, provider_errors
-from voicecore.providers._wstts import EventSocket, ReplyStream
+from voicecore.errors import ConfigError
+from voicecore.providers._wstts import EventSocket, ReplyStream, SocketTTS
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
 from voicecore.sansio import elevenlabs as proto
 
@@ -27,7 +22,7 @@ ELEVENLABS_URL = "wss://api.elevenlabs.io"
 _FORMATS = (MULAW_8K, PCM16_16K, AudioFormat("pcm16", 24000), AudioFormat("pcm16", 8000))
 
 
-class ElevenLabsTTS:
+class ElevenLabsTTS(SocketTTS[tuple[str, AudioFormat]]):
     """A :class:`~voicecore.providers.base.TTS` for ElevenLabs, one context per reply.
 
     Args:
@@ -63,7 +58,7 @@ class ElevenLabsTTS:
     ) -> None:
         if keepalive_interval <= 0:
             raise ConfigError("keepalive_interval must be positive")
-        self.name = name
+        super().__init__(headers=proto.auth_headers(api_key), name=name, connect_timeout=connect_timeout)
         self.voice_id = voice_id
         self.model_id = model_id
         self.base_url = base_url
@@ -72,13 +67,6 @@ class ElevenLabsTTS:
         self.params = dict(params or {})
         self.keepalive_interval = keepalive_interval
         self.read_timeout = read_timeout
-        self._connect_timeout = connect_timeout
-        self._headers = proto.auth_headers(api_key)
-        self._http = ClientSessionOwner()
-        self._sockets: dict[tuple[str, AudioFormat], EventSocket] = {}
-        self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
-        self._prefix = uuid.uuid4().hex[:8]
 
     def output_formats(self) -> Sequence[AudioFormat]:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
@@ -86,7 +74,7 @@ class ElevenLabsTTS:
 
     async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
         """Open the socket for ``audio`` and ``voice`` now, so the first reply pays no handshake."""
-        await self._socket(audio, voice or self.voice_id)
+        await self._socket(audio, (voice or self.voice_id, audio))
 
     async def open(self, audio: AudioFormat, *, voice: str | None = None) -> ElevenLabsStream:
         """A new context on the (warm) socket for ``audio`` and ``voice``.
@@ -96,9 +84,9 @@ class ElevenLabsTTS:
             ProviderStatusError: The handshake was refused.
             ProviderConnectionError: The server could not be reached.
         """
-        socket = await self._socket(audio, voice or self.voice_id)
+        socket = await self._socket(audio, (voice or self.voice_id, audio))
         assert isinstance(socket.protocol, proto.MultiContextProtocol)
-        context_id = f"{self._prefix}-{next(self._ids)}"
+        context_id = self._reply_id()
         init = socket.protocol.open_context(
             context_id, voice_settings=self.voice_settings, generation_config=self.generation_config
         )
@@ -106,39 +94,23 @@ class ElevenLabsTTS:
         await socket.send(init)
         return stream
 
-    async def _socket(self, audio: AudioFormat, voice: str) -> EventSocket:
-        if audio not in _FORMATS:
-            raise ConfigError(f"{self.name} does not produce {audio}; use one of output_formats()")
-        key = (voice, audio)
-        async with self._lock:
-            socket = self._sockets.get(key)
-            if socket is not None and socket.alive:
-                return socket
-            url = proto.multi_stream_url(
-                self.base_url,
-                voice,
-                model_id=self.model_id,
-                output_format=proto.output_format_name(audio.encoding, audio.sample_rate),
-                extra=self.params,
-            )
-            with provider_errors(self.name):
-                async with asyncio.timeout(self._connect_timeout):
-                    ws = await self._http.session().ws_connect(url, headers=self._headers, autoping=True)
-            protocol = proto.MultiContextProtocol(
-                bytes_per_ms=audio.bytes_per_second / 1000, provider=self.name
-            )
-            socket = self._sockets[key] = EventSocket(
-                ws, protocol, keepalive=(self.keepalive_interval, protocol.keep_alives)
-            )
-            return socket
+    async def _dial(self, key: tuple[str, AudioFormat]) -> EventSocket:
+        voice, audio = key
+        url = proto.multi_stream_url(
+            self.base_url,
+            voice,
+            model_id=self.model_id,
+            output_format=proto.output_format_name(audio.encoding, audio.sample_rate),
+            extra=self.params,
+        )
+        ws = await self._connect(url)
+        protocol = proto.MultiContextProtocol(bytes_per_ms=audio.bytes_per_second / 1000, provider=self.name)
+        return EventSocket(ws, protocol, keepalive=(self.keepalive_interval, protocol.keep_alives))
 
-    async def aclose(self) -> None:
-        """Close every socket (``close_socket``) and the client session; safe to call twice."""
-        sockets, self._sockets = list(self._sockets.values()), {}
-        for socket in sockets:
-            assert isinstance(socket.protocol, proto.MultiContextProtocol)
-            await socket.close(socket.protocol.close_socket())
-        await self._http.aclose()
+    def _last_message(self, socket: EventSocket) -> str | None:
+        """``close_socket``: the server finishes and closes."""
+        assert isinstance(socket.protocol, proto.MultiContextProtocol)
+        return socket.protocol.close_socket()
 
 
 class ElevenLabsStream(ReplyStream):
@@ -171,7 +143,4 @@ class ElevenLabsStream(ReplyStream):
         """Close the context (``close_context``): generation stops, late audio is dropped."""
         if not self._stop():
             return
-        message = self._protocol.close_context(self.key)
-        if self._socket.alive:
-            with contextlib.suppress(ProviderError):
-                await self._socket.send(message)
+        await self._send_last(self._protocol.close_context(self.key))

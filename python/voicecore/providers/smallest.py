@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from voicecore.errors import ConfigError, ProviderError
-from voicecore.providers._http import ClientSessionOwner, provider_errors
-from voicecore.providers._wstts import EventSocket, ReplyStream
+from voicecore.providers._wstts import EventSocket, ReplyStream, SocketTTS
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
 from voicecore.sansio import smallest as proto
 
@@ -40,7 +37,7 @@ _FORMATS = (
 )
 
 
-class SmallestTTS:
+class SmallestTTS(SocketTTS[tuple[str, AudioFormat]]):
     """A :class:`~voicecore.providers.base.TTS` for Smallest AI Lightning, one request per sentence.
 
     Args:
@@ -86,7 +83,7 @@ class SmallestTTS:
             )
         if not 0 <= complete_backoff_ms <= 10000:
             raise ConfigError("complete_backoff_ms must be within 0..10000")
-        self.name = name
+        super().__init__(headers=proto.auth_headers(api_key), name=name, connect_timeout=connect_timeout)
         self.voice_id = voice_id
         self.base_url = base_url
         self.keepalive_interval = keepalive_interval
@@ -100,14 +97,7 @@ class SmallestTTS:
             **(params or {}),
         }
         self._url = proto.tts_url(base_url, timeout=idle_timeout)
-        self._connect_timeout = connect_timeout
-        self._headers = proto.auth_headers(api_key)
-        self._http = ClientSessionOwner()
-        self._sockets: dict[tuple[str, AudioFormat], EventSocket] = {}
         self._opening: dict[tuple[str, AudioFormat], asyncio.Task[EventSocket]] = {}
-        self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
-        self._prefix = uuid.uuid4().hex[:8]
 
     def output_formats(self) -> Sequence[AudioFormat]:
         """μ-law 8 kHz first (Twilio's payload as is), then linear PCM."""
@@ -115,7 +105,7 @@ class SmallestTTS:
 
     async def warm(self, audio: AudioFormat, *, voice: str | None = None) -> None:
         """Open the socket for ``audio`` now, so the first reply pays no handshake."""
-        await self._socket((voice or self.voice_id, audio))
+        await self._socket(audio, (voice or self.voice_id, audio))
 
     async def open(self, audio: AudioFormat, *, voice: str | None = None) -> SmallestStream:
         """A new reply on the (warm) socket for ``audio`` and ``voice``.
@@ -126,31 +116,21 @@ class SmallestTTS:
             ProviderConnectionError: The server could not be reached.
         """
         key = (voice or self.voice_id, audio)
-        socket = await self._socket(key)
-        return SmallestStream(
-            self, key, socket, f"{self._prefix}-{next(self._ids)}", read_timeout=self.read_timeout
-        )
+        socket = await self._socket(audio, key)
+        return SmallestStream(self, key, socket, self._reply_id(), read_timeout=self.read_timeout)
 
-    async def _socket(self, key: tuple[str, AudioFormat]) -> EventSocket:
-        if key[1] not in _FORMATS:
-            raise ConfigError(f"{self.name} does not produce {key[1]}; use one of output_formats()")
-        async with self._lock:
-            socket = self._sockets.get(key)
-            if socket is None or not socket.alive:
-                socket = None
-                if (opening := self._opening.pop(key, None)) is not None:
-                    with contextlib.suppress(ProviderError):  # it failed: dial again below
-                        socket = await opening  # the successor opened after a barge-in
-                if socket is None or not socket.alive:
-                    socket = await self._dial(key)
-                self._sockets[key] = socket
-            return socket
+    async def _reopen(self, key: tuple[str, AudioFormat]) -> EventSocket:
+        """The successor opened after a barge-in (see :meth:`_replace`), else a new socket."""
+        if (opening := self._opening.pop(key, None)) is not None:
+            with contextlib.suppress(ProviderError):  # it failed: dial again below
+                socket = await opening
+                if socket.alive:
+                    return socket
+        return await self._dial(key)
 
     async def _dial(self, key: tuple[str, AudioFormat]) -> EventSocket:
         voice, audio = key
-        with provider_errors(self.name):
-            async with asyncio.timeout(self._connect_timeout):
-                ws = await self._http.session().ws_connect(self._url, headers=self._headers, autoping=True)
+        ws = await self._connect(self._url)
         request = {
             "voice_id": voice,
             **self._fields,
@@ -176,15 +156,12 @@ class SmallestTTS:
         await socket.close()
 
     async def aclose(self) -> None:
-        """Close every socket and the client session; safe to call twice."""
-        sockets, self._sockets = list(self._sockets.values()), {}
+        """Close every socket (successors being opened too) and the client session; safe to call twice."""
         opening, self._opening = list(self._opening.values()), {}
         for task in opening:
             with contextlib.suppress(ProviderError):
-                sockets.append(await task)
-        for socket in sockets:
-            await socket.close()
-        await self._http.aclose()
+                await (await task).close()
+        await super().aclose()
 
 
 class SmallestStream(ReplyStream):

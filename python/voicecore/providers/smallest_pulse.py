@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import aiohttp
-
-from voicecore.errors import ConfigError
-from voicecore.providers._http import ClientSessionOwner
-from voicecore.providers._live import LiveSTTStream, connect
+from voicecore.providers._live import LiveSTT, LiveSTTStream
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat, TranscriptUpdate
 from voicecore.sansio import smallest_pulse as proto
-from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = ["SMALLEST_URL", "PulseStream", "SmallestPulseSTT"]
 
@@ -33,7 +28,7 @@ _FORMATS = (
 )
 
 
-class SmallestPulseSTT:
+class SmallestPulseSTT(LiveSTT):
     """An :class:`~voicecore.providers.base.STT` for Smallest AI's Pulse streaming model.
 
     Args:
@@ -61,15 +56,16 @@ class SmallestPulseSTT:
         connect_timeout: float = 5.0,
         name: str = "smallest",
     ) -> None:
-        self.name = name
+        super().__init__(
+            headers=proto.auth_headers(api_key),
+            name=name,
+            max_reconnects=max_reconnects,
+            replay_seconds=replay_seconds,
+            connect_timeout=connect_timeout,
+        )
         self.base_url = base_url
         self.model = model
         self.params = dict(params or {})
-        self.max_reconnects = max_reconnects
-        self.replay_seconds = replay_seconds
-        self._headers = proto.auth_headers(api_key)
-        self._connect_timeout = connect_timeout
-        self._http = ClientSessionOwner()
 
     def input_formats(self) -> Sequence[AudioFormat]:
         """μ-law 8 kHz first (phone audio as is), then linear PCM (Pulse does not resample)."""
@@ -82,8 +78,7 @@ class SmallestPulseSTT:
             ProviderStatusError: The handshake was refused (bad key: 401, bad parameters: 400).
             ProviderConnectionError: The server could not be reached.
         """
-        if audio not in _FORMATS:
-            raise ConfigError(f"{self.name} does not take {audio}; use one of input_formats()")
+        self._check_format(audio)
         url = proto.pulse_url(
             self.base_url,
             language=_pulse_language(language),
@@ -92,28 +87,7 @@ class SmallestPulseSTT:
             model=self.model,
             extra=self.params,
         )
-        protocol = proto.PulseProtocol(provider=self.name)
-
-        async def reconnect() -> aiohttp.ClientWebSocketResponse:
-            return await connect(
-                self._http.session(),
-                url,
-                headers=self._headers,
-                provider=self.name,
-                connect_timeout=self._connect_timeout,
-            )
-
-        ws = await reconnect()
-        replay = ReplayBuffer(
-            bytes_per_second=audio.bytes_per_second,
-            sample_width=2 if audio.encoding == "pcm16" else 1,
-            capacity_seconds=self.replay_seconds,
-        )
-        return PulseStream(ws, protocol, replay, reconnect=reconnect, max_reconnects=self.max_reconnects)
-
-    async def aclose(self) -> None:
-        """Close the client session; safe to call more than once."""
-        await self._http.aclose()
+        return await self._open_stream(PulseStream, audio, url, proto.PulseProtocol(provider=self.name))
 
 
 def _pulse_language(language: str) -> str:

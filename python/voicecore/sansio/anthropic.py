@@ -30,10 +30,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError
+from voicecore.errors import ProtocolError, ProviderError
 from voicecore.sansio import openai
-from voicecore.sansio.openai import ChatEvent, ContentDelta, TokenUsage
-from voicecore.sansio.sse import ServerSentEvent, SSEParser
+from voicecore.sansio.chatstream import ChatEvent, ContentDelta, SSEChatStream, TokenUsage
+from voicecore.sansio.sse import SSEParser
 from voicecore.tools import ToolCall
 
 __all__ = [
@@ -260,8 +260,8 @@ class _PendingToolUse:
     fragments: list[str]
 
 
-class MessageStream:
-    """The streamed reply of one request: SSE bytes in, :data:`~voicecore.sansio.openai.ChatEvent` out.
+class MessageStream(SSEChatStream):
+    """The streamed reply of one request: SSE bytes in, :data:`~voicecore.sansio.chatstream.ChatEvent` out.
 
     Text deltas come out as they arrive, a tool use whole when its block stops, and usage at
     ``message_stop``. Usage is reported in voicecore's terms: ``prompt_tokens`` counts every
@@ -275,63 +275,16 @@ class MessageStream:
             next ``receive_*`` call raises it.
     """
 
+    END_MARKERS = "no stop_reason, no message_stop"
+
     def __init__(self, *, provider: str, request_id: str | None = None) -> None:
         """``provider`` and ``request_id`` go into the errors this stream raises."""
-        self.provider = provider
-        self.request_id = request_id
-        self.finish_reason: str | None = None
-        self.done = False
-        self.pending_error: ProviderError | ProtocolError | None = None
-        self._sse = SSEParser()
+        super().__init__(provider=provider, request_id=request_id, sse=SSEParser())
         self._tools: dict[int, _PendingToolUse] = {}
         self._usage: dict[str, int] = {}
 
-    def receive_data(self, data: bytes) -> list[ChatEvent]:
-        """Parse the next piece of the response body."""
-        self._raise_pending()
-        return self._events(self._sse.receive_data(data))
-
-    def receive_eof(self) -> list[ChatEvent]:
-        """The body ended; raises if it ended before the reply did (a dropped connection)."""
-        self._raise_pending()
-        out = self._events(self._sse.receive_eof())
-        self._raise_pending()
-        if self.done:
-            return out
-        if self.finish_reason is None:
-            raise ProviderConnectionError(
-                "the stream ended before the reply finished (no stop_reason, no message_stop); retry",
-                provider=self.provider,
-                request_id=self.request_id,
-            )
-        return out + self._finish()  # stopped but no message_stop: lenient, like the SDK
-
-    def _raise_pending(self) -> None:
-        if self.pending_error is not None:
-            raise self.pending_error
-
-    def _events(self, events: list[ServerSentEvent]) -> list[ChatEvent]:
-        """Events up to an error; the error is raised now, or kept for later if events came first."""
-        out: list[ChatEvent] = []
-        for event in events:
-            if self.done:
-                break
-            try:
-                out += self._event(event.event, event.data)
-            except (ProviderError, ProtocolError) as error:
-                if not out:
-                    raise
-                self.pending_error = error
-                break
-        return out
-
     def _event(self, name: str, data: str) -> list[ChatEvent]:
-        try:
-            event = msgspec.json.decode(data)
-        except msgspec.DecodeError as error:
-            raise ProtocolError(f"{self.provider}: an SSE event is not JSON: {error}", kind="sse") from None
-        if not isinstance(event, dict):
-            raise ProtocolError(f"{self.provider}: an SSE event is not a JSON object", kind="sse")
+        event = self._json(data)
         kind = event.get("type") or name
         if kind == "error" or name == "error":
             raise error_from_body(event, provider=self.provider, status=None, request_id=self.request_id)

@@ -14,8 +14,6 @@ cancelled context still in flight are dropped.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +24,12 @@ import msgspec
 from voicecore.errors import (
     ConfigError,
     ProtocolError,
-    ProviderConnectionError,
     ProviderError,
     ProviderStatusError,
     ProviderStreamError,
 )
-from voicecore.sansio.ttsevents import ReplyAudio, ReplyDone, ReplyEvent, ReplyFailed
+from voicecore.sansio.jsonmsg import b64_audio, json_object
+from voicecore.sansio.ttsevents import ReplyAudio, ReplyDone, ReplyEvent, ReplyFailed, close_error
 
 __all__ = [
     "CARTESIA_VERSION",
@@ -173,12 +171,7 @@ class CartesiaProtocol:
             ProtocolError: The message is not a JSON object, or its audio is not base64.
             ProviderError: An error that names no open context (it concerns the socket).
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         kind = message.get("type")
         key = message.get("context_id")
         key = key if isinstance(key, str) else ""
@@ -205,33 +198,16 @@ class CartesiaProtocol:
         # A chunk or timestamps of flush k: every earlier flush has ended.
         before = self._advance(context, flush_id - 1) if flush_id else 0
         if kind == "chunk":
-            return [ReplyAudio(key, self._audio(message.get("data")), texts_done=before)]
+            return [ReplyAudio(key, b64_audio(message.get("data"), self.provider), texts_done=before)]
         if kind == "timestamps":
             return [ReplyAudio(key, words=_words(message.get("word_timestamps")), texts_done=before)]
         return [ReplyAudio(key, texts_done=before)] if before else []  # phoneme timestamps, ...
 
     def receive_close(self, code: int | None, reason: str) -> ProviderError | None:
         """The socket closed: None when we closed it, else the error it means."""
-        if self.closing and code in (1000, None):
-            return None
-        if code == 1008:
-            return ProviderStreamError(
-                f"closed the socket with 1008 {reason}: a policy violation (API key, limits); check the key",
-                provider=self.provider,
-                retryable=False,
-                status=code,
-            )
-        return ProviderConnectionError(
-            f"closed the socket ({code} {reason}); reconnect", provider=self.provider
+        return close_error(
+            self.provider, code, reason, closing=self.closing, policy="API key, limits", hint="check the key"
         )
-
-    def _audio(self, data: object) -> bytes:
-        if not data:
-            return b""
-        try:
-            return base64.b64decode(str(data), validate=True)
-        except (binascii.Error, ValueError):
-            raise ProtocolError(f"{self.provider}: audio is not base64", kind="audio") from None
 
     def _error(self, message: Mapping[str, Any]) -> ProviderError:
         """An ``error`` message (``title``/``message``, or the older ``error`` string)."""

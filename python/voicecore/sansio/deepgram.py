@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import msgspec
-
 from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderStreamError
+from voicecore.sansio.jsonmsg import json_object
 from voicecore.sansio.replay import ReplayBuffer
 
 __all__ = [
@@ -203,12 +202,7 @@ class ListenProtocol:
 
     def receive_text(self, text: str) -> list[DeepgramEvent]:
         """Parse one text frame."""
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         kind = message.get("type")
         if kind == "Results":
             return [self._results(message)]

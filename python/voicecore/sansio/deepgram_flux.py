@@ -19,8 +19,10 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from voicecore.errors import ConfigError, ProtocolError, ProviderError, ProviderStreamError
+from voicecore.errors import ConfigError, ProviderError, ProviderStreamError
 from voicecore.sansio.deepgram import CLOSE_STREAM, close_error
+from voicecore.sansio.jsonmsg import json_object
+from voicecore.sansio.livestt import PlainAudioProtocol
 
 __all__ = [
     "TURN_EVENTS",
@@ -179,7 +181,7 @@ def configure_message(
     return msgspec.json.encode(message).decode()
 
 
-class FluxProtocol:
+class FluxProtocol(PlainAudioProtocol):
     """One Flux stream's protocol state (a :class:`~voicecore.providers._live.LiveProtocol`).
 
     Flux needs no keep-alive and has no ``Finalize``: it decides the end of the turn itself,
@@ -193,11 +195,6 @@ class FluxProtocol:
 
     # --- client to server ------------------------------------------------------------------
 
-    def send_audio(self, audio: bytes, now: float) -> bytes | None:
-        """The binary frame for ``audio``; None for no audio."""
-        del now
-        return audio or None
-
     def send_finalize(self, now: float) -> str | None:
         """Nothing: Flux ends turns by itself (see the class doc)."""
         del now
@@ -208,16 +205,6 @@ class FluxProtocol:
         self.closing = True
         return CLOSE_STREAM
 
-    def keepalive_at(self, now: float) -> float | None:
-        """None: Flux takes no keep-alive messages."""
-        del now
-        return None
-
-    def send_keepalive(self, now: float) -> str | None:
-        """None (see :meth:`keepalive_at`)."""
-        del now
-        return None
-
     # --- server to client ------------------------------------------------------------------
 
     def receive_text(self, text: str) -> list[FluxEvent]:
@@ -227,12 +214,7 @@ class FluxProtocol:
             ProtocolError: The frame is not a JSON object.
             ProviderStreamError: The server's fatal ``Error``.
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         kind = message.get("type")
         self.request_id = message.get("request_id") or self.request_id
         if kind == "TurnInfo":

@@ -15,8 +15,6 @@ the context's first audio.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +30,8 @@ from voicecore.errors import (
     ProviderError,
     ProviderStreamError,
 )
-from voicecore.sansio.ttsevents import ReplyAudio, ReplyDone, ReplyEvent
+from voicecore.sansio.jsonmsg import b64_audio, json_object
+from voicecore.sansio.ttsevents import ReplyAudio, ReplyDone, ReplyEvent, close_error
 
 __all__ = [
     "MultiContextProtocol",
@@ -178,12 +177,7 @@ class MultiContextProtocol:
         A chunk that completes pushed texts is followed by a :class:`ReplyAudio` with
         ``texts_done`` and no audio (the texts end after that chunk's audio).
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         if "message" in message or "error" in message:
             raise self._error(message)
         context_id = message.get("contextId") or message.get("context_id")
@@ -196,26 +190,18 @@ class MultiContextProtocol:
         encoded = message.get("audio")
         if not encoded:
             return []
-        try:
-            audio = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise ProtocolError(f"{self.provider}: audio is not base64", kind="audio") from None
+        audio = b64_audio(encoded, self.provider)
         return self._audio(context_id, audio, message.get("alignment") or message.get("normalizedAlignment"))
 
     def receive_close(self, code: int | None, reason: str) -> ProviderError | None:
         """The socket closed: None after ``close_socket``, else the error it means."""
-        if self.closing and code in (1000, None):
-            return None
-        if code == 1008:
-            return ProviderStreamError(
-                f"closed the socket with 1008 {reason}: a policy violation (API key, quota, limits); "
-                "check the key and the voice",
-                provider=self.provider,
-                retryable=False,
-                status=code,
-            )
-        return ProviderConnectionError(
-            f"closed the socket ({code} {reason}); reconnect", provider=self.provider
+        return close_error(
+            self.provider,
+            code,
+            reason,
+            closing=self.closing,
+            policy="API key, quota, limits",
+            hint="check the key and the voice",
         )
 
     def _audio(self, context_id: str, audio: bytes, alignment: Mapping[str, Any] | None) -> list[ReplyEvent]:

@@ -24,12 +24,12 @@ import msgspec
 
 from voicecore.errors import (
     ProtocolError,
-    ProviderConnectionError,
     ProviderError,
     ProviderStatusError,
     ProviderStreamError,
 )
-from voicecore.sansio.sse import ServerSentEvent, SSEParser
+from voicecore.sansio.chatstream import ChatEvent, ContentDelta, SSEChatStream, TokenUsage
+from voicecore.sansio.sse import SSEParser
 from voicecore.tools import ToolCall
 
 __all__ = [
@@ -61,27 +61,6 @@ _HINTS = {
 _RETRYABLE_TYPES = frozenset(
     {"server_error", "api_error", "internal_error", "rate_limit_error", "overloaded_error"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ContentDelta:
-    """A piece of the reply text (content, or a refusal, which is meant for the user too)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    """The token counts the server reported for the request (see :class:`~voicecore.providers.base.Usage`)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-ChatEvent = ContentDelta | ToolCall | TokenUsage
-"""What :class:`ChatCompletionStream` gives out."""
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -198,7 +177,7 @@ class _PendingCall:
     arguments: list[str]
 
 
-class ChatCompletionStream:
+class ChatCompletionStream(SSEChatStream):
     """The streamed reply of one request: SSE bytes in, :data:`ChatEvent` values out.
 
     Text deltas come out as they arrive; tool calls come out whole, once their choice finishes
@@ -212,64 +191,20 @@ class ChatCompletionStream:
             next ``receive_*`` call raises it (a pump should raise it before reading more).
     """
 
+    END_MARKERS = "no finish_reason, no [DONE]"
+
     def __init__(self, *, provider: str, request_id: str | None = None) -> None:
         """``provider`` and ``request_id`` go into the errors this stream raises."""
-        self.provider = provider
-        self.request_id = request_id
-        self.finish_reason: str | None = None
-        self.done = False
-        self.pending_error: ProviderError | ProtocolError | None = None
-        self._sse = SSEParser(extra_data_fields=("error",))
+        super().__init__(
+            provider=provider, request_id=request_id, sse=SSEParser(extra_data_fields=("error",))
+        )
         self._calls: dict[int, _PendingCall] = {}
         self._usage: TokenUsage | None = None
-
-    def receive_data(self, data: bytes) -> list[ChatEvent]:
-        """Parse the next piece of the response body."""
-        self._raise_pending()
-        return self._events(self._sse.receive_data(data))
-
-    def receive_eof(self) -> list[ChatEvent]:
-        """The body ended; raises if it ended before the reply did (a dropped connection)."""
-        self._raise_pending()
-        out = self._events(self._sse.receive_eof())
-        self._raise_pending()
-        if self.done:
-            return out
-        if self.finish_reason is None:
-            raise ProviderConnectionError(
-                "the stream ended before the reply finished (no finish_reason, no [DONE]); retry",
-                provider=self.provider,
-            )
-        return out + self._finish()  # finished but no [DONE]: lenient, like the SDK
-
-    def _raise_pending(self) -> None:
-        if self.pending_error is not None:
-            raise self.pending_error
-
-    def _events(self, events: list[ServerSentEvent]) -> list[ChatEvent]:
-        """Events up to an error; the error is raised now, or kept for later if events came first."""
-        out: list[ChatEvent] = []
-        for event in events:
-            if self.done:
-                break
-            try:
-                out += self._event(event.event, event.data)
-            except (ProviderError, ProtocolError) as error:
-                if not out:
-                    raise
-                self.pending_error = error
-                break
-        return out
 
     def _event(self, kind: str, data: str) -> list[ChatEvent]:
         if data.strip() == _DONE:
             return self._finish()
-        try:
-            chunk = msgspec.json.decode(data)
-        except msgspec.DecodeError as error:
-            raise ProtocolError(f"{self.provider}: an SSE event is not JSON: {error}", kind="sse") from None
-        if not isinstance(chunk, dict):
-            raise ProtocolError(f"{self.provider}: an SSE event is not a JSON object", kind="sse")
+        chunk = self._json(data)
         if kind == "error" or "error" in chunk or chunk.get("object") == "error":
             raise error_from_body(chunk, provider=self.provider, status=None, request_id=self.request_id)
         out: list[ChatEvent] = []

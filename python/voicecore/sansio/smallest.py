@@ -11,8 +11,6 @@ message: :meth:`LightningProtocol.drop` forgets a reply, and its late audio is d
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +27,8 @@ from voicecore.errors import (
     ProviderStatusError,
     ProviderStreamError,
 )
-from voicecore.sansio.ttsevents import ReplyAudio, ReplyEvent, ReplyFailed
+from voicecore.sansio.jsonmsg import b64_audio, json_object
+from voicecore.sansio.ttsevents import ReplyAudio, ReplyEvent, ReplyFailed, close_error
 
 __all__ = [
     "LightningProtocol",
@@ -184,12 +183,7 @@ class LightningProtocol:
             ProtocolError: The message is not a JSON object, or its audio is not base64.
             ProviderError: An error that names no request (it concerns the socket).
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         status = message.get("status")
         request_id = message.get("external_request_id")
         if request_id is None and self._requests and status != "error":
@@ -206,7 +200,7 @@ class LightningProtocol:
             request.complete = True
             return self._advance(request.key, None)
         if status == "chunk":
-            return self._deliver(request, self._audio(data.get("audio")), ())
+            return self._deliver(request, b64_audio(data.get("audio"), self.provider), ())
         if status == "word_timestamp":
             word, end = data.get("word"), data.get("end")
             if isinstance(word, str) and isinstance(end, int | float) and not isinstance(end, bool):
@@ -215,17 +209,8 @@ class LightningProtocol:
 
     def receive_close(self, code: int | None, reason: str) -> ProviderError | None:
         """The socket closed: None when we closed it, else the error it means."""
-        if self.closing and code in (1000, None):
-            return None
-        if code == 1008:
-            return ProviderStreamError(
-                f"closed the socket with 1008 {reason}: a policy violation (API key, concurrency limit)",
-                provider=self.provider,
-                retryable=False,
-                status=code,
-            )
-        return ProviderConnectionError(
-            f"closed the socket ({code} {reason}); reconnect", provider=self.provider
+        return close_error(
+            self.provider, code, reason, closing=self.closing, policy="API key, concurrency limit"
         )
 
     def _deliver(
@@ -285,14 +270,6 @@ class LightningProtocol:
             return []  # about a keep-alive, or a request of a reply already dropped
         self.drop(key)
         return [ReplyFailed(key, error)]
-
-    def _audio(self, data: object) -> bytes:
-        if not data:
-            return b""
-        try:
-            return base64.b64decode(str(data), validate=True)
-        except (binascii.Error, ValueError):
-            raise ProtocolError(f"{self.provider}: audio is not base64", kind="audio") from None
 
     def _error(self, message: Mapping[str, Any]) -> ProviderError:
         """An error message (``{"error": {"message", "code"}}`` or ``message`` at the top)."""

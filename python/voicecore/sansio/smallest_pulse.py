@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import msgspec
-
-from voicecore.errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderStreamError
+from voicecore.errors import ProviderConnectionError, ProviderError, ProviderStreamError
+from voicecore.sansio.jsonmsg import json_object
+from voicecore.sansio.livestt import PlainAudioProtocol
 
 __all__ = [
     "CLOSE_STREAM",
@@ -116,7 +116,7 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-class PulseProtocol:
+class PulseProtocol(PlainAudioProtocol):
     """One Pulse stream's protocol state (a :class:`~voicecore.providers._live.LiveProtocol`).
 
     Pulse documents no keep-alive message (WebSocket pings keep the socket open).
@@ -130,11 +130,6 @@ class PulseProtocol:
 
     # --- client to server ------------------------------------------------------------------
 
-    def send_audio(self, audio: bytes, now: float) -> bytes | None:
-        """The binary frame for ``audio``; None for no audio."""
-        del now
-        return audio or None
-
     def send_finalize(self, now: float) -> str:
         """``finalize``: one final transcript of what was sent so far; the stream stays open."""
         del now
@@ -145,16 +140,6 @@ class PulseProtocol:
         self.closing = True
         return CLOSE_STREAM
 
-    def keepalive_at(self, now: float) -> float | None:
-        """None: Pulse takes no keep-alive messages."""
-        del now
-        return None
-
-    def send_keepalive(self, now: float) -> str | None:
-        """None (see :meth:`keepalive_at`)."""
-        del now
-        return None
-
     # --- server to client ------------------------------------------------------------------
 
     def receive_text(self, text: str) -> list[PulseEvent]:
@@ -164,12 +149,7 @@ class PulseProtocol:
             ProtocolError: The frame is not a JSON object.
             ProviderStreamError: The server's ``error`` message.
         """
-        try:
-            message = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ProtocolError(f"{self.provider}: a message is not JSON", kind="json") from None
-        if not isinstance(message, dict):
-            raise ProtocolError(f"{self.provider}: a message is not a JSON object", kind="json")
+        message = json_object(text, self.provider)
         self.request_id = message.get("session_id") or self.request_id
         kind = message.get("type")
         if kind == "error" or message.get("status") == "error":

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voicecore.errors import ProviderError
+from voicecore.errors import ProviderConnectionError, ProviderError, ProviderStreamError
 
-__all__ = ["ReplyAudio", "ReplyDone", "ReplyEvent", "ReplyFailed"]
+__all__ = ["ReplyAudio", "ReplyDone", "ReplyEvent", "ReplyFailed", "close_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +47,24 @@ class ReplyFailed:
 
 
 ReplyEvent = ReplyAudio | ReplyDone | ReplyFailed
+
+
+def close_error(
+    provider: str, code: int | None, reason: str, *, closing: bool, policy: str, hint: str = ""
+) -> ProviderError | None:
+    """What a close of a TTS socket means: None when we closed it, else the error.
+
+    A 1008 (a policy violation: ``policy`` lists the usual causes, ``hint`` what to check) is
+    not retryable; any other close is a dropped connection, retryable on a new socket.
+    """
+    if closing and code in (1000, None):
+        return None
+    if code == 1008:
+        advice = f"; {hint}" if hint else ""
+        return ProviderStreamError(
+            f"closed the socket with 1008 {reason}: a policy violation ({policy}){advice}",
+            provider=provider,
+            retryable=False,
+            status=code,
+        )
+    return ProviderConnectionError(f"closed the socket ({code} {reason}); reconnect", provider=provider)
