@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from voicecore.caller import FRAME_BYTES, TwilioCaller
-from voicecore.sansio.call_events import CallerHungUp, DtmfPressed, MarkPlayed
+from voicecore.caller import FRAME_BYTES, TwilioCaller, media_head, media_message
+from voicecore.sansio.call_events import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed
 from voicecore.sansio.twilio import StreamStarted, TwilioProtocol
 
 
@@ -135,3 +135,21 @@ def test_the_caller_sends_what_twilio_sends() -> None:
         assert len(base64.b64decode(body["payload"], validate=True)) == FRAME_BYTES
     payloads = [base64.b64decode(body["payload"]) for body in media]
     assert b"\x00" * FRAME_BYTES in payloads  # the caller's speech went out among the silence
+
+
+def test_a_pre_encoded_media_message_is_the_json_twilio_sends() -> None:
+    frame = bytes(range(FRAME_BYTES))
+    payload = base64.b64encode(frame).decode()
+    text = media_message(media_head("MZ42"), 3, payload, 5)
+
+    assert json.loads(text) == {
+        "event": "media",
+        "streamSid": "MZ42",
+        "media": {"track": "inbound", "chunk": "3", "timestamp": "40", "payload": payload},
+        "sequenceNumber": "5",
+    }
+    protocol = TwilioProtocol()
+    protocol.receive_text(json.dumps({"event": "start", "start": {"streamSid": "MZ42", "callSid": "CA42"}}))
+    protocol.receive_text(text)
+    assert not protocol.problems
+    assert protocol.events_received()[1:] == [CallerAudio(frame, 40)]

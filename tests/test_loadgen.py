@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from voicecore.caller import FRAME_BYTES
 from voicecore.errors import ServerProcessError
 from voicecore.loadgen import FakeDelays, LoadReport, TurnResult, added_latency, percentile, trim_silence
 from voicecore.loadresults import write_results
+from voicecore.loadserver import probe_loop_lag
 from voicecore.playout_meter import PlayoutMeter
 from voicecore.runtime.loop import run
 
@@ -389,3 +392,19 @@ def test_table_has_a_row_per_run() -> None:
     assert len(lines) == 4
     with pytest.raises(ValueError, match="no runs"):
         loadgen.table([])
+
+
+def test_the_servers_loop_lag_probe_sees_a_blocked_loop() -> None:
+    async def blocked() -> list[tuple[float, float]]:
+        lags: list[tuple[float, float]] = []
+        probe = asyncio.get_running_loop().create_task(probe_loop_lag(lags, every=0.01))
+        await asyncio.sleep(0.03)
+        time.sleep(0.1)  # noqa: ASYNC251 (blocks the loop on purpose: the probe wakes >= 90 ms late)
+        await asyncio.sleep(0.03)
+        probe.cancel()
+        return lags
+
+    lags = asyncio.run(blocked())
+    assert max(late for _, late in lags) >= 0.09
+    assert all(late >= 0 for _, late in lags)
+    assert [t for t, _ in lags] == sorted(t for t, _ in lags)

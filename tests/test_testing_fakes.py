@@ -35,6 +35,25 @@ def test_fake_stt_sends_an_interim_then_the_final_on_finalize() -> None:
     ]
 
 
+@pytest.mark.parametrize(("cycle", "expected"), [(True, ["yes", "no", "yes"]), (False, ["yes", "no"])])
+def test_fake_stt_cycle_starts_the_script_again(cycle: bool, expected: list[str]) -> None:
+    async def run() -> list[str]:
+        stream = await FakeSTT(["yes", "no"], latency=0.0, cycle=cycle).open(PCM16_16K, language="en")
+        finals = []
+        for _ in range(3):
+            await stream.push_audio(b"\x00\x20" * 320)
+            await stream.finalize()
+            try:
+                async with asyncio.timeout(0.5):
+                    finals.append((await anext(aiter(stream))).text)
+            except TimeoutError:
+                break  # the script ran out: no final
+        await stream.aclose()
+        return finals
+
+    assert asyncio.run(run()) == expected
+
+
 def test_fake_stt_outage_is_a_retryable_error() -> None:
     async def run() -> None:
         stream = await FakeSTT(["hi"], fail_after_bytes=320).open(PCM16_16K, language="en")

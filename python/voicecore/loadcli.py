@@ -201,6 +201,13 @@ def add_bench_server(subparsers: Subparsers, prog: str) -> None:
         default=None,
         help="run under cProfile; write its stats to FILE",
     )
+    parser.add_argument(
+        "--loop-lag",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="write how late each 10 ms timer of its event loop woke to FILE (JSON [[time, seconds], ...])",
+    )
     parser.set_defaults(handler=_run_bench_server)
 
 
@@ -208,7 +215,12 @@ def _run_bench_server(args: argparse.Namespace, extra: list[str]) -> int:
     from voicecore import loadserver
 
     loadserver.serve(
-        args.port, delays=FakeDelays(), max_calls=args.max_calls, out=sys.stdout, profile=args.profile
+        args.port,
+        delays=FakeDelays(),
+        max_calls=args.max_calls,
+        out=sys.stdout,
+        profile=args.profile,
+        loop_lag=args.loop_lag,
     )
     return 0
 

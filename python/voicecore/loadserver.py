@@ -4,7 +4,9 @@
 and the tests); :func:`serve` is ``python -m voicecore bench server``, the same server in a
 process of its own, which ``bench load`` spawns pinned to one core and measures from ``/proc``.
 It prints :data:`LISTENING` with its stream URL once it accepts calls, and stops on SIGTERM or
-SIGINT; with a profile path it runs under cProfile and writes the stats when it stops.
+SIGINT; with a profile path it runs under cProfile and writes the stats when it stops; with a
+loop-lag path it writes how late each 10 ms timer of its event loop woke (:func:`probe_loop_lag`), the
+server's own view of whether its loop kept up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import json
 import signal
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ __all__ = [
     "UTTERANCE",
     "FakeDelays",
     "fake_server",
+    "probe_loop_lag",
     "serve",
 ]
 
@@ -83,7 +87,7 @@ async def fake_server(delays: FakeDelays, max_calls: int, port: int = 0) -> Asyn
 
     def stt(keys: Mapping[str, str], options: Mapping[str, Any]) -> FakeSTT:
         loud_bytes = round(delays.interim_after * 32_000)  # the fake STT takes PCM16 at 16 kHz
-        return FakeSTT([UTTERANCE] * 10_000, latency=delays.stt, interim_after_bytes=loud_bytes)
+        return FakeSTT([UTTERANCE], cycle=True, latency=delays.stt, interim_after_bytes=loud_bytes)
 
     def llm(keys: Mapping[str, str], options: Mapping[str, Any]) -> FakeLLM:
         reply = FakeReply(
@@ -108,17 +112,40 @@ async def fake_server(delays: FakeDelays, max_calls: int, port: int = 0) -> Asyn
         await server.shutdown(drain_timeout=0)
 
 
-async def _serve_until_signalled(port: int, delays: FakeDelays, max_calls: int, out: TextIO) -> None:
+async def probe_loop_lag(out: list[tuple[float, float]], every: float = 0.01) -> None:
+    """Append ``(loop time, seconds late)`` for each ``every``-second sleep to ``out`` until cancelled."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(every)
+        now = loop.time()
+        out.append((now, max(now - before - every, 0.0)))
+
+
+async def _serve_until_signalled(
+    port: int, delays: FakeDelays, max_calls: int, out: TextIO, lags: list[tuple[float, float]] | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with fake_server(delays, max_calls, port) as url:
+        probe = loop.create_task(probe_loop_lag(lags)) if lags is not None else None
         print(f"voicecore load-test server {LISTENING} {url}", file=out, flush=True)
         await stop.wait()
+        if probe is not None:
+            probe.cancel()
 
 
-def serve(port: int, *, delays: FakeDelays, max_calls: int, out: TextIO, profile: Path | None = None) -> None:
+def serve(
+    port: int,
+    *,
+    delays: FakeDelays,
+    max_calls: int,
+    out: TextIO,
+    profile: Path | None = None,
+    loop_lag: Path | None = None,
+) -> None:
     """Run the load-test server on ``port`` (0: any) until SIGTERM or SIGINT.
 
     Args:
@@ -127,6 +154,7 @@ def serve(port: int, *, delays: FakeDelays, max_calls: int, out: TextIO, profile
         max_calls: Calls it admits at once.
         out: Where the :data:`LISTENING` line goes.
         profile: Write cProfile stats of the whole run here (for ``python -m pstats``).
+        loop_lag: Write the event loop's lag here as JSON ``[[loop time, seconds late], ...]``.
     """
     from voicecore.runtime.loop import run
 
@@ -135,9 +163,13 @@ def serve(port: int, *, delays: FakeDelays, max_calls: int, out: TextIO, profile
     profiler = cProfile.Profile() if profile is not None else None
     if profiler is not None:
         profiler.enable()
+    lags: list[tuple[float, float]] | None = [] if loop_lag is not None else None
     try:
-        run(_serve_until_signalled(port, delays, max_calls, out))
+        run(_serve_until_signalled(port, delays, max_calls, out, lags))
     finally:
         if profiler is not None and profile is not None:
             profiler.disable()
             profiler.dump_stats(profile)
+        if loop_lag is not None:
+            loop_lag.parent.mkdir(parents=True, exist_ok=True)
+            loop_lag.write_text(json.dumps(lags), encoding="utf-8")

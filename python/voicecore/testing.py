@@ -132,6 +132,9 @@ class FakeSTT:
         fail_after_bytes: The first stream opened fails (a retryable outage) once this much
             audio arrived (None: never); streams opened after it work.
         full_interims: Interim results carry the whole next utterance (else its first word).
+        cycle: Start the script again once it runs out (a caller who says the same forever, in
+            a script of one: the load test's hundreds of calls each held a 10 000-entry list,
+            which every garbage collection walked).
     """
 
     utterances: Sequence[str] = ()
@@ -140,6 +143,7 @@ class FakeSTT:
     formats: Sequence[AudioFormat] = (PCM16_16K,)
     fail_after_bytes: int | None = None
     full_interims: bool = False
+    cycle: bool = False
     name: str = "fake-stt"
     opened: list[_FakeSTTStream] = field(default_factory=list)
 
@@ -191,6 +195,8 @@ class _FakeSTTStream:
         if not self.script or self.closed or not self._since_final:
             return  # nothing was said since the last final
         text = self.script.popleft()
+        if self.owner.cycle:
+            self.script.append(text)
         self._since_final, self._interim_sent = 0, False
         task = asyncio.get_running_loop().create_task(self._final_later(text), name="fake-stt-final")
         self._tasks.add(task)
