@@ -175,6 +175,28 @@ def test_barge_in_clears_while_a_sentence_is_still_streaming_after_the_last_mark
     assert len(transport.clears) == 1
 
 
+def test_barge_in_clears_a_sentence_that_began_after_the_previous_one_had_played(
+    loop: LoopName,
+) -> None:
+    # A slow LLM: "Sure." is spoken and its mark comes back before the next sentence's text
+    # (and audio) exists. The reply is still streaming, so the agent becomes audible again with
+    # that sentence, and speech over it must interrupt.
+    rest = "Here is the rest of a rather long answer that keeps on going for a good while."
+    reply = FakeReply("Sure. " + rest, tokens_per_second=8.0)
+    session, transport, _, _ = make(utterances=["tell me", "stop there"], replies=[reply, "Okay."])
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me everything"))
+        await until(lambda: len(transport.marks_played) >= 1)  # "Sure." played, nothing queued
+        heard = len(transport.played)
+        await until(lambda: len(transport.played) > heard + 1600, within=15.0)  # the rest: playing
+        transport.say(speech("no stop there please"))
+        await until(lambda: bool(transport.clears) or len(transport.marks_played) >= 3, within=15.0)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert len(transport.clears) == 1
+
+
 def test_backchannel_while_the_agent_speaks_is_ignored(loop: LoopName) -> None:
     reply = "Here is a fairly long answer. It goes on for a while. And then it ends."
     session, transport, llm, _ = make(utterances=["question", "yeah"], replies=[reply])

@@ -148,6 +148,7 @@ class Session:
         # Sentences whose audio is going out but whose mark is not sent yet (the ledger learns of
         # a sentence only at its mark): while any is, the agent is audible though the ledger is idle.
         self._unmarked = 0
+        self._streaming = 0  # TTS pumps that may still send audio (a reply between sentences)
         inbound = transport.input_format
         vad_rate = 8000 if inbound.sample_rate == 8000 else 16000
         self._vad_format = AudioFormat("pcm16", vad_rate)
@@ -230,6 +231,14 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    def _playback_idle(self) -> bool:
+        """Nothing is playing or about to: every sentence sent has played and no reply is streaming.
+
+        A reply whose next sentence is still being written stays audible across the gap, so
+        speech over that sentence's audio still interrupts it.
+        """
+        return self.ledger.idle and not self._unmarked and not self._streaming
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -403,7 +412,7 @@ class Session:
                         self._close_clock(segment.turn)
                     if segment.turn in self._unplayed and not self.ledger.pending(segment.turn):
                         self._played(segment.turn)
-                    if self.ledger.idle and not self._unmarked:
+                    if self._playback_idle():
                         self._handle(t.PlaybackIdle())
                         if self._hang_up_when_idle:
                             break
@@ -628,6 +637,7 @@ class _Speaker:
         started = False
         stream_ms = 0.0  # audio sent before the current sentence (word times count from 0)
         segment_ms, segment_start, words = 0.0, None, []
+        session._streaming += 1
         try:
             async for chunk in stream:
                 session._stage(self.turn, "tts_first_byte")
@@ -662,10 +672,11 @@ class _Speaker:
                     segment_ms, segment_start, words = 0.0, None, []
                     await session.transport.send_mark(mark)
         finally:
+            session._streaming -= 1
             if segment_start is not None:  # cancelled, failed, or audio after the last sentence
                 session._unmarked -= 1
-        if segment_start is not None and session.ledger.idle and not session._unmarked:
-            session._handle(t.PlaybackIdle())  # no mark will come back for that trailing audio
+        if session._playback_idle():
+            session._handle(t.PlaybackIdle())  # everything sent had played before the stream ended
 
 
 def _join_resumed(heard: str, unheard: str) -> str:
