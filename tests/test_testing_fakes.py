@@ -9,7 +9,17 @@ import sys
 import pytest
 
 from voicecore.errors import ProviderStatusError
-from voicecore.providers.base import LLM, PCM16_16K, STT, TTS, TextDelta, ToolCall, TranscriptUpdate, Usage
+from voicecore.providers.base import (
+    LLM,
+    PCM16_16K,
+    STT,
+    TTS,
+    AudioChunk,
+    TextDelta,
+    ToolCall,
+    TranscriptUpdate,
+    Usage,
+)
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
 
 
@@ -52,6 +62,28 @@ def test_fake_stt_cycle_starts_the_script_again(cycle: bool, expected: list[str]
         return finals
 
     assert asyncio.run(run()) == expected
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_fakes_keep_what_they_were_sent_only_when_recording(record: bool) -> None:
+    # A load server's fakes run for hours: with record=False they keep nothing per request.
+    async def run() -> tuple[FakeLLM, FakeTTS, list[object]]:
+        llm, tts = FakeLLM(["Hello there."], record=record), FakeTTS(first_byte=0.0, record=record)
+        chunks: list[object] = []
+        for _ in range(3):
+            stream = await llm.complete([{"role": "user", "content": "hi"}])
+            chunks += [chunk async for chunk in stream]
+            speech = await tts.open(PCM16_16K)
+            await speech.push_text("Hello there.")
+            await speech.end_input()
+            chunks += [chunk async for chunk in speech]
+        return llm, tts, chunks
+
+    llm, tts, chunks = asyncio.run(run())
+    assert sum(isinstance(c, TextDelta) for c in chunks) >= 3  # it answered every request
+    assert sum(isinstance(c, AudioChunk) and len(c.audio) > 0 for c in chunks) >= 3  # and spoke
+    kept = 3 if record else 0
+    assert (len(llm.requests), len(llm.streams), len(tts.received), len(tts.spoken)) == (kept,) * 4
 
 
 def test_fake_stt_outage_is_a_retryable_error() -> None:

@@ -174,7 +174,7 @@ class FakeLLMService(LLMService[Any]):
         reply = FakeReply(
             REPLY, first_token=delays.llm_first_token, tokens_per_second=delays.llm_tokens_per_second
         )
-        self._fake = FakeLLM([reply])
+        self._fake = FakeLLM([reply], record=False)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Answer each context frame with a streamed reply between response start and end frames."""
@@ -220,7 +220,10 @@ class FakeTTSService(TTSService):
         await super().start(frame)
         audio = AudioFormat("pcm16", self.sample_rate)
         self._fake = FakeTTS(
-            first_byte=self._delays.tts_first_byte, ms_per_char=self._delays.tts_ms_per_char, formats=(audio,)
+            first_byte=self._delays.tts_first_byte,
+            ms_per_char=self._delays.tts_ms_per_char,
+            formats=(audio,),
+            record=False,
         )
 
     async def stop(self, frame: EndFrame) -> None:

@@ -93,10 +93,10 @@ async def fake_server(delays: FakeDelays, max_calls: int, port: int = 0) -> Asyn
         reply = FakeReply(
             REPLY, first_token=delays.llm_first_token, tokens_per_second=delays.llm_tokens_per_second
         )
-        return FakeLLM([reply])
+        return FakeLLM([reply], record=False)  # a soak must not keep every request
 
     def tts(keys: Mapping[str, str], options: Mapping[str, Any]) -> FakeTTS:
-        return FakeTTS(first_byte=delays.tts_first_byte, ms_per_char=delays.tts_ms_per_char)
+        return FakeTTS(first_byte=delays.tts_first_byte, ms_per_char=delays.tts_ms_per_char, record=False)
 
     for role, factory in (("stt", stt), ("llm", llm), ("tts", tts)):
         registry.register(registry.ProviderEntry(role, "loadgen", factory))  # type: ignore[arg-type]

@@ -271,6 +271,8 @@ class FakeLLM:
 
     replies: Sequence[FakeReply | str] = ()
     name: str = "fake-llm"
+    record: bool = True
+    """Keep ``requests`` and ``streams`` (tests); off for long-running servers (load tests, soaks)."""
     requests: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
     streams: list[_FakeLLMStream] = field(default_factory=list)
     """The streams it returned, one per request (``closed`` says whether each was closed)."""
@@ -280,15 +282,18 @@ class FakeLLM:
         self, messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] = ()
     ) -> _FakeLLMStream:
         """The next reply (the last one repeats when the script runs out)."""
-        self.requests.append(([dict(m) for m in messages], list(tools)))
+        if self.record:
+            self.requests.append(([dict(m) for m in messages], list(tools)))
         if not self.replies:
             reply = FakeReply("")
         else:
             item = self.replies[min(self._next, len(self.replies) - 1)]
             reply = FakeReply(item) if isinstance(item, str) else item
         self._next += 1
-        self.streams.append(_FakeLLMStream(reply, self._next))
-        return self.streams[-1]
+        stream = _FakeLLMStream(reply, self._next)
+        if self.record:
+            self.streams.append(stream)
+        return stream
 
 
 class _FakeLLMStream:
@@ -344,6 +349,7 @@ class FakeTTS:
         formats: Formats it produces.
         fail_on: Text that makes the stream fail (retryable) when it is pushed.
         received: Every text pushed to its streams (``spoken``: the texts synthesized).
+        record: Keep ``received`` and ``spoken`` (tests); off for long-running servers.
     """
 
     first_byte: float = 0.05
@@ -353,6 +359,7 @@ class FakeTTS:
     formats: Sequence[AudioFormat] = (PCM16_16K,)
     fail_on: Iterable[str] = ()
     name: str = "fake-tts"
+    record: bool = True
     spoken: list[str] = field(default_factory=list)
     received: list[str] = field(default_factory=list)
 
@@ -378,7 +385,8 @@ class _FakeTTSStream:
         self._elapsed_ms = 0.0
 
     async def push_text(self, text: str) -> None:
-        self.owner.received.append(text)
+        if self.owner.record:
+            self.owner.received.append(text)
         if text in set(self.owner.fail_on):
             self._texts.put_nowait(f"\x00fail:{text}")
         else:
@@ -396,7 +404,8 @@ class _FakeTTSStream:
             if first:
                 await asyncio.sleep(owner.first_byte)
                 first = False
-            owner.spoken.append(text)
+            if owner.record:
+                owner.spoken.append(text)
             total_ms = max(len(text) * owner.ms_per_char, owner.chunk_ms)
             words = _word_timings(text, self._elapsed_ms, total_ms)
             samples = int(rate * total_ms / 1000)
