@@ -123,10 +123,8 @@ class Session:
         self.events = EventHub(observers)
         self.usage = UsageMeter()
         self._clocks: dict[int, TurnClock] = {}
-        self._unplayed: dict[int, str] = {}
-        self._confirmations: dict[
-            int, asyncio.Event
-        ] = {}  # speculative replies not yet confirmed  # finished replies whose audio is still playing
+        self._unplayed: dict[int, str] = {}  # finished replies whose audio is still playing
+        self._confirmations: dict[int, asyncio.Event] = {}  # speculative replies not yet confirmed
         self._speech_end: float | None = None
         self._end_reason = "caller hung up"
         self.control = CallControl()
