@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from voicecore.caller import FRAME_BYTES, TwilioCaller, media_head, media_message
+from voicecore.fakes.server import LocalServer
 from voicecore.sansio.call_events import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed
 from voicecore.sansio.twilio import StreamStarted, TwilioProtocol
 
@@ -31,16 +32,10 @@ async def recording_server(
             protocol.receive_text(message.data)
         return ws
 
-    app = web.Application()
-    app.router.add_get("/twilio/stream", route)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/twilio/stream"
-    finally:
-        await runner.cleanup()
+    server = LocalServer()
+    server.app.router.add_get("/twilio/stream", route)
+    async with server:
+        yield f"{server.ws_url}/twilio/stream"
 
 
 async def until(condition: Callable[[], bool], within: float = 10.0) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tests.transports.fake_twilio import FakeTwilio
 from voicecore.errors import ProtocolError
+from voicecore.fakes.server import LocalServer
 from voicecore.providers.base import MULAW_8K, AudioFormat
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
@@ -34,16 +35,10 @@ async def stream_server(handler: Handler, **transport_options: int) -> AsyncIter
         await transport.close()
         return ws
 
-    app = web.Application()
-    app.router.add_get("/twilio/stream", route)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/twilio/stream"
-    finally:
-        await runner.cleanup()
+    server = LocalServer()
+    server.app.router.add_get("/twilio/stream", route)
+    async with server:
+        yield f"{server.ws_url}/twilio/stream"
 
 
 async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
