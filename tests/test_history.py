@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voicecore.errors import ConfigError, HistoryError
 from voicecore.history import MESSAGE_OVERHEAD_TOKENS, History, approx_tokens
@@ -339,3 +341,57 @@ def test_malformed_tool_calls_are_rejected(tool_call: dict[str, Any], message: s
     with pytest.raises(HistoryError, match=message):
         history.add_assistant("", [tool_call])
     assert len(history) == 0
+
+
+class _Unpruned(History):
+    """The same history without forgetting: the reference for what every view must hold."""
+
+    def _forget_unreachable(self) -> None:
+        pass
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> list[Op]:
+    """Calls as a session makes them: turns with replies, tool calls, barge-in cuts."""
+    ops: list[Op] = []
+    pending: list[str] = []
+    replaceable = False
+    for n in range(draw(st.integers(1, 60))):
+        kind = draw(st.sampled_from(["user", "assistant", "tools", "result", "replace"]))
+        text = "x" * draw(st.integers(0, 40))
+        if kind == "user":
+            ops.append(("user", text))
+        elif kind == "assistant":
+            ops.append(("assistant", text or "a"))
+            replaceable = True
+        elif kind == "tools":
+            ids = [f"c{n}.{i}" for i in range(draw(st.integers(1, 2)))]
+            pending += ids
+            ops.append(("assistant", text, *ids))
+            replaceable = True
+        elif kind == "result" and pending:
+            ops.append(("tool", pending.pop(draw(st.integers(0, len(pending) - 1))), text))
+        elif kind == "replace" and replaceable:
+            ops.append(("replace", text))
+            replaceable = False  # the session cuts a reply once
+    return ops
+
+
+@settings(max_examples=300)
+@given(ops=conversations(), max_tokens=st.integers(1, 60))
+def test_forgetting_never_changes_a_view(ops: list[Op], max_tokens: int) -> None:
+    history = History("sys", max_tokens=max_tokens)
+    reference = _Unpruned("sys", max_tokens=max_tokens)
+    for op in ops:
+        apply(history, [op])
+        apply(reference, [op])
+        assert history.messages() == reference.messages()
+
+
+def test_a_long_call_keeps_a_bounded_history() -> None:
+    history = History("sys", max_tokens=200)
+    for turn in range(2000):
+        history.add_user(f"question {turn}")
+        history.add_assistant("an answer of some length " * 3)
+    assert len(history) < 60
+    assert short(history.messages())[-2:] == ["U:question 1999", "A:" + "an answer of some length " * 3]

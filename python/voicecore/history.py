@@ -13,6 +13,10 @@ to the LLM, trimmed to a token budget:
   dropped together, so the view never holds an orphan call or an orphan result. Calls whose
   result has not been added yet are left out of the view (the API rejects them).
 
+The history forgets what no view can reach again, so a long call's memory stays bounded: once
+the messages after a turn cost more than ``max_tokens`` (not counting the newest exchange,
+which a barge-in may still shorten), that turn and every older one are dropped for good.
+
 Everything is pure: no clock, no I/O. The budget is counted with a caller-supplied counter;
 the default, :func:`approx_tokens`, is a cheap approximation that needs no tokenizer.
 """
@@ -126,6 +130,7 @@ class History:
             text: The final transcript of the caller's turn.
         """
         self._entries.append(_Entry({"role": "user", "content": text}))
+        self._forget_unreachable()
 
     def add_assistant(self, text: str, tool_calls: Sequence[Mapping[str, Any]] | None = None) -> None:
         """Append an assistant message; a message with neither text nor tool calls is skipped.
@@ -173,7 +178,9 @@ class History:
         """Replace the newest assistant message's text with the part the caller heard.
 
         Used on barge-in. An empty ``text`` removes the message, unless it carries tool
-        calls: then only its text is cleared, and the calls and their results stay.
+        calls: then only its text is cleared, and the calls and their results stay. (A
+        second call without a new assistant message in between edits an older reply, which
+        the history may already have forgotten.)
 
         Args:
             text: The assistant text that was actually played to the caller.
@@ -236,6 +243,26 @@ class History:
             out += block
         return [_copy(message) for message in out]
 
+    def _forget_unreachable(self) -> None:
+        """Drop the oldest turns that no later view can hold.
+
+        A view keeps an older turn only if every newer message fits the budget with it, and
+        the messages before the newest user and assistant messages only ever grow (tool
+        results are added to them). So once those cost more than ``max_tokens`` after a
+        turn, that turn and all before it are out of every future view. Turns with a tool
+        call still awaiting its result are kept, so that its result can still be added.
+        """
+        newest = {entry.message["role"]: i for i, entry in enumerate(self._entries)}
+        settled = min(newest.get("user", 0), newest.get("assistant", len(self._entries)))
+        newer_cost = 0
+        for index in range(settled - 1, 0, -1):
+            entry = self._entries[index]
+            newer_cost += self._view(entry)[1]
+            if entry.message["role"] == "user" and newer_cost > self.max_tokens:
+                if not any(map(_awaits_result, self._entries[:index])):
+                    del self._entries[:index]
+                return
+
     def _view(self, entry: _Entry) -> tuple[list[Message], int]:
         """The messages an entry adds to the view, and their token cost."""
         if entry.view is None:
@@ -252,6 +279,11 @@ class History:
                 block += [entry.results[call["id"]] for call in answered]
             entry.view = (block, sum(self._count(m) for m in block))
         return entry.view
+
+
+def _awaits_result(entry: _Entry) -> bool:
+    """Whether the entry made a tool call that has no result yet."""
+    return any(call["id"] not in entry.results for call in entry.message.get("tool_calls") or ())
 
 
 def _turns(blocks: list[tuple[list[Message], int]]) -> list[tuple[list[Message], int]]:
