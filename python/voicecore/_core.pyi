@@ -337,6 +337,12 @@ class SentenceSplitter:
         first_clause_chars: First-chunk mode: the first piece of each stream is returned at
             its first clause boundary (comma, semicolon, colon, dash) once it has at least
             this many characters, to cut time to first audio. ``None`` (the default) is off.
+        eager_first_end: The first piece of each stream is returned as soon as a push ends
+            with a terminator that only an unusual continuation could undo (``"Sure."``,
+            ``"Of course!"``; not after numbers, abbreviations, initials, URLs or ellipses),
+            saving one token gap before the first audio. A wrong guess ("example." +
+            "com") costs a split, never text. Off by default: output then depends on where
+            tokens end.
 
     Raises:
         ConfigError: A count is negative, ``max_chars`` is 0, ``min_chars`` or
@@ -350,6 +356,7 @@ class SentenceSplitter:
         max_chars: int = 300,
         lang: str | None = None,
         first_clause_chars: int | None = None,
+        eager_first_end: bool = False,
     ) -> Self: ...
     def push(self, text: str) -> list[str]:
         """Take a token of any length; return the sentences it completed, in order (often none)."""
@@ -379,6 +386,10 @@ class SentenceSplitter:
     @property
     def first_clause_chars(self) -> int | None:
         """First-chunk mode threshold, or ``None`` when off."""
+
+    @property
+    def eager_first_end(self) -> bool:
+        """Whether the first piece is released at a likely end without waiting."""
 
 def speakable(text: str) -> str:
     """The text a TTS should read.

@@ -298,6 +298,23 @@ def test_first_clause_mode_releases_the_first_clause_early() -> None:
     assert s.push("Again, ") == ["Again,"]  # flush ended the stream; a new one starts
 
 
+def test_eager_first_end_releases_the_first_sentence_at_its_last_token() -> None:
+    s = SentenceSplitter(eager_first_end=True)
+    assert s.push("Sure") == []
+    assert s.push(". ") == ["Sure."]  # not waiting for the next word to confirm it
+    assert s.push("It is 3.") == []  # later pieces, and numbers, wait as without the option
+    assert s.push("5 degrees. ") == []
+    assert s.flush() == ["It is 3.5 degrees."]
+    assert SentenceSplitter(eager_first_end=True).push("Call Dr. ") == []
+
+
+@pytest.mark.parametrize("text", REPLIES + [text for _, text, _ in CASES])
+def test_eager_first_end_splits_word_tokens_as_without_it(text: str) -> None:
+    # Word-sized tokens, as LLMs stream them: guessing the first end changes no sentence.
+    tokens = re.findall(r"\s*\S+", text)
+    assert stream(SentenceSplitter(eager_first_end=True), tokens) == stream(SentenceSplitter(), tokens)
+
+
 def test_min_chars_joins_short_sentences() -> None:
     text = "Hi. Sure. Here is the plan for today. Ok. Go."
     assert split_whole(text, min_chars=10) == ["Hi. Sure. Here is the plan for today.", "Ok. Go."]
@@ -317,10 +334,13 @@ def test_reset_and_flush() -> None:
 
 
 def test_settings_are_readable() -> None:
-    s = SentenceSplitter(min_chars=5, max_chars=100, lang="EN", first_clause_chars=20)
-    assert (s.min_chars, s.max_chars, s.lang, s.first_clause_chars) == (5, 100, "en", 20)
-    d = SentenceSplitter()
-    assert (d.min_chars, d.max_chars, d.lang, d.first_clause_chars) == (0, 300, None, None)
+    s = SentenceSplitter(min_chars=5, max_chars=100, lang="EN", first_clause_chars=20, eager_first_end=True)
+
+    def settings(s: SentenceSplitter) -> tuple[object, ...]:
+        return (s.min_chars, s.max_chars, s.lang, s.first_clause_chars, s.eager_first_end)
+
+    assert settings(s) == (5, 100, "en", 20, True)
+    assert settings(SentenceSplitter()) == (0, 300, None, None, False)
 
 
 # --- bad arguments ----------------------------------------------------------------------------

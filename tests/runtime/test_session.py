@@ -197,6 +197,20 @@ def test_barge_in_clears_a_sentence_that_began_after_the_previous_one_had_played
     assert len(transport.clears) == 1
 
 
+def test_first_sentence_is_spoken_before_the_next_token_confirms_its_end(loop: LoopName) -> None:
+    # The LLM stalls after "Sure. ": a splitter that waited for the next token to confirm
+    # the sentence's end would say nothing until it came.
+    reply = FakeReply("Sure. Here is the rest.", tokens_per_second=0.01)
+    session, transport, _, tts = make(utterances=["tell me"], replies=[reply])
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        transport.say(speech("tell me everything"))
+        await until(lambda: len(transport.marks_played) >= 1)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert tts.received == ["Sure."]
+
+
 def test_backchannel_while_the_agent_speaks_is_ignored(loop: LoopName) -> None:
     reply = "Here is a fairly long answer. It goes on for a while. And then it ends."
     session, transport, llm, _ = make(utterances=["question", "yeah"], replies=[reply])

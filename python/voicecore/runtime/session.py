@@ -520,7 +520,9 @@ class Session:
                     "call %s turn %d: %s request %s", self.call_id, turn, self.llm.name, stream.request_id
                 )
                 async with _Speaker(self, turn) as speaker:
-                    splitter = SentenceSplitter()
+                    # The first sentence goes to the TTS without waiting a token gap for its
+                    # end to be confirmed: that gap would add to every reply's first audio.
+                    splitter = SentenceSplitter(eager_first_end=True)
                     try:
                         async for chunk in stream:
                             self._stage(turn, "llm_first_token")

@@ -32,12 +32,14 @@ impl PySentenceSplitter {
         max_chars = 300,
         lang = None,
         first_clause_chars = None,
+        eager_first_end = false,
     ))]
     fn new(
         min_chars: i64,
         max_chars: i64,
         lang: Option<&str>,
         first_clause_chars: Option<i64>,
+        eager_first_end: bool,
     ) -> PyResult<Self> {
         let cfg = SplitterConfig {
             min_chars: count("min_chars", min_chars)?,
@@ -45,6 +47,7 @@ impl PySentenceSplitter {
             first_clause_chars: first_clause_chars
                 .map(|n| count("first_clause_chars", n))
                 .transpose()?,
+            eager_first_end,
             lang: Lang::parse(lang).map_err(to_py)?,
         };
         let inner = SentenceSplitter::new(cfg).map_err(to_py)?;
@@ -85,6 +88,11 @@ impl PySentenceSplitter {
     #[getter]
     fn first_clause_chars(&self) -> Option<usize> {
         self.inner.config().first_clause_chars
+    }
+
+    #[getter]
+    fn eager_first_end(&self) -> bool {
+        self.inner.config().eager_first_end
     }
 
     #[getter]

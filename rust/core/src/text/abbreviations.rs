@@ -107,6 +107,11 @@ const NON_TERMINAL: &[&str] = &[
     "al", "approx", "appt", "apt", "assn", "av", "ave", "cf", "dept", "esp", "incl", "viz", "vs",
 ];
 
+/// Abbreviations that end sentences as often as they go on ("Acme Inc. in Ohio", "etc. are").
+const OFTEN_FINAL: &[&str] = &[
+    "bros", "co", "corp", "est", "etc", "inc", "jr", "llc", "ltd", "plc", "sr",
+];
+
 /// Abbreviations that usually precede a number.
 const BEFORE_NUMBER: &[&str] = &[
     "apr", "art", "aug", "ch", "dec", "eq", "feb", "fig", "figs", "jan", "jul", "jun", "mar", "n°",
@@ -163,6 +168,17 @@ pub fn classify(word: &str, prev_capitalised: bool, lang: Lang) -> WordKind {
     } else {
         WordKind::Plain
     }
+}
+
+/// Whether `word` is an abbreviation that often ends a sentence and as often goes on, so that
+/// only the next word can tell (the splitter waits for it even when guessing ends eagerly).
+#[must_use]
+pub fn often_final(word: &str) -> bool {
+    if word.is_empty() || word.len() > 24 {
+        return false;
+    }
+    let mut lower = [0u8; 24];
+    OFTEN_FINAL.contains(&ascii_lower(word, &mut lower))
 }
 
 /// `word` in ASCII lower case, written into `out` (words are at most 24 bytes here).

@@ -25,7 +25,7 @@
 //! * A sentence longer than `max_chars` is cut at its last clause boundary (`,` `;` `:` or a
 //!   dash), else its last space, else where it is. Code blocks are never cut.
 
-use super::abbreviations::{classify, core_word, Lang, WordKind};
+use super::abbreviations::{classify, core_word, often_final, Lang, WordKind};
 use super::chars::{
     is_bullet, is_cjk, is_clause_mark, is_clause_punct, is_closer, is_continuing_punct, is_opener,
     is_space, is_strong_terminator, is_terminator, trim,
@@ -43,6 +43,10 @@ pub struct SplitterConfig {
     /// First-chunk mode: the first piece of a stream is released at its first clause boundary
     /// (a comma, semicolon, colon or dash) once it has at least this many characters.
     pub first_clause_chars: Option<usize>,
+    /// Eager first end: the first piece of a stream is released at a terminator that ends a
+    /// push when only an unusual continuation ("Sure. so", "Visit example.com") could make it
+    /// internal, instead of waiting for the next token to confirm it.
+    pub eager_first_end: bool,
     /// The language whose abbreviations are known.
     pub lang: Lang,
 }
@@ -87,6 +91,7 @@ impl Default for SplitterConfig {
             min_chars: Self::DEFAULT_MIN_CHARS,
             max_chars: Self::DEFAULT_MAX_CHARS,
             first_clause_chars: None,
+            eager_first_end: false,
             lang: Lang::Any,
         }
     }
@@ -281,6 +286,9 @@ impl SentenceSplitter {
         self.buf.push_str(text);
         for (i, c) in text.char_indices() {
             self.step(c, offset + i);
+        }
+        if self.cfg.eager_first_end && !self.emitted_any {
+            self.release_likely_end();
         }
         // Drop what was returned; what remains is the unfinished sentence.
         let done = self.emitted - self.base;
@@ -534,6 +542,41 @@ impl SentenceSplitter {
             WordKind::NonTerminal | WordKind::Initial => None,
             WordKind::BeforeNumber if c.is_ascii_digit() => None,
             _ => Some(run.end),
+        }
+    }
+
+    /// Eager first end: releases the sentence if the pending run would end it before any
+    /// capital letter and nothing but a rare continuation could undo that: never after a
+    /// number, list marker, URL, e-mail address, closing quote or bracket, an ellipsis, or an
+    /// abbreviation that may go on ("Inc.", "etc.", "p." unless it is the only word: "No.").
+    fn release_likely_end(&mut self) {
+        let Some(run) = self.run else { return };
+        let unsure = run.newline || run.bracketed || run.closers || run.dots > 1 || run.ellipsis;
+        if unsure || !self.seg.content {
+            return;
+        }
+        if run.dots == 1 && !run.other {
+            let Some(start) = run.word else { return };
+            let token = self.slice(start, run.start);
+            let word = core_word(token);
+            let plain = token.chars().next_back().is_some_and(char::is_alphabetic)
+                && !token.contains(['.', '@', '/', ':'])
+                && Marker::parse(self.slice(start, run.end)).is_none()
+                && !often_final(word);
+            let alone = self.seg.words == 0;
+            let ends = match classify(word, self.prev_cap, self.cfg.lang) {
+                WordKind::Plain | WordKind::Pronoun => plain,
+                WordKind::BeforeNumber => plain && alone,
+                WordKind::NonTerminal | WordKind::Initial => false,
+            };
+            if !ends {
+                return;
+            }
+        }
+        let long_enough =
+            trim(self.slice(self.emitted, run.end)).chars().count() >= self.cfg.min_chars;
+        if long_enough && self.sentence_end(&run, 'A') == Some(run.end) {
+            self.emit(run.end);
         }
     }
 
@@ -911,6 +954,44 @@ mod tests {
     }
 
     #[test]
+    fn eager_first_end_releases_a_likely_end_without_waiting() {
+        let eager = || {
+            SentenceSplitter::new(SplitterConfig {
+                eager_first_end: true,
+                ..SplitterConfig::default()
+            })
+            .unwrap()
+        };
+        let mut s = eager();
+        assert_eq!(s.push("Sure"), Vec::<String>::new());
+        assert_eq!(s.push("."), ["Sure."]);
+        assert_eq!(s.push(" Here it is."), Vec::<String>::new()); // only the first piece
+        assert_eq!(s.flush(), ["Here it is."]);
+        for text in ["Of course!", "Really?", "Fine, thanks. ", "No."] {
+            assert_eq!(eager().push(text), [text.trim()], "{text:?}");
+        }
+        // Ends that the next character may still undo wait for it, as without the option.
+        for text in [
+            "Call Dr.",
+            "It is 3.",
+            "Take e.g.",
+            "Wait...",
+            "Pick a.",
+            "See J.",
+            "Mail x@y.",
+            "Go to http://x.",
+            "Hi (see [a].",
+        ] {
+            assert_eq!(eager().push(text), Vec::<String>::new(), "{text:?}");
+        }
+        // An unusual continuation costs a split, never text.
+        let mut s = eager();
+        assert_eq!(s.push("Visit example."), ["Visit example."]);
+        assert_eq!(s.push("com today. "), Vec::<String>::new());
+        assert_eq!(s.flush(), ["com today."]);
+    }
+
+    #[test]
     fn min_chars_joins_short_sentences() {
         let cfg = SplitterConfig {
             min_chars: 10,
@@ -972,8 +1053,15 @@ mod tests {
             max_chars in 5usize..80,
             min_chars in 0usize..5,
             first in proptest::option::of(0usize..5),
+            eager in proptest::bool::ANY,
         ) {
-            let cfg = SplitterConfig { min_chars, max_chars, first_clause_chars: first, lang: Lang::Any };
+            let cfg = SplitterConfig {
+                min_chars,
+                max_chars,
+                first_clause_chars: first,
+                eager_first_end: eager,
+                lang: Lang::Any,
+            };
             let run = |tokens: &[String]| {
                 let mut s = SentenceSplitter::new(cfg).unwrap();
                 let mut out = Vec::new();
@@ -985,9 +1073,18 @@ mod tests {
             };
             let whole = run(std::slice::from_ref(&text));
             let streamed = run(&pieces(&text, &cuts));
-            prop_assert_eq!(&streamed, &whole);
-            prop_assert_eq!(squash(&whole.concat()), squash(&text));
-            for s in &whole {
+            // An eager first end depends on where tokens end; in one push it changes nothing.
+            if eager {
+                let cautious = SplitterConfig { eager_first_end: false, ..cfg };
+                let mut s = SentenceSplitter::new(cautious).unwrap();
+                let mut out = s.push(&text);
+                out.extend(s.flush());
+                prop_assert_eq!(&out, &whole);
+            } else {
+                prop_assert_eq!(&streamed, &whole);
+            }
+            prop_assert_eq!(squash(&streamed.concat()), squash(&text));
+            for s in whole.iter().chain(&streamed) {
                 prop_assert!(!s.is_empty() && s.trim() == s);
                 let code = s.contains("```") || s.contains("~~~");
                 prop_assert!(code || s.chars().count() <= max_chars, "{:?} longer than {}", s, max_chars);
