@@ -133,6 +133,16 @@ def test_rss_slope_ignores_samples_before_every_call_was_up() -> None:
     assert ramping.rss_slope() == pytest.approx(0.0)
 
 
+def test_last_half_slope_tells_a_filling_bound_from_a_leak() -> None:
+    # Per-call state fills toward its bound for the first half, then RSS stays flat.
+    filling = [(float(t), 10.0 + min(t, 50)) for t in range(101)]
+    report = LoadReport(1, 1.0, "x", rss=filling, rss_idle=10.0, settled_at=0.0)
+    assert report.rss_slope() > 0
+    assert report.rss_slope(last_half=True) == pytest.approx(0.0)
+    leaking = LoadReport(1, 1.0, "x", rss=[(float(t), 10.0 + t) for t in range(101)], rss_idle=10.0)
+    assert leaking.rss_slope(last_half=True) == pytest.approx(3600.0)
+
+
 # --- the playout meter ------------------------------------------------------------------------
 
 

@@ -379,10 +379,16 @@ def _report_text(
         )
     for report in reports:
         if report.soak:
-            slope = report.summary().get("rss_slope_mib_per_hour")
+            summary = report.summary()
+            slope = summary.get("rss_slope_mib_per_hour")
+            late = summary.get("rss_slope_last_half_mib_per_hour")
             parts.append(
                 f"\n{report.target} soak: {report.calls} calls for {report.duration / 60:g} min; server RSS "
-                + (f"slope {slope:+.1f} MiB/h" if slope is not None else "slope unknown (no pid)")
+                + (
+                    f"slope {slope:+.1f} MiB/h ({late:+.1f} over the last half)"
+                    if slope is not None and late is not None
+                    else "slope unknown (no pid)"
+                )
                 + f"; lost frames {report.frames_lost if report.frames_lost is not None else 'n/a'}; "
                 f"failed turns {report.failed}\n"
             )

@@ -227,9 +227,15 @@ class LoadReport:
         """Frames sent that the server did not process (None: it does not count them)."""
         return None if self.frames_received is None else self.frames_sent - self.frames_received
 
-    def rss_slope(self) -> float | None:
-        """The server's RSS growth (MiB per hour, least squares) once every call was up."""
+    def rss_slope(self, *, last_half: bool = False) -> float | None:
+        """The server's RSS growth (MiB per hour, least squares) once every call was up.
+
+        ``last_half`` fits only the second half of that time: what is left once per-call state
+        that fills toward a bound (a history reaching its token budget) has filled, i.e. a leak.
+        """
         since = self.settled_at if self.settled_at is not None else 0.0
+        if last_half and self.rss:
+            since += (self.rss[-1][0] - since) / 2
         per_second = slope([(t, mib) for t, mib in self.rss if t >= since])
         return None if per_second is None else per_second * 3600
 
@@ -280,6 +286,7 @@ class LoadReport:
             out["rss_end_mib"] = self.rss[-1][1]
             out["rss_per_call_mib"] = (peak - self.rss_idle) / self.calls
             out["rss_slope_mib_per_hour"] = self.rss_slope()
+            out["rss_slope_last_half_mib_per_hour"] = self.rss_slope(last_half=True)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -339,7 +346,8 @@ class LoadReport:
             ("RSS MiB per call", num("rss_per_call_mib", 3)),
         ]
         if self.soak:
-            columns.append(("RSS slope MiB/h", num("rss_slope_mib_per_hour")))
+            slopes = f"{num('rss_slope_mib_per_hour')} / {num('rss_slope_last_half_mib_per_hour')}"
+            columns.append(("RSS slope MiB/h (all / last half)", slopes))
         columns.append(("server waited for CPU %", num("server_wait_percent", 0)))
         columns.append(("generator CPU %", num("generator_cpu_percent", 0)))
         columns.append(("loop lag p99/max ms", f"{s['loop_lag_p99_ms']:.1f} / {s['loop_lag_max_ms']:.1f}"))
