@@ -371,8 +371,9 @@ def test_results_without_matplotlib_skip_the_plots(tmp_path: Path, monkeypatch: 
 
 
 def test_ramp_steps() -> None:
-    assert loadgen.ramp_steps(1, 500) == [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    assert loadgen.ramp_steps(1, 500) == [1, 2, 5, 10, 20, 50, *range(100, 501, 50)]
     assert loadgen.ramp_steps(3, 30) == [5, 10, 20, 30]
+    assert loadgen.ramp_steps(60, 320) == [100, 150, 200, 250, 300, 320]
     assert loadgen.ramp_steps(7, 7) == [7]
 
 

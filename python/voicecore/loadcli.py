@@ -157,8 +157,8 @@ def add_bench_load(subparsers: Subparsers, prog: str) -> None:
     mode.add_argument(
         "--ramp",
         action="store_true",
-        help="run 1, 2, 5, 10, 20, 50, ... calls (from --calls up to --max-calls) until p95 added "
-        "latency exceeds --limit-ms or a turn fails; report the largest count that held",
+        help="run 1, 2, 5, 10, 20, 50, then every 50 calls from 100 (from --calls up to --max-calls) "
+        "until p95 added latency exceeds --limit-ms or a turn fails; report the largest count that held",
     )
     mode.add_argument(
         "--soak",

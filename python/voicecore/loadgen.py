@@ -382,11 +382,12 @@ def held(report: LoadReport, limit: float) -> bool:
 
 
 def ramp_steps(start: int, stop: int) -> list[int]:
-    """Call counts for a ramp: 1, 2, 5, 10, 20, 50, ... from ``start`` up to ``stop`` (inclusive)."""
-    steps, decade = [], 1
-    while decade <= stop:
-        steps += [n for n in (decade, 2 * decade, 5 * decade) if start <= n <= stop]
-        decade *= 10
+    """Call counts for a ramp from ``start`` to ``stop``: 1, 2, 5, 10, 20, 50, then every 50.
+
+    Steps of 50 from 100 on tell the count that held to within 50 calls.
+    """
+    coarse = [1, 2, 5, 10, 20, 50]
+    steps = [n for n in [*coarse, *range(100, stop + 1, 50)] if start <= n <= stop]
     if stop not in steps and stop >= start:
         steps.append(stop)
     return steps
