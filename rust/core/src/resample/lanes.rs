@@ -4,7 +4,8 @@
 //! inputs apart. After the history is split into `M` rows (row `r` holds inputs `r, r+M,
 //! r+2M, …`), the inputs that eight such outputs need for one tap are eight consecutive floats
 //! of one row: one broadcast coefficient and one load per eight multiply-adds, and no
-//! horizontal sums. Every lane accumulates its taps in order from zero however the outputs
+//! horizontal sums. A phase that is a pure delay (the half-band design's) is copied instead.
+//! Every lane accumulates its taps in order from zero however the outputs
 //! are grouped, so chunking never changes a sample.
 
 use super::filter::PolyphaseFilter;
@@ -150,31 +151,39 @@ fn drive(
     for j in 0..l.min(total) {
         // Outputs j, j+L, j+2L, … of this call use phase `first.phase`.
         let count = (total - j).div_ceil(l);
-        let coefficients = filter.phase(first.phase);
-        let mut k0 = 0;
-        while k0 < count {
-            let blocks = match (count - k0).div_ceil(LANES) {
-                8.. => 8,
-                4..=7 => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            let start = first.input + k0 * m + 1 - taps;
-            let samples = pass(
-                blocks,
-                coefficients,
-                Taps {
-                    rows,
-                    stride,
-                    m,
-                    start,
-                },
-            );
-            let produced = (blocks * LANES).min(count - k0);
-            for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
-                out[j + (k0 + k) * l] = y;
+        if let Some(tap) = filter.pure_delay(first.phase) {
+            // One tap of 1: the outputs are the inputs themselves (exact integers).
+            let start = first.input + 1 - taps + tap;
+            for k in 0..count {
+                out[j + k * l] = history[start + k * m] as i16;
             }
-            k0 += produced;
+        } else {
+            let coefficients = filter.phase(first.phase);
+            let mut k0 = 0;
+            while k0 < count {
+                let blocks = match (count - k0).div_ceil(LANES) {
+                    8.. => 8,
+                    4..=7 => 4,
+                    2 | 3 => 2,
+                    _ => 1,
+                };
+                let start = first.input + k0 * m + 1 - taps;
+                let samples = pass(
+                    blocks,
+                    coefficients,
+                    Taps {
+                        rows,
+                        stride,
+                        m,
+                        start,
+                    },
+                );
+                let produced = (blocks * LANES).min(count - k0);
+                for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
+                    out[j + (k0 + k) * l] = y;
+                }
+                k0 += produced;
+            }
         }
         first = advance(filter, first, 1);
     }
