@@ -9,7 +9,9 @@ What is timed, per call, for both sides (same input, same benchmark group):
   pipeline's output rate (16 kHz, and 24 kHz, a common TTS rate) → the JSON ``media``
   message string(s) to send back: ``{"event":"media","streamSid":...,"media":{"payload":...}}``.
 
-voicecore side: ``msgspec.json`` typed structs for the JSON framing, and the Rust codec
+voicecore side: ``msgspec.json`` for the JSON framing (a typed struct decoder inbound; outbound,
+``MediaFramer``, which ``TwilioProtocol`` uses: the message around the payload encoded once per
+stream, the base64 payload spliced in), and the Rust codec
 (``voicecore.audio.TwilioFrameDecoder`` / ``TwilioFrameEncoder``: base64 + G.711 +
 streaming resampling in one call, state kept across calls). The encoder emits complete
 20 ms payloads only and keeps the remainder, so one call returns a list of messages.
@@ -69,6 +71,7 @@ import msgspec
 import pytest
 
 from voicecore import audio
+from voicecore.sansio.twilio import MediaFramer
 
 from ._signals import STREAM_ITERATIONS, STREAM_ROUNDS, assert_resampled_well, burstiness, frames, speech
 
@@ -135,16 +138,6 @@ class _InEvent(msgspec.Struct):
     media: _InMedia | None = None
 
 
-class _OutMedia(msgspec.Struct):
-    payload: str
-
-
-class _OutEvent(msgspec.Struct):
-    event: str
-    stream_sid: str = msgspec.field(name="streamSid")
-    media: _OutMedia | None = None
-
-
 class VoicecoreInbound:
     """Twilio message → PCM16 at ``rate``: msgspec JSON decoding + ``TwilioFrameDecoder``."""
 
@@ -160,16 +153,18 @@ class VoicecoreInbound:
 
 
 class VoicecoreOutbound:
-    """PCM16 at ``rate`` → Twilio media messages: ``TwilioFrameEncoder`` + msgspec JSON encoding."""
+    """PCM16 at ``rate`` → Twilio media messages: ``TwilioFrameEncoder`` + ``MediaFramer``.
+
+    ``MediaFramer`` is what ``TwilioProtocol`` sends with: msgspec encodes the message around
+    the payload once per stream, and each payload is spliced in.
+    """
 
     def __init__(self, rate: int, stream_sid: str, quality: str = "hq") -> None:
         self._codec = audio.TwilioFrameEncoder(rate=rate, quality=quality)
-        self._json = msgspec.json.Encoder()
-        self._sid = stream_sid
+        self._frame = MediaFramer(stream_sid)
 
     def __call__(self, pcm: bytes) -> list[str]:
-        encode, sid = self._json.encode, self._sid
-        return [encode(_OutEvent("media", sid, _OutMedia(p))).decode() for p in self._codec.encode(pcm)]
+        return self._frame(self._codec.encode(pcm))
 
 
 # --- pipecat ----------------------------------------------------------------------------------
