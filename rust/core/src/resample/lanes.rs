@@ -27,12 +27,43 @@ fn split_rows(history: &[f32], m: usize, rows: &mut Vec<f32>) -> usize {
     let stride = history.len().div_ceil(m) + ROW_PAD;
     rows.clear();
     rows.resize(m * stride, 0.0);
-    for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
-        for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
-            *dst = x;
+    // The common factors get a loop the compiler unrolls into shuffles.
+    match m {
+        1 => rows[..history.len()].copy_from_slice(history),
+        2 => deinterleave::<2>(history, stride, rows),
+        3 => deinterleave::<3>(history, stride, rows),
+        _ => {
+            for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
+                for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
+                    *dst = x;
+                }
+            }
         }
     }
     stride
+}
+
+/// `split_rows` for a factor `M` known at compile time.
+fn deinterleave<const M: usize>(history: &[f32], stride: usize, rows: &mut [f32]) {
+    let frames = history.chunks_exact(M);
+    let tail = frames.remainder();
+    let row_slices: [&mut [f32]; M] = {
+        let mut rest = rows;
+        std::array::from_fn(|_| {
+            let (row, next) = std::mem::take(&mut rest).split_at_mut(stride);
+            rest = next;
+            row
+        })
+    };
+    let whole = history.len() / M;
+    for (q, frame) in frames.enumerate() {
+        for r in 0..M {
+            row_slices[r][q] = frame[r];
+        }
+    }
+    for (r, &x) in tail.iter().enumerate() {
+        row_slices[r][whole] = x;
+    }
 }
 
 /// Where one pass reads: lane `k` of tap `t` is `rows[row(start + t) + k]`.
@@ -252,5 +283,30 @@ mod avx2 {
             *block = to_samples(sum);
         }
         samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::float_cmp)] // copies, exact
+    fn rows_hold_every_mth_input_then_zeros_for_every_factor_and_length() {
+        let mut rows = Vec::new();
+        for m in 1..=7usize {
+            for len in 0..40usize {
+                let history: Vec<f32> = (0..len).map(|i| i as f32 + 1.0).collect();
+                let stride = split_rows(&history, m, &mut rows);
+                assert_eq!(stride, len.div_ceil(m) + ROW_PAD);
+                assert_eq!(rows.len(), m * stride);
+                for (r, row) in rows.chunks_exact(stride).enumerate() {
+                    for (q, &x) in row.iter().enumerate() {
+                        let expected = history.get(q * m + r).copied().unwrap_or(0.0);
+                        assert_eq!(x, expected, "m {m}, len {len}, row {r}, column {q}");
+                    }
+                }
+            }
+        }
     }
 }
