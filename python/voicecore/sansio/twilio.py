@@ -66,7 +66,7 @@ class _StartInfo(msgspec.Struct, rename="camel"):
     media_format: _MediaFormat = msgspec.field(default_factory=_MediaFormat)
 
 
-class _MediaInfo(msgspec.Struct):
+class _MediaInfo(msgspec.Struct, gc=False):  # strings only: no cycles for the collector to track
     payload: str
     track: str = "inbound"
     chunk: str = ""
@@ -101,7 +101,7 @@ class _Start(_In, tag="start"):
     stream_sid: str = ""
 
 
-class _Media(_In, tag="media"):
+class _Media(_In, tag="media", gc=False):
     stream_sid: str
     media: _MediaInfo
 
