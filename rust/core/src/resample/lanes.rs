@@ -15,7 +15,7 @@ use super::kernel::{advance, available, to_sample, Cursor};
 /// per phase in a 20 ms chunk to fill the lanes).
 pub const MAX_UP: usize = 8;
 const LANES: usize = 8;
-const MAX_BLOCKS: usize = 8;
+const MAX_BLOCKS: usize = 10;
 /// Zeros after each row, so lanes past the last available output still read in bounds.
 const ROW_PAD: usize = LANES * MAX_BLOCKS;
 
@@ -127,6 +127,7 @@ pub(super) fn convolve_portable(
         out,
         rows,
         |blocks, c, taps| match blocks {
+            10 => pass_portable::<10>(c, taps),
             8 => pass_portable::<8>(c, taps),
             4 => pass_portable::<4>(c, taps),
             2 => pass_portable::<2>(c, taps),
@@ -152,6 +153,7 @@ pub(super) fn convolve_avx2_fma(
         out,
         rows,
         |blocks, c, taps| match blocks {
+            10 => avx2::pass::<10>(c, taps),
             8 => avx2::pass::<8>(c, taps),
             4 => avx2::pass::<4>(c, taps),
             2 => avx2::pass::<2>(c, taps),
@@ -160,8 +162,8 @@ pub(super) fn convolve_avx2_fma(
     )
 }
 
-/// Computes the available outputs phase by phase in passes of up to 64 lanes; `pass(blocks,
-/// coefficients, taps)` computes `blocks` (8, 4, 2 or 1) blocks of 8 lanes.
+/// Computes the available outputs phase by phase in passes of up to 80 lanes; `pass(blocks,
+/// coefficients, taps)` computes `blocks` (10, 8, 4, 2 or 1) blocks of 8 lanes.
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn drive(
@@ -182,39 +184,36 @@ fn drive(
     for j in 0..l.min(total) {
         // Outputs j, j+L, j+2L, … of this call use phase `first.phase`.
         let count = (total - j).div_ceil(l);
-        if let Some(tap) = filter.pure_delay(first.phase) {
-            // One tap of 1: the outputs are the inputs themselves (exact integers).
-            let start = first.input + 1 - taps + tap;
-            for k in 0..count {
-                out[j + k * l] = history[start + k * m] as i16;
+        // A pure-delay phase is one tap of 1 (times the input: exact) instead of `taps`.
+        let (coefficients, skip) = match filter.pure_delay(first.phase) {
+            Some(tap) => (&[1.0f32][..], tap),
+            None => (filter.phase(first.phase), 0),
+        };
+        let mut k0 = 0;
+        while k0 < count {
+            let blocks = match (count - k0).div_ceil(LANES) {
+                10.. => 10,
+                8 | 9 => 8,
+                4..=7 => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            let start = first.input + k0 * m + 1 - taps + skip;
+            let samples = pass(
+                blocks,
+                coefficients,
+                Taps {
+                    rows,
+                    stride,
+                    m,
+                    start,
+                },
+            );
+            let produced = (blocks * LANES).min(count - k0);
+            for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
+                out[j + (k0 + k) * l] = y;
             }
-        } else {
-            let coefficients = filter.phase(first.phase);
-            let mut k0 = 0;
-            while k0 < count {
-                let blocks = match (count - k0).div_ceil(LANES) {
-                    8.. => 8,
-                    4..=7 => 4,
-                    2 | 3 => 2,
-                    _ => 1,
-                };
-                let start = first.input + k0 * m + 1 - taps;
-                let samples = pass(
-                    blocks,
-                    coefficients,
-                    Taps {
-                        rows,
-                        stride,
-                        m,
-                        start,
-                    },
-                );
-                let produced = (blocks * LANES).min(count - k0);
-                for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
-                    out[j + (k0 + k) * l] = y;
-                }
-                k0 += produced;
-            }
+            k0 += produced;
         }
         first = advance(filter, first, 1);
     }
