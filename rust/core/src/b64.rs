@@ -27,18 +27,7 @@ pub fn decode_extend(input: &[u8], out: &mut Vec<u8>) -> Result<(), CoreError> {
         0
     };
     let (bulk, tail) = input.split_at(blocks * BLOCK);
-    let mut valid = true;
-    if blocks > 0 {
-        out.resize(start + blocks * BLOCK_BYTES + STORE_SLACK, 0);
-        #[cfg(target_arch = "x86_64")]
-        #[allow(unsafe_code)]
-        // SAFETY: blocks > 0 only when the CPU reported AVX2.
-        unsafe {
-            valid = decode_blocks_avx2(bulk, &mut out[start..]);
-        }
-        out.truncate(start + blocks * BLOCK_BYTES);
-    }
-    if valid && STANDARD.decode_vec(tail, out).is_ok() {
+    if decode_bulk(bulk, out) && STANDARD.decode_vec(tail, out).is_ok() {
         return Ok(());
     }
     out.truncate(start);
@@ -46,6 +35,24 @@ pub fn decode_extend(input: &[u8], out: &mut Vec<u8>) -> Result<(), CoreError> {
         out.truncate(start);
         CoreError::InvalidBase64(e.to_string())
     })
+}
+
+/// Appends the bytes of whole blocks (none without AVX2); false if a character is invalid.
+fn decode_bulk(bulk: &[u8], out: &mut Vec<u8>) -> bool {
+    if bulk.is_empty() {
+        return true;
+    }
+    let start = out.len();
+    let bytes = bulk.len() / BLOCK * BLOCK_BYTES;
+    out.resize(start + bytes + STORE_SLACK, 0);
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: `decode_extend` passes blocks only when the CPU reported AVX2.
+    let valid = unsafe { decode_blocks_avx2(bulk, &mut out[start..]) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let valid = false; // not reached: without AVX2 there are no blocks
+    out.truncate(start + bytes);
+    valid
 }
 
 /// Decodes whole 32-character blocks of `input` into `out` (24 bytes each, plus 8 bytes of

@@ -158,7 +158,7 @@ impl PolyphaseFilter {
                 coefficients[phase * taps + (taps - 1 - k)] = (h * up as f64) as f32;
             }
         }
-        // Exactly 1 and exactly 0 elsewhere, so copying the input equals the convolution.
+        // Exactly 1 and exactly 0 elsewhere: that one tap alone gives the phase's output exactly.
         #[allow(clippy::float_cmp)]
         let pure_delay = coefficients
             .chunks_exact(taps)
