@@ -9,7 +9,9 @@ What is timed, per call, for both sides (same input, same benchmark group):
   pipeline's output rate (16 kHz, and 24 kHz, a common TTS rate) → the JSON ``media``
   message string(s) to send back: ``{"event":"media","streamSid":...,"media":{"payload":...}}``.
 
-voicecore side: ``msgspec.json`` typed structs for the JSON framing, and the Rust codec
+voicecore side: ``msgspec.json`` for the JSON framing (a typed struct decoder inbound; outbound,
+``MediaFramer``, which ``TwilioProtocol`` uses: the message around the payload encoded once per
+stream, the base64 payload spliced in), and the Rust codec
 (``voicecore.audio.TwilioFrameDecoder`` / ``TwilioFrameEncoder``: base64 + G.711 +
 streaming resampling in one call, state kept across calls). The encoder emits complete
 20 ms payloads only and keeps the remainder, so one call returns a list of messages.
@@ -69,6 +71,7 @@ import msgspec
 import pytest
 
 from voicecore import audio
+from voicecore.sansio.twilio import MediaFramer
 
 from ._signals import STREAM_ITERATIONS, STREAM_ROUNDS, assert_resampled_well, burstiness, frames, speech
 
@@ -126,50 +129,46 @@ def check_outbound(messages: list[str], src: bytes, rate: int, *, exact_frames: 
 # --- voicecore: msgspec framing + the Rust codec -----------------------------------------------
 
 
-class _InMedia(msgspec.Struct):
+# gc=False: strings only, so never part of a cycle; saves the garbage collector's bookkeeping.
+class _InMedia(msgspec.Struct, gc=False):
     payload: str
 
 
-class _InEvent(msgspec.Struct):
+class _InEvent(msgspec.Struct, gc=False):
     event: str
     media: _InMedia | None = None
 
 
-class _OutMedia(msgspec.Struct):
-    payload: str
+def voicecore_inbound(rate: int, quality: str = "hq") -> Callable[[str], bytes | None]:
+    """Twilio message → PCM16 at ``rate``: msgspec JSON decoding + ``TwilioFrameDecoder``.
 
+    A closure, like the Pipecat side's, so both pay the same Python call overhead.
+    """
+    decode_audio = audio.TwilioFrameDecoder(rate=rate, quality=quality).decode
+    decode_json = msgspec.json.Decoder(_InEvent).decode
 
-class _OutEvent(msgspec.Struct):
-    event: str
-    stream_sid: str = msgspec.field(name="streamSid")
-    media: _OutMedia | None = None
-
-
-class VoicecoreInbound:
-    """Twilio message → PCM16 at ``rate``: msgspec JSON decoding + ``TwilioFrameDecoder``."""
-
-    def __init__(self, rate: int, quality: str = "hq") -> None:
-        self._codec = audio.TwilioFrameDecoder(rate=rate, quality=quality)
-        self._json = msgspec.json.Decoder(_InEvent)
-
-    def __call__(self, message: str) -> bytes | None:
-        event = self._json.decode(message)
+    def inbound(message: str) -> bytes | None:
+        event = decode_json(message)
         if event.event != "media" or event.media is None:
             return None
-        return bytes(self._codec.decode(event.media.payload))
+        return decode_audio(event.media.payload)
+
+    return inbound
 
 
-class VoicecoreOutbound:
-    """PCM16 at ``rate`` → Twilio media messages: ``TwilioFrameEncoder`` + msgspec JSON encoding."""
+def voicecore_outbound(rate: int, stream_sid: str, quality: str = "hq") -> Callable[[bytes], list[str]]:
+    """PCM16 at ``rate`` → Twilio media messages: ``TwilioFrameEncoder`` + ``MediaFramer``.
 
-    def __init__(self, rate: int, stream_sid: str, quality: str = "hq") -> None:
-        self._codec = audio.TwilioFrameEncoder(rate=rate, quality=quality)
-        self._json = msgspec.json.Encoder()
-        self._sid = stream_sid
+    ``MediaFramer`` is what ``TwilioProtocol`` sends with: msgspec encodes the message around
+    the payload once per stream, and each payload is spliced in.
+    """
+    encode_audio = audio.TwilioFrameEncoder(rate=rate, quality=quality).encode
+    frame = MediaFramer(stream_sid)
 
-    def __call__(self, pcm: bytes) -> list[str]:
-        encode, sid = self._json.encode, self._sid
-        return [encode(_OutEvent("media", sid, _OutMedia(p))).decode() for p in self._codec.encode(pcm)]
+    def outbound(pcm: bytes) -> list[str]:
+        return frame(encode_audio(pcm))
+
+    return outbound
 
 
 # --- pipecat ----------------------------------------------------------------------------------
@@ -295,7 +294,7 @@ def _bench_inbound(benchmark: Any, impl: str, inbound: Callable[[str], bytes | N
 @pytest.mark.parametrize("quality", _inbound_params())
 def test_twilio_inbound_voicecore(benchmark: Any, quality: str) -> None:
     benchmark.extra_info["quality"] = quality
-    _bench_inbound(benchmark, "voicecore", VoicecoreInbound(INBOUND_RATE, quality))
+    _bench_inbound(benchmark, "voicecore", voicecore_inbound(INBOUND_RATE, quality))
 
 
 @pytest.mark.parametrize("quality", _inbound_params())
@@ -338,7 +337,7 @@ def _bench_outbound(benchmark: Any, impl: str, rate: int, outbound: Callable[[by
 @pytest.mark.parametrize(("rate", "quality"), _outbound_params())
 def test_twilio_outbound_voicecore(benchmark: Any, rate: int, quality: str) -> None:
     benchmark.extra_info["quality"] = quality
-    _bench_outbound(benchmark, "voicecore", rate, VoicecoreOutbound(rate, STREAM_SID, quality))
+    _bench_outbound(benchmark, "voicecore", rate, voicecore_outbound(rate, STREAM_SID, quality))
 
 
 @pytest.mark.parametrize(("rate", "quality"), _outbound_params())

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from voicecore.audio import TwilioFrameDecoder, ulaw_decode
 from voicecore.errors import ProtocolError
 from voicecore.sansio.call_events import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed
-from voicecore.sansio.twilio import StreamStarted, TwilioProtocol
+from voicecore.sansio.twilio import MediaFramer, StreamStarted, TwilioProtocol
 
 SID = "MZ0123456789abcdef0123456789abcdef"
 CALL = "CA0123456789abcdef0123456789abcdef"
@@ -118,6 +118,21 @@ def test_outbound_messages_have_twilios_shapes() -> None:
     assert protocol.data_to_send() == []
     protocol.send_audio(b"")
     assert protocol.data_to_send() == []
+
+
+@given(sid=st.text(max_size=40), payloads=st.lists(st.binary(max_size=200), max_size=4))
+def test_media_framer_gives_each_payloads_json_whatever_the_sid(sid: str, payloads: list[bytes]) -> None:
+    texts = [base64.b64encode(p).decode() for p in payloads]
+    messages = MediaFramer(sid)(texts)
+    assert [json.loads(m) for m in messages] == [
+        {"event": "media", "streamSid": sid, "media": {"payload": t}} for t in texts
+    ]
+
+
+def test_send_audio_before_start_is_a_protocol_error() -> None:
+    protocol = TwilioProtocol()
+    with pytest.raises(ProtocolError, match="before its 'start'"):
+        protocol.send_audio(b"\xff" * 160)
 
 
 def test_pcm_mode_sends_20ms_frames_and_flushes_before_a_mark() -> None:

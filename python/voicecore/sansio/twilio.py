@@ -40,12 +40,13 @@ from voicecore.audio import TwilioFrameDecoder, TwilioFrameEncoder
 from voicecore.errors import AudioFormatError, ConfigError, ProtocolError
 from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, DtmfPressed, MarkPlayed
 
-__all__ = ["StreamStarted", "TwilioEvent", "TwilioProtocol"]
+__all__ = ["MediaFramer", "StreamStarted", "TwilioEvent", "TwilioProtocol"]
 
 logger = logging.getLogger(__name__)
 
 #: Larger text messages are refused unread (a Twilio media message is about 300 characters).
 MAX_MESSAGE_CHARS = 64 * 1024
+_NOT_STARTED = "cannot send to a Twilio stream before its 'start' message"
 
 # --- wire messages (msgspec structs; Twilio's camelCase field names) ---------------------------
 
@@ -65,7 +66,7 @@ class _StartInfo(msgspec.Struct, rename="camel"):
     media_format: _MediaFormat = msgspec.field(default_factory=_MediaFormat)
 
 
-class _MediaInfo(msgspec.Struct):
+class _MediaInfo(msgspec.Struct, gc=False):  # strings only: no cycles for the collector to track
     payload: str
     track: str = "inbound"
     chunk: str = ""
@@ -100,7 +101,7 @@ class _Start(_In, tag="start"):
     stream_sid: str = ""
 
 
-class _Media(_In, tag="media"):
+class _Media(_In, tag="media", gc=False):
     stream_sid: str
     media: _MediaInfo
 
@@ -152,6 +153,29 @@ _Inbound = _Connected | _Start | _Media | _Dtmf | _Mark | _Stop
 _decoder = msgspec.json.Decoder(_Inbound)
 _event_decoder = msgspec.json.Decoder(_Event)
 _encoder = msgspec.json.Encoder()
+
+
+class MediaFramer:
+    """Outbound ``media`` messages of one stream, from base64 payloads.
+
+    The JSON around the payload is the same for every message of a stream, so msgspec encodes
+    it once (escaping the stream SID as needed) and each message is that text with the payload
+    spliced in: base64 is plain ASCII that JSON strings carry unescaped. About 4x cheaper
+    per 20 ms frame than encoding a struct each time.
+    """
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(self, stream_sid: str) -> None:
+        empty = _encoder.encode(_OutMedia(stream_sid, _OutMediaInfo(""))).decode()
+        split = empty.rindex('""') + 1  # between the quotes of the empty payload
+        self._head, self._tail = empty[:split], empty[split:]
+
+    def __call__(self, payloads: list[str]) -> list[str]:
+        """One ``media`` message per base64 payload, in order."""
+        head, tail = self._head, self._tail
+        return [head + payload + tail for payload in payloads]
+
 
 # --- events out --------------------------------------------------------------------------------
 
@@ -222,6 +246,7 @@ class TwilioProtocol:
         self._cleared: Counter[str] = Counter()
         self._events: list[TwilioEvent] = []
         self._out: list[str] = []
+        self._media: MediaFramer | None = None
 
     # --- input --------------------------------------------------------------------------------
 
@@ -280,6 +305,7 @@ class TwilioProtocol:
         if (fmt.encoding, fmt.sample_rate, fmt.channels) != ("audio/x-mulaw", 8000, 1):
             self._problem("media-format", f"unexpected media format {fmt.encoding} {fmt.sample_rate} Hz")
         self.stream_sid, self.call_sid = info.stream_sid, info.call_sid
+        self._media = MediaFramer(info.stream_sid)
         self._events.append(
             StreamStarted(
                 stream_sid=info.stream_sid,
@@ -398,12 +424,13 @@ class TwilioProtocol:
 
     def _send_payloads(self, payloads: list[str]) -> None:
         if payloads:
-            sid = self._sid()
-            self._out.extend(self._encode(_OutMedia(sid, _OutMediaInfo(p))) for p in payloads)
+            if self._media is None:
+                raise ProtocolError(_NOT_STARTED, kind="start")
+            self._out += self._media(payloads)
 
     def _sid(self) -> str:
         if self.stream_sid is None:
-            raise ProtocolError("cannot send to a Twilio stream before its 'start' message", kind="start")
+            raise ProtocolError(_NOT_STARTED, kind="start")
         return self.stream_sid
 
     @staticmethod

@@ -8,6 +8,7 @@
 //! `unsafe` is denied (workspace lint) except for calls into AVX2 kernels after run-time CPU
 //! detection (`simd`) and the unaligned SIMD loads inside them.
 
+pub mod b64;
 pub mod error;
 pub mod g711;
 pub mod pcm;

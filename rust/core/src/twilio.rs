@@ -7,6 +7,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::b64;
 use crate::g711::{self, Law};
 use crate::resample::{Quality, Resampler};
 use crate::CoreError;
@@ -53,9 +54,7 @@ impl TwilioDecoder {
     /// A payload that is not valid base64 is rejected whole and leaves the stream untouched.
     pub fn decode(&mut self, payload: &[u8]) -> Result<&[i16], CoreError> {
         self.codes.clear();
-        STANDARD
-            .decode_vec(payload, &mut self.codes)
-            .map_err(|e| CoreError::InvalidBase64(e.to_string()))?;
+        b64::decode_extend(payload, &mut self.codes)?;
         self.narrowband.clear();
         g711::decode_extend(Law::Ulaw, &self.codes, &mut self.narrowband);
         self.output.clear();

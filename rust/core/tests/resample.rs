@@ -84,6 +84,23 @@ fn identity_is_a_copy_with_no_delay() {
 }
 
 #[test]
+fn interpolating_by_2_copies_every_other_output_from_the_input() {
+    // Half-band: outputs 2n + 1 are input n − (delay − 1) / 2, exactly, for both profiles and
+    // every ×2 pair; the other outputs are filtered.
+    for (fi, fo) in [(8000, 16000), (22050, 44100), (24000, 48000)] {
+        for quality in [Quality::High, Quality::Fast] {
+            let mut r = Resampler::new(fi, fo, quality).unwrap();
+            let input = tone(fi, 1000.0, 20000.0, 2000);
+            let out = one_shot(&mut r, &input);
+            let lag = (r.delay() as usize - 1) / 2;
+            assert_eq!(r.delay() as usize % 2, 1, "{fi}->{fo}");
+            assert!((lag..input.len()).all(|n| out[2 * n + 1] == input[n - lag]));
+            assert!((lag..input.len()).any(|n| out[2 * n] != input[n - lag]));
+        }
+    }
+}
+
+#[test]
 fn telephony_pairs_delay_at_most_6_ms() {
     for (fi, fo) in [(8000, 16000), (16000, 8000), (24000, 8000)] {
         let r = Resampler::new(fi, fo, Quality::High).unwrap();

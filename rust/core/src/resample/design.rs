@@ -1,10 +1,12 @@
 //! FIR prototype design for the rational resampler.
 //!
-//! Two designs, both returning a prototype `h` at the up-sampled rate with a known delay:
+//! Three designs, each returning a prototype `h` at the up-sampled rate with a known delay:
 //! - `low_delay`: complex weighted least squares toward `e^{-jωD}` in the passband and 0 in the
 //!   stopband, iteratively reweighted (Lawson) toward equal-ripple. With `D ≈ 0.37·N` it is an
 //!   exact delay of `D` where it matters at ~60 % of a linear-phase filter's latency. The normal
 //!   equations are symmetric Toeplitz, solved by Levinson recursion in O(N²).
+//! - `half_band`: the same fit for interpolating by 2, where one phase is a pure delay (its
+//!   outputs are copies of the input) and only the other phase is fitted, to the passband alone.
 //! - `kaiser`: linear-phase windowed sinc for prototypes too long to solve (rates like 44.1k↔16k).
 
 use std::f64::consts::PI;
@@ -38,32 +40,66 @@ pub fn low_delay(n: usize, delay: usize, band: Band) -> Prototype {
     let per_band = GRID_PER_TAP * n;
     let pass_edge = 2.0 * PI * band.pass / band.rate;
     let stop_edge = 2.0 * PI * band.stop / band.rate;
-    let span = |from: f64, to: f64| {
-        (0..per_band).map(move |k| from + (to - from) * k as f64 / (per_band - 1) as f64)
-    };
-    let omega: Vec<f64> = span(0.0, pass_edge).chain(span(stop_edge, PI)).collect();
-    let in_pass: Vec<bool> = (0..omega.len()).map(|k| k < per_band).collect();
-    let mut weight: Vec<f64> = in_pass
-        .iter()
-        .map(|&pass| if pass { 1.0 } else { STOP_WEIGHT })
+    let omega: Vec<f64> = span(0.0, pass_edge, per_band)
+        .chain(span(stop_edge, PI, per_band))
         .collect();
-    let pass_omega = &omega[..per_band];
+    Prototype {
+        taps: lawson(&omega, per_band, n, delay as f64),
+        delay: delay as f64,
+    }
+}
+
+/// Low-delay half-band prototype for interpolating by 2: `n` taps per phase, passband up to
+/// `pass` × the input Nyquist, output delay `2·delay + 1` samples.
+///
+/// The odd phase is a pure delay of `delay` input samples (one tap of 1, so its outputs are
+/// copies of the input) and the even phase a fractional delay of `delay + ½` input samples,
+/// fitted over the passband only. An image of a passband tone is the difference between the
+/// two phases, so the passband fit bounds passband error and image level alike, with half
+/// the arithmetic of a full-band design and no symmetry forcing the delay to `n`.
+#[must_use]
+pub fn half_band(n: usize, delay: usize, pass: f64) -> Prototype {
+    let omega: Vec<f64> = span(0.0, PI * pass, 2 * GRID_PER_TAP * n).collect();
+    let even = lawson(&omega, omega.len(), n, delay as f64 + 0.5);
+    let mut taps = vec![0.0; 2 * n];
+    for (k, e) in even.iter().enumerate() {
+        taps[2 * k] = e / 2.0;
+    }
+    taps[2 * delay + 1] = 0.5;
+    Prototype {
+        taps,
+        delay: (2 * delay + 1) as f64,
+    }
+}
+
+/// `count` evenly spaced points from `from` to `to`, both included.
+fn span(from: f64, to: f64, count: usize) -> impl Iterator<Item = f64> {
+    (0..count).map(move |k| from + (to - from) * k as f64 / (count - 1) as f64)
+}
+
+/// `n` taps fitting `e^{-jω·delay}` on the first `pass_points` of `omega` and 0 on the rest,
+/// by weighted least squares reweighted (Lawson) toward equal-ripple error.
+fn lawson(omega: &[f64], pass_points: usize, n: usize, delay: f64) -> Vec<f64> {
+    let mut weight: Vec<f64> = (0..omega.len())
+        .map(|k| if k < pass_points { 1.0 } else { STOP_WEIGHT })
+        .collect();
+    let pass_omega = &omega[..pass_points];
     let mut taps = vec![0.0; n];
     for iteration in 0..LAWSON_ITERATIONS {
         // Normal equations: r[l] = Σ W cos(ωl); b[i] = Σ_pass W cos(ω(i − D)).
-        let mut r = weighted_cosine_sums(&omega, &weight, n, 0.0);
-        let b = weighted_cosine_sums(pass_omega, &weight[..per_band], n, -(delay as f64));
+        let mut r = weighted_cosine_sums(omega, &weight, n, 0.0);
+        let b = weighted_cosine_sums(pass_omega, &weight[..pass_points], n, -delay);
         r[0] *= 1.0 + RIDGE;
         taps = solve_symmetric_toeplitz(&r, &b);
         if iteration + 1 == LAWSON_ITERATIONS {
             break;
         }
         // Lawson: weight each grid point by its error so the peak error is driven down.
-        let (re, im) = responses(&taps, &omega);
+        let (re, im) = responses(&taps, omega);
         let mut total = 0.0;
         for k in 0..omega.len() {
-            let err = if in_pass[k] {
-                let phase = omega[k] * delay as f64;
+            let err = if k < pass_points {
+                let phase = omega[k] * delay;
                 (re[k] - phase.cos()).hypot(im[k] + phase.sin())
             } else {
                 re[k].hypot(im[k])
@@ -76,10 +112,7 @@ pub fn low_delay(n: usize, delay: usize, band: Band) -> Prototype {
             *w *= scale;
         }
     }
-    Prototype {
-        taps,
-        delay: delay as f64,
-    }
+    taps
 }
 
 /// `out[l] = Σ_k weight[k] · cos(omega[k] · (l + offset))` for `l < n`.
@@ -266,6 +299,26 @@ mod tests {
         let (pass_err, stop) = measure(&p, band);
         assert!(pass_err < -92.0, "passband error {pass_err:.1} dB");
         assert!(stop < -92.0, "stopband {stop:.1} dB");
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp)] // the delay and the pure-delay tap are exact by construction
+    fn half_band_telephony_design_meets_spec() {
+        let band = Band {
+            rate: 16_000.0,
+            pass: 3600.0,
+            stop: 4400.0,
+        };
+        let p = half_band(65, 18, 0.9);
+        assert_eq!(p.delay, 37.0);
+        let (pass_err, images) = measure(&p, band);
+        assert!(pass_err < -92.0, "passband error {pass_err:.1} dB");
+        assert!(images < -92.0, "images {images:.1} dB");
+        // The odd phase is the input itself, delayed: one tap of ½ (× 2 for the gain of
+        // interpolation), every other odd tap exactly zero.
+        let odd: Vec<f64> = p.taps.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(odd.iter().filter(|&&h| h != 0.0).count(), 1);
+        assert_eq!(odd[18], 0.5);
     }
 
     #[test]

@@ -48,6 +48,8 @@ impl Quality {
 const LOW_DELAY_MAX_TAPS: usize = 1024;
 /// Low-delay designs put the delay at this fraction of the filter length.
 const LOW_DELAY_FRACTION: f64 = 0.354;
+/// Half-band designs put the pure-delay phase's tap at this fraction of a phase's length.
+const HALF_BAND_DELAY_FRACTION: f64 = 0.28;
 /// Phases of filters that use the dot-product kernel are padded (with zeros on the oldest side)
 /// to a multiple of this many taps, so it works in whole SIMD blocks with no scalar tail.
 pub const TAP_BLOCK: usize = 8;
@@ -63,6 +65,8 @@ pub struct PolyphaseFilter {
     pub taps: usize,
     pub delay: f64,
     coefficients: Vec<f32>,
+    /// For each phase that is a pure delay (a single tap of exactly 1), that tap's index.
+    pure_delay: Vec<Option<usize>>,
 }
 
 impl PolyphaseFilter {
@@ -102,6 +106,7 @@ impl PolyphaseFilter {
                 taps: 1,
                 delay: 0.0,
                 coefficients: vec![1.0],
+                pure_delay: vec![Some(0)],
             };
         }
         let (pass_fraction, length_factor, attenuation) = quality.spec();
@@ -116,7 +121,13 @@ impl PolyphaseFilter {
             stop,
         };
         let estimate = (length_factor * band.rate / (stop - pass)).ceil() as usize;
-        let prototype = if estimate <= LOW_DELAY_MAX_TAPS {
+        let prototype = if (up, down) == (2, 1) {
+            // Interpolating by 2: pass and image edges are symmetric about the input Nyquist,
+            // so one phase can be a pure delay; the other keeps a full-band phase's length.
+            let n = estimate.div_ceil(2);
+            let delay = (HALF_BAND_DELAY_FRACTION * n as f64).round() as usize;
+            design::half_band(n, delay, pass_fraction)
+        } else if estimate <= LOW_DELAY_MAX_TAPS {
             let n = estimate.next_multiple_of(up);
             let delay = ((LOW_DELAY_FRACTION * n as f64 / down as f64).round() as usize) * down;
             design::low_delay(n, delay, band)
@@ -147,6 +158,15 @@ impl PolyphaseFilter {
                 coefficients[phase * taps + (taps - 1 - k)] = (h * up as f64) as f32;
             }
         }
+        // Exactly 1 and exactly 0 elsewhere: that one tap alone gives the phase's output exactly.
+        #[allow(clippy::float_cmp)]
+        let pure_delay = coefficients
+            .chunks_exact(taps)
+            .map(|phase| match phase.iter().filter(|&&c| c != 0.0).count() {
+                1 => phase.iter().position(|&c| c == 1.0),
+                _ => None,
+            })
+            .collect();
         Self {
             in_rate,
             out_rate,
@@ -156,6 +176,7 @@ impl PolyphaseFilter {
             taps,
             delay: prototype.delay / down as f64,
             coefficients,
+            pure_delay,
         }
     }
 
@@ -163,6 +184,13 @@ impl PolyphaseFilter {
     #[must_use]
     pub fn is_identity(&self) -> bool {
         self.in_rate == self.out_rate
+    }
+
+    /// If `phase` is a pure delay, the index (oldest input first) of its only tap, which is 1:
+    /// its output is that input sample itself.
+    #[must_use]
+    pub fn pure_delay(&self, phase: usize) -> Option<usize> {
+        self.pure_delay[phase]
     }
 
     /// The coefficients of one phase, oldest input first.

@@ -4,7 +4,8 @@
 //! inputs apart. After the history is split into `M` rows (row `r` holds inputs `r, r+M,
 //! r+2M, …`), the inputs that eight such outputs need for one tap are eight consecutive floats
 //! of one row: one broadcast coefficient and one load per eight multiply-adds, and no
-//! horizontal sums. Every lane accumulates its taps in order from zero however the outputs
+//! horizontal sums. A phase that is a pure delay (the half-band design's) is copied instead.
+//! Every lane accumulates its taps in order from zero however the outputs
 //! are grouped, so chunking never changes a sample.
 
 use super::filter::PolyphaseFilter;
@@ -14,7 +15,7 @@ use super::kernel::{advance, available, to_sample, Cursor};
 /// per phase in a 20 ms chunk to fill the lanes).
 pub const MAX_UP: usize = 8;
 const LANES: usize = 8;
-const MAX_BLOCKS: usize = 8;
+const MAX_BLOCKS: usize = 10;
 /// Zeros after each row, so lanes past the last available output still read in bounds.
 const ROW_PAD: usize = LANES * MAX_BLOCKS;
 
@@ -26,12 +27,43 @@ fn split_rows(history: &[f32], m: usize, rows: &mut Vec<f32>) -> usize {
     let stride = history.len().div_ceil(m) + ROW_PAD;
     rows.clear();
     rows.resize(m * stride, 0.0);
-    for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
-        for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
-            *dst = x;
+    // The common factors get a loop the compiler unrolls into shuffles.
+    match m {
+        1 => rows[..history.len()].copy_from_slice(history),
+        2 => deinterleave::<2>(history, stride, rows),
+        3 => deinterleave::<3>(history, stride, rows),
+        _ => {
+            for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
+                for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
+                    *dst = x;
+                }
+            }
         }
     }
     stride
+}
+
+/// `split_rows` for a factor `M` known at compile time.
+fn deinterleave<const M: usize>(history: &[f32], stride: usize, rows: &mut [f32]) {
+    let frames = history.chunks_exact(M);
+    let tail = frames.remainder();
+    let row_slices: [&mut [f32]; M] = {
+        let mut rest = rows;
+        std::array::from_fn(|_| {
+            let (row, next) = std::mem::take(&mut rest).split_at_mut(stride);
+            rest = next;
+            row
+        })
+    };
+    let whole = history.len() / M;
+    for (q, frame) in frames.enumerate() {
+        for r in 0..M {
+            row_slices[r][q] = frame[r];
+        }
+    }
+    for (r, &x) in tail.iter().enumerate() {
+        row_slices[r][whole] = x;
+    }
 }
 
 /// Where one pass reads: lane `k` of tap `t` is `rows[row(start + t) + k]`.
@@ -95,6 +127,7 @@ pub(super) fn convolve_portable(
         out,
         rows,
         |blocks, c, taps| match blocks {
+            10 => pass_portable::<10>(c, taps),
             8 => pass_portable::<8>(c, taps),
             4 => pass_portable::<4>(c, taps),
             2 => pass_portable::<2>(c, taps),
@@ -120,6 +153,7 @@ pub(super) fn convolve_avx2_fma(
         out,
         rows,
         |blocks, c, taps| match blocks {
+            10 => avx2::pass::<10>(c, taps),
             8 => avx2::pass::<8>(c, taps),
             4 => avx2::pass::<4>(c, taps),
             2 => avx2::pass::<2>(c, taps),
@@ -128,8 +162,8 @@ pub(super) fn convolve_avx2_fma(
     )
 }
 
-/// Computes the available outputs phase by phase in passes of up to 64 lanes; `pass(blocks,
-/// coefficients, taps)` computes `blocks` (8, 4, 2 or 1) blocks of 8 lanes.
+/// Computes the available outputs phase by phase in passes of up to 80 lanes; `pass(blocks,
+/// coefficients, taps)` computes `blocks` (10, 8, 4, 2 or 1) blocks of 8 lanes.
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn drive(
@@ -150,16 +184,21 @@ fn drive(
     for j in 0..l.min(total) {
         // Outputs j, j+L, j+2L, … of this call use phase `first.phase`.
         let count = (total - j).div_ceil(l);
-        let coefficients = filter.phase(first.phase);
+        // A pure-delay phase is one tap of 1 (times the input: exact) instead of `taps`.
+        let (coefficients, skip) = match filter.pure_delay(first.phase) {
+            Some(tap) => (&[1.0f32][..], tap),
+            None => (filter.phase(first.phase), 0),
+        };
         let mut k0 = 0;
         while k0 < count {
             let blocks = match (count - k0).div_ceil(LANES) {
-                8.. => 8,
+                10.. => 10,
+                8 | 9 => 8,
                 4..=7 => 4,
                 2 | 3 => 2,
                 _ => 1,
             };
-            let start = first.input + k0 * m + 1 - taps;
+            let start = first.input + k0 * m + 1 - taps + skip;
             let samples = pass(
                 blocks,
                 coefficients,
@@ -243,5 +282,30 @@ mod avx2 {
             *block = to_samples(sum);
         }
         samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::float_cmp)] // copies, exact
+    fn rows_hold_every_mth_input_then_zeros_for_every_factor_and_length() {
+        let mut rows = Vec::new();
+        for m in 1..=7usize {
+            for len in 0..40usize {
+                let history: Vec<f32> = (0..len).map(|i| i as f32 + 1.0).collect();
+                let stride = split_rows(&history, m, &mut rows);
+                assert_eq!(stride, len.div_ceil(m) + ROW_PAD);
+                assert_eq!(rows.len(), m * stride);
+                for (r, row) in rows.chunks_exact(stride).enumerate() {
+                    for (q, &x) in row.iter().enumerate() {
+                        let expected = history.get(q * m + r).copied().unwrap_or(0.0);
+                        assert_eq!(x, expected, "m {m}, len {len}, row {r}, column {q}");
+                    }
+                }
+            }
+        }
     }
 }
