@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from voicecore.runtime.loop import settle_heap
+
 __all__ = [
     "GREETING",
     "INSTRUCTIONS",
@@ -130,6 +132,7 @@ async def _serve_until_signalled(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with fake_server(delays, max_calls, port) as url:
+        settle_heap()
         probe = loop.create_task(probe_loop_lag(lags)) if lags is not None else None
         print(f"voicecore load-test server {LISTENING} {url}", file=out, flush=True)
         await stop.wait()

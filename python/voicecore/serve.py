@@ -148,6 +148,7 @@ async def _serve(
     shared = SharedAdmission(calls_file, config.max_calls) if calls_file is not None else None
     server = VoiceServer(config, prepared.agent, prepared.providers, shared)
     urls = await server.start(reuse_port=reuse_port)
+    loop.settle_heap()
     if not quiet:
         print(banner(prepared, urls), end="", file=out, flush=True)
     stop = asyncio.Event()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
 from voicecore.errors import ConfigError
-from voicecore.runtime.loop import loop_name, run
+from voicecore.runtime.loop import loop_name, run, settle_heap
 
 
 def test_env_chooses_the_loop() -> None:
@@ -35,3 +36,15 @@ def test_run_uses_the_named_loop(name: str) -> None:
         assert loop_type is uvloop.Loop
     else:
         assert issubclass(loop_type, asyncio.BaseEventLoop)
+
+
+def test_settle_heap_takes_what_is_alive_out_of_collections() -> None:
+    alive = [[] for _ in range(1000)]  # set-up state: lists the collector would walk
+    gc.unfreeze()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() >= len(alive)
+        collected = {id(x) for generation in range(3) for x in gc.get_objects(generation=generation)}
+        assert not collected & {id(x) for x in alive}
+    finally:
+        gc.unfreeze()
