@@ -408,8 +408,9 @@ def notes(report: LoadReport) -> str:
             f"added = latency - {d.known * 1000:.0f} ms known (endpointing {d.endpointing * 1000:.0f} + STT "
             f"{d.stt * 1000:.0f} + LLM first token {d.llm_first_token * 1000:.0f} + TTS first byte "
             f"{d.tts_first_byte * 1000:.0f}); it includes the 20 ms frame pacing and the VAD's frame "
-            f"granularity, and one LLM token gap ({gap_ms:.0f} ms: the "
-            "splitter confirms the first sentence's end on the next token). clear added = speech -> "
+            f"granularity, and for a server that waits for the next token to confirm the first "
+            f"sentence's end, one LLM token gap ({gap_ms:.0f} ms; voicecore does not wait). "
+            "clear added = speech -> "
             f"clear - {d.interim_after * 1000:.0f} ms (the fake STT's first word)."
         )
     lines += [
