@@ -116,6 +116,29 @@ def test_fake_llm_streams_the_script_then_tools_and_usage() -> None:
     assert llm.requests == [([{"role": "user", "content": "weather?"}], [{"type": "function"}])]
 
 
+def test_fake_llm_keeps_its_pace_when_the_consumer_falls_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A virtual clock: sleeps advance it, and the consumer stalls 50 ms after the second token.
+    clock = [100.0]
+    arrivals: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    async def run() -> None:
+        monkeypatch.setattr(asyncio.get_running_loop(), "time", lambda: clock[0])
+        monkeypatch.setattr(asyncio, "sleep", sleep)
+        reply = FakeReply("a b c d e f", first_token=0.2, tokens_per_second=100.0)
+        async for chunk in await FakeLLM([reply]).complete([]):
+            if isinstance(chunk, TextDelta):
+                arrivals.append(round(clock[0] - 100.0, 6))
+                if len(arrivals) == 2:
+                    clock[0] += 0.05
+
+    asyncio.run(run())
+    # Tokens 3-5 were due while the consumer stalled: they come at once, then the pace resumes.
+    assert arrivals == [0.2, 0.21, 0.26, 0.26, 0.26, 0.26]
+
+
 def test_fake_llm_fails_mid_stream_when_scripted() -> None:
     error = ProviderStatusError("overloaded", provider="fake-llm", status=529)
     seen: list[str] = []

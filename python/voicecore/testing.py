@@ -249,7 +249,8 @@ class FakeReply:
         text: The reply text, streamed word by word.
         tool_calls: Tool calls sent after the text: ``(name, arguments_json)``.
         first_token: Seconds before the first chunk.
-        tokens_per_second: Pace of the following chunks (0: all at once).
+        tokens_per_second: Pace of the following chunks (0: all at once), kept on the stream's
+            own clock: a consumer that falls behind does not delay later tokens further.
         error: Raised instead of (or, with ``error_after_tokens``, in the middle of) the reply.
         error_after_tokens: Tokens sent before ``error`` is raised.
         usage: The token counts reported at the end (default: 10 prompt tokens, one
@@ -305,6 +306,8 @@ class _FakeLLMStream:
 
     async def _generate(self) -> AsyncIterator[LLMChunk]:
         reply = self.reply
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         await asyncio.sleep(reply.first_token)
         tokens = [word + " " for word in reply.text.split(" ")] if reply.text else []
         if tokens:
@@ -313,7 +316,10 @@ class _FakeLLMStream:
             if reply.error is not None and index == reply.error_after_tokens:
                 raise reply.error
             if index and reply.tokens_per_second > 0:
-                await asyncio.sleep(1.0 / reply.tokens_per_second)
+                # Due on the provider's clock, as a real one streams: a late loop gets the
+                # tokens that came meanwhile at once, rather than every later token late too.
+                due = start + reply.first_token + index / reply.tokens_per_second
+                await asyncio.sleep(max(due - loop.time(), 0.0))
             yield TextDelta(token)
         if reply.error is not None and reply.error_after_tokens >= len(tokens):
             raise reply.error
