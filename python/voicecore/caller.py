@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import wave
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +121,8 @@ class TwilioCaller:
         discarded: Marks echoed because a ``clear`` discarded their audio.
         clears: ``clear`` messages received.
         clear_times: When each ``clear`` arrived (loop time).
-        received: Every message the server sent, parsed.
+        received: How many messages of each ``event`` the server sent (a count, not the
+            messages: a load test's callers would otherwise hold every audio frame).
         turns: The caller's utterances and when the agent answered each.
         connected_at: When the stream opened.
         first_audio_at: When the agent's first audio arrived (the greeting).
@@ -141,7 +142,7 @@ class TwilioCaller:
     discarded: list[str] = field(default_factory=list)
     clears: int = 0
     clear_times: list[float] = field(default_factory=list)
-    received: list[dict[str, Any]] = field(default_factory=list)
+    received: Counter[str] = field(default_factory=Counter)
     turns: list[Turn] = field(default_factory=list)
     connected_at: float | None = None
     first_audio_at: float | None = None
@@ -338,7 +339,7 @@ class TwilioCaller:
                 logger.warning("the server sent a non-text message (%s)", message.type.name)
                 continue
             data = json.loads(message.data)
-            self.received.append(data)
+            self.received[str(data.get("event"))] += 1
             if data.get("streamSid") != self.stream_sid:
                 logger.warning("the server sent a %r message for another streamSid", data.get("event"))
             match data.get("event"):
