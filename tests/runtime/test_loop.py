@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 
 import pytest
 
 from voicecore.errors import ConfigError
-from voicecore.runtime.loop import loop_name, run, settle_heap
+from voicecore.runtime.loop import FULL_COLLECTION_EVERY, loop_name, run, settle_heap
 
 
 def test_env_chooses_the_loop() -> None:
@@ -40,11 +41,36 @@ def test_run_uses_the_named_loop(name: str) -> None:
 
 def test_settle_heap_takes_what_is_alive_out_of_collections() -> None:
     alive = [[] for _ in range(1000)]  # set-up state: lists the collector would walk
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     try:
         settle_heap()
         assert gc.get_freeze_count() >= len(alive)
         collected = {id(x) for generation in range(3) for x in gc.get_objects(generation=generation)}
         assert not collected & {id(x) for x in alive}
+        assert gc.get_threshold() == (*thresholds[:2], FULL_COLLECTION_EVERY)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+class _Node:
+    """A weak-referenceable object that can sit in a reference cycle."""
+
+    peer: object = None
+
+
+def test_young_cycles_are_still_collected_on_their_own_after_settle_heap() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        settle_heap()
+        node = _Node()
+        node.peer = node  # a cycle: only the collector can free it
+        witness = weakref.ref(node)
+        del node
+        churn = [[] for _ in range(10 * thresholds[0])]  # allocations that trigger collections
+        del churn
+        assert witness() is None
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
