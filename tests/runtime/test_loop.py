@@ -68,7 +68,8 @@ def test_young_cycles_are_still_collected_on_their_own_after_settle_heap() -> No
         node.peer = node  # a cycle: only the collector can free it
         witness = weakref.ref(node)
         del node
-        churn = [[] for _ in range(10 * thresholds[0])]  # allocations that trigger collections
+        # allocations enough to trigger collections of the young generation
+        churn: list[list[object]] = [[] for _ in range(10 * thresholds[0])]
         del churn
         assert witness() is None
     finally:
