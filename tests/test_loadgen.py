@@ -244,6 +244,8 @@ def test_bench_load_refuses_bad_numbers(capsys: pytest.CaptureFixture[str]) -> N
     assert "--target" in capsys.readouterr().err
     assert cli.main(["bench", "load", "--soak", "0"]) == cli.EXIT_USAGE
     assert "--soak" in capsys.readouterr().err
+    assert cli.main(["bench", "load", "--call-seconds", "0"]) == cli.EXIT_USAGE
+    assert "--call-seconds" in capsys.readouterr().err
 
 
 # --- a real run -------------------------------------------------------------------------------
@@ -265,6 +267,25 @@ def test_two_callers_each_get_every_answer_and_a_clear() -> None:
     assert result.playout.underruns == 0
     assert result.cpu_seconds is not None
     assert result.cpu_seconds > 0
+
+
+@needs_espeak
+def test_callers_hang_up_and_dial_again_every_call_seconds() -> None:
+    from prometheus_client import REGISTRY
+
+    calls_before = REGISTRY.get_sample_value("voicecore_calls_total") or 0.0
+    result = run(loadgen.run_load(2, duration=7.0, call_seconds=0.1, stagger=0.2))
+    assert not result.call_errors
+    assert result.failed == 0, [t.error for t in result.turns]
+    assert result.dials >= 4  # each call takes one turn, then the caller dials again
+    assert len(result.turns) >= result.dials
+    for number in (0, 1):  # turn numbers go on across a caller's calls
+        turns = [t.turn for t in result.turns if t.call == number]
+        assert turns == list(range(1, len(turns) + 1))
+    calls = (REGISTRY.get_sample_value("voicecore_calls_total") or 0.0) - calls_before
+    assert calls == result.dials + 1  # every dial was a call of its own (and the warm-up call)
+    assert result.frames_received == result.frames_sent  # every call's frames were counted
+    assert result.summary()["dials"] == result.dials
 
 
 @needs_espeak

@@ -168,6 +168,14 @@ def add_bench_load(subparsers: Subparsers, prog: str) -> None:
         help="hold --calls calls for this long (instead of --duration); report the server's RSS slope",
     )
     parser.add_argument(
+        "--call-seconds",
+        metavar="S",
+        type=float,
+        default=None,
+        help="each caller hangs up after S seconds of turns and dials again (a soak then covers "
+        "calls ending and starting, where per-call state would leak; default: one call per caller)",
+    )
+    parser.add_argument(
         "--max-calls", type=int, default=500, help="where --ramp stops (default: %(default)s)"
     )
     parser.add_argument(
@@ -261,6 +269,8 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--duration, --barge-in-every and --stagger must be >= 0"
     if args.soak is not None and args.soak <= 0:
         return "--soak must be > 0 minutes"
+    if args.call_seconds is not None and args.call_seconds <= 0:
+        return "--call-seconds must be > 0"
     if args.server_pid is not None and args.target is None:
         return "--server-pid goes with --target"
     return None
@@ -294,6 +304,7 @@ def _run_bench_load(args: argparse.Namespace, extra: list[str]) -> int:
         "barge_in_every": args.barge_in_every,
         "answer_within": args.answer_within,
         "stagger": args.stagger,
+        "call_seconds": args.call_seconds,
         "progress": sys.stderr,
     }
     if args.soak is not None:
@@ -384,7 +395,8 @@ def _report_text(
             slope = summary.get("rss_slope_mib_per_hour")
             late = summary.get("rss_slope_last_half_mib_per_hour")
             parts.append(
-                f"\n{report.target} soak: {report.calls} calls for {report.duration / 60:g} min; server RSS "
+                f"\n{report.target} soak: {report.calls} calls for {report.duration / 60:g} min "
+                f"({report.dials} placed); server RSS "
                 + (
                     f"slope {slope:+.1f} MiB/h ({late:+.1f} over the last half)"
                     if slope is not None and late is not None

@@ -185,6 +185,7 @@ class LoadReport:
         loop_lags: How late each 10 ms timer on the generator's event loop woke (seconds): the
             generator's own health (a late loop sends late frames and measures late audio).
         call_errors: Calls that failed as a whole (could not connect, closed early).
+        dials: Calls placed (more than ``calls`` when callers hang up and dial again).
     """
 
     calls: int
@@ -206,6 +207,7 @@ class LoadReport:
     soak: bool = False
     loop_lags: list[float] = field(default_factory=list)
     call_errors: list[str] = field(default_factory=list)
+    dials: int = 0
 
     @property
     def latencies(self) -> list[float]:
@@ -248,6 +250,7 @@ class LoadReport:
             "turns": len(self.turns),
             "failed_turns": self.failed,
             "call_errors": len(self.call_errors),
+            "dials": self.dials,
             "barge_ins": sum(t.barge_in for t in self.turns),
             "frames_sent": self.frames_sent,
             "frames_received": self.frames_received,
@@ -614,6 +617,7 @@ async def _caller(
     number: int,
     *,
     duration: float,
+    call_seconds: float | None,
     barge_in_every: int,
     speech: bytes,
     answer_within: float,
@@ -622,24 +626,72 @@ async def _caller(
     report: LoadReport,
     connected: list[int],
 ) -> None:
-    """One caller: greeting, then turns until ``duration`` is up; results go into ``report``."""
+    """One caller: turns until ``duration`` is up, hanging up and dialling again every ``call_seconds``.
+
+    Each call hears its greeting before its first turn; results go into ``report``.
+    """
     await asyncio.sleep(start_delay)
     loop = asyncio.get_running_loop()
-    sid = f"{number:032d}"
+    end = loop.time() + duration
+    turn = 0
+    dial = 0
+    while dial == 0 or loop.time() < end:
+        dial += 1
+        report.dials += 1
+        hang_up_at = end if call_seconds is None else min(end, loop.time() + call_seconds)
+        turn = await _call(
+            url,
+            number,
+            dial,
+            turn,
+            until=hang_up_at,
+            barge_in_every=barge_in_every,
+            speech=speech,
+            answer_within=answer_within,
+            settle=settle,
+            report=report,
+            connected=connected,
+        )
+        if turn < 0:
+            return  # the server closed the call: reported, and the caller gives up
+
+
+async def _call(
+    url: str,
+    number: int,
+    dial: int,
+    turn: int,
+    *,
+    until: float,
+    barge_in_every: int,
+    speech: bytes,
+    answer_within: float,
+    settle: float,
+    report: LoadReport,
+    connected: list[int],
+) -> int:
+    """One call of caller ``number``: greeting, then turns (numbered on from ``turn``) until ``until``.
+
+    Returns:
+        The last turn's number, or -1 when the server closed the stream.
+    """
+    loop = asyncio.get_running_loop()
+    sid = f"{number:016d}{dial:016d}"
     call = TwilioCaller(url, call_sid="CA" + sid, stream_sid="MZ" + sid)
+    first = True
     try:
         async with call:
             await _until(lambda: call.first_audio_at is not None or call.closed, answer_within)
-            connected.append(number)
+            if dial == 1:
+                connected.append(number)
             await _quiet(call, settle, 30.0)
-            end = loop.time() + duration
-            turn = 0
-            while loop.time() < end or turn == 0:
+            while loop.time() < until or first:
+                first = False
                 if call.closed:
                     report.call_errors.append(
                         f"call {number}: the server closed the stream ({call.close_code})"
                     )
-                    return
+                    return -1
                 turn += 1
                 result = TurnResult(number, turn)
                 report.turns.append(result)
@@ -660,6 +712,7 @@ async def _caller(
     finally:
         report.frames_sent += call.frames_sent
         report.playout.merge(call.meter)
+    return turn
 
 
 async def _loop_lag(out: list[float]) -> None:
@@ -725,6 +778,7 @@ async def run_load(
     speech: bytes | None = None,
     rss_every: float = 1.0,
     soak: bool = False,
+    call_seconds: float | None = None,
     progress: TextIO | None = None,
 ) -> LoadReport:
     """Run ``calls`` concurrent callers for ``duration`` seconds each and measure every turn.
@@ -740,6 +794,9 @@ async def run_load(
         speech: What each caller says (μ-law 8 kHz); default espeak-ng's :data:`UTTERANCE`.
         rss_every: Seconds between samples of the server's RSS.
         soak: Mark the report as a soak (its table shows the RSS slope).
+        call_seconds: Each caller hangs up after this many seconds of turns and dials again
+            (a soak then covers calls ending and starting, where per-call state would leak);
+            None: one call per caller for the whole run.
         progress: Where a one-line progress display goes (None: nowhere).
 
     Returns:
@@ -791,6 +848,7 @@ async def run_load(
                     target.url,
                     number,
                     duration=duration,
+                    call_seconds=call_seconds,
                     barge_in_every=barge_in_every,
                     speech=speech,
                     answer_within=answer_within,
