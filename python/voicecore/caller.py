@@ -339,10 +339,11 @@ class TwilioCaller:
                 logger.warning("the server sent a non-text message (%s)", message.type.name)
                 continue
             data = json.loads(message.data)
-            self.received[str(data.get("event"))] += 1
+            event = data.get("event")
+            self.received[str(event)] += 1
             if data.get("streamSid") != self.stream_sid:
-                logger.warning("the server sent a %r message for another streamSid", data.get("event"))
-            match data.get("event"):
+                logger.warning("the server sent a %r message for another streamSid", event)
+            match event:
                 case "media":
                     now = loop.time()
                     self.last_audio_at = now

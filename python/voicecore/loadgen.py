@@ -639,7 +639,7 @@ async def _caller(
         dial += 1
         report.dials += 1
         hang_up_at = end if call_seconds is None else min(end, loop.time() + call_seconds)
-        turn = await _call(
+        last_turn = await _call(
             url,
             number,
             dial,
@@ -652,8 +652,9 @@ async def _caller(
             report=report,
             connected=connected,
         )
-        if turn < 0:
+        if last_turn is None:
             return  # the server closed the call: reported, and the caller gives up
+        turn = last_turn
 
 
 async def _call(
@@ -669,11 +670,11 @@ async def _call(
     settle: float,
     report: LoadReport,
     connected: list[int],
-) -> int:
+) -> int | None:
     """One call of caller ``number``: greeting, then turns (numbered on from ``turn``) until ``until``.
 
     Returns:
-        The last turn's number, or -1 when the server closed the stream.
+        The last turn's number, or None when the server closed the stream.
     """
     loop = asyncio.get_running_loop()
     sid = f"{number:016d}{dial:016d}"
@@ -691,7 +692,7 @@ async def _call(
                     report.call_errors.append(
                         f"call {number}: the server closed the stream ({call.close_code})"
                     )
-                    return -1
+                    return None
                 turn += 1
                 result = TurnResult(number, turn)
                 report.turns.append(result)
