@@ -56,6 +56,8 @@ const MEAN_FAST: f32 = 1.0 / 100.0;
 const MEAN_SLOW: f32 = 1.0 / 400.0;
 /// Bins summed per spectral peak in the tonality measure (a Hann main lobe at 25 ms).
 const PEAK_BINS: usize = 5;
+/// Bins of the power spectrum kept (0–4000 Hz): the most the tonality measure looks at.
+const KEPT_BINS: usize = (HIGH_HZ / BIN_HZ) as usize + 1;
 
 /// Sliding minimum over about `BLOCK * BLOCKS` frames, per tracked value.
 #[derive(Debug, Clone)]
@@ -195,7 +197,7 @@ impl FeatureExtractor {
             window,
             fft: PowerFft::new(n_fft),
             frame: vec![0.0; n_fft],
-            power: vec![0.0; bin(HIGH_HZ) + 1],
+            power: vec![0.0; KEPT_BINS],
             bands,
             flat_low: (bin(LOW_HZ), bin(FLATNESS_SPLIT_HZ)),
             flat_high: (bin(FLATNESS_SPLIT_HZ), bin(HIGH_HZ)),
@@ -332,14 +334,20 @@ fn flatness(power: &[f32]) -> f32 {
 /// non-overlapping [`PEAK_BINS`]-bin windows: under 0.1 for white noise, digital silence
 /// or many equal harmonics, about 1.15 for one pure tone and 1.0 for a dial tone.
 fn tonality(power: &[f32]) -> f32 {
+    // Every window's sum, slid along once (both searches below read the same sums).
+    let mut windows = [0.0f32; KEPT_BINS];
+    let windows = &mut windows[..=power.len() - PEAK_BINS];
+    let mut sum: f32 = power[..PEAK_BINS].iter().sum();
+    for (k, window) in windows.iter_mut().enumerate() {
+        if k > 0 {
+            sum += power[k + PEAK_BINS - 1] - power[k - 1];
+        }
+        *window = sum;
+    }
     // The strongest window whose start lies at least PEAK_BINS from `avoid`'s (any if None).
     let strongest = |avoid: Option<usize>| {
-        let mut sum: f32 = power[..PEAK_BINS].iter().sum();
         let mut best = (0, 0.0f32);
-        for k in 0..=power.len() - PEAK_BINS {
-            if k > 0 {
-                sum += power[k + PEAK_BINS - 1] - power[k - 1];
-            }
+        for (k, &sum) in windows.iter().enumerate() {
             let allowed = avoid.is_none_or(|a| k.abs_diff(a) >= PEAK_BINS);
             if allowed && sum > best.1 {
                 best = (k, sum);

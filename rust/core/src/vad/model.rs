@@ -4,6 +4,7 @@
 //! trained on a generated corpus); see that script to regenerate them.
 
 use super::features::{FeatureExtractor, INPUTS};
+use super::mathf::tanh;
 use super::weights::{B1, B2, B3, MEAN, SCALE, W1, W2, W3};
 
 /// Per-frame speech probability from 10 ms frames of one stream.
@@ -54,21 +55,59 @@ impl Detector {
     }
 }
 
-/// `out = tanh(out + x · w)` with `w` stored input-major (one row of outputs per input), so
-/// the inner loop is a fixed-width multiply-add the compiler vectorises.
+/// `out = tanh(out + x · w)` with `w` stored input-major (one row of outputs per input).
 fn layer<const N: usize>(x: &[f32], w: &[[f32; N]], out: &mut [f32; N]) {
-    let mut acc = *out;
-    for (&xi, row) in x.iter().zip(w) {
-        // Four lanes at a time: the shape the SLP vectoriser turns into one SIMD multiply-add.
-        for (a, r) in acc.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
-            a[0] += xi * r[0];
-            a[1] += xi * r[1];
-            a[2] += xi * r[2];
-            a[3] += xi * r[3];
+    accumulate(x, w, out);
+    for o in out.iter_mut() {
+        *o = tanh(*o);
+    }
+}
+
+/// `acc += x · w`, each output summing its inputs in order (so every target gives the
+/// same bits): four outputs per SSE register on x86-64, where the compiler's own
+/// vectoriser splits the sums into scalars and rebuilds them on every input.
+#[cfg(target_arch = "x86_64")]
+fn accumulate<const N: usize>(x: &[f32], w: &[[f32; N]], acc: &mut [f32; N]) {
+    use std::arch::x86_64::{
+        __m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps,
+    };
+    const LANES: usize = 4;
+    const MAX_VECTORS: usize = 8;
+    assert!(
+        N % LANES == 0 && N / LANES <= MAX_VECTORS,
+        "layer width must be a multiple of 4, at most 32"
+    );
+    let vectors = N / LANES;
+    #[allow(unsafe_code)]
+    // SAFETY: SSE is part of x86-64; every load and store stays inside `acc` or a row of
+    // `N` floats, since `vectors * LANES == N`.
+    unsafe {
+        let mut sums: [__m128; MAX_VECTORS] = [_mm_set1_ps(0.0); MAX_VECTORS];
+        for (j, sum) in sums.iter_mut().take(vectors).enumerate() {
+            *sum = _mm_loadu_ps(acc.as_ptr().add(j * LANES));
+        }
+        for (&xi, row) in x.iter().zip(w) {
+            let xv = _mm_set1_ps(xi);
+            for (j, sum) in sums.iter_mut().take(vectors).enumerate() {
+                *sum = _mm_add_ps(
+                    *sum,
+                    _mm_mul_ps(xv, _mm_loadu_ps(row.as_ptr().add(j * LANES))),
+                );
+            }
+        }
+        for (j, sum) in sums.iter().take(vectors).enumerate() {
+            _mm_storeu_ps(acc.as_mut_ptr().add(j * LANES), *sum);
         }
     }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o = a.tanh();
+}
+
+/// `acc += x · w`, each output summing its inputs in order.
+#[cfg(not(target_arch = "x86_64"))]
+fn accumulate<const N: usize>(x: &[f32], w: &[[f32; N]], acc: &mut [f32; N]) {
+    for (&xi, row) in x.iter().zip(w) {
+        for (a, r) in acc.iter_mut().zip(row) {
+            *a += xi * r;
+        }
     }
 }
 
@@ -100,6 +139,27 @@ mod tests {
         let b: Vec<f32> = (0..11).map(|i| 1.0 - i as f32 * 0.1).collect();
         let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - want).abs() < 1e-5);
+    }
+
+    #[test]
+    fn accumulate_gives_the_bits_of_a_plain_loop() {
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        };
+        let x: Vec<f32> = (0..37).map(|_| next() * 3.0).collect();
+        let w: Vec<[f32; 24]> = (0..37).map(|_| std::array::from_fn(|_| next())).collect();
+        let start: [f32; 24] = std::array::from_fn(|_| next());
+        let mut want = start;
+        for (&xi, row) in x.iter().zip(&w) {
+            for (a, r) in want.iter_mut().zip(row) {
+                *a += xi * r;
+            }
+        }
+        let mut got = start;
+        accumulate(&x, &w, &mut got);
+        assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits));
     }
 
     #[test]
