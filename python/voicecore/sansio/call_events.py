@@ -4,17 +4,19 @@ The Twilio Media Streams protocol (:mod:`voicecore.sansio.twilio`) and the brows
 (:mod:`voicecore.sansio.wire`) both hand these out, the transports pass them on unchanged and
 the session (:class:`~voicecore.transports.base.Transport`) consumes them. Only the start of a
 stream differs per protocol (which call it is, or the browser's audio rate).
+
+They are frozen msgspec structs rather than dataclasses: one is built for every 20 ms of
+every call, and a struct costs a fifth of a frozen dataclass to build.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 __all__ = ["CallEvent", "CallerAudio", "CallerHungUp", "DtmfPressed", "MarkPlayed"]
 
 
-@dataclass(frozen=True, slots=True)
-class CallerAudio:
+class CallerAudio(msgspec.Struct, frozen=True):
     """Caller audio in the transport's ``input_format``.
 
     Attributes:
@@ -28,22 +30,19 @@ class CallerAudio:
     timestamp_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MarkPlayed:
+class MarkPlayed(msgspec.Struct, frozen=True):
     """Everything sent before mark ``name`` has been played to the caller."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class DtmfPressed:
+class DtmfPressed(msgspec.Struct, frozen=True):
     """The caller pressed a key."""
 
     digit: str
 
 
-@dataclass(frozen=True, slots=True)
-class CallerHungUp:
+class CallerHungUp(msgspec.Struct, frozen=True):
     """The caller's side ended the call (Twilio's ``stop``, the browser's ``stop``, a closed socket)."""
 
 
