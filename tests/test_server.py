@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import logging
 import random
 import shutil
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -346,6 +348,31 @@ def test_a_calls_providers_are_closed_when_it_ends(monkeypatch: pytest.MonkeyPat
                 await until(lambda: bool(server.calls))
             await until(lambda: not server.calls)
         assert closed == ["llm"]  # the fake STT and TTS have no aclose; nothing else was closed
+
+    run(main())
+
+
+@needs_espeak
+def test_a_finished_call_is_freed_by_reference_counting_alone() -> None:
+    """A call that ended, barge-in and all, leaves no reference cycle behind: its session is freed
+    when the call ends, not at the next full collection (which a busy server runs rarely)."""
+
+    async def main() -> None:
+        async with serving() as server:
+            gc.collect()
+            gc.disable()
+            try:
+                async with FakeTwilio(stream_url(server)) as call:
+                    await until(lambda: len(call.marks) >= 1)
+                    session = weakref.ref(server.calls[call.call_sid].session)
+                    call.say(speech("tell me everything"))
+                    await until(lambda: len(call.marks) >= 2)
+                    call.say(speech("no, stop there please"))
+                    await until(lambda: call.clears >= 1)
+                await until(lambda: not server.calls)
+                await until(lambda: session() is None, within=2.0)
+            finally:
+                gc.enable()
 
     run(main())
 
