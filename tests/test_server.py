@@ -34,7 +34,7 @@ from voicecore.config import ServeConfig
 from voicecore.fakes import FakeTwilioAPI
 from voicecore.logs import JsonFormatter, TextFormatter
 from voicecore.providers import registry
-from voicecore.runtime.loop import run
+from voicecore.runtime.loop import EndedCalls, run
 from voicecore.runtime.session import SessionConfig
 from voicecore.sansio import turn
 from voicecore.sansio.turn import TurnConfig
@@ -371,6 +371,27 @@ def test_a_finished_call_is_freed_by_reference_counting_alone() -> None:
                     await until(lambda: call.clears >= 1)
                 await until(lambda: not server.calls)
                 await until(lambda: session() is None, within=2.0)
+            finally:
+                gc.enable()
+
+    run(main())
+
+
+@needs_espeak
+def test_calls_that_end_are_followed_by_a_full_collection_of_their_cycles() -> None:
+    async def main() -> None:
+        async with serving() as server:
+            server.ended_calls = EndedCalls(every=1)
+            gc.collect()
+            gc.disable()  # only the server collects
+            try:
+                async with FakeTwilio(stream_url(server)) as call:
+                    await until(lambda: len(call.marks) >= 1)
+                    # The fake STT and its stream refer to each other: only a collection frees them.
+                    stt = weakref.ref(server.calls[call.call_sid].session.stt)
+                await until(lambda: not server.calls)
+                assert server.ended_calls.collections == 1
+                await until(lambda: stt() is None, within=2.0)
             finally:
                 gc.enable()
 

@@ -57,6 +57,7 @@ from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS
 from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.loop import EndedCalls
 from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import twiml
@@ -139,6 +140,8 @@ class VoiceServer:
         self.providers = dict(providers)
         self.admission: Admission | SharedAdmission = admission or Admission(config.max_calls)
         self.calls: dict[str, _Call] = {}
+        #: Runs a full collection after every 50 calls that end (their reference cycles).
+        self.ended_calls = EndedCalls()
         token = config.twilio_auth_token
         self._validator = RequestValidator(token) if token else None
         self._rest = TwilioCalls(token, base_url=config.twilio_api_url) if token else None
@@ -381,6 +384,8 @@ class VoiceServer:
             del self.calls[call_id]
             call.done.set()
             logger.info("call %s: ended", call_id)
+            # Soon, not now: this frame is the last to hold the session, and it returns first.
+            asyncio.get_running_loop().call_soon(self.ended_calls.ended)
 
     # --- operations -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import weakref
 import pytest
 
 from voicecore.errors import ConfigError
-from voicecore.runtime.loop import FULL_COLLECTION_EVERY, loop_name, run, settle_heap
+from voicecore.runtime.loop import FULL_COLLECTION_EVERY, EndedCalls, loop_name, run, settle_heap
 
 
 def test_env_chooses_the_loop() -> None:
@@ -75,3 +75,28 @@ def test_young_cycles_are_still_collected_on_their_own_after_settle_heap() -> No
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_every_nth_ended_call_runs_a_full_collection() -> None:
+    ended = EndedCalls(every=3)
+    gc.disable()  # only EndedCalls collects
+    try:
+        node = _Node()
+        node.peer = node
+        witness = weakref.ref(node)
+        gc.collect(0)
+        gc.collect(1)  # in the oldest generation now, where only a full collection looks
+        del node
+        assert [ended.ended(), ended.ended()] == [False, False]
+        assert witness() is not None
+        assert ended.ended() is True
+        assert witness() is None
+        assert ended.collections == 1
+        assert [ended.ended() for _ in range(6)] == [False, False, True, False, False, True]
+    finally:
+        gc.enable()
+
+
+def test_ended_calls_needs_a_positive_count() -> None:
+    with pytest.raises(ConfigError, match="every >= 1"):
+        EndedCalls(every=0)

@@ -14,7 +14,15 @@ from typing import Any, Literal, TypeVar
 
 from voicecore.errors import ConfigError
 
-__all__ = ["FULL_COLLECTION_EVERY", "loop_factory", "loop_name", "run", "settle_heap"]
+__all__ = [
+    "FULL_COLLECTION_AFTER_CALLS",
+    "FULL_COLLECTION_EVERY",
+    "EndedCalls",
+    "loop_factory",
+    "loop_name",
+    "run",
+    "settle_heap",
+]
 
 T = TypeVar("T")
 LoopName = Literal["uvloop", "asyncio"]
@@ -23,6 +31,8 @@ LoopName = Literal["uvloop", "asyncio"]
 #: default is 10). A full collection walks every live object (40 ms at 300 calls) and stalls
 #: every call at once; young cycles are still collected as often as before.
 FULL_COLLECTION_EVERY = 100
+#: Calls that end between the full collections a server runs itself (:class:`EndedCalls`).
+FULL_COLLECTION_AFTER_CALLS = 50
 
 
 def loop_name(environ: Mapping[str, str] = os.environ) -> LoopName:
@@ -69,3 +79,31 @@ def settle_heap() -> None:
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+
+
+class EndedCalls:
+    """Runs a full collection after every ``every`` calls that end.
+
+    With full collections rare (:func:`settle_heap`), the reference cycles a finished call
+    leaves behind (a provider client's connection objects, say) waited many minutes for one,
+    and a server's memory grew with the calls it had placed: at 50 calls of three minutes,
+    no full collection ran in the first quarter hour. One collection per ``every`` ended calls
+    bounds that garbage, at one pause (10-15 ms at 300 calls) per ``every`` calls.
+    """
+
+    def __init__(self, every: int = FULL_COLLECTION_AFTER_CALLS) -> None:
+        if every < 1:
+            raise ConfigError(f"EndedCalls needs every >= 1, not {every}")
+        self.every = every
+        self.collections = 0
+        self._since = 0
+
+    def ended(self) -> bool:
+        """A call ended; returns whether this one ran a full collection."""
+        self._since += 1
+        if self._since < self.every:
+            return False
+        self._since = 0
+        self.collections += 1
+        gc.collect()
+        return True
