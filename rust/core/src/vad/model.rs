@@ -73,10 +73,12 @@ fn accumulate<const N: usize>(x: &[f32], w: &[[f32; N]], acc: &mut [f32; N]) {
     };
     const LANES: usize = 4;
     const MAX_VECTORS: usize = 8;
-    assert!(
-        N % LANES == 0 && N / LANES <= MAX_VECTORS,
-        "layer width must be a multiple of 4, at most 32"
-    );
+    const {
+        assert!(
+            N % LANES == 0 && N / LANES <= MAX_VECTORS,
+            "layer width must be a multiple of 4, at most 32"
+        );
+    }
     let vectors = N / LANES;
     #[allow(unsafe_code)]
     // SAFETY: SSE is part of x86-64; every load and store stays inside `acc` or a row of
