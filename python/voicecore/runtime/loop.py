@@ -88,7 +88,7 @@ class EndedCalls:
     leaves behind (a provider client's connection objects, say) waited many minutes for one,
     and a server's memory grew with the calls it had placed: at 50 calls of three minutes,
     no full collection ran in the first quarter hour. One collection per ``every`` ended calls
-    bounds that garbage, at one pause (10-15 ms at 300 calls) per ``every`` calls.
+    bounds that garbage, at one pause (about 10 ms at 300 calls) per ``every`` calls.
     """
 
     def __init__(self, every: int = FULL_COLLECTION_AFTER_CALLS) -> None:

@@ -1,9 +1,9 @@
 //! `tanh` for the detector's hidden layers, computed in `f64` from a polynomial `exp`.
 //!
 //! libm's `tanhf` was a quarter of the detector's time (a call per hidden unit, through
-//! `expm1f`). This one is branch-free, so the compiler vectorises the loop over a layer,
-//! and its relative error before rounding to `f32` is below 1e-12: the result is the correctly
-//! rounded `tanh` but for ties that close, the same bits on every platform and libm.
+//! `expm1f`). This one calls no library function, and its relative error before rounding to
+//! `f32` is below 1e-12: the result is the correctly rounded `tanh` but for ties that close,
+//! the same bits on every platform and libm.
 
 /// 1.5 × 2^52: adding it rounds an `f64` of magnitude below 2^51 to an integer, which then
 /// sits in the low bits of the sum's mantissa.
