@@ -10,11 +10,11 @@ What is timed, per call, for both sides (same input, same benchmark group):
   message string(s) to send back: ``{"event":"media","streamSid":...,"media":{"payload":...}}``.
 
 voicecore side: ``msgspec.json`` for the JSON framing (a typed struct decoder inbound; outbound,
-``MediaFramer``, which ``TwilioProtocol`` uses: the message around the payload encoded once per
-stream, the base64 payload spliced in), and the Rust codec
-(``voicecore.audio.TwilioFrameDecoder`` / ``TwilioFrameEncoder``: base64 + G.711 +
+``MediaFramer``, as ``TwilioProtocol`` uses it: msgspec encodes the message around the payload
+once per stream and the encoder splices each base64 payload into that text), and the Rust
+codec (``voicecore.audio.TwilioFrameDecoder`` / ``TwilioFrameEncoder``: base64 + G.711 +
 streaming resampling in one call, state kept across calls). The encoder emits complete
-20 ms payloads only and keeps the remainder, so one call returns a list of messages.
+20 ms messages only and keeps the remainder, so one call returns a list of messages.
 
 Pipecat side (pipecat-ai, version recorded in ``extra_info``), driven the way its own
 WebSocket transports (``pipecat.transports.websocket.fastapi``) drive it:
@@ -157,18 +157,15 @@ def voicecore_inbound(rate: int, quality: str = "hq") -> Callable[[str], bytes |
 
 
 def voicecore_outbound(rate: int, stream_sid: str, quality: str = "hq") -> Callable[[bytes], list[str]]:
-    """PCM16 at ``rate`` → Twilio media messages: ``TwilioFrameEncoder`` + ``MediaFramer``.
+    """PCM16 at ``rate`` → Twilio media messages: ``TwilioFrameEncoder`` in ``MediaFramer``'s envelope.
 
-    ``MediaFramer`` is what ``TwilioProtocol`` sends with: msgspec encodes the message around
-    the payload once per stream, and each payload is spliced in.
+    This is how ``TwilioProtocol`` sends: msgspec encodes the message around the payload once
+    per stream (``MediaFramer``), and the encoder writes each payload into a copy of it.
     """
-    encode_audio = audio.TwilioFrameEncoder(rate=rate, quality=quality).encode
-    frame = MediaFramer(stream_sid)
-
-    def outbound(pcm: bytes) -> list[str]:
-        return frame(encode_audio(pcm))
-
-    return outbound
+    encoder = audio.TwilioFrameEncoder(rate=rate, quality=quality)
+    framer = MediaFramer(stream_sid)
+    encoder.set_envelope(framer.head, framer.tail)
+    return encoder.encode
 
 
 # --- pipecat ----------------------------------------------------------------------------------

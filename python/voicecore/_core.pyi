@@ -158,6 +158,14 @@ class TwilioFrameEncoder:
     def flush(self) -> list[str]:
         """End the utterance: the resampler tail and the last (shorter) payload; then reset."""
 
+    def set_envelope(self, head: str, tail: str) -> None:
+        """Emit every later payload as ``head + payload + tail``.
+
+        ``head`` and ``tail`` are the stream's ``media`` message on either side of its payload,
+        encoded once in Python, so each frame comes out as the whole message. ``("", "")`` gives
+        bare payloads again.
+        """
+
     def clear(self) -> None:
         """Drop everything not yet emitted (barge-in) and start a fresh stream."""
 

@@ -73,6 +73,19 @@ def test_outbound_payloads_are_20_ms_and_equal_the_composed_path(rate: int, qual
     assert b"".join(base64.b64decode(p) for p in payloads) == expected
 
 
+def test_an_envelope_wraps_every_payload_until_it_is_emptied() -> None:
+    pcm = tone(16000, 440, 0.05).tobytes()  # two whole frames and a flushed rest
+    bare = TwilioFrameEncoder(16000)
+    payloads = bare.encode(pcm) + bare.flush()
+    wrapped = TwilioFrameEncoder(16000)
+    wrapped.set_envelope('{"event":"media","media":{"payload":"', '"}}')
+    messages = wrapped.encode(pcm) + wrapped.flush()
+    assert len(messages) == 3
+    assert [json.loads(m)["media"]["payload"] for m in messages] == payloads
+    wrapped.set_envelope("", "")
+    assert wrapped.encode(pcm) == payloads[:2]
+
+
 def test_partial_frame_waits_and_clear_drops_it() -> None:
     encoder = TwilioFrameEncoder(16000)
     assert encoder.encode(bytes(200)) == []

@@ -129,10 +129,24 @@ def test_media_framer_gives_each_payloads_json_whatever_the_sid(sid: str, payloa
     ]
 
 
-def test_send_audio_before_start_is_a_protocol_error() -> None:
-    protocol = TwilioProtocol()
+@pytest.mark.parametrize("engine_rate", [None, 16000])
+def test_send_audio_before_start_is_a_protocol_error(engine_rate: int | None) -> None:
+    protocol = TwilioProtocol(engine_rate=engine_rate)
     with pytest.raises(ProtocolError, match="before its 'start'"):
-        protocol.send_audio(b"\xff" * 160)
+        protocol.send_audio(b"\xff" * 640)
+
+
+@given(sid=st.text(min_size=1, max_size=40))
+def test_pcm_mode_messages_carry_the_streams_sid_whatever_it_is(sid: str) -> None:
+    """The Rust encoder splices payloads into the message msgspec encoded for this stream."""
+    start = json.loads(START)
+    start["streamSid"] = start["start"]["streamSid"] = sid
+    protocol = TwilioProtocol(engine_rate=16000)
+    protocol.receive_text(json.dumps(start))
+    protocol.send_audio(bytes(640))
+    (frame,) = sent(protocol)
+    silence = base64.b64encode(b"\xff" * 160).decode()
+    assert frame == {"event": "media", "streamSid": sid, "media": {"payload": silence}}
 
 
 def test_pcm_mode_sends_20ms_frames_and_flushes_before_a_mark() -> None:

@@ -1,8 +1,10 @@
-//! Strict standard base64 decoding (canonical `=` padding), with an AVX2 path for the bulk.
+//! Standard base64 (canonical `=` padding): strict decoding and encoding, with AVX2 paths for
+//! the bulk.
 //!
-//! A 20 ms Twilio payload is 216 characters; the `base64` crate decodes it a few bytes at a
+//! A 20 ms Twilio payload is 216 characters; the `base64` crate codes it a few bytes at a
 //! time. With AVX2, 32 characters at a time are validated and translated with byte shuffles
-//! and packed to 24 bytes (Muła and Lemire, "Faster Base64 Encoding and Decoding Using AVX2
+//! and packed to 24 bytes, and 24 bytes at a time are spread to 32 six-bit values and
+//! translated (Muła and Lemire, "Faster Base64 Encoding and Decoding Using AVX2
 //! Instructions", 2018); the last block and the padding go through the crate. Any invalid
 //! input is decoded again by the crate alone, so errors are exactly the crate's.
 
@@ -35,6 +37,88 @@ pub fn decode_extend(input: &[u8], out: &mut Vec<u8>) -> Result<(), CoreError> {
         out.truncate(start);
         CoreError::InvalidBase64(e.to_string())
     })
+}
+
+/// Bytes per SIMD encoding block, the characters they encode to, and the bytes its two
+/// 16-byte loads read (the second starts 12 bytes in).
+const ENCODE_BLOCK: usize = 24;
+const ENCODE_CHARS: usize = 32;
+const ENCODE_READ: usize = 28;
+
+/// Appends the base64 of `input` to `out`.
+pub fn encode_extend(input: &[u8], out: &mut String) {
+    let blocks = if crate::simd::has_avx2_fma() {
+        input.len().saturating_sub(ENCODE_READ - ENCODE_BLOCK) / ENCODE_BLOCK
+    } else {
+        0
+    };
+    let (bulk, tail) = input.split_at(blocks * ENCODE_BLOCK);
+    if !bulk.is_empty() {
+        let start = out.len();
+        // SAFETY: only base64 characters (ASCII) are written into the new bytes, so `out`
+        // stays UTF-8.
+        #[allow(unsafe_code)]
+        let bytes = unsafe { out.as_mut_vec() };
+        bytes.resize(start + blocks * ENCODE_CHARS, 0);
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        // SAFETY: there are blocks only when the CPU reported AVX2; each block's two loads
+        // stay inside `input`, which extends at least 4 bytes past the last block.
+        unsafe {
+            encode_blocks_avx2(input, blocks, &mut bytes[start..]);
+        }
+    }
+    STANDARD.encode_string(tail, out);
+}
+
+/// Encodes `blocks` whole 24-byte blocks of `input` (which holds at least 4 more bytes) into
+/// `out`, 32 characters each.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn encode_blocks_avx2(input: &[u8], blocks: usize, out: &mut [u8]) {
+    #[allow(clippy::wildcard_imports)]
+    use std::arch::x86_64::*;
+    assert!(input.len() >= blocks * ENCODE_BLOCK + ENCODE_READ - ENCODE_BLOCK);
+    assert_eq!(out.len(), blocks * ENCODE_CHARS);
+    // Bytes a b c of each 3-byte group → the 32-bit lane b a c b, whose halves (a b and b c as
+    // big-endian 16-bit numbers) hold the four six-bit values at bits 10, 4 and 6, 0.
+    let spread = _mm256_setr_epi8(
+        1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10, 1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10,
+        9, 11, 10,
+    );
+    let first_third = _mm256_set1_epi32(0x0FC0_FC00);
+    let first_third_shift = _mm256_set1_epi32(0x0400_0040);
+    let second_fourth = _mm256_set1_epi32(0x003F_03F0);
+    let second_fourth_shift = _mm256_set1_epi32(0x0100_0010);
+    // Six-bit value → ASCII: add an offset chosen by range (A-Z, a-z, 0-9, '+', '/').
+    let offsets = _mm256_setr_epi8(
+        71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0, 71, -4, -4, -4, -4, -4, -4,
+        -4, -4, -4, -4, -19, -16, 65, 0, 0,
+    );
+    let fifty_one = _mm256_set1_epi8(51);
+    let twenty_six = _mm256_set1_epi8(26);
+    let thirteen = _mm256_set1_epi8(13);
+    for (i, dst) in out.chunks_exact_mut(ENCODE_CHARS).enumerate() {
+        let src = &input[i * ENCODE_BLOCK..][..ENCODE_READ];
+        // SAFETY: `src` is 28 readable bytes: the loads read bytes 0..16 and 12..28.
+        #[allow(unsafe_code)]
+        let v = unsafe { _mm256_loadu2_m128i(src[12..].as_ptr().cast(), src.as_ptr().cast()) };
+        let v = _mm256_shuffle_epi8(v, spread);
+        let values = _mm256_or_si256(
+            _mm256_mulhi_epu16(_mm256_and_si256(v, first_third), first_third_shift),
+            _mm256_mullo_epi16(_mm256_and_si256(v, second_fourth), second_fourth_shift),
+        );
+        let range = _mm256_or_si256(
+            _mm256_subs_epu8(values, fifty_one),
+            _mm256_and_si256(_mm256_cmpgt_epi8(twenty_six, values), thirteen),
+        );
+        let chars = _mm256_add_epi8(values, _mm256_shuffle_epi8(offsets, range));
+        // SAFETY: `dst` is exactly 32 writable bytes; the store is unaligned.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm256_storeu_si256(dst.as_mut_ptr().cast(), chars);
+        }
+    }
 }
 
 /// Appends the bytes of whole blocks (none without AVX2); false if a character is invalid.
@@ -141,6 +225,20 @@ mod tests {
             }
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[test]
+    fn encoding_matches_the_crate_at_every_length() {
+        for len in 0..400usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 151 + len * 7) as u8).collect();
+            let mut out = String::from("head:");
+            encode_extend(&bytes, &mut out);
+            assert_eq!(out, format!("head:{}", STANDARD.encode(&bytes)), "{len}");
+        }
+        let all: Vec<u8> = (0..=255).cycle().take(3 * 256 + 5).collect();
+        let mut out = String::new();
+        encode_extend(&all, &mut out);
+        assert_eq!(out, STANDARD.encode(&all));
     }
 
     #[test]

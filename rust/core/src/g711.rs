@@ -1,16 +1,23 @@
 //! G.711 μ-law and A-law, bit-exact with `audioop` (width 2) from `CPython`.
 //!
 //! audioop quantises μ-law on the sample's top 14 bits (`x >> 2`) and A-law on its top 13
-//! bits (`x >> 3`), so each encoder is one lookup in a table built at compile time from
-//! audioop's own segment algorithm: exact by construction, and branch-free per sample.
+//! bits (`x >> 3`) and finds the segment by searching a table of segment ends. The encoders
+//! here compute the segment from the exponent of the magnitude as an `f32` instead, with no
+//! branches, so a block of samples compiles to vector instructions; the tests check them
+//! against a transcription of audioop's algorithm for every one of the 65 536 inputs.
 
-use crate::{pcm, CoreError};
+use crate::pcm::{self, Pcm};
+use crate::CoreError;
 
+#[cfg(test)]
 const ULAW_SEGMENT_ENDS: [i32; 8] = [0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF];
+#[cfg(test)]
 const ALAW_SEGMENT_ENDS: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
 const ULAW_BIAS: i32 = 0x84;
+#[cfg(test)]
 const ULAW_CLIP: i32 = 8159;
 
+#[cfg(test)]
 const fn segment(value: i32, ends: &[i32; 8]) -> usize {
     let mut seg = 0;
     while seg < 8 && value > ends[seg] {
@@ -19,7 +26,8 @@ const fn segment(value: i32, ends: &[i32; 8]) -> usize {
     seg
 }
 
-/// audioop's `st_14linear2ulaw` on a 14-bit sample.
+/// audioop's `st_14linear2ulaw` on a 14-bit sample (the oracle for [`ulaw_encode_formula`]).
+#[cfg(test)]
 const fn ulaw_from_14bit(sample: i32) -> u8 {
     let (mut magnitude, mask) = if sample < 0 {
         (-sample, 0x7F)
@@ -37,7 +45,8 @@ const fn ulaw_from_14bit(sample: i32) -> u8 {
     ((((seg as i32) << 4) | ((magnitude >> (seg + 1)) & 0xF)) ^ mask) as u8
 }
 
-/// audioop's `st_linear2alaw` on a 13-bit sample.
+/// audioop's `st_linear2alaw` on a 13-bit sample (the oracle for [`alaw_encode_formula`]).
+#[cfg(test)]
 const fn alaw_from_13bit(sample: i32) -> u8 {
     let (magnitude, mask) = if sample >= 0 {
         (sample, 0xD5)
@@ -73,28 +82,6 @@ const fn alaw_to_linear(code: u8) -> i16 {
     (if a & 0x80 != 0 { t } else { -t }) as i16
 }
 
-/// μ-law code for every 14-bit sample, indexed by `(x >> 2) + 8192`.
-static ULAW_ENCODE: [u8; 1 << 14] = {
-    let mut table = [0u8; 1 << 14];
-    let mut i = 0;
-    while i < table.len() {
-        table[i] = ulaw_from_14bit(i as i32 - (1 << 13));
-        i += 1;
-    }
-    table
-};
-
-/// A-law code for every 13-bit sample, indexed by `(x >> 3) + 4096`.
-static ALAW_ENCODE: [u8; 1 << 13] = {
-    let mut table = [0u8; 1 << 13];
-    let mut i = 0;
-    while i < table.len() {
-        table[i] = alaw_from_13bit(i as i32 - (1 << 12));
-        i += 1;
-    }
-    table
-};
-
 static ULAW_DECODE: [i16; 256] = {
     let mut table = [0i16; 256];
     let mut i = 0;
@@ -119,14 +106,50 @@ static ALAW_DECODE: [i16; 256] = {
 #[inline]
 #[must_use]
 pub fn ulaw_encode_sample(sample: i16) -> u8 {
-    ULAW_ENCODE[((sample >> 2) as i32 + (1 << 13)) as usize]
+    ulaw_encode_formula(sample)
 }
 
 /// The A-law code of one sample.
 #[inline]
 #[must_use]
 pub fn alaw_encode_sample(sample: i16) -> u8 {
-    ALAW_ENCODE[((sample >> 3) as i32 + (1 << 12)) as usize]
+    alaw_encode_formula(sample)
+}
+
+/// `floor(log2(value))` for `0 < value < 2^24`, from the exponent of its exact `f32`
+/// (and -127 for 0): a conversion and a shift per lane where a search would branch.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn floor_log2(value: i32) -> i32 {
+    ((value as f32).to_bits() >> 23) as i32 - 127
+}
+
+/// audioop's μ-law encoder without branches. Its clip (magnitude 8159, biased 8192, the
+/// ninth segment, code 0x7F) is a clamp of the biased magnitude to 8191 here, which is the
+/// top of the eighth segment with mantissa 15: the same code 0x7F.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn ulaw_encode_formula(sample: i16) -> u8 {
+    let value = i32::from(sample) >> 2;
+    let negative = value >> 31;
+    let biased = ((value ^ negative) - negative + (ULAW_BIAS >> 2)).min(8191);
+    let seg = (floor_log2(biased) - 5).max(0);
+    let mantissa = (biased >> (seg + 1)) & 0xF;
+    let mask = 0x7F | (!negative & 0x80);
+    (((seg << 4) | mantissa) ^ mask) as u8
+}
+
+/// audioop's A-law encoder without branches (negative samples use the one's complement).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn alaw_encode_formula(sample: i16) -> u8 {
+    let value = i32::from(sample) >> 3;
+    let negative = value >> 31;
+    let magnitude = value ^ negative;
+    let seg = (floor_log2(magnitude) - 4).max(0);
+    let mantissa = (magnitude >> seg.max(1)) & 0xF;
+    let mask = 0x55 | (!negative & 0x80);
+    (((seg << 4) | mantissa) ^ mask) as u8
 }
 
 /// The linear value of one μ-law code.
@@ -154,14 +177,59 @@ pub enum Law {
 pub fn encode_le_bytes_into(law: Law, pcm_bytes: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
     let n = pcm::sample_count(pcm_bytes)?;
     assert_eq!(out.len(), n, "output must hold one code per sample");
-    let encode = match law {
-        Law::Ulaw => ulaw_encode_sample,
-        Law::Alaw => alaw_encode_sample,
-    };
-    for (dst, s) in out.iter_mut().zip(pcm::samples(pcm_bytes)) {
-        *dst = encode(s);
-    }
+    encode_dispatch(law, Pcm::LeBytes(pcm_bytes), out);
     Ok(())
+}
+
+/// Encodes samples and appends the codes to `out`.
+pub fn encode_extend(law: Law, samples: &[i16], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + samples.len(), 0);
+    encode_dispatch(law, Pcm::Samples(samples), &mut out[start..]);
+}
+
+fn encode_dispatch(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU reported AVX2.
+        unsafe {
+            encode_avx2(law, pcm, out);
+        }
+        return;
+    }
+    match law {
+        Law::Ulaw => encode_blocks(ulaw_encode_formula, pcm, out),
+        Law::Alaw => encode_blocks(alaw_encode_formula, pcm, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn encode_avx2(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
+    match law {
+        Law::Ulaw => encode_blocks(ulaw_encode_formula, pcm, out),
+        Law::Alaw => encode_blocks(alaw_encode_formula, pcm, out),
+    }
+}
+
+/// Encodes 32 samples at a time through a fixed-size block (so the formula vectorises), then
+/// the rest one by one. Inlined into each caller so the formula is too.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn encode_blocks(formula: impl Fn(i16) -> u8, pcm: Pcm<'_>, out: &mut [u8]) {
+    const BLOCK: usize = 32;
+    let mut out_blocks = out.chunks_exact_mut(BLOCK);
+    for (i, dst) in (&mut out_blocks).enumerate() {
+        let samples: [i16; BLOCK] = pcm.block(i * BLOCK);
+        for (code, &sample) in dst.iter_mut().zip(&samples) {
+            *code = formula(sample);
+        }
+    }
+    let done = out.len() / BLOCK * BLOCK;
+    for (i, code) in out[done..].iter_mut().enumerate() {
+        *code = formula(pcm.get(done + i));
+    }
 }
 
 /// Decodes codes into little-endian PCM16 bytes (`out.len()` must be `2 * codes.len()`).
@@ -181,8 +249,8 @@ pub fn decode_le_bytes_into(law: Law, codes: &[u8], out: &mut [u8]) {
         return;
     }
     match law {
-        Law::Ulaw => decode_blocks(ulaw_formula, &ULAW_DECODE, codes, out),
-        Law::Alaw => decode_blocks(alaw_formula, &ALAW_DECODE, codes, out),
+        Law::Ulaw => decode_blocks(ulaw_decode_formula, &ULAW_DECODE, codes, out),
+        Law::Alaw => decode_blocks(alaw_decode_formula, &ALAW_DECODE, codes, out),
     }
 }
 
@@ -190,8 +258,8 @@ pub fn decode_le_bytes_into(law: Law, codes: &[u8], out: &mut [u8]) {
 #[target_feature(enable = "avx2")]
 fn decode_avx2(law: Law, codes: &[u8], out: &mut [u8]) {
     match law {
-        Law::Ulaw => decode_blocks(ulaw_formula, &ULAW_DECODE, codes, out),
-        Law::Alaw => decode_blocks(alaw_formula, &ALAW_DECODE, codes, out),
+        Law::Ulaw => decode_blocks(ulaw_decode_formula, &ULAW_DECODE, codes, out),
+        Law::Alaw => decode_blocks(alaw_decode_formula, &ALAW_DECODE, codes, out),
     }
 }
 
@@ -225,7 +293,7 @@ fn decode_blocks(formula: impl Fn(u8) -> i16, table: &[i16; 256], codes: &[u8], 
 /// `ulaw_to_linear` without branches, so it vectorises.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn ulaw_formula(code: u8) -> i16 {
+fn ulaw_decode_formula(code: u8) -> i16 {
     let u = i32::from(!code);
     let t = (((u & 0x0F) << 3) + ULAW_BIAS) << ((u >> 4) & 7);
     let negative = (u >> 7) & 1;
@@ -235,7 +303,7 @@ fn ulaw_formula(code: u8) -> i16 {
 /// `alaw_to_linear` without branches, so it vectorises.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn alaw_formula(code: u8) -> i16 {
+fn alaw_decode_formula(code: u8) -> i16 {
     let a = i32::from(code ^ 0x55);
     let seg = (a >> 4) & 7;
     let above_first = (seg + 7) >> 3;
@@ -258,15 +326,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn formulas_match_audioops_algorithm_for_every_sample() {
+        for x in i16::MIN..=i16::MAX {
+            assert_eq!(
+                ulaw_encode_formula(x),
+                ulaw_from_14bit(i32::from(x >> 2)),
+                "μ-law {x}"
+            );
+            assert_eq!(
+                alaw_encode_formula(x),
+                alaw_from_13bit(i32::from(x >> 3)),
+                "A-law {x}"
+            );
+        }
+    }
+
+    #[test]
+    fn block_encoding_matches_per_sample_encoding_at_every_length() {
+        let samples: Vec<i16> = (0..300i32)
+            .map(|i| (i * 7919 % 65536 - 32768) as i16)
+            .collect();
+        let mut bytes = vec![0u8; 600];
+        pcm::write_le_bytes(&samples, &mut bytes);
+        for law in [Law::Ulaw, Law::Alaw] {
+            let one = match law {
+                Law::Ulaw => ulaw_encode_sample,
+                Law::Alaw => alaw_encode_sample,
+            };
+            for n in [0, 1, 31, 32, 33, 64, 160, 300] {
+                let expected: Vec<u8> = samples[..n].iter().map(|&s| one(s)).collect();
+                let mut out = vec![0u8; n];
+                encode_le_bytes_into(law, &bytes[..2 * n], &mut out).unwrap();
+                assert_eq!(out, expected, "{law:?} bytes {n}");
+                let mut appended = vec![9u8];
+                encode_extend(law, &samples[..n], &mut appended);
+                assert_eq!(appended[0], 9);
+                assert_eq!(&appended[1..], &expected[..], "{law:?} samples {n}");
+            }
+        }
+    }
+
+    #[test]
     fn branch_free_formulas_match_the_tables_for_every_code() {
         for code in 0..=255u8 {
             assert_eq!(
-                ulaw_formula(code),
+                ulaw_decode_formula(code),
                 ULAW_DECODE[code as usize],
                 "μ-law {code:#04x}"
             );
             assert_eq!(
-                alaw_formula(code),
+                alaw_decode_formula(code),
                 ALAW_DECODE[code as usize],
                 "A-law {code:#04x}"
             );

@@ -11,6 +11,78 @@ pub fn sample_count(bytes: &[u8]) -> Result<usize, CoreError> {
     }
 }
 
+/// PCM16 samples as they arrive: already `i16`, or little-endian bytes (from Python), read in
+/// place either way.
+#[derive(Debug, Clone, Copy)]
+pub enum Pcm<'a> {
+    Samples(&'a [i16]),
+    LeBytes(&'a [u8]),
+}
+
+impl<'a> Pcm<'a> {
+    /// Little-endian PCM16 bytes, or an error if their length is odd.
+    pub fn le_bytes(bytes: &'a [u8]) -> Result<Self, CoreError> {
+        sample_count(bytes)?;
+        Ok(Self::LeBytes(bytes))
+    }
+
+    /// Number of samples.
+    #[must_use]
+    pub fn len(self) -> usize {
+        match self {
+            Self::Samples(samples) => samples.len(),
+            Self::LeBytes(bytes) => bytes.len() / 2,
+        }
+    }
+
+    /// Whether there are no samples.
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sample `i`.
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    #[must_use]
+    pub fn get(self, i: usize) -> i16 {
+        match self {
+            Self::Samples(samples) => samples[i],
+            Self::LeBytes(bytes) => i16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]),
+        }
+    }
+
+    /// Samples `start..start + N` as an array (a fixed size, so loops over it vectorise).
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    #[must_use]
+    pub fn block<const N: usize>(self, start: usize) -> [i16; N] {
+        match self {
+            Self::Samples(samples) => samples[start..start + N].try_into().expect("N samples"),
+            Self::LeBytes(bytes) => {
+                let bytes = &bytes[2 * start..2 * (start + N)];
+                let mut block = [0i16; N];
+                for (sample, pair) in block.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *sample = i16::from_le_bytes([pair[0], pair[1]]);
+                }
+                block
+            }
+        }
+    }
+
+    /// Appends the samples to `out` as `f32`, in one vectorisable pass.
+    pub fn extend_f32(self, out: &mut Vec<f32>) {
+        match self {
+            Self::Samples(samples) => out.extend(samples.iter().map(|&s| f32::from(s))),
+            Self::LeBytes(bytes) => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|pair| f32::from(i16::from_le_bytes([pair[0], pair[1]]))),
+            ),
+        }
+    }
+}
+
 /// Iterates the samples of little-endian PCM16 bytes (the length must be even).
 #[must_use]
 pub fn samples(bytes: &[u8]) -> impl ExactSizeIterator<Item = i16> + '_ {
@@ -35,6 +107,29 @@ mod tests {
     fn odd_length_is_rejected_with_its_length() {
         assert_eq!(sample_count(&[0, 1, 2]), Err(CoreError::OddPcmLength(3)));
         assert!(CoreError::OddPcmLength(3).to_string().contains("3 bytes"));
+    }
+
+    #[test]
+    fn both_forms_give_the_same_samples() {
+        let samples_in: Vec<i16> = (0..77).map(|i| (i * 853 - 30000) as i16).collect();
+        let mut bytes = vec![0u8; 2 * samples_in.len()];
+        write_le_bytes(&samples_in, &mut bytes);
+        let forms = [Pcm::Samples(&samples_in), Pcm::le_bytes(&bytes).unwrap()];
+        for pcm in forms {
+            assert_eq!(pcm.len(), 77);
+            assert_eq!(pcm.get(76), samples_in[76]);
+            assert_eq!(pcm.block::<32>(40), samples_in[40..72]);
+            let mut floats = vec![1.5];
+            pcm.extend_f32(&mut floats);
+            let expected: Vec<f32> = std::iter::once(1.5)
+                .chain(samples_in.iter().map(|&s| f32::from(s)))
+                .collect();
+            assert_eq!(floats, expected);
+        }
+        assert_eq!(
+            Pcm::le_bytes(&bytes[1..]).unwrap_err(),
+            CoreError::OddPcmLength(153)
+        );
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //!
 //! JSON framing stays in Python; these types turn one `media.payload` into engine PCM and
 //! engine PCM into ready-to-send 20 ms payloads, keeping resampler state across frames.
-//! Scratch buffers are reused, so steady-state frames allocate only their output.
-
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+//! Python encodes a stream's outbound message once and may hand the encoder the text on
+//! either side of its payload ([`TwilioEncoder::set_envelope`]), so that each payload comes
+//! out as the whole message, built in one buffer. Scratch buffers are reused, so
+//! steady-state frames allocate only their output.
 
 use crate::b64;
 use crate::g711::{self, Law};
+use crate::pcm::Pcm;
 use crate::resample::{Quality, Resampler};
 use crate::CoreError;
 
@@ -75,6 +76,9 @@ pub struct TwilioEncoder {
     narrowband: Vec<i16>,
     /// μ-law codes not yet making up a whole frame.
     pending: Vec<u8>,
+    /// Text written before and after each base64 payload (empty: bare payloads).
+    head: String,
+    tail: String,
 }
 
 impl TwilioEncoder {
@@ -84,7 +88,16 @@ impl TwilioEncoder {
             resampler: Resampler::new(rate, TWILIO_RATE, quality)?,
             narrowband: Vec::new(),
             pending: Vec::with_capacity(2 * FRAME_BYTES),
+            head: String::new(),
+            tail: String::new(),
         })
+    }
+
+    /// Emits every later payload as `head` + payload + `tail` (a message's text around its
+    /// payload); two empty strings give bare payloads again.
+    pub fn set_envelope(&mut self, head: &str, tail: &str) {
+        head.clone_into(&mut self.head);
+        tail.clone_into(&mut self.tail);
     }
 
     /// The engine-side sample rate.
@@ -106,18 +119,16 @@ impl TwilioEncoder {
     }
 
     /// Encodes `pcm`, appending every complete 20 ms payload to `out`.
-    pub fn encode(&mut self, pcm: impl ExactSizeIterator<Item = i16>, out: &mut Vec<String>) {
+    pub fn encode(&mut self, pcm: Pcm<'_>, out: &mut Vec<String>) {
         let n = self.resampler.output_len(pcm.len());
         self.narrowband.clear();
         self.narrowband.resize(n, 0);
         self.resampler.process_into(pcm, &mut self.narrowband);
         self.queue_narrowband();
         let whole = self.pending.len() / FRAME_BYTES * FRAME_BYTES;
-        out.extend(
-            self.pending[..whole]
-                .chunks_exact(FRAME_BYTES)
-                .map(|f| STANDARD.encode(f)),
-        );
+        for frame in self.pending[..whole].chunks_exact(FRAME_BYTES) {
+            out.push(self.message(frame));
+        }
         self.pending.drain(..whole);
     }
 
@@ -126,14 +137,25 @@ impl TwilioEncoder {
         self.narrowband.clear();
         self.resampler.flush(&mut self.narrowband);
         self.queue_narrowband();
-        out.extend(self.pending.chunks(FRAME_BYTES).map(|f| STANDARD.encode(f)));
+        for frame in self.pending.chunks(FRAME_BYTES) {
+            out.push(self.message(frame));
+        }
         self.pending.clear();
+    }
+
+    /// One frame's base64 in its envelope.
+    fn message(&self, frame: &[u8]) -> String {
+        let mut message =
+            String::with_capacity(self.head.len() + frame.len().div_ceil(3) * 4 + self.tail.len());
+        message.push_str(&self.head);
+        b64::encode_extend(frame, &mut message);
+        message.push_str(&self.tail);
+        message
     }
 
     /// μ-law-encodes the resampled audio onto the pending frame.
     fn queue_narrowband(&mut self) {
-        self.pending
-            .extend(self.narrowband.iter().map(|&s| g711::ulaw_encode_sample(s)));
+        g711::encode_extend(Law::Ulaw, &self.narrowband, &mut self.pending);
     }
 
     /// Drops everything not yet emitted (barge-in) and starts a new stream.
@@ -146,6 +168,8 @@ impl TwilioEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
 
     fn speech_like(rate: u32, n: usize) -> Vec<i16> {
         (0..n)
@@ -164,7 +188,7 @@ mod tests {
         let mut payloads = Vec::new();
         let pcm = speech_like(16000, 16000);
         for chunk in pcm.chunks(333) {
-            encoder.encode(chunk.iter().copied(), &mut payloads);
+            encoder.encode(Pcm::Samples(chunk), &mut payloads);
         }
         assert!(payloads
             .iter()
@@ -209,10 +233,34 @@ mod tests {
     }
 
     #[test]
+    fn the_envelope_surrounds_each_payload_until_it_is_emptied() {
+        let pcm = speech_like(16000, 700);
+        let mut bare = TwilioEncoder::new(16000, Quality::High).unwrap();
+        let mut payloads = Vec::new();
+        bare.encode(Pcm::Samples(&pcm), &mut payloads);
+        bare.flush(&mut payloads);
+        let mut wrapped = TwilioEncoder::new(16000, Quality::High).unwrap();
+        wrapped.set_envelope("{\"media\":\"", "\"}");
+        let mut messages = Vec::new();
+        wrapped.encode(Pcm::Samples(&pcm), &mut messages);
+        wrapped.flush(&mut messages);
+        assert_eq!(messages.len(), 3); // two whole frames and the flushed rest
+        let expected: Vec<String> = payloads
+            .iter()
+            .map(|p| format!("{{\"media\":\"{p}\"}}"))
+            .collect();
+        assert_eq!(messages, expected);
+        wrapped.set_envelope("", "");
+        let mut again = Vec::new();
+        wrapped.encode(Pcm::Samples(&pcm), &mut again);
+        assert_eq!(again, payloads[..2]);
+    }
+
+    #[test]
     fn clear_drops_the_partial_frame() {
         let mut encoder = TwilioEncoder::new(8000, Quality::High).unwrap();
         let mut out = Vec::new();
-        encoder.encode(speech_like(8000, 100).into_iter(), &mut out);
+        encoder.encode(Pcm::Samples(&speech_like(8000, 100)), &mut out);
         assert!(out.is_empty());
         assert!(encoder.pending_ms() > 0.0);
         encoder.clear();

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use voicecore_core::pcm;
+use voicecore_core::pcm::{self, Pcm};
 use voicecore_core::resample::{Quality, Resampler};
 
 use crate::buffer::{self, Content};
@@ -48,12 +48,12 @@ impl PyResampler {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let view = buffer::view(pcm, Content::Pcm16)?;
         let input = view.as_slice();
-        let n_in = pcm::sample_count(input).map_err(to_py)?;
-        let n_out = self.inner.output_len(n_in);
+        let samples = Pcm::le_bytes(input).map_err(to_py)?;
+        let n_out = self.inner.output_len(samples.len());
         self.scratch.resize(n_out, 0);
         let (inner, scratch) = (&mut self.inner, &mut self.scratch);
         buffer::maybe_detach(py, input.len(), || {
-            inner.process_into(pcm::samples(input), scratch);
+            inner.process_into(samples, scratch);
         });
         Self::emit(py, &self.scratch)
     }

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
-use voicecore_core::pcm;
+use voicecore_core::pcm::{self, Pcm};
 use voicecore_core::resample::Quality;
 use voicecore_core::twilio::{TwilioDecoder, TwilioEncoder};
 
@@ -100,9 +100,8 @@ impl PyTwilioFrameEncoder {
         pcm: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let view = buffer::view(pcm, Content::Pcm16)?;
-        let input = view.as_slice();
-        pcm::sample_count(input).map_err(to_py)?;
-        self.inner.encode(pcm::samples(input), &mut self.payloads);
+        let samples = Pcm::le_bytes(view.as_slice()).map_err(to_py)?;
+        self.inner.encode(samples, &mut self.payloads);
         self.take_list(py)
     }
 
@@ -110,6 +109,12 @@ impl PyTwilioFrameEncoder {
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         self.inner.flush(&mut self.payloads);
         self.take_list(py)
+    }
+
+    /// Emits every later payload as `head + payload + tail` (the text of the stream's media
+    /// message on either side of its payload); `("", "")` gives bare payloads again.
+    fn set_envelope(&mut self, head: &str, tail: &str) {
+        self.inner.set_envelope(head, tail);
     }
 
     /// Drops audio not yet emitted (barge-in) and starts a fresh stream.

@@ -25,7 +25,7 @@ type Samples = [[i16; LANES]; MAX_BLOCKS];
 /// Splits `history` into `m` rows of `stride` floats each (zero-padded); returns `stride`.
 fn split_rows(history: &[f32], m: usize, rows: &mut Vec<f32>) -> usize {
     let stride = history.len().div_ceil(m) + ROW_PAD;
-    rows.clear();
+    // Every element is written below (inputs, then zeros), so old contents need no clearing.
     rows.resize(m * stride, 0.0);
     // The common factors get a loop the compiler unrolls into shuffles.
     match m {
@@ -39,6 +39,9 @@ fn split_rows(history: &[f32], m: usize, rows: &mut Vec<f32>) -> usize {
                 }
             }
         }
+    }
+    for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
+        row[(history.len() + m - 1 - r) / m..].fill(0.0);
     }
     stride
 }
@@ -292,9 +295,9 @@ mod tests {
     #[test]
     #[allow(clippy::float_cmp)] // copies, exact
     fn rows_hold_every_mth_input_then_zeros_for_every_factor_and_length() {
-        let mut rows = Vec::new();
+        let mut rows = vec![f32::NAN; 1000]; // stale contents must not leak through
         for m in 1..=7usize {
-            for len in 0..40usize {
+            for len in (0..40usize).rev() {
                 let history: Vec<f32> = (0..len).map(|i| i as f32 + 1.0).collect();
                 let stride = split_rows(&history, m, &mut rows);
                 assert_eq!(stride, len.div_ceil(m) + ROW_PAD);

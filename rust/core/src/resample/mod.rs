@@ -12,6 +12,7 @@ mod lanes;
 
 use std::sync::Arc;
 
+use crate::pcm::Pcm;
 use crate::rates::check_rate;
 pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
@@ -109,10 +110,9 @@ impl Resampler {
     }
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
-    pub fn process_into(&mut self, input: impl Iterator<Item = i16>, out: &mut [i16]) {
-        let before = self.history.len();
-        self.history.extend(input.map(f32::from));
-        self.started |= self.history.len() > before;
+    pub fn process_into(&mut self, input: Pcm<'_>, out: &mut [i16]) {
+        input.extend_f32(&mut self.history);
+        self.started |= !input.is_empty();
         let written = self.run(out);
         debug_assert_eq!(written, out.len());
         self.discard_consumed();
@@ -123,7 +123,7 @@ impl Resampler {
         let n = self.output_len(input.len());
         let start = out.len();
         out.resize(start + n, 0);
-        self.process_into(input.iter().copied(), &mut out[start..]);
+        self.process_into(Pcm::Samples(input), &mut out[start..]);
     }
 
     /// Number of samples `flush` will return: the filter's tail, `ceil(delay)` (none for an
