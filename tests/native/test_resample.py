@@ -123,6 +123,17 @@ def test_any_chunking_is_bit_identical_to_one_call(
     assert b"".join(pieces) == expected
 
 
+@pytest.mark.parametrize(("in_rate", "out_rate"), [(48000, 16000), (8000, 16000), (44100, 16000)])
+def test_a_long_buffer_in_one_call_equals_20_ms_chunks(in_rate: int, out_rate: int) -> None:
+    """Long inputs are resampled in internal pieces (bounded memory); the output is the same."""
+    data = np.random.default_rng(3).integers(-20000, 20000, 4 * in_rate, dtype=np.int16).tobytes()
+    whole = Resampler(in_rate, out_rate)
+    chunked = Resampler(in_rate, out_rate)
+    step = in_rate // 50 * 2
+    pieces = [chunked.process(data[i : i + step]) for i in range(0, len(data), step)]
+    assert whole.process(data) == b"".join(pieces)
+
+
 def test_flush_returns_the_tail_and_starts_a_new_stream() -> None:
     r = Resampler(16000, 8000)
     x = tone(16000, 500, 0.1).tobytes()

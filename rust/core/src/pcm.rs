@@ -41,6 +41,21 @@ impl<'a> Pcm<'a> {
         self.len() == 0
     }
 
+    /// The first `mid` samples and the rest.
+    #[must_use]
+    pub fn split_at(self, mid: usize) -> (Self, Self) {
+        match self {
+            Self::Samples(samples) => {
+                let (a, b) = samples.split_at(mid);
+                (Self::Samples(a), Self::Samples(b))
+            }
+            Self::LeBytes(bytes) => {
+                let (a, b) = bytes.split_at(2 * mid);
+                (Self::LeBytes(a), Self::LeBytes(b))
+            }
+        }
+    }
+
     /// Sample `i`.
     #[inline(always)]
     #[allow(clippy::inline_always)]
@@ -119,6 +134,12 @@ mod tests {
             assert_eq!(pcm.len(), 77);
             assert_eq!(pcm.get(76), samples_in[76]);
             assert_eq!(pcm.block::<32>(40), samples_in[40..72]);
+            let (head, tail) = pcm.split_at(30);
+            assert_eq!((head.len(), tail.len()), (30, 47));
+            assert_eq!(
+                (head.get(29), tail.get(0)),
+                (samples_in[29], samples_in[30])
+            );
             let mut floats = vec![1.5];
             pcm.extend_f32(&mut floats);
             let expected: Vec<f32> = std::iter::once(1.5)

@@ -1,7 +1,8 @@
 //! Streaming resampler behaviour: exact counts, chunking invariance, delay, accuracy.
 
 use proptest::prelude::*;
-use voicecore_core::resample::{Kernel, Quality, Resampler, SUPPORTED_RATES};
+use voicecore_core::pcm::Pcm;
+use voicecore_core::resample::{Kernel, Quality, Resampler, PIECE, SUPPORTED_RATES};
 use voicecore_core::CoreError;
 
 fn tone(rate: u32, freq: f64, amplitude: f64, n: usize) -> Vec<i16> {
@@ -168,6 +169,35 @@ fn in_band_tones_are_exact_to_85_db() {
                     "{fi}->{fo} tone at {fraction} Nyquist: {snr:.1} dB"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn long_inputs_split_into_pieces_give_the_chunked_output_in_samples_and_bytes() {
+    // Longer than several internal pieces, and not a multiple of one.
+    let signal: Vec<i16> = (0..3 * PIECE + 777)
+        .map(|i| ((i * 7919) % 20000) as i16 - 10000)
+        .collect();
+    let mut bytes = vec![0u8; 2 * signal.len()];
+    voicecore_core::pcm::write_le_bytes(&signal, &mut bytes);
+    for &fi in &SUPPORTED_RATES {
+        for &fo in &SUPPORTED_RATES {
+            let mut chunked = Resampler::new(fi, fo, Quality::High).unwrap();
+            let mut expected = Vec::new();
+            for chunk in signal.chunks(160) {
+                chunked.process(chunk, &mut expected);
+            }
+            let mut whole = Resampler::new(fi, fo, Quality::High).unwrap();
+            assert_eq!(one_shot(&mut whole, &signal), expected, "{fi}->{fo}");
+
+            let mut as_bytes = Resampler::new(fi, fo, Quality::High).unwrap();
+            let input = Pcm::le_bytes(&bytes).unwrap();
+            let mut out = vec![0u8; 2 * as_bytes.output_len(signal.len())];
+            as_bytes.process_into_le_bytes(input, &mut out);
+            let mut expected_bytes = vec![0u8; 2 * expected.len()];
+            voicecore_core::pcm::write_le_bytes(&expected, &mut expected_bytes);
+            assert_eq!(out, expected_bytes, "{fi}->{fo} as bytes");
         }
     }
 }

@@ -50,12 +50,13 @@ impl PyResampler {
         let input = view.as_slice();
         let samples = Pcm::le_bytes(input).map_err(to_py)?;
         let n_out = self.inner.output_len(samples.len());
-        self.scratch.resize(n_out, 0);
-        let (inner, scratch) = (&mut self.inner, &mut self.scratch);
-        buffer::maybe_detach(py, input.len(), || {
-            inner.process_into(samples, scratch);
-        });
-        Self::emit(py, &self.scratch)
+        let inner = &mut self.inner;
+        PyBytes::new_with(py, n_out * 2, |out| {
+            buffer::maybe_detach(py, input.len(), || {
+                inner.process_into_le_bytes(samples, out);
+            });
+            Ok(())
+        })
     }
 
     /// Ends the stream: returns the filter's delayed tail (`ceil(delay)` samples) and resets.

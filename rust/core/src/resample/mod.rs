@@ -20,6 +20,9 @@ pub use filter::{PolyphaseFilter, Quality};
 use kernel::Cursor;
 pub use kernel::Kernel;
 
+/// Input samples resampled at a time (longer inputs are split): 64 KiB of `f32` history.
+pub const PIECE: usize = 16384;
+
 /// A streaming resampler for one mono PCM16 stream.
 #[derive(Debug, Clone)]
 pub struct Resampler {
@@ -27,6 +30,8 @@ pub struct Resampler {
     kernel: Kernel,
     /// Working memory of the convolution kernel, kept between calls.
     scratch: Vec<f32>,
+    /// One piece's output on its way to little-endian bytes.
+    piece_out: Vec<i16>,
     /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input.
     history: Vec<f32>,
     /// Index in `history` of the newest input sample the next output depends on.
@@ -55,6 +60,7 @@ impl Resampler {
             filter,
             kernel,
             scratch: Vec::new(),
+            piece_out: Vec::new(),
             history: Vec::new(),
             next_input: 0,
             next_phase: 0,
@@ -110,7 +116,50 @@ impl Resampler {
     }
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
+    ///
+    /// Long inputs are taken `PIECE` samples at a time, so the history (and the kernel's
+    /// working copy of it) stays small whatever the input's length; chunking never changes
+    /// the output.
     pub fn process_into(&mut self, input: Pcm<'_>, out: &mut [i16]) {
+        let mut rest = input;
+        let mut written = 0;
+        loop {
+            let (piece, tail) = rest.split_at(rest.len().min(PIECE));
+            let n = self.output_len(piece.len());
+            self.process_piece(piece, &mut out[written..written + n]);
+            written += n;
+            if tail.is_empty() {
+                break;
+            }
+            rest = tail;
+        }
+        debug_assert_eq!(written, out.len());
+    }
+
+    /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out` as
+    /// little-endian bytes (`2 * output_len` of them), through a piece-sized scratch buffer.
+    pub fn process_into_le_bytes(&mut self, input: Pcm<'_>, out: &mut [u8]) {
+        let mut scratch = std::mem::take(&mut self.piece_out);
+        let mut rest = input;
+        let mut written = 0;
+        loop {
+            let (piece, tail) = rest.split_at(rest.len().min(PIECE));
+            scratch.clear();
+            scratch.resize(self.output_len(piece.len()), 0);
+            self.process_piece(piece, &mut scratch);
+            let bytes = &mut out[written..written + 2 * scratch.len()];
+            crate::pcm::write_le_bytes(&scratch, bytes);
+            written += bytes.len();
+            if tail.is_empty() {
+                break;
+            }
+            rest = tail;
+        }
+        debug_assert_eq!(written, out.len());
+        self.piece_out = scratch;
+    }
+
+    fn process_piece(&mut self, input: Pcm<'_>, out: &mut [i16]) {
         input.extend_f32(&mut self.history);
         self.started |= !input.is_empty();
         let written = self.run(out);
