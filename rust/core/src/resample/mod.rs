@@ -116,23 +116,12 @@ impl Resampler {
     }
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
-    ///
-    /// Long inputs are taken `PIECE` samples at a time, so the history (and the kernel's
-    /// working copy of it) stays small whatever the input's length; chunking never changes
-    /// the output.
     pub fn process_into(&mut self, input: Pcm<'_>, out: &mut [i16]) {
-        let mut rest = input;
         let mut written = 0;
-        loop {
-            let (piece, tail) = rest.split_at(rest.len().min(PIECE));
-            let n = self.output_len(piece.len());
-            self.process_piece(piece, &mut out[written..written + n]);
+        self.for_each_piece(input, |resampler, piece, n| {
+            resampler.process_piece(piece, &mut out[written..written + n]);
             written += n;
-            if tail.is_empty() {
-                break;
-            }
-            rest = tail;
-        }
+        });
         debug_assert_eq!(written, out.len());
     }
 
@@ -140,23 +129,32 @@ impl Resampler {
     /// little-endian bytes (`2 * output_len` of them), through a piece-sized scratch buffer.
     pub fn process_into_le_bytes(&mut self, input: Pcm<'_>, out: &mut [u8]) {
         let mut scratch = std::mem::take(&mut self.piece_out);
-        let mut rest = input;
         let mut written = 0;
+        self.for_each_piece(input, |resampler, piece, n| {
+            scratch.clear();
+            scratch.resize(n, 0);
+            resampler.process_piece(piece, &mut scratch);
+            crate::pcm::write_le_bytes(&scratch, &mut out[written..written + 2 * n]);
+            written += 2 * n;
+        });
+        debug_assert_eq!(written, out.len());
+        self.piece_out = scratch;
+    }
+
+    /// Calls `each(self, piece, outputs)` for `input` in pieces of at most `PIECE` samples,
+    /// so the history (and the kernel's working copy of it) stays small whatever the input's
+    /// length; chunking never changes the output.
+    fn for_each_piece(&mut self, input: Pcm<'_>, mut each: impl FnMut(&mut Self, Pcm<'_>, usize)) {
+        let mut rest = input;
         loop {
             let (piece, tail) = rest.split_at(rest.len().min(PIECE));
-            scratch.clear();
-            scratch.resize(self.output_len(piece.len()), 0);
-            self.process_piece(piece, &mut scratch);
-            let bytes = &mut out[written..written + 2 * scratch.len()];
-            crate::pcm::write_le_bytes(&scratch, bytes);
-            written += bytes.len();
+            let n = self.output_len(piece.len());
+            each(self, piece, n);
             if tail.is_empty() {
                 break;
             }
             rest = tail;
         }
-        debug_assert_eq!(written, out.len());
-        self.piece_out = scratch;
     }
 
     fn process_piece(&mut self, input: Pcm<'_>, out: &mut [i16]) {
