@@ -6,7 +6,7 @@ use std::hint::black_box;
 use voicecore_core::g711::{self, Law};
 use voicecore_core::pcm::Pcm;
 use voicecore_core::resample::{Quality, Resampler};
-use voicecore_core::twilio::{TwilioDecoder, TwilioEncoder};
+use voicecore_core::twilio::{Messages, TwilioDecoder, TwilioEncoder};
 
 fn speech_like(rate: u32, n: usize) -> Vec<i16> {
     (0..n)
@@ -72,7 +72,7 @@ fn twilio_frames(c: &mut Criterion) {
     for rate in [8000, 16000] {
         let pcm = speech_like(rate, rate as usize / 50);
         let mut encoder = TwilioEncoder::new(rate, Quality::High).unwrap();
-        let mut payloads = Vec::new();
+        let mut payloads = Messages::default();
         c.bench_function(&format!("twilio outbound {}k 20ms", rate / 1000), |b| {
             b.iter(|| {
                 payloads.clear();

@@ -69,6 +69,50 @@ impl TwilioDecoder {
     }
 }
 
+/// Outbound messages of one call, back to back in one reusable buffer (no allocation per
+/// message once the buffer has grown).
+#[derive(Debug, Clone, Default)]
+pub struct Messages {
+    text: String,
+    /// Where each message ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl Messages {
+    /// Appends one message, written by `write`.
+    fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        write(&mut self.text);
+        self.ends.push(self.text.len());
+    }
+
+    /// The messages, in order.
+    #[must_use]
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.ends.iter().enumerate().map(|(i, &end)| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.text[start..end]
+        })
+    }
+
+    /// Number of messages.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Forgets every message, keeping the memory.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
+
 /// Outbound: engine-rate PCM16 → base64 μ-law payloads of exactly 20 ms.
 #[derive(Debug, Clone)]
 pub struct TwilioEncoder {
@@ -119,7 +163,7 @@ impl TwilioEncoder {
     }
 
     /// Encodes `pcm`, appending every complete 20 ms payload to `out`.
-    pub fn encode(&mut self, pcm: Pcm<'_>, out: &mut Vec<String>) {
+    pub fn encode(&mut self, pcm: Pcm<'_>, out: &mut Messages) {
         let n = self.resampler.output_len(pcm.len());
         self.narrowband.clear();
         self.narrowband.resize(n, 0);
@@ -127,30 +171,29 @@ impl TwilioEncoder {
         self.queue_narrowband();
         let whole = self.pending.len() / FRAME_BYTES * FRAME_BYTES;
         for frame in self.pending[..whole].chunks_exact(FRAME_BYTES) {
-            out.push(self.message(frame));
+            self.write_message(frame, out);
         }
         self.pending.drain(..whole);
     }
 
     /// Ends the utterance: emits the resampler tail and the last partial frame, then resets.
-    pub fn flush(&mut self, out: &mut Vec<String>) {
+    pub fn flush(&mut self, out: &mut Messages) {
         self.narrowband.clear();
         self.resampler.flush(&mut self.narrowband);
         self.queue_narrowband();
         for frame in self.pending.chunks(FRAME_BYTES) {
-            out.push(self.message(frame));
+            self.write_message(frame, out);
         }
         self.pending.clear();
     }
 
-    /// One frame's base64 in its envelope.
-    fn message(&self, frame: &[u8]) -> String {
-        let mut message =
-            String::with_capacity(self.head.len() + frame.len().div_ceil(3) * 4 + self.tail.len());
-        message.push_str(&self.head);
-        b64::encode_extend(frame, &mut message);
-        message.push_str(&self.tail);
-        message
+    /// Appends one frame's base64, in its envelope, to `out`.
+    fn write_message(&self, frame: &[u8], out: &mut Messages) {
+        out.push_with(|text| {
+            text.push_str(&self.head);
+            b64::encode_extend(frame, text);
+            text.push_str(&self.tail);
+        });
     }
 
     /// μ-law-encodes the resampled audio onto the pending frame.
@@ -171,6 +214,10 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
 
+    fn owned(messages: &Messages) -> Vec<String> {
+        messages.iter().map(str::to_owned).collect()
+    }
+
     fn speech_like(rate: u32, n: usize) -> Vec<i16> {
         (0..n)
             .map(|i| {
@@ -185,7 +232,7 @@ mod tests {
     #[test]
     fn outbound_payloads_are_20_ms_and_decode_back() {
         let mut encoder = TwilioEncoder::new(16000, Quality::High).unwrap();
-        let mut payloads = Vec::new();
+        let mut payloads = Messages::default();
         let pcm = speech_like(16000, 16000);
         for chunk in pcm.chunks(333) {
             encoder.encode(Pcm::Samples(chunk), &mut payloads);
@@ -236,14 +283,16 @@ mod tests {
     fn the_envelope_surrounds_each_payload_until_it_is_emptied() {
         let pcm = speech_like(16000, 700);
         let mut bare = TwilioEncoder::new(16000, Quality::High).unwrap();
-        let mut payloads = Vec::new();
-        bare.encode(Pcm::Samples(&pcm), &mut payloads);
-        bare.flush(&mut payloads);
+        let mut bare_out = Messages::default();
+        bare.encode(Pcm::Samples(&pcm), &mut bare_out);
+        bare.flush(&mut bare_out);
+        let payloads = owned(&bare_out);
         let mut wrapped = TwilioEncoder::new(16000, Quality::High).unwrap();
         wrapped.set_envelope("{\"media\":\"", "\"}");
-        let mut messages = Vec::new();
-        wrapped.encode(Pcm::Samples(&pcm), &mut messages);
-        wrapped.flush(&mut messages);
+        let mut out = Messages::default();
+        wrapped.encode(Pcm::Samples(&pcm), &mut out);
+        wrapped.flush(&mut out);
+        let messages = owned(&out);
         assert_eq!(messages.len(), 3); // two whole frames and the flushed rest
         let expected: Vec<String> = payloads
             .iter()
@@ -251,15 +300,15 @@ mod tests {
             .collect();
         assert_eq!(messages, expected);
         wrapped.set_envelope("", "");
-        let mut again = Vec::new();
-        wrapped.encode(Pcm::Samples(&pcm), &mut again);
-        assert_eq!(again, payloads[..2]);
+        out.clear();
+        wrapped.encode(Pcm::Samples(&pcm), &mut out);
+        assert_eq!(owned(&out), payloads[..2]);
     }
 
     #[test]
     fn clear_drops_the_partial_frame() {
         let mut encoder = TwilioEncoder::new(8000, Quality::High).unwrap();
-        let mut out = Vec::new();
+        let mut out = Messages::default();
         encoder.encode(Pcm::Samples(&speech_like(8000, 100)), &mut out);
         assert!(out.is_empty());
         assert!(encoder.pending_ms() > 0.0);

@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use voicecore_core::pcm::{self, Pcm};
 use voicecore_core::resample::Quality;
-use voicecore_core::twilio::{TwilioDecoder, TwilioEncoder};
+use voicecore_core::twilio::{Messages, TwilioDecoder, TwilioEncoder};
 
 use crate::buffer::{self, Content};
 use crate::errors::to_py;
@@ -67,13 +67,13 @@ impl PyTwilioFrameDecoder {
 #[pyclass(name = "TwilioFrameEncoder", module = "voicecore._core")]
 pub struct PyTwilioFrameEncoder {
     inner: TwilioEncoder,
-    payloads: Vec<String>,
+    messages: Messages,
 }
 
 impl PyTwilioFrameEncoder {
     fn take_list<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::new(py, self.payloads.iter().map(String::as_str));
-        self.payloads.clear();
+        let list = PyList::new(py, self.messages.iter());
+        self.messages.clear();
         list
     }
 }
@@ -89,7 +89,7 @@ impl PyTwilioFrameEncoder {
             .map_err(to_py)?;
         Ok(Self {
             inner,
-            payloads: Vec::new(),
+            messages: Messages::default(),
         })
     }
 
@@ -101,13 +101,13 @@ impl PyTwilioFrameEncoder {
     ) -> PyResult<Bound<'py, PyList>> {
         let view = buffer::view(pcm, Content::Pcm16)?;
         let samples = Pcm::le_bytes(view.as_slice()).map_err(to_py)?;
-        self.inner.encode(samples, &mut self.payloads);
+        self.inner.encode(samples, &mut self.messages);
         self.take_list(py)
     }
 
     /// Ends the utterance: the resampler tail and the last partial payload, then a fresh stream.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.inner.flush(&mut self.payloads);
+        self.inner.flush(&mut self.messages);
         self.take_list(py)
     }
 
