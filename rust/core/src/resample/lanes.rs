@@ -22,31 +22,71 @@ const ROW_PAD: usize = LANES * MAX_BLOCKS;
 /// Samples of up to `MAX_BLOCKS` blocks of lanes (only the first `blocks` are meaningful).
 type Samples = [[i16; LANES]; MAX_BLOCKS];
 
-/// Splits `history` into `m` rows of `stride` floats each (zero-padded); returns `stride`.
-fn split_rows(history: &[f32], m: usize, rows: &mut Vec<f32>) -> usize {
-    let stride = history.len().div_ceil(m) + ROW_PAD;
-    // Every element is written below (inputs, then zeros), so old contents need no clearing.
-    rows.resize(m * stride, 0.0);
-    // The common factors get a loop the compiler unrolls into shuffles.
-    match m {
-        1 => rows[..history.len()].copy_from_slice(history),
-        2 => deinterleave::<2>(history, stride, rows),
-        3 => deinterleave::<3>(history, stride, rows),
-        _ => {
-            for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
-                for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
-                    *dst = x;
+/// Floats per 64-byte cache line.
+const LINE: usize = 16;
+
+/// The history split into `m` rows (row `r` holds inputs `r, r+M, r+2M, …`), stored twice:
+/// plane A with each row starting on a cache line, plane B the same rows 8 floats further on.
+/// Eight floats from column `q` lie within one cache line in A when `q mod 16 ≤ 8` and in B
+/// otherwise, so no load of a pass straddles two lines (such loads cost two).
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    data: &'a [f32],
+    /// Floats from one row to the next within a plane (a multiple of `LINE`).
+    stride: usize,
+    m: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Splits `history` into `buffer` (reused between calls; every float read is rewritten).
+    fn split(history: &[f32], m: usize, buffer: &'a mut Vec<f32>) -> Self {
+        let stride = (history.len().div_ceil(m) + ROW_PAD + LANES).next_multiple_of(LINE);
+        let size = 2 * m * stride;
+        buffer.resize(size + LINE, 0.0);
+        // Where the buffer's first cache line starts (0 if the allocator already aligned it).
+        let lead = buffer.as_ptr().align_offset(4 * LINE).min(LINE);
+        let (a, b) = buffer[lead..lead + size].split_at_mut(m * stride);
+        // The common factors get a loop the compiler unrolls into shuffles.
+        match m {
+            1 => a[..history.len()].copy_from_slice(history),
+            2 => deinterleave::<2>(history, stride, a),
+            3 => deinterleave::<3>(history, stride, a),
+            _ => {
+                for (r, row) in a.chunks_exact_mut(stride).enumerate() {
+                    for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
+                        *dst = x;
+                    }
                 }
             }
         }
+        for (r, (row_a, row_b)) in a
+            .chunks_exact_mut(stride)
+            .zip(b.chunks_exact_mut(stride))
+            .enumerate()
+        {
+            row_a[(history.len() + m - 1 - r) / m..].fill(0.0);
+            row_b[..LANES].fill(0.0);
+            row_b[LANES..].copy_from_slice(&row_a[..stride - LANES]);
+        }
+        Self {
+            data: &buffer[lead..lead + size],
+            stride,
+            m,
+        }
     }
-    for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
-        row[(history.len() + m - 1 - r) / m..].fill(0.0);
+
+    /// Offsets in `data` of columns `q` and `q + 8` of row 0, each in the plane where the 8
+    /// floats from it share a cache line (always opposite planes: they sit 8 floats apart).
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn locate(self, q: usize) -> (usize, usize) {
+        let to_b = self.m * self.stride + LANES;
+        let in_b = (q / LANES) % 2;
+        (q + in_b * to_b, q + LANES + (1 - in_b) * to_b)
     }
-    stride
 }
 
-/// `split_rows` for a factor `M` known at compile time.
+/// `Rows::split` for a factor `M` known at compile time.
 fn deinterleave<const M: usize>(history: &[f32], stride: usize, rows: &mut [f32]) {
     let frames = history.chunks_exact(M);
     let tail = frames.remainder();
@@ -69,31 +109,48 @@ fn deinterleave<const M: usize>(history: &[f32], stride: usize, rows: &mut [f32]
     }
 }
 
-/// Where one pass reads: lane `k` of tap `t` is `rows[row(start + t) + k]`.
+/// Where one pass reads: lane `k` of tap `t` is input `start + t + k·M` of the history.
 #[derive(Clone, Copy)]
 struct Taps<'a> {
-    rows: &'a [f32],
-    stride: usize,
-    m: usize,
+    rows: Rows<'a>,
     /// History index of the first tap's input for lane 0.
     start: usize,
 }
 
 impl Taps<'_> {
-    /// Calls `f(coefficient, inputs)` for each tap in order, with the `width` inputs of the lanes.
+    /// Calls `f(coefficient, even, odd)` for each tap in order, where block `2j` of the lanes'
+    /// inputs is the 8 floats at `rows.data[even + 16j..]` and block `2j+1` those at
+    /// `rows.data[odd + 16j..]`, each within one cache line. Asserts first that every block
+    /// of `blocks` lies within `rows.data`, so the kernels may load them unchecked.
     #[inline(always)]
     #[allow(clippy::inline_always)]
-    fn for_each(self, coefficients: &[f32], width: usize, mut f: impl FnMut(f32, &[f32])) {
-        let (mut r, mut q) = (self.start % self.m, self.start / self.m);
+    fn for_each(self, coefficients: &[f32], blocks: usize, mut f: impl FnMut(f32, usize, usize)) {
+        let Rows { data, stride, m } = self.rows;
+        let last_column = (self.start + coefficients.len()) / m;
+        // The farthest block starts at column `last_column + 8 + 16·j` of plane B's last row,
+        // which begins `(2m - 1)·stride + 8` floats into `data`.
+        assert!(last_column + 2 * LANES + (blocks.div_ceil(2) - 1) * LINE + LANES <= stride);
+        assert_eq!(data.len(), 2 * m * stride);
+        let (mut r, mut q) = (self.start % m, self.start / m);
+        let (mut even, mut odd) = self.rows.locate(q);
+        let mut row = r * stride;
         for &c in coefficients {
-            f(c, &self.rows[r * self.stride + q..][..width]);
+            f(c, even + row, odd + row);
             r += 1;
-            if r == self.m {
-                r = 0;
-                q += 1;
+            row += stride;
+            if r == m {
+                (r, row, q) = (0, 0, q + 1);
+                (even, odd) = self.rows.locate(q);
             }
         }
     }
+}
+
+/// Block `b` of a tap's inputs, from the offsets `Taps::for_each` hands out.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn block_offset(even: usize, odd: usize, b: usize) -> usize {
+    (if b % 2 == 0 { even } else { odd }) + b / 2 * LINE
 }
 
 /// Portable variant: `B` blocks of lanes, multiply then add.
@@ -101,8 +158,10 @@ impl Taps<'_> {
 #[allow(clippy::inline_always)]
 fn pass_portable<const B: usize>(coefficients: &[f32], taps: Taps<'_>) -> Samples {
     let mut acc = [[0.0f32; LANES]; B];
-    taps.for_each(coefficients, B * LANES, |c, x| {
-        for (lanes, x) in acc.iter_mut().zip(x.chunks_exact(LANES)) {
+    let data = taps.rows.data;
+    taps.for_each(coefficients, B, |c, even, odd| {
+        for (b, lanes) in acc.iter_mut().enumerate() {
+            let x = &data[block_offset(even, odd, b)..][..LANES];
             for (a, &x) in lanes.iter_mut().zip(x) {
                 *a += c * x;
             }
@@ -182,7 +241,7 @@ fn drive(
     if total == 0 {
         return (0, cursor);
     }
-    let stride = split_rows(history, m, rows);
+    let rows = Rows::split(history, m, rows);
     let mut first = cursor;
     for j in 0..l.min(total) {
         // Outputs j, j+L, j+2L, … of this call use phase `first.phase`.
@@ -202,16 +261,7 @@ fn drive(
                 _ => 1,
             };
             let start = first.input + k0 * m + 1 - taps + skip;
-            let samples = pass(
-                blocks,
-                coefficients,
-                Taps {
-                    rows,
-                    stride,
-                    m,
-                    start,
-                },
-            );
+            let samples = pass(blocks, coefficients, Taps { rows, start });
             let produced = (blocks * LANES).min(count - k0);
             for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
                 out[j + (k0 + k) * l] = y;
@@ -232,18 +282,7 @@ mod avx2 {
         _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
     };
 
-    use super::{Samples, Taps, LANES, MAX_BLOCKS};
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn load(x: &[f32]) -> __m256 {
-        let lanes = &x[..LANES];
-        #[allow(unsafe_code)]
-        // SAFETY: `lanes` holds exactly 8 f32s (bounds-checked above); the load is unaligned.
-        unsafe {
-            _mm256_loadu_ps(lanes.as_ptr())
-        }
-    }
+    use super::{block_offset, Samples, Taps, LANES, MAX_BLOCKS};
 
     /// Rounds 8 lanes to nearest (ties to even) and saturates them to i16, like `to_sample`.
     #[inline]
@@ -274,10 +313,16 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn pass<const B: usize>(coefficients: &[f32], taps: Taps<'_>) -> Samples {
         let mut acc = [_mm256_setzero_ps(); B];
-        taps.for_each(coefficients, B * LANES, |c, x| {
+        let data = taps.rows.data;
+        taps.for_each(coefficients, B, |c, even, odd| {
             let c = _mm256_set1_ps(c);
             for (b, sum) in acc.iter_mut().enumerate() {
-                *sum = _mm256_fmadd_ps(c, load(&x[b * LANES..]), *sum);
+                let at = block_offset(even, odd, b);
+                #[allow(unsafe_code)]
+                // SAFETY: `for_each` asserted that all `B` blocks of every tap lie within `data`;
+                // the load is unaligned.
+                let x = unsafe { _mm256_loadu_ps(data.as_ptr().add(at)) };
+                *sum = _mm256_fmadd_ps(c, x, *sum);
             }
         });
         let mut samples = [[0; LANES]; MAX_BLOCKS];
@@ -294,18 +339,31 @@ mod tests {
 
     #[test]
     #[allow(clippy::float_cmp)] // copies, exact
-    fn rows_hold_every_mth_input_then_zeros_for_every_factor_and_length() {
-        let mut rows = vec![f32::NAN; 1000]; // stale contents must not leak through
+    fn rows_give_every_mth_input_then_zeros_within_one_cache_line() {
+        let mut buffer = vec![f32::NAN; 1000]; // stale contents must not leak through
         for m in 1..=7usize {
             for len in (0..40usize).rev() {
                 let history: Vec<f32> = (0..len).map(|i| i as f32 + 1.0).collect();
-                let stride = split_rows(&history, m, &mut rows);
-                assert_eq!(stride, len.div_ceil(m) + ROW_PAD);
-                assert_eq!(rows.len(), m * stride);
-                for (r, row) in rows.chunks_exact(stride).enumerate() {
-                    for (q, &x) in row.iter().enumerate() {
-                        let expected = history.get(q * m + r).copied().unwrap_or(0.0);
-                        assert_eq!(x, expected, "m {m}, len {len}, row {r}, column {q}");
+                let rows = Rows::split(&history, m, &mut buffer);
+                for r in 0..m {
+                    for q in 0..len.div_ceil(m) + ROW_PAD - 2 * LANES {
+                        let (even, odd) = rows.locate(q);
+                        for (column, at) in [(q, even), (q + LANES, odd)] {
+                            let at = at + r * rows.stride;
+                            let address = rows.data[at..].as_ptr() as usize;
+                            assert!(
+                                address % 64 <= 32,
+                                "m {m}, len {len}, row {r}, column {column}"
+                            );
+                            for (k, &x) in rows.data[at..at + LANES].iter().enumerate() {
+                                let expected =
+                                    history.get((column + k) * m + r).copied().unwrap_or(0.0);
+                                assert_eq!(
+                                    x, expected,
+                                    "m {m}, len {len}, row {r}, column {column}+{k}"
+                                );
+                            }
+                        }
                     }
                 }
             }
