@@ -35,19 +35,46 @@ impl Quality {
         }
     }
 
-    /// (passband as a fraction of the lower Nyquist, low-delay length factor, Kaiser attenuation dB).
-    fn spec(self) -> (f64, f64, f64) {
+    /// The profile's design targets.
+    fn spec(self) -> Spec {
         match self {
-            Self::High => (0.9, 6.5, 96.0),
-            Self::Fast => (0.8, 4.0, 72.0),
+            Self::High => Spec {
+                pass_fraction: 0.9,
+                low_delay_length: 6.0,
+                low_delay_delay: 0.4,
+                half_band_length: 6.5,
+                kaiser_db: 96.0,
+            },
+            Self::Fast => Spec {
+                pass_fraction: 0.8,
+                low_delay_length: 4.0,
+                low_delay_delay: 0.354,
+                half_band_length: 4.0,
+                kaiser_db: 72.0,
+            },
         }
     }
 }
 
+/// How a quality profile sizes its filters. Lengths are in taps per transition band, as a
+/// factor of `rate / (stop − pass)`. The hq factors are the smallest that keep passband error
+/// and stopband below about −97 dB: tones must come out 85 dB above everything else, and a
+/// 16 000-amplitude tone's own 16-bit rounding, in and out, already sits 89 dB below it.
+struct Spec {
+    /// Passband edge as a fraction of the lower Nyquist.
+    pass_fraction: f64,
+    /// Length factor of the low-delay design.
+    low_delay_length: f64,
+    /// The low-delay design's delay as a fraction of its length (0.5 would be linear phase).
+    low_delay_delay: f64,
+    /// Length factor of the half-band design (both phases together).
+    half_band_length: f64,
+    /// Stopband of the Kaiser design, for prototypes too long to solve.
+    kaiser_db: f64,
+}
+
 /// Prototypes up to this many taps use the low-delay design; longer ones use Kaiser windows.
 const LOW_DELAY_MAX_TAPS: usize = 1024;
-/// Low-delay designs put the delay at this fraction of the filter length.
-const LOW_DELAY_FRACTION: f64 = 0.354;
 /// Half-band designs put the pure-delay phase's tap at this fraction of a phase's length.
 const HALF_BAND_DELAY_FRACTION: f64 = 0.28;
 /// Phases of filters that use the dot-product kernel are padded (with zeros on the oldest side)
@@ -109,7 +136,8 @@ impl PolyphaseFilter {
                 pure_delay: vec![Some(0)],
             };
         }
-        let (pass_fraction, length_factor, attenuation) = quality.spec();
+        let spec = quality.spec();
+        let pass_fraction = spec.pass_fraction;
         let (fi, fo) = (f64::from(in_rate), f64::from(out_rate));
         let pass = pass_fraction * fi.min(fo) / 2.0;
         // Downsampling rejects everything above the output Nyquist; upsampling rejects the
@@ -120,22 +148,26 @@ impl PolyphaseFilter {
             pass,
             stop,
         };
-        let estimate = (length_factor * band.rate / (stop - pass)).ceil() as usize;
+        let taps_for = |factor: f64| (factor * band.rate / (stop - pass)).ceil() as usize;
+        // A tone's L − 1 images add up after decimation: deepen the stopband by 10·log10(L − 1) dB
+        // (each unit of length factor buys about 12 dB at these transition widths).
+        let images = (up.max(2) - 1) as f64;
+        let estimate = taps_for(spec.low_delay_length + 10.0 * images.log10() / 12.0);
         let prototype = if (up, down) == (2, 1) {
             // Interpolating by 2: pass and image edges are symmetric about the input Nyquist,
             // so one phase can be a pure delay; the other keeps a full-band phase's length.
-            let n = estimate.div_ceil(2);
+            let n = taps_for(spec.half_band_length).div_ceil(2);
             let delay = (HALF_BAND_DELAY_FRACTION * n as f64).round() as usize;
             design::half_band(n, delay, pass_fraction)
         } else if estimate <= LOW_DELAY_MAX_TAPS {
             let n = estimate.next_multiple_of(up);
-            let delay = ((LOW_DELAY_FRACTION * n as f64 / down as f64).round() as usize) * down;
+            let delay = ((spec.low_delay_delay * n as f64 / down as f64).round() as usize) * down;
             design::low_delay(n, delay, band)
         } else {
             // Centre the filter on a multiple of `down` so the output delay is whole samples.
-            let min_len = design::kaiser_length(band, attenuation);
+            let min_len = design::kaiser_length(band, spec.kaiser_db);
             let center = ((min_len - 1) / 2).next_multiple_of(down);
-            design::kaiser(2 * center + 1, band, attenuation)
+            design::kaiser(2 * center + 1, band, spec.kaiser_db)
         };
         Self::from_prototype(in_rate, out_rate, quality, up, down, &prototype)
     }
