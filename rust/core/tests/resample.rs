@@ -232,3 +232,33 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn decimators_give_identical_output_for_every_small_chunk_size() {
+    // L = 1 pairs run the fast algorithm, which takes outputs in pairs: chunks of every size
+    // up to 2M + 1 start calls on either output of a pair.
+    let pairs = [
+        (16000, 8000),
+        (24000, 8000),
+        (48000, 8000),
+        (48000, 16000),
+        (48000, 24000),
+    ];
+    for (fi, fo) in pairs {
+        for kernel in [Kernel::Portable, Kernel::detect()] {
+            let signal = tone(fi, 1234.5, 12000.0, 2000);
+            let mut whole = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
+            let mut expected = one_shot(&mut whole, &signal);
+            whole.flush(&mut expected);
+            for chunk in 1..=(2 * fi / fo + 1) as usize {
+                let mut r = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
+                let mut got = Vec::new();
+                for piece in signal.chunks(chunk) {
+                    r.process(piece, &mut got);
+                }
+                r.flush(&mut got);
+                assert_eq!(got, expected, "{fi}->{fo}, {kernel:?}, chunks of {chunk}");
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::design::{self, Band};
+use super::fast::FastDecimator;
 use super::lanes;
 use crate::CoreError;
 
@@ -81,7 +82,9 @@ const HALF_BAND_DELAY_FRACTION: f64 = 0.28;
 /// to a multiple of this many taps, so it works in whole SIMD blocks with no scalar tail.
 pub const TAP_BLOCK: usize = 8;
 
-/// A prototype split into `up` phases of `taps` coefficients each (stored newest-input last).
+/// A prototype split into `up` phases of `taps` coefficients each (stored newest-input last),
+/// or, for decimators (L = 1), in the fast algorithm's form (`fast`), whose outputs reach back
+/// `taps` inputs.
 #[derive(Debug)]
 pub struct PolyphaseFilter {
     pub in_rate: u32,
@@ -94,6 +97,8 @@ pub struct PolyphaseFilter {
     coefficients: Vec<f32>,
     /// For each phase that is a pure delay (a single tap of exactly 1), that tap's index.
     pure_delay: Vec<Option<usize>>,
+    /// Decimators (L = 1) run the fast algorithm on this form instead of `coefficients`.
+    fast: Option<FastDecimator>,
 }
 
 impl PolyphaseFilter {
@@ -134,6 +139,7 @@ impl PolyphaseFilter {
                 delay: 0.0,
                 coefficients: vec![1.0],
                 pure_delay: vec![Some(0)],
+                fast: None,
             };
         }
         let spec = quality.spec();
@@ -180,6 +186,21 @@ impl PolyphaseFilter {
         down: usize,
         prototype: &design::Prototype,
     ) -> Self {
+        if up == 1 {
+            let fast = FastDecimator::new(&prototype.taps, down);
+            return Self {
+                in_rate,
+                out_rate,
+                quality,
+                up,
+                down,
+                taps: fast.reach(),
+                delay: prototype.delay / down as f64,
+                coefficients: Vec::new(),
+                pure_delay: Vec::new(),
+                fast: Some(fast),
+            };
+        }
         let block = if up <= lanes::MAX_UP { 1 } else { TAP_BLOCK };
         let taps = prototype.taps.len().div_ceil(up).next_multiple_of(block);
         let mut coefficients = vec![0.0f32; up * taps];
@@ -209,6 +230,7 @@ impl PolyphaseFilter {
             delay: prototype.delay / down as f64,
             coefficients,
             pure_delay,
+            fast: None,
         }
     }
 
@@ -216,6 +238,18 @@ impl PolyphaseFilter {
     #[must_use]
     pub fn is_identity(&self) -> bool {
         self.in_rate == self.out_rate
+    }
+
+    /// The fast form of a decimator (L = 1), which its kernels use instead of `phase`.
+    #[must_use]
+    pub fn fast(&self) -> Option<&FastDecimator> {
+        self.fast.as_ref()
+    }
+
+    /// History is dropped in multiples of this many inputs (the fast form's rows need it).
+    #[must_use]
+    pub fn history_step(&self) -> usize {
+        self.fast.as_ref().map_or(1, FastDecimator::history_step)
     }
 
     /// If `phase` is a pure delay, the index (oldest input first) of its only tap, which is 1:

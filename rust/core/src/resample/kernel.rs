@@ -1,7 +1,8 @@
 //! The polyphase convolution loop, compiled twice: portable, and with AVX2 + FMA chosen at run time.
 //!
-//! Filters with few phases compute outputs across SIMD lanes (`lanes`); the others, such as
-//! 44.1 kHz → 16 kHz with 160 phases, use the dot products here. Each variant sums an output
+//! Decimators (L = 1) use the fast algorithm (`fast`); other filters with few phases compute
+//! outputs across SIMD lanes (`lanes`); the rest, such as 44.1 kHz → 16 kHz with 160 phases,
+//! use the dot products here. Each variant sums an output
 //! in one fixed order (16 lanes over 8-tap blocks, then a fixed reduction tree) whether it
 //! computes that output alone, in a pair, or in a group of four that share a phase, so an
 //! output never depends on where its window sits in memory or on how the input was chunked.
@@ -12,7 +13,7 @@
 //! AVX2 kernel computes them together and loads each coefficient block once for four outputs.
 
 use super::filter::{PolyphaseFilter, TAP_BLOCK};
-use super::lanes;
+use super::{fast, lanes};
 
 /// Where the next output's window ends and which phase it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,17 @@ impl Kernel {
         out: &mut [i16],
         scratch: &mut Vec<f32>,
     ) -> (usize, Cursor) {
+        if let Some(decimator) = filter.fast() {
+            return match self {
+                Self::Portable => fast::convolve_portable(decimator, history, cursor, out, scratch),
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
+                Self::Avx2Fma => unsafe {
+                    fast::convolve_avx2_fma(decimator, history, cursor, out, scratch)
+                },
+            };
+        }
         if filter.up <= lanes::MAX_UP {
             return match self {
                 Self::Portable => lanes::convolve_portable(filter, history, cursor, out, scratch),

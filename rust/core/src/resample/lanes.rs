@@ -14,7 +14,7 @@ use super::kernel::{advance, available, to_sample, Cursor};
 /// Filters with at most this many phases use this kernel (more phases leave too few outputs
 /// per phase in a 20 ms chunk to fill the lanes).
 pub const MAX_UP: usize = 8;
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 const MAX_BLOCKS: usize = 10;
 /// Zeros after each row, so lanes past the last available output still read in bounds.
 const ROW_PAD: usize = LANES * MAX_BLOCKS;
@@ -23,23 +23,23 @@ const ROW_PAD: usize = LANES * MAX_BLOCKS;
 type Samples = [[i16; LANES]; MAX_BLOCKS];
 
 /// Floats per 64-byte cache line.
-const LINE: usize = 16;
+pub(super) const LINE: usize = 16;
 
 /// The history split into `m` rows (row `r` holds inputs `r, r+M, r+2M, …`), stored twice:
 /// plane A with each row starting on a cache line, plane B the same rows 8 floats further on.
 /// Eight floats from column `q` lie within one cache line in A when `q mod 16 ≤ 8` and in B
 /// otherwise, so no load of a pass straddles two lines (such loads cost two).
 #[derive(Clone, Copy)]
-struct Rows<'a> {
-    data: &'a [f32],
+pub(super) struct Rows<'a> {
+    pub(super) data: &'a [f32],
     /// Floats from one row to the next within a plane (a multiple of `LINE`).
-    stride: usize,
-    m: usize,
+    pub(super) stride: usize,
+    pub(super) m: usize,
 }
 
 impl<'a> Rows<'a> {
     /// Splits `history` into `buffer` (reused between calls; every float read is rewritten).
-    fn split(history: &[f32], m: usize, buffer: &'a mut Vec<f32>) -> Self {
+    pub(super) fn split(history: &[f32], m: usize, buffer: &'a mut Vec<f32>) -> Self {
         let stride = (history.len().div_ceil(m) + ROW_PAD + LANES).next_multiple_of(LINE);
         let size = 2 * m * stride;
         buffer.resize(size + LINE, 0.0);
@@ -51,6 +51,8 @@ impl<'a> Rows<'a> {
             1 => a[..history.len()].copy_from_slice(history),
             2 => deinterleave::<2>(history, stride, a),
             3 => deinterleave::<3>(history, stride, a),
+            4 => deinterleave::<4>(history, stride, a),
+            6 => deinterleave::<6>(history, stride, a),
             _ => {
                 for (r, row) in a.chunks_exact_mut(stride).enumerate() {
                     for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
@@ -79,10 +81,11 @@ impl<'a> Rows<'a> {
     /// floats from it share a cache line (always opposite planes: they sit 8 floats apart).
     #[inline(always)]
     #[allow(clippy::inline_always)]
-    fn locate(self, q: usize) -> (usize, usize) {
+    pub(super) fn locate(self, q: usize) -> (usize, usize) {
         let to_b = self.m * self.stride + LANES;
-        let in_b = (q / LANES) % 2;
-        (q + in_b * to_b, q + LANES + (1 - in_b) * to_b)
+        // All ones when column `q` starts in the second half of a cache line.
+        let in_b = 0usize.wrapping_sub((q / LANES) % 2);
+        (q + (to_b & in_b), q + LANES + (to_b & !in_b))
     }
 }
 
@@ -149,7 +152,7 @@ impl Taps<'_> {
 /// Block `b` of a tap's inputs, from the offsets `Taps::for_each` hands out.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn block_offset(even: usize, odd: usize, b: usize) -> usize {
+pub(super) fn block_offset(even: usize, odd: usize, b: usize) -> usize {
     (if b % 2 == 0 { even } else { odd }) + b / 2 * LINE
 }
 

@@ -6,6 +6,7 @@
 //! gives bit-identical output.
 
 pub mod design;
+mod fast;
 mod filter;
 mod kernel;
 mod lanes;
@@ -219,10 +220,12 @@ impl Resampler {
         written
     }
 
-    /// Drops inputs no future output can reach, keeping `taps − 1` of history.
+    /// Drops inputs no future output can reach, keeping `taps − 1` of history (and dropping
+    /// whole multiples of the filter's `history_step`).
     fn discard_consumed(&mut self) {
         let keep_from = self.next_input + 1 - self.filter.taps;
-        let drop = keep_from.min(self.history.len());
+        let step = self.filter.history_step();
+        let drop = keep_from.min(self.history.len()) / step * step;
         self.history.drain(..drop);
         self.next_input -= drop;
     }
