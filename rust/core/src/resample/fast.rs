@@ -80,8 +80,13 @@ impl FastDecimator {
 
     /// Splits the history into `2M` rows so that column `c` holds inputs `2M(c + 1) − M + 1`
     /// to `2M(c + 1) + M`: frame `c + 1`'s `X0` and `X1` of every branch in one column.
-    fn split<'a>(&self, history: &[f32], buffer: &'a mut Vec<f32>) -> Rows<'a> {
-        Rows::split(&history[self.m + 1..], 2 * self.m, buffer)
+    /// The scratch space for `Sums` comes first in `buffer`.
+    fn split<'a>(&self, history: &[f32], buffer: &'a mut Vec<f32>) -> (Rows<'a>, Sums<'a>) {
+        let (rows, front) =
+            Rows::split_after(&history[self.m + 1..], 2 * self.m, buffer, 3 * SCRATCH);
+        let (a, rest) = front.split_at_mut(SCRATCH);
+        let (b, c) = rest.split_at_mut(SCRATCH);
+        (rows, Sums { a, b, c })
     }
 }
 
@@ -121,11 +126,12 @@ impl Pass<'_> {
     }
 }
 
-/// `A`, `B` and `C` over one round of columns.
-struct Sums {
-    a: [f32; SCRATCH],
-    b: [f32; SCRATCH],
-    c: [f32; SCRATCH],
+/// `A`, `B` and `C` over one round of columns (`SCRATCH` each, reused between calls: a pass
+/// writes every column before it is read).
+struct Sums<'a> {
+    a: &'a mut [f32],
+    b: &'a mut [f32],
+    c: &'a mut [f32],
 }
 
 /// Portable pass: `G` blocks of lanes of `A`, `B` and `C` from column `pass.first`, stored at
@@ -144,7 +150,10 @@ fn pass_portable<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
             }
         }
     });
-    for (sum, lanes) in [&mut sums.a, &mut sums.b, &mut sums.c].into_iter().zip(acc) {
+    for (sum, lanes) in [&mut *sums.a, &mut *sums.b, &mut *sums.c]
+        .into_iter()
+        .zip(acc)
+    {
         sum[at..at + G * LANES].copy_from_slice(lanes.as_flattened());
     }
 }
@@ -264,12 +273,7 @@ fn drive(
     if total == 0 {
         return (0, cursor);
     }
-    let rows = decimator.split(history, rows);
-    let mut sums = Sums {
-        a: [0.0; SCRATCH],
-        b: [0.0; SCRATCH],
-        c: [0.0; SCRATCH],
-    };
+    let (rows, mut sums) = decimator.split(history, rows);
     let mut done = 0;
     while done < total {
         // An even output's newest input is a multiple of 2M, an odd one's M past it.
@@ -368,7 +372,10 @@ mod avx2 {
                 acc[2][b] = _mm256_fmadd_ps(g, _mm256_add_ps(v0, v1), acc[2][b]);
             }
         });
-        for (sum, blocks) in [&mut sums.a, &mut sums.b, &mut sums.c].into_iter().zip(acc) {
+        for (sum, blocks) in [&mut *sums.a, &mut *sums.b, &mut *sums.c]
+            .into_iter()
+            .zip(acc)
+        {
             for (b, lanes) in blocks.into_iter().enumerate() {
                 let dst = &mut sum[at + b * LANES..at + (b + 1) * LANES];
                 #[allow(unsafe_code)]
