@@ -20,7 +20,7 @@
 //! true by starting the stream there and dropping history `2M` inputs at a time
 //! (`history_step`); the history is split into `2M` rows, one column per output pair.
 
-use super::kernel::{to_sample, Cursor};
+use super::kernel::{to_sample, Cursor, Scratch};
 use super::lanes::{block_offset, Rows, LANES, LINE};
 
 /// Columns of `A`, `B`, `C` per round (a 20 ms frame at 8 kHz is 80 columns, plus one for
@@ -164,14 +164,14 @@ pub(super) fn convolve_portable(
     history: &[f32],
     cursor: Cursor,
     out: &mut [i16],
-    rows: &mut Vec<f32>,
+    scratch: &mut Scratch,
 ) -> (usize, Cursor) {
     let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match blocks {
         3 => pass_portable::<3>(pass, sums, at),
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
     };
-    drive(decimator, history, cursor, out, rows, 3, pass, combine)
+    drive(decimator, history, cursor, out, scratch, 3, pass, combine)
 }
 
 /// The AVX2 + FMA kernel: three blocks of lanes per pass, or six where AVX-512VL gives 32
@@ -183,14 +183,14 @@ pub(super) fn convolve_avx2_fma(
     history: &[f32],
     cursor: Cursor,
     out: &mut [i16],
-    rows: &mut Vec<f32>,
+    scratch: &mut Scratch,
 ) -> (usize, Cursor) {
     convolve_avx2_with(
         decimator,
         history,
         cursor,
         out,
-        rows,
+        scratch,
         crate::simd::has_avx512vl(),
     )
 }
@@ -203,7 +203,7 @@ fn convolve_avx2_with(
     history: &[f32],
     cursor: Cursor,
     out: &mut [i16],
-    rows: &mut Vec<f32>,
+    scratch: &mut Scratch,
     wide: bool,
 ) -> (usize, Cursor) {
     if wide {
@@ -224,7 +224,7 @@ fn convolve_avx2_with(
             history,
             cursor,
             out,
-            rows,
+            scratch,
             6,
             pass,
             |s, a, e, o| {
@@ -242,7 +242,7 @@ fn convolve_avx2_with(
         history,
         cursor,
         out,
-        rows,
+        scratch,
         3,
         pass,
         |s, a, e, o| {
@@ -260,7 +260,7 @@ fn drive(
     history: &[f32],
     cursor: Cursor,
     out: &mut [i16],
-    rows: &mut Vec<f32>,
+    scratch: &mut Scratch,
     max_blocks: usize,
     pass: impl Fn(usize, Pass<'_>, &mut Sums, usize),
     combine: impl Fn(&Sums, usize, bool, &mut [i16]),
@@ -273,18 +273,26 @@ fn drive(
     if total == 0 {
         return (0, cursor);
     }
-    let (rows, mut sums) = decimator.split(history, rows);
+    let (rows, mut sums) = decimator.split(history, &mut scratch.floats);
+    let frame = 2 * m;
+    let mut carry = scratch.carry.take();
     let mut done = 0;
     while done < total {
         // An even output's newest input is a multiple of 2M, an odd one's M past it.
         let newest = cursor.input + done * m;
-        let (i, even) = (newest / (2 * m), newest % (2 * m) == 0);
-        debug_assert!(even || newest % (2 * m) == m);
+        let (i, even) = (newest / frame, newest % frame == 0);
+        debug_assert!(even || newest % frame == m);
         let count = (total - done).min(2 * (ROUND - 1));
-        // Columns `lo..=hi`: an even first output also needs `B[i − 1]`.
-        let lo = i - usize::from(even);
+        // Column `base` is index 0 of the sums: an even first output also needs `B[i − 1]`,
+        // which the previous round or call left in `carry` if it ended on the odd output
+        // before (the same value a pass would give).
+        let base = i - usize::from(even);
         let hi = i + (count - usize::from(even)) / 2;
-        let mut column = lo;
+        let mut column = base;
+        if let Some(b) = carry.filter(|_| even) {
+            sums.b[0] = b;
+            column = i;
+        }
         while column <= hi {
             let blocks = (hi + 1 - column).div_ceil(LANES).min(max_blocks);
             let first = column;
@@ -296,13 +304,16 @@ fn drive(
                     first,
                 },
                 &mut sums,
-                column - lo,
+                column - base,
             );
             column += blocks * LANES;
         }
-        combine(&sums, i - lo, even, &mut out[done..done + count]);
+        combine(&sums, i - base, even, &mut out[done..done + count]);
         done += count;
+        // An even output next needs this round's last `B`.
+        carry = ((cursor.input + done * m) % frame == 0).then(|| sums.b[hi - base]);
     }
+    scratch.carry = carry;
     let advanced = Cursor {
         input: cursor.input + total * m,
         phase: 0,
@@ -509,7 +520,7 @@ mod tests {
 
     #[test]
     fn portable_kernel_is_the_direct_convolution() {
-        check(|d, h, c, out| convolve_portable(d, h, c, out, &mut Vec::new()));
+        check(|d, h, c, out| convolve_portable(d, h, c, out, &mut Scratch::default()));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -527,7 +538,7 @@ mod tests {
             #[allow(unsafe_code)]
             // SAFETY: the CPU reported AVX2 and FMA (and AVX-512VL for `wide`).
             check(|d, h, c, out| unsafe {
-                convolve_avx2_with(d, h, c, out, &mut Vec::new(), wide)
+                convolve_avx2_with(d, h, c, out, &mut Scratch::default(), wide)
             });
         }
         if flavours.len() == 2 {
@@ -546,7 +557,7 @@ mod tests {
                     &history,
                     cursor,
                     &mut narrow,
-                    &mut Vec::new(),
+                    &mut Scratch::default(),
                     false,
                 );
                 convolve_avx2_with(
@@ -554,7 +565,7 @@ mod tests {
                     &history,
                     cursor,
                     &mut wide,
-                    &mut Vec::new(),
+                    &mut Scratch::default(),
                     true,
                 );
             }

@@ -24,6 +24,23 @@ pub struct Cursor {
     pub phase: usize,
 }
 
+/// Working memory of the convolution kernels, kept between calls of one stream.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    /// Rows of the history and other per-call space (contents need no clearing).
+    pub(super) floats: Vec<f32>,
+    /// A value the last call computed for the stream's next output (the fast decimator's
+    /// `B` before an even output), valid because calls continue where the last one stopped.
+    pub(super) carry: Option<f32>,
+}
+
+impl Scratch {
+    /// Forgets the stream.
+    pub fn clear(&mut self) {
+        self.carry = None;
+    }
+}
+
 /// The instruction-set variant of the convolution loop this CPU runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
@@ -53,7 +70,7 @@ impl Kernel {
         history: &[f32],
         cursor: Cursor,
         out: &mut [i16],
-        scratch: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) -> (usize, Cursor) {
         if let Some(decimator) = filter.fast() {
             return match self {
@@ -68,12 +85,14 @@ impl Kernel {
         }
         if filter.up <= lanes::MAX_UP {
             return match self {
-                Self::Portable => lanes::convolve_portable(filter, history, cursor, out, scratch),
+                Self::Portable => {
+                    lanes::convolve_portable(filter, history, cursor, out, &mut scratch.floats)
+                }
                 #[cfg(target_arch = "x86_64")]
                 #[allow(unsafe_code)]
                 // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
                 Self::Avx2Fma => unsafe {
-                    lanes::convolve_avx2_fma(filter, history, cursor, out, scratch)
+                    lanes::convolve_avx2_fma(filter, history, cursor, out, &mut scratch.floats)
                 },
             };
         }
@@ -452,14 +471,14 @@ mod tests {
                     &history,
                     start,
                     &mut portable,
-                    &mut Vec::new(),
+                    &mut Scratch::default(),
                 );
                 let b = Kernel::detect().convolve(
                     &filter,
                     &history,
                     start,
                     &mut detected,
-                    &mut Vec::new(),
+                    &mut Scratch::default(),
                 );
                 assert_eq!(a, b, "{fi}->{fo}");
                 assert!(

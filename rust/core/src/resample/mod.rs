@@ -18,8 +18,8 @@ use crate::rates::check_rate;
 pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
 pub use filter::{PolyphaseFilter, Quality};
-use kernel::Cursor;
 pub use kernel::Kernel;
+use kernel::{Cursor, Scratch};
 
 /// Input samples resampled at a time (longer inputs are split): 64 KiB of `f32` history.
 pub const PIECE: usize = 16384;
@@ -30,7 +30,7 @@ pub struct Resampler {
     filter: Arc<PolyphaseFilter>,
     kernel: Kernel,
     /// Working memory of the convolution kernel, kept between calls.
-    scratch: Vec<f32>,
+    scratch: Scratch,
     /// One piece's output on its way to little-endian bytes.
     piece_out: Vec<i16>,
     /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input.
@@ -60,7 +60,7 @@ impl Resampler {
         let mut resampler = Self {
             filter,
             kernel,
-            scratch: Vec::new(),
+            scratch: Scratch::default(),
             piece_out: Vec::new(),
             history: Vec::new(),
             next_input: 0,
@@ -103,6 +103,7 @@ impl Resampler {
         self.next_input = taps - 1;
         self.next_phase = 0;
         self.started = false;
+        self.scratch.clear();
     }
 
     /// How many samples `process` will return for `n_in` more input samples.
