@@ -265,13 +265,14 @@ def pipecat_outbound(pc: dict[str, Any], rate: int) -> Callable[[bytes], list[st
 QUALITIES = ("hq", "fast")
 
 
-def _group(case: str, quality: str) -> str:
+def group_name(case: str, quality: str) -> str:
+    """The benchmark group of ``case`` at voicecore's ``quality`` (Pipecat is timed beside each)."""
     return case if quality == "hq" else f"{case}, voicecore fast"
 
 
 def _inbound_params() -> list[Any]:
     case = "twilio inbound 8k->16k"
-    return [pytest.param(q, id=q, marks=pytest.mark.benchmark(group=_group(case, q))) for q in QUALITIES]
+    return [pytest.param(q, id=q, marks=pytest.mark.benchmark(group=group_name(case, q))) for q in QUALITIES]
 
 
 def _bench_inbound(benchmark: Any, impl: str, inbound: Callable[[str], bytes | None]) -> None:
@@ -307,7 +308,7 @@ def _outbound_params() -> list[Any]:
             rate,
             quality,
             id=f"{rate // 1000}k-{quality}",
-            marks=pytest.mark.benchmark(group=_group(f"twilio outbound {rate // 1000}k 20ms", quality)),
+            marks=pytest.mark.benchmark(group=group_name(f"twilio outbound {rate // 1000}k 20ms", quality)),
         )
         for rate in OUTBOUND_RATES
         for quality in QUALITIES
