@@ -26,8 +26,8 @@ use super::lanes::{block_offset, Rows, LANES, LINE};
 /// Columns of `A`, `B`, `C` per round (a 20 ms frame at 8 kHz is 80 columns, plus one for
 /// `B[i − 1]`).
 const ROUND: usize = 88;
-/// Blocks of 8 lanes per pass at most: three sums of three blocks, three coefficients and
-/// three inputs fill the 16 AVX2 registers.
+/// Blocks of 8 lanes per pass at most: three sums of six blocks, three coefficients and a few
+/// inputs fit AVX-512VL's 32 registers (AVX2's 16 take three blocks).
 const MAX_BLOCKS: usize = 6;
 /// Scratch columns per round, room for a last pass that runs past the round's end.
 const SCRATCH: usize = ROUND + MAX_BLOCKS * LANES;
@@ -59,8 +59,8 @@ impl FastDecimator {
     }
 
     /// Inputs an output reaches back over, its own newest included: one more output pair than
-    /// the prototype, for `B[i − 1]`, and one more than a multiple of `2M`, so the first
-    /// output's newest input starts column 0 of a row-0 frame.
+    /// the prototype, for `B[i − 1]`, and one more than a multiple of `2M`, so that a stream's
+    /// first output (even) has its newest input at a multiple of `2M`.
     #[must_use]
     pub fn reach(&self) -> usize {
         2 * self.m * (self.half + 1) + 1
