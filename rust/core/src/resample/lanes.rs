@@ -259,35 +259,66 @@ fn drive(
         return (0, cursor);
     }
     let rows = Rows::split(history, m, rows);
-    let mut first = cursor;
-    for j in 0..l.min(total) {
-        // Outputs j, j+L, j+2L, … of this call use phase `first.phase`.
-        let count = (total - j).div_ceil(l);
-        // A pure-delay phase is one tap of 1 (times the input: exact) instead of `taps`.
-        let (coefficients, skip) = match filter.pure_delay(first.phase) {
-            Some(tap) => (&[1.0f32][..], tap),
-            None => (filter.phase(first.phase), 0),
-        };
+    // A pure-delay phase is one tap of 1 (times the input: exact) instead of `taps`.
+    let phase_taps = |c: Cursor| match filter.pure_delay(c.phase) {
+        Some(tap) => (&[1.0f32][..], tap),
+        None => (filter.phase(c.phase), 0),
+    };
+    // Output `j + kL` of this call is the k-th of phase `first.phase`, `k·M` inputs on.
+    let run = |first: Cursor, k0: usize, blocks: usize| {
+        let (coefficients, skip) = phase_taps(first);
+        let start = first.input + k0 * m + 1 - taps + skip;
+        pass(blocks, coefficients, Taps { rows, start })
+    };
+    if l == 2 {
+        // Both phases block by block, so their samples are stored interleaved in one go.
+        let firsts = [cursor, advance(filter, cursor, 1)];
+        let count = total.div_ceil(2);
         let mut k0 = 0;
         while k0 < count {
-            let blocks = match (count - k0).div_ceil(LANES) {
-                10.. => 10,
-                8 | 9 => 8,
-                4..=7 => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            let start = first.input + k0 * m + 1 - taps + skip;
-            let samples = pass(blocks, coefficients, Taps { rows, start });
+            let blocks = blocks_for(count - k0);
+            let [even, odd] = firsts.map(|first| run(first, k0, blocks));
             let produced = (blocks * LANES).min(count - k0);
-            for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
-                out[j + (k0 + k) * l] = y;
+            let dst = &mut out[2 * k0..(2 * (k0 + produced)).min(total)];
+            let pairs = even.as_flattened().iter().zip(odd.as_flattened());
+            let mut chunks = dst.chunks_exact_mut(2);
+            for (pair, (&a, &b)) in (&mut chunks).zip(pairs) {
+                pair.copy_from_slice(&[a, b]);
+            }
+            if let [last] = chunks.into_remainder() {
+                *last = even.as_flattened()[produced - 1];
             }
             k0 += produced;
         }
-        first = advance(filter, first, 1);
+    } else {
+        let mut first = cursor;
+        for j in 0..l.min(total) {
+            let count = (total - j).div_ceil(l);
+            let mut k0 = 0;
+            while k0 < count {
+                let blocks = blocks_for(count - k0);
+                let samples = run(first, k0, blocks);
+                let produced = (blocks * LANES).min(count - k0);
+                for (k, &y) in samples.as_flattened()[..produced].iter().enumerate() {
+                    out[j + (k0 + k) * l] = y;
+                }
+                k0 += produced;
+            }
+            first = advance(filter, first, 1);
+        }
     }
     (total, advance(filter, cursor, total))
+}
+
+/// Blocks of 8 lanes for a pass with `left` outputs to go (10, 8, 4, 2 or 1).
+fn blocks_for(left: usize) -> usize {
+    match left.div_ceil(LANES) {
+        10.. => 10,
+        8 | 9 => 8,
+        4..=7 => 4,
+        2 | 3 => 2,
+        _ => 1,
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
