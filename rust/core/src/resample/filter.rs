@@ -242,26 +242,26 @@ impl PolyphaseFilter {
 
     /// The fast form of a decimator (L = 1), which its kernels use instead of `phase`.
     #[must_use]
-    pub fn fast(&self) -> Option<&FastDecimator> {
+    pub(super) fn fast(&self) -> Option<&FastDecimator> {
         self.fast.as_ref()
     }
 
     /// History is dropped in multiples of this many inputs (the fast form's rows need it).
     #[must_use]
-    pub fn history_step(&self) -> usize {
+    pub(super) fn history_step(&self) -> usize {
         self.fast.as_ref().map_or(1, FastDecimator::history_step)
     }
 
     /// If `phase` is a pure delay, the index (oldest input first) of its only tap, which is 1:
     /// its output is that input sample itself.
     #[must_use]
-    pub fn pure_delay(&self, phase: usize) -> Option<usize> {
+    pub(super) fn pure_delay(&self, phase: usize) -> Option<usize> {
         self.pure_delay[phase]
     }
 
     /// The coefficients of one phase, oldest input first.
     #[must_use]
-    pub fn phase(&self, phase: usize) -> &[f32] {
+    pub(super) fn phase(&self, phase: usize) -> &[f32] {
         &self.coefficients[phase * self.taps..(phase + 1) * self.taps]
     }
 }
