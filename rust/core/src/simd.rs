@@ -40,3 +40,17 @@ pub fn has_avx512vl() -> bool {
         }
     })
 }
+
+/// Loads the 8 floats of `samples` from `at` (bounds-checked) into an AVX register.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[must_use]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn load8(samples: &[f32], at: usize) -> std::arch::x86_64::__m256 {
+    let block = &samples[at..at + 8];
+    #[allow(unsafe_code)]
+    // SAFETY: `block` holds exactly 8 f32s (bounds-checked above); the load is unaligned.
+    unsafe {
+        std::arch::x86_64::_mm256_loadu_ps(block.as_ptr())
+    }
+}

@@ -206,48 +206,23 @@ fn convolve_avx2_with(
     scratch: &mut Scratch,
     wide: bool,
 ) -> (usize, Cursor) {
-    if wide {
+    let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match (wide, blocks) {
         #[allow(unsafe_code)]
-        // SAFETY: callers pass `wide` only if the CPU reported AVX-512F and AVX-512VL.
-        let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| unsafe {
-            match blocks {
-                6 => avx2::pass_wide::<6>(pass, sums, at),
-                5 => avx2::pass_wide::<5>(pass, sums, at),
-                4 => avx2::pass_wide::<4>(pass, sums, at),
-                3 => avx2::pass_wide::<3>(pass, sums, at),
-                2 => avx2::pass_wide::<2>(pass, sums, at),
-                _ => avx2::pass_wide::<1>(pass, sums, at),
-            }
-        };
-        return drive(
-            decimator,
-            history,
-            cursor,
-            out,
-            scratch,
-            6,
-            pass,
-            |s, a, e, o| {
-                avx2::combine(s, a, e, o);
-            },
-        );
-    }
-    let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match blocks {
-        3 => avx2::pass::<3>(pass, sums, at),
-        2 => avx2::pass::<2>(pass, sums, at),
+        // SAFETY (every `pass_wide` arm): callers pass `wide` only if the CPU reported
+        // AVX-512F and AVX-512VL.
+        (true, 6) => unsafe { avx2::pass_wide::<6>(pass, sums, at) },
+        #[allow(unsafe_code)]
+        (true, 5) => unsafe { avx2::pass_wide::<5>(pass, sums, at) },
+        #[allow(unsafe_code)]
+        (true, 4) => unsafe { avx2::pass_wide::<4>(pass, sums, at) },
+        (_, 3) => avx2::pass::<3>(pass, sums, at),
+        (_, 2) => avx2::pass::<2>(pass, sums, at),
         _ => avx2::pass::<1>(pass, sums, at),
     };
+    let combine = |sums: &Sums, at, even, out: &mut [i16]| avx2::combine(sums, at, even, out);
+    let max_blocks = if wide { 6 } else { 3 };
     drive(
-        decimator,
-        history,
-        cursor,
-        out,
-        scratch,
-        3,
-        pass,
-        |s, a, e, o| {
-            avx2::combine(s, a, e, o);
-        },
+        decimator, history, cursor, out, scratch, max_blocks, pass, combine,
     )
 }
 
@@ -356,6 +331,7 @@ mod avx2 {
     };
 
     use super::{block_offset, Pass, Sums, LANES};
+    use crate::simd::load8 as load;
 
     /// `G` blocks of 8 lanes of `A`, `B` and `C`: per tap, three broadcast coefficients, two
     /// loads and one add per block for three multiply-adds.
@@ -403,18 +379,6 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
     pub(super) fn pass_wide<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
         self::pass::<G>(pass, sums, at);
-    }
-
-    /// Loads 8 floats from `sum[at..]`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn load(sum: &[f32], at: usize) -> __m256 {
-        let lanes = &sum[at..at + LANES];
-        #[allow(unsafe_code)]
-        // SAFETY: `lanes` holds exactly 8 f32s (bounds-checked above); the load is unaligned.
-        unsafe {
-            _mm256_loadu_ps(lanes.as_ptr())
-        }
     }
 
     /// Rounds 8 lanes to nearest (ties to even) and saturates them to i16, as `to_sample`

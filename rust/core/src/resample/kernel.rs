@@ -272,26 +272,15 @@ fn portable_dot(coefficients: &[f32], window: &[f32]) -> f32 {
 mod avx2 {
     use std::arch::x86_64::{
         __m256, _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
-        _mm256_hadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_cvtps_epi32,
-        _mm_cvtsi128_si64, _mm_max_ps, _mm_min_ps, _mm_packs_epi32, _mm_round_ps, _mm_set1_ps,
-        _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
+        _mm256_hadd_ps, _mm256_setzero_ps, _mm_add_ps, _mm_cvtps_epi32, _mm_cvtsi128_si64,
+        _mm_max_ps, _mm_min_ps, _mm_packs_epi32, _mm_round_ps, _mm_set1_ps, _MM_FROUND_NO_EXC,
+        _MM_FROUND_TO_NEAREST_INT,
     };
 
     use super::TAP_BLOCK;
+    use crate::simd::load8 as load;
 
     const STRIDE: usize = 2 * TAP_BLOCK;
-
-    /// Loads the block of 8 samples starting at `at`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn load(samples: &[f32], at: usize) -> __m256 {
-        let block = &samples[at..at + TAP_BLOCK];
-        #[allow(unsafe_code)]
-        // SAFETY: `block` holds exactly 8 f32s (bounds-checked above); the load is unaligned.
-        unsafe {
-            _mm256_loadu_ps(block.as_ptr())
-        }
-    }
 
     /// Reduces up to four outputs' accumulator pairs (unused slots zero) to samples: the lanes of
     /// each output are summed by the same fixed tree whichever slot it occupies, then rounded to
