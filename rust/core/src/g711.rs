@@ -26,7 +26,7 @@ const fn segment(value: i32, ends: &[i32; 8]) -> usize {
     seg
 }
 
-/// audioop's `st_14linear2ulaw` on a 14-bit sample (the oracle for [`ulaw_encode_formula`]).
+/// audioop's `st_14linear2ulaw` on a 14-bit sample (the oracle for [`ulaw_encode_sample`]).
 #[cfg(test)]
 const fn ulaw_from_14bit(sample: i32) -> u8 {
     let (mut magnitude, mask) = if sample < 0 {
@@ -45,7 +45,7 @@ const fn ulaw_from_14bit(sample: i32) -> u8 {
     ((((seg as i32) << 4) | ((magnitude >> (seg + 1)) & 0xF)) ^ mask) as u8
 }
 
-/// audioop's `st_linear2alaw` on a 13-bit sample (the oracle for [`alaw_encode_formula`]).
+/// audioop's `st_linear2alaw` on a 13-bit sample (the oracle for [`alaw_encode_sample`]).
 #[cfg(test)]
 const fn alaw_from_13bit(sample: i32) -> u8 {
     let (magnitude, mask) = if sample >= 0 {
@@ -102,20 +102,6 @@ static ALAW_DECODE: [i16; 256] = {
     table
 };
 
-/// The μ-law code of one sample.
-#[inline]
-#[must_use]
-pub fn ulaw_encode_sample(sample: i16) -> u8 {
-    ulaw_encode_formula(sample)
-}
-
-/// The A-law code of one sample.
-#[inline]
-#[must_use]
-pub fn alaw_encode_sample(sample: i16) -> u8 {
-    alaw_encode_formula(sample)
-}
-
 /// `floor(log2(value))` for `0 < value < 2^24`, from the exponent of its exact `f32`
 /// (and -127 for 0): a conversion and a shift per lane where a search would branch.
 #[inline(always)]
@@ -124,12 +110,13 @@ fn floor_log2(value: i32) -> i32 {
     ((value as f32).to_bits() >> 23) as i32 - 127
 }
 
-/// audioop's μ-law encoder without branches. Its clip (magnitude 8159, biased 8192, the
+/// The μ-law code of one sample: audioop's encoder without branches. Its clip (magnitude 8159, biased 8192, the
 /// ninth segment, code 0x7F) is a clamp of the biased magnitude to 8191 here, which is the
 /// top of the eighth segment with mantissa 15: the same code 0x7F.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn ulaw_encode_formula(sample: i16) -> u8 {
+#[must_use]
+pub fn ulaw_encode_sample(sample: i16) -> u8 {
     let value = i32::from(sample) >> 2;
     let negative = value >> 31;
     let biased = ((value ^ negative) - negative + (ULAW_BIAS >> 2)).min(8191);
@@ -139,10 +126,11 @@ fn ulaw_encode_formula(sample: i16) -> u8 {
     (((seg << 4) | mantissa) ^ mask) as u8
 }
 
-/// audioop's A-law encoder without branches (negative samples use the one's complement).
+/// The A-law code of one sample: audioop's encoder without branches (negative samples use the one's complement).
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn alaw_encode_formula(sample: i16) -> u8 {
+#[must_use]
+pub fn alaw_encode_sample(sample: i16) -> u8 {
     let value = i32::from(sample) >> 3;
     let negative = value >> 31;
     let magnitude = value ^ negative;
@@ -199,8 +187,8 @@ fn encode_dispatch(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
         return;
     }
     match law {
-        Law::Ulaw => encode_blocks(ulaw_encode_formula, pcm, out),
-        Law::Alaw => encode_blocks(alaw_encode_formula, pcm, out),
+        Law::Ulaw => encode_blocks(ulaw_encode_sample, pcm, out),
+        Law::Alaw => encode_blocks(alaw_encode_sample, pcm, out),
     }
 }
 
@@ -208,8 +196,8 @@ fn encode_dispatch(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
 #[target_feature(enable = "avx2")]
 fn encode_avx2(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
     match law {
-        Law::Ulaw => encode_blocks(ulaw_encode_formula, pcm, out),
-        Law::Alaw => encode_blocks(alaw_encode_formula, pcm, out),
+        Law::Ulaw => encode_blocks(ulaw_encode_sample, pcm, out),
+        Law::Alaw => encode_blocks(alaw_encode_sample, pcm, out),
     }
 }
 
@@ -361,12 +349,12 @@ mod tests {
     fn formulas_match_audioops_algorithm_for_every_sample() {
         for x in i16::MIN..=i16::MAX {
             assert_eq!(
-                ulaw_encode_formula(x),
+                ulaw_encode_sample(x),
                 ulaw_from_14bit(i32::from(x >> 2)),
                 "μ-law {x}"
             );
             assert_eq!(
-                alaw_encode_formula(x),
+                alaw_encode_sample(x),
                 alaw_from_13bit(i32::from(x >> 3)),
                 "A-law {x}"
             );
