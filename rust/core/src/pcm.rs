@@ -4,7 +4,7 @@ use crate::CoreError;
 
 /// Number of samples in `bytes`, or an error if the length is odd.
 pub fn sample_count(bytes: &[u8]) -> Result<usize, CoreError> {
-    if bytes.len() % 2 == 0 {
+    if bytes.len().is_multiple_of(2) {
         Ok(bytes.len() / 2)
     } else {
         Err(CoreError::OddPcmLength(bytes.len()))

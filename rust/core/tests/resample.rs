@@ -235,8 +235,8 @@ proptest! {
 
 #[test]
 fn decimators_give_identical_output_for_every_small_chunk_size() {
-    // L = 1 pairs run the fast algorithm, which takes outputs in pairs: chunks of every size
-    // up to 2M + 1 start calls on either output of a pair.
+    // L = 1 pairs run the fast algorithm, which takes outputs in fours: chunks of every size
+    // up to 4M + 1 start calls on each output of a four.
     let pairs = [
         (16000, 8000),
         (24000, 8000),
@@ -250,7 +250,7 @@ fn decimators_give_identical_output_for_every_small_chunk_size() {
             let mut whole = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
             let mut expected = one_shot(&mut whole, &signal);
             whole.flush(&mut expected);
-            for chunk in 1..=(2 * fi / fo + 1) as usize {
+            for chunk in 1..=(4 * fi / fo + 1) as usize {
                 let mut r = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
                 let mut got = Vec::new();
                 for piece in signal.chunks(chunk) {

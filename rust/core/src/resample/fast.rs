@@ -1,160 +1,270 @@
-//! Decimation by an integer factor `M` (L = 1) with the two-parallel fast FIR algorithm:
-//! three multiply-adds where direct convolution does four.
+//! Decimation by an integer factor `M` (L = 1) with the four-parallel fast FIR algorithm:
+//! nine multiply-adds where direct convolution does sixteen.
 //!
-//! Split into its `M` polyphase branches (`x_p[j] = x[Mj − p]`, `h_p[k] = h[Mk + p]`), the
-//! decimator is a sum of ordinary convolutions at the output rate. Outputs are taken in pairs:
-//! with `X0`, `X1` the even and odd samples of a branch and `H0`, `H1` the even and odd taps,
+//! Split into its `M` polyphase branches (`x_p[n] = x[Mn − p]`, `h_p[k] = h[Mk + p]`), the
+//! decimator is a sum of ordinary convolutions at the output rate. The two-parallel algorithm
+//! makes two outputs of a convolution from three of half its length: with `X0`, `X1` the even
+//! and odd samples and `H0`, `H1` the even and odd taps,
 //!
 //! ```text
-//! y[2i] = A[i] + B[i − 1],   y[2i + 1] = C[i] − A[i] − B[i],
-//! A = Σ_p H0·X0,   B = Σ_p H1·X1,   C = Σ_p (H0 + H1)·(X0 + X1),
+//! y[2j] = A[j] + B[j − 1],   y[2j + 1] = C[j] − A[j] − B[j],
+//! A = H0·X0,   B = H1·X1,   C = (H0 + H1)·(X0 + X1).
 //! ```
 //!
-//! three convolutions of half the length for two outputs. Each of `A`, `B`, `C` at column `i`
-//! is one fixed sum over fixed inputs, computed across SIMD lanes (`i` to `i + 7`) like the
-//! `lanes` kernel, and every output is combined from them in one fixed order, so chunking never
-//! changes a sample. Its inputs are all in once the output's own newest input is, so nothing is
-//! held back.
+//! Applied again to `A`, `B` and `C` (`A[2i] = a0[i] + a1[i − 1]`,
+//! `A[2i + 1] = a2[i] − a0[i] − a1[i]`, …), it makes four outputs from nine convolutions of a
+//! quarter of the length, each summed over the branches: with `V_r[i] = x_p[4i + r]` and
+//! `G_s[k] = h_p[4k + s]`,
 //!
-//! An even output's newest input is a multiple of `2M` in the history, which the resampler keeps
-//! true by starting the stream there and dropping history `2M` inputs at a time
-//! (`history_step`); the history is split into `2M` rows, one column per output pair.
+//! ```text
+//! a0 = G0·V0           a1 = G2·V2           a2 = (G0 + G2)·(V0 + V2)
+//! b0 = G1·V1           b1 = G3·V3           b2 = (G1 + G3)·(V1 + V3)
+//! c0 = (G0 + G1)·(V0 + V1)   c1 = (G2 + G3)·(V2 + V3)   c2 = ΣG·ΣV
+//! ```
+//!
+//! Each sum at column `i` is one fixed sum over fixed inputs, computed across SIMD lanes (`i`
+//! to `i + 7`) like the `lanes` kernel, and every output is combined from them in one fixed
+//! order (`output`), so chunking never changes a sample. Its inputs are all in once the
+//! output's own newest input is, so nothing is held back.
+//!
+//! Output `4i`'s newest input is a multiple of `4M` in the history, which the resampler keeps
+//! true by starting the stream there and dropping history `4M` inputs at a time
+//! (`history_step`); the history is split into `4M` rows, one column per four outputs, kept
+//! between calls (`RowCache`).
 
+use super::deinterleave;
 use super::kernel::{to_sample, Cursor, Scratch};
-use super::lanes::{block_offset, Rows, LANES, LINE};
+use super::lanes::{LANES, LINE};
 
-/// Columns of `A`, `B`, `C` per round (a 20 ms frame at 8 kHz is 80 columns, plus one for
-/// `B[i − 1]`).
-const ROUND: usize = 88;
-/// Blocks of 8 lanes per pass at most: three sums of six blocks, three coefficients and a few
-/// inputs fit AVX-512VL's 32 registers (AVX2's 16 take three blocks).
-const MAX_BLOCKS: usize = 6;
-/// Scratch columns per round, room for a last pass that runs past the round's end.
+/// Outputs per column.
+const PARALLEL: usize = 4;
+/// The nine sums per column (`a0 a1 a2 b0 b1 b2 c0 c1 c2`).
+const SUMS: usize = 9;
+/// Columns of the sums per round (a 20 ms frame at 8 kHz is 40 columns, plus one before them).
+const ROUND: usize = 48;
+/// Blocks of 8 lanes per pass at most: nine sums of 16 lanes and nine of 8 and the inputs
+/// fit AVX-512's 32 registers (AVX2's 16 take one block).
+const MAX_BLOCKS: usize = 3;
+/// Scratch columns per sum and round, room for a last pass that runs past the round's end.
 const SCRATCH: usize = ROUND + MAX_BLOCKS * LANES;
+/// The sums of column `i − 1` that outputs of column `i` read (`a1 b0 b1 b2 c1`), carried
+/// from one call to the next.
+const CARRIED: [usize; 5] = [1, 3, 4, 5, 7];
+/// The values of the `CARRIED` sums.
+pub(super) type Carried = [f32; CARRIED.len()];
 
 /// A decimating filter in the form the fast algorithm uses.
 #[derive(Debug)]
 pub struct FastDecimator {
     m: usize,
-    /// Taps of each half-length convolution, per branch.
-    half: usize,
-    /// For branch `p`, tap `k` (at `p · half + k`): `[H0, H1, H0 + H1]`.
-    taps: Vec<[f32; 3]>,
+    /// Taps of each quarter-length convolution, per branch.
+    quarter: usize,
+    /// For branch `p`, tap `k` (at `p · quarter + k`): the coefficients of the nine sums,
+    /// `[G0, G2, G0 + G2, G1, G3, G1 + G3, G0 + G1, G2 + G3, G0 + G1 + G2 + G3]`.
+    taps: Vec<[f32; SUMS]>,
 }
 
 impl FastDecimator {
     /// The decimator by `m` for prototype `h` (`h[0]` weighs the newest input).
     #[must_use]
     pub fn new(h: &[f64], m: usize) -> Self {
-        let half = h.len().div_ceil(2 * m);
+        let quarter = h.len().div_ceil(PARALLEL * m);
         let tap = |n: usize| h.get(n).copied().unwrap_or(0.0);
-        let mut taps = Vec::with_capacity(m * half);
+        let mut taps = Vec::with_capacity(m * quarter);
         for p in 0..m {
-            for k in 0..half {
-                let (h0, h1) = (tap(2 * m * k + p), tap(2 * m * k + m + p));
-                taps.push([h0 as f32, h1 as f32, (h0 + h1) as f32]);
+            for k in 0..quarter {
+                let g: [f64; PARALLEL] = std::array::from_fn(|s| tap(m * (PARALLEL * k + s) + p));
+                let sums = [
+                    g[0],
+                    g[2],
+                    g[0] + g[2],
+                    g[1],
+                    g[3],
+                    g[1] + g[3],
+                    g[0] + g[1],
+                    g[2] + g[3],
+                    (g[0] + g[1]) + (g[2] + g[3]),
+                ];
+                taps.push(sums.map(|c| c as f32));
             }
         }
-        Self { m, half, taps }
+        Self { m, quarter, taps }
     }
 
-    /// Inputs an output reaches back over, its own newest included: one more output pair than
-    /// the prototype, for `B[i − 1]`, and one more than a multiple of `2M`, so that a stream's
-    /// first output (even) has its newest input at a multiple of `2M`.
+    /// Inputs an output reaches back over, its own newest included: one more column than
+    /// the prototype, for the sums of column `i − 1`, and one more than a multiple of `4M`, so
+    /// that a stream's first output has its newest input at a multiple of `4M`.
     #[must_use]
     pub fn reach(&self) -> usize {
-        2 * self.m * (self.half + 1) + 1
+        PARALLEL * self.m * (self.quarter + 1) + 1
     }
 
     /// History must be dropped in multiples of this many inputs to keep its rows aligned.
     #[must_use]
     pub fn history_step(&self) -> usize {
-        2 * self.m
+        PARALLEL * self.m
     }
 
-    /// Rows of branch `p`'s even and odd samples: `X0[i]` and `X1[i]` are both column `i − 1`
-    /// of their rows (see `split`).
-    fn branch(&self, p: usize) -> (usize, usize) {
-        (self.m - 1 - p, 2 * self.m - 1 - p)
-    }
-
-    /// Splits the history into `2M` rows so that column `c` holds inputs `2M(c + 1) − M + 1`
-    /// to `2M(c + 1) + M`: frame `c + 1`'s `X0` and `X1` of every branch in one column.
-    /// The scratch space for `Sums` comes first in `buffer`.
-    fn split<'a>(&self, history: &[f32], buffer: &'a mut Vec<f32>) -> (Rows<'a>, Sums<'a>) {
-        let (rows, front) =
-            Rows::split_after(&history[self.m + 1..], 2 * self.m, buffer, 3 * SCRATCH);
-        let (a, rest) = front.split_at_mut(SCRATCH);
-        let (b, c) = rest.split_at_mut(SCRATCH);
-        (rows, Sums { a, b, c })
+    /// Rows of branch `p`'s `V0` to `V3`: `V_r[i]` is column `i − 1` of its row (see `split`).
+    fn branch(&self, p: usize) -> [usize; PARALLEL] {
+        std::array::from_fn(|r| (r + 1) * self.m - 1 - p)
     }
 }
 
-/// Where one pass reads: lane `k` of a pass computes column `first + k` of `A`, `B` and `C`.
+/// The history split into `4M` rows, kept between calls: column `c` holds inputs
+/// `4M(c + 1) − M + 1` to `4M(c + 1) + 3M`, column `i`'s `V0` to `V3` of every branch. The
+/// resampler only appends inputs and drops them from the front in whole columns
+/// (`history_step`), so each call splits just the inputs appended since the last; when the
+/// rows run out of room they start over from the current history.
+#[derive(Debug, Clone, Default)]
+pub struct RowCache {
+    buffer: Vec<f32>,
+    /// Room for the first step of a two-step deinterleave.
+    temp: Vec<f32>,
+    /// Floats per row.
+    stride: usize,
+    /// Rows (`4M`), or 0 when nothing is split.
+    rows: usize,
+    /// Column of the history's first column.
+    offset: usize,
+    /// Inputs (from the history's `3M + 1`st) already split.
+    split: usize,
+}
+
+/// Times the columns a call needs that a row holds, so that rows start over rarely.
+const ROOM: usize = 8;
+/// Columns past the last that a pass may read: its lanes run past the available outputs.
+const PAD: usize = MAX_BLOCKS * LANES + LANES;
+
+impl RowCache {
+    /// Forgets the history.
+    pub(super) fn clear(&mut self) {
+        self.rows = 0;
+    }
+
+    /// The resampler dropped `n` inputs (whole columns) from the front of the history.
+    pub(super) fn dropped(&mut self, n: usize) {
+        if self.rows == 0 || n > self.split || !n.is_multiple_of(self.rows) {
+            self.clear();
+            return;
+        }
+        self.split -= n;
+        self.offset += n / self.rows;
+    }
+
+    /// The rows of `history` for `decimator`, splitting what is new since the last call.
+    fn columns(&mut self, decimator: &FastDecimator, history: &[f32]) -> Columns<'_> {
+        let rows = PARALLEL * decimator.m;
+        let inputs = &history[(PARALLEL - 1) * decimator.m + 1..];
+        let columns = inputs.len().div_ceil(rows);
+        if self.rows != rows
+            || self.split > inputs.len()
+            || self.offset + columns + PAD > self.stride
+        {
+            self.stride = (ROOM * (columns + PAD)).next_multiple_of(LINE);
+            self.buffer.resize(rows * self.stride, 0.0);
+            (self.rows, self.offset, self.split) = (rows, 0, 0);
+        }
+        // From the first input of the last, possibly partial, column split.
+        let from = self.split - self.split % rows;
+        deinterleave::split(
+            &inputs[from..],
+            rows,
+            self.stride,
+            self.offset + from / rows,
+            &mut self.buffer,
+            &mut self.temp,
+        );
+        self.split = inputs.len();
+        Columns {
+            data: &self.buffer,
+            stride: self.stride,
+            offset: self.offset,
+        }
+    }
+}
+
+/// A view of the rows: history column `c` of row `r` is at `data[r · stride + offset + c]`.
+#[derive(Clone, Copy)]
+struct Columns<'a> {
+    data: &'a [f32],
+    stride: usize,
+    offset: usize,
+}
+
+/// Where one pass reads: lane `k` of a pass computes column `first + k` of the sums.
 #[derive(Clone, Copy)]
 struct Pass<'a> {
     decimator: &'a FastDecimator,
-    rows: Rows<'a>,
+    columns: Columns<'a>,
     first: usize,
 }
 
 impl Pass<'_> {
-    /// Calls `f(taps, x0, x1)` for every branch and tap in order, with the offsets (as
-    /// `lanes::block_offset` reads them) of the lanes' `X0` and `X1` inputs. Asserts first that
-    /// all `blocks` blocks of every tap lie within `rows.data`, so kernels may load unchecked.
+    /// Calls `f(taps, q, rows)` for every branch and tap in order, where lane `k` reads
+    /// `data[row + q + k]` for `V0` to `V3` (one `row` each). Asserts first that `blocks`
+    /// blocks of 8 lanes lie within `data` for every tap, so kernels may load unchecked.
     #[inline(always)]
     #[allow(clippy::inline_always)]
-    fn for_each(self, blocks: usize, mut f: impl FnMut(&[f32; 3], (usize, usize), (usize, usize))) {
-        let Rows { data, stride, m } = self.rows;
-        let half = self.decimator.half;
+    fn for_each(self, blocks: usize, mut f: impl FnMut(&[f32; SUMS], usize, [usize; PARALLEL])) {
+        let Columns {
+            data,
+            stride,
+            offset,
+        } = self.columns;
+        let quarter = self.decimator.quarter;
         // Lane 0 reads column `first − 1 − k` for tap `k`.
         assert!(
-            self.first >= half,
+            self.first >= quarter,
             "history too short for column {}",
             self.first
         );
-        assert!(self.first + 2 * LANES + (blocks.div_ceil(2) - 1) * LINE + LANES <= stride);
-        assert_eq!(data.len(), 2 * m * stride);
-        for (p, taps) in self.decimator.taps.chunks_exact(half).enumerate() {
-            let (row0, row1) = self.decimator.branch(p);
-            let (r0, r1) = (row0 * stride, row1 * stride);
+        assert!(offset + self.first - 1 + blocks * LANES <= stride);
+        assert_eq!(data.len(), PARALLEL * self.decimator.m * stride);
+        for (p, taps) in self.decimator.taps.chunks_exact(quarter).enumerate() {
+            let rows = self.decimator.branch(p).map(|row| row * stride);
             for (k, t) in taps.iter().enumerate() {
-                let (even, odd) = self.rows.locate(self.first - 1 - k);
-                f(t, (even + r0, odd + r0), (even + r1, odd + r1));
+                f(t, offset + self.first - 1 - k, rows);
             }
         }
     }
 }
 
-/// `A`, `B` and `C` over one round of columns (`SCRATCH` each, reused between calls: a pass
+/// The nine sums over one round of columns, `SCRATCH` each (reused between calls: a pass
 /// writes every column before it is read).
-struct Sums<'a> {
-    a: &'a mut [f32],
-    b: &'a mut [f32],
-    c: &'a mut [f32],
+struct Sums<'a>(&'a mut [f32]);
+
+impl Sums<'_> {
+    /// Sum `j` (`a0 a1 a2 b0 b1 b2 c0 c1 c2`) of every column.
+    fn sum(&self, j: usize) -> &[f32] {
+        &self.0[j * SCRATCH..(j + 1) * SCRATCH]
+    }
+
+    fn sum_mut(&mut self, j: usize) -> &mut [f32] {
+        &mut self.0[j * SCRATCH..(j + 1) * SCRATCH]
+    }
 }
 
-/// Portable pass: `G` blocks of lanes of `A`, `B` and `C` from column `pass.first`, stored at
+/// Portable pass: `G` blocks of lanes of the nine sums from column `pass.first`, stored at
 /// `at` in `sums`.
 fn pass_portable<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
-    let data = pass.rows.data;
-    let mut acc = [[[0.0f32; LANES]; G]; 3];
-    pass.for_each(G, |t, x0, x1| {
+    let data = pass.columns.data;
+    let mut acc = [[[0.0f32; LANES]; G]; SUMS];
+    pass.for_each(G, |t, q, rows| {
         for b in 0..G {
-            let v0 = &data[block_offset(x0.0, x0.1, b)..][..LANES];
-            let v1 = &data[block_offset(x1.0, x1.1, b)..][..LANES];
+            let v = rows.map(|row| &data[row + q + b * LANES..][..LANES]);
             for k in 0..LANES {
-                acc[0][b][k] += t[0] * v0[k];
-                acc[1][b][k] += t[1] * v1[k];
-                acc[2][b][k] += t[2] * (v0[k] + v1[k]);
+                let [v0, v1, v2, v3] = v.map(|v| v[k]);
+                let (s01, s23) = (v0 + v1, v2 + v3);
+                let x = [v0, v2, v0 + v2, v1, v3, v1 + v3, s01, s23, s01 + s23];
+                for j in 0..SUMS {
+                    acc[j][b][k] += t[j] * x[j];
+                }
             }
         }
     });
-    for (sum, lanes) in [&mut *sums.a, &mut *sums.b, &mut *sums.c]
-        .into_iter()
-        .zip(acc)
-    {
-        sum[at..at + G * LANES].copy_from_slice(lanes.as_flattened());
+    for (j, lanes) in acc.iter().enumerate() {
+        sums.sum_mut(j)[at..at + G * LANES].copy_from_slice(lanes.as_flattened());
     }
 }
 
@@ -171,11 +281,13 @@ pub(super) fn convolve_portable(
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
     };
-    drive(decimator, history, cursor, out, scratch, 3, pass, combine)
+    drive(
+        decimator, history, cursor, out, scratch, MAX_BLOCKS, pass, combine,
+    )
 }
 
-/// The AVX2 + FMA kernel: three blocks of lanes per pass, or six where AVX-512VL gives 32
-/// registers (the same arithmetic lane for lane, so the same samples).
+/// The AVX2 + FMA kernel: one block of lanes per pass, or up to three where AVX-512 gives
+/// 16-lane registers and 32 of them (the same arithmetic lane for lane, so the same samples).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn convolve_avx2_fma(
@@ -195,7 +307,8 @@ pub(super) fn convolve_avx2_fma(
     )
 }
 
-/// `convolve_avx2_fma`, with six blocks per pass (`wide`, which needs AVX-512VL) or three.
+/// `convolve_avx2_fma`, with up to three blocks per pass (`wide`, which needs AVX-512VL) or
+/// one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn convolve_avx2_with(
@@ -208,25 +321,22 @@ fn convolve_avx2_with(
 ) -> (usize, Cursor) {
     let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match (wide, blocks) {
         #[allow(unsafe_code)]
-        // SAFETY (every `pass_wide` arm): callers pass `wide` only if the CPU reported
-        // AVX-512F and AVX-512VL.
-        (true, 6) => unsafe { avx2::pass_wide::<6>(pass, sums, at) },
+        // SAFETY: callers pass `wide` only if the CPU reported AVX-512F and AVX-512VL.
+        (true, 3) => unsafe { avx2::pass_zmm::<true>(pass, sums, at) },
         #[allow(unsafe_code)]
-        (true, 5) => unsafe { avx2::pass_wide::<5>(pass, sums, at) },
+        (true, 2) => unsafe { avx2::pass_zmm::<false>(pass, sums, at) },
         #[allow(unsafe_code)]
-        (true, 4) => unsafe { avx2::pass_wide::<4>(pass, sums, at) },
-        (_, 3) => avx2::pass::<3>(pass, sums, at),
-        (_, 2) => avx2::pass::<2>(pass, sums, at),
+        (true, _) => unsafe { avx2::pass_wide(pass, sums, at) },
         _ => avx2::pass::<1>(pass, sums, at),
     };
-    let combine = |sums: &Sums, at, even, out: &mut [i16]| avx2::combine(sums, at, even, out);
-    let max_blocks = if wide { 6 } else { 3 };
+    let combine = |sums: &Sums, at, phase, out: &mut [i16]| avx2::combine(sums, at, phase, out);
+    let max_blocks = if wide { MAX_BLOCKS } else { 1 };
     drive(
         decimator, history, cursor, out, scratch, max_blocks, pass, combine,
     )
 }
 
-/// Computes the available outputs round by round: the columns of `A`, `B`, `C` the round's
+/// Computes the available outputs round by round: the columns of the sums the round's
 /// outputs need, in passes of up to `max_blocks` blocks of lanes, then each output from them.
 #[inline(always)]
 #[allow(clippy::inline_always, clippy::too_many_arguments)]
@@ -238,7 +348,7 @@ fn drive(
     scratch: &mut Scratch,
     max_blocks: usize,
     pass: impl Fn(usize, Pass<'_>, &mut Sums, usize),
-    combine: impl Fn(&Sums, usize, bool, &mut [i16]),
+    combine: impl Fn(&Sums, usize, usize, &mut [i16]),
 ) -> (usize, Cursor) {
     let m = decimator.m;
     // Every output of a fast decimator has L = 1: its cursor moves M inputs per output.
@@ -248,24 +358,28 @@ fn drive(
     if total == 0 {
         return (0, cursor);
     }
-    let (rows, mut sums) = decimator.split(history, &mut scratch.floats);
-    let frame = 2 * m;
+    let columns = scratch.rows.columns(decimator, history);
+    scratch.floats.resize(SUMS * SCRATCH, 0.0);
+    let mut sums = Sums(&mut scratch.floats);
+    let span = PARALLEL * m;
     let mut carry = scratch.carry.take();
     let mut done = 0;
     while done < total {
-        // An even output's newest input is a multiple of 2M, an odd one's M past it.
+        // Output `r` of column `i` has its newest input at `4Mi + Mr`.
         let newest = cursor.input + done * m;
-        let (i, even) = (newest / frame, newest % frame == 0);
-        debug_assert!(even || newest % frame == m);
-        let count = (total - done).min(2 * (ROUND - 1));
-        // Column `base` is index 0 of the sums: an even first output also needs `B[i − 1]`,
-        // which the previous round or call left in `carry` if it ended on the odd output
-        // before (the same value a pass would give).
-        let base = i - usize::from(even);
-        let hi = i + (count - usize::from(even)) / 2;
+        let (i, phase) = (newest / span, newest % span / m);
+        debug_assert_eq!(newest % m, 0);
+        let count = (total - done).min(PARALLEL * (ROUND - 1) - phase);
+        // Column `base` is index 0 of the sums: outputs 0 to 2 of column `i` also read column
+        // `i − 1`, which the previous round or call left in `carry` if it ended on output 3
+        // before (the same values a pass would give).
+        let base = i - usize::from(phase < PARALLEL - 1);
+        let hi = (newest + (count - 1) * m) / span;
         let mut column = base;
-        if let Some(b) = carry.filter(|_| even) {
-            sums.b[0] = b;
+        if let Some(values) = carry.filter(|_| phase == 0) {
+            for (j, value) in CARRIED.into_iter().zip(values) {
+                sums.sum_mut(j)[0] = value;
+            }
             column = i;
         }
         while column <= hi {
@@ -275,7 +389,7 @@ fn drive(
                 blocks,
                 Pass {
                     decimator,
-                    rows,
+                    columns,
                     first,
                 },
                 &mut sums,
@@ -283,10 +397,12 @@ fn drive(
             );
             column += blocks * LANES;
         }
-        combine(&sums, i - base, even, &mut out[done..done + count]);
+        combine(&sums, i - base, phase, &mut out[done..done + count]);
         done += count;
-        // An even output next needs this round's last `B`.
-        carry = ((cursor.input + done * m) % frame == 0).then(|| sums.b[hi - base]);
+        // Output 0 of the next column needs this round's last column.
+        carry = (cursor.input + done * m)
+            .is_multiple_of(span)
+            .then(|| CARRIED.map(|j| sums.sum(j)[hi - base]));
     }
     scratch.carry = carry;
     let advanced = Cursor {
@@ -301,23 +417,30 @@ fn available_outputs(history_len: usize, input: usize, m: usize) -> usize {
     history_len.saturating_sub(input).div_ceil(m)
 }
 
-/// Outputs from the sums, the first (even or odd) at column `at` of `sums`.
+/// Output `r` (0 to 3) of column `k` of the sums, which reads column `k − 1` for `r < 3`.
+/// The AVX2 combine computes the same expressions in the same order.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn combine(sums: &Sums, mut at: usize, even: bool, out: &mut [i16]) {
-    let Sums { a, b, c } = sums;
-    let odd = |k: usize| to_sample((c[k] - a[k]) - b[k]);
-    let mut n = 0;
-    if !even {
-        out[0] = odd(at);
-        (n, at) = (1, at + 1);
+fn output(sums: &Sums, k: usize, r: usize) -> f32 {
+    let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = std::array::from_fn(|j| sums.sum(j));
+    // The two-parallel outputs `A[2k]` and `A[2k + 1]` from the sums of `A` (`B`, `C` alike).
+    let even = |s0: &[f32], s1: &[f32]| s0[k] + s1[k - 1];
+    let odd = |s0: &[f32], s1: &[f32], s2: &[f32], k: usize| (s2[k] - s0[k]) - s1[k];
+    match r {
+        0 => even(a0, a1) + odd(b0, b1, b2, k - 1),
+        1 => (even(c0, c1) - even(a0, a1)) - even(b0, b1),
+        2 => odd(a0, a1, a2, k) + even(b0, b1),
+        _ => (odd(c0, c1, c2, k) - odd(a0, a1, a2, k)) - odd(b0, b1, b2, k),
     }
-    for pair in out[n..].chunks_mut(2) {
-        pair[0] = to_sample(a[at] + b[at - 1]);
-        if let Some(y) = pair.get_mut(1) {
-            *y = odd(at);
-        }
-        at += 1;
+}
+
+/// Outputs from the sums, the first being output `phase` of the column at `at` in `sums`.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn combine(sums: &Sums, at: usize, phase: usize, out: &mut [i16]) {
+    for (n, y) in out.iter_mut().enumerate() {
+        let (k, r) = (at + (phase + n) / PARALLEL, (phase + n) % PARALLEL);
+        *y = to_sample(output(sums, k, r));
     }
 }
 
@@ -325,60 +448,134 @@ fn combine(sums: &Sums, mut at: usize, even: bool, out: &mut [i16]) {
 mod avx2 {
     use std::arch::x86_64::{
         __m256, __m256i, _mm256_add_ps, _mm256_cvtps_epi32, _mm256_fmadd_ps, _mm256_loadu_ps,
-        _mm256_max_ps, _mm256_min_ps, _mm256_packs_epi32, _mm256_round_ps, _mm256_set1_ps,
-        _mm256_setzero_ps, _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_ps,
-        _mm256_unpackhi_epi32, _mm256_unpacklo_epi32, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
+        _mm256_max_ps, _mm256_min_ps, _mm256_packs_epi32, _mm256_permute2x128_si256,
+        _mm256_round_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_storeu_si256,
+        _mm256_sub_ps, _mm256_unpackhi_epi32, _mm256_unpackhi_epi64, _mm256_unpacklo_epi32,
+        _mm256_unpacklo_epi64, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
     };
 
-    use super::{block_offset, Pass, Sums, LANES};
+    use super::{Pass, Sums, LANES, PARALLEL, SUMS};
     use crate::simd::load8 as load;
 
-    /// `G` blocks of 8 lanes of `A`, `B` and `C`: per tap, three broadcast coefficients, two
-    /// loads and one add per block for three multiply-adds.
+    /// `G` blocks of 8 lanes of the nine sums: per tap, nine broadcast coefficients, and per
+    /// block four loads and five adds for nine multiply-adds.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::needless_range_loop)] // block `b` of all three sums
+    #[allow(clippy::needless_range_loop)] // block `b` of all nine sums
     pub(super) fn pass<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
-        let data = pass.rows.data;
-        let mut acc = [[_mm256_setzero_ps(); G]; 3];
-        pass.for_each(G, |t, x0, x1| {
-            let [h0, h1, g] = t.map(|c| _mm256_set1_ps(c));
+        let data = pass.columns.data;
+        let mut acc = [[_mm256_setzero_ps(); G]; SUMS];
+        pass.for_each(G, |t, q, rows| {
+            let c = t.map(|c| _mm256_set1_ps(c));
             for b in 0..G {
-                let (at0, at1) = (block_offset(x0.0, x0.1, b), block_offset(x1.0, x1.1, b));
                 #[allow(unsafe_code)]
                 // SAFETY: `for_each` asserted that all `G` blocks of every tap lie within
                 // `data`; the loads are unaligned.
-                let (v0, v1) = unsafe {
-                    (
-                        _mm256_loadu_ps(data.as_ptr().add(at0)),
-                        _mm256_loadu_ps(data.as_ptr().add(at1)),
-                    )
-                };
-                acc[0][b] = _mm256_fmadd_ps(h0, v0, acc[0][b]);
-                acc[1][b] = _mm256_fmadd_ps(h1, v1, acc[1][b]);
-                acc[2][b] = _mm256_fmadd_ps(g, _mm256_add_ps(v0, v1), acc[2][b]);
+                let [v0, v1, v2, v3] = rows
+                    .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + b * LANES)) });
+                let (s01, s23) = (_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
+                let x = [
+                    v0,
+                    v2,
+                    _mm256_add_ps(v0, v2),
+                    v1,
+                    v3,
+                    _mm256_add_ps(v1, v3),
+                    s01,
+                    s23,
+                    _mm256_add_ps(s01, s23),
+                ];
+                for j in 0..SUMS {
+                    acc[j][b] = _mm256_fmadd_ps(c[j], x[j], acc[j][b]);
+                }
             }
         });
-        for (sum, blocks) in [&mut *sums.a, &mut *sums.b, &mut *sums.c]
-            .into_iter()
-            .zip(acc)
-        {
-            for (b, lanes) in blocks.into_iter().enumerate() {
+        for (j, blocks) in acc.iter().enumerate() {
+            let sum = sums.sum_mut(j);
+            for (b, lanes) in blocks.iter().enumerate() {
                 let dst = &mut sum[at + b * LANES..at + (b + 1) * LANES];
                 #[allow(unsafe_code)]
                 // SAFETY: `dst` holds exactly 8 f32s (bounds-checked above).
                 unsafe {
-                    _mm256_storeu_ps(dst.as_mut_ptr(), lanes);
+                    _mm256_storeu_ps(dst.as_mut_ptr(), *lanes);
                 }
             }
         }
     }
 
-    /// `pass` compiled with AVX-512VL's 32 registers, for up to six blocks.
+    /// `pass` of one block compiled with AVX-512VL, whose multiply-adds read their
+    /// coefficients straight from memory (embedded broadcast).
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    pub(super) fn pass_wide<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
-        self::pass::<G>(pass, sums, at);
+    pub(super) fn pass_wide(pass: Pass<'_>, sums: &mut Sums, at: usize) {
+        self::pass::<1>(pass, sums, at);
+    }
+
+    /// Two blocks of lanes in a 16-lane AVX-512 register, and with `TAIL` a third in an 8-lane
+    /// one: per tap and register four loads, five adds and nine multiply-adds with their
+    /// coefficients broadcast from memory, half the instructions of 8-lane blocks for the same
+    /// arithmetic lane for lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+    pub(super) fn pass_zmm<const TAIL: bool>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
+        let data = pass.columns.data;
+        let mut acc = [_mm512_setzero_ps(); SUMS];
+        let mut tail = [_mm256_setzero_ps(); SUMS];
+        pass.for_each(2 + usize::from(TAIL), |t, q, rows| {
+            #[allow(unsafe_code)]
+            // SAFETY: `for_each` asserted that these blocks of 8 lanes lie within `data`; the
+            // loads are unaligned.
+            let [v0, v1, v2, v3] =
+                rows.map(|row| unsafe { _mm512_loadu_ps(data.as_ptr().add(row + q)) });
+            let (s01, s23) = (_mm512_add_ps(v0, v1), _mm512_add_ps(v2, v3));
+            let x = [
+                v0,
+                v2,
+                _mm512_add_ps(v0, v2),
+                v1,
+                v3,
+                _mm512_add_ps(v1, v3),
+                s01,
+                s23,
+                _mm512_add_ps(s01, s23),
+            ];
+            for j in 0..SUMS {
+                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(t[j]), x[j], acc[j]);
+            }
+            if TAIL {
+                #[allow(unsafe_code)]
+                // SAFETY: as above, for the third block.
+                let [v0, v1, v2, v3] = rows
+                    .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + 2 * LANES)) });
+                let (s01, s23) = (_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
+                let x = [
+                    v0,
+                    v2,
+                    _mm256_add_ps(v0, v2),
+                    v1,
+                    v3,
+                    _mm256_add_ps(v1, v3),
+                    s01,
+                    s23,
+                    _mm256_add_ps(s01, s23),
+                ];
+                for j in 0..SUMS {
+                    tail[j] = _mm256_fmadd_ps(_mm256_set1_ps(t[j]), x[j], tail[j]);
+                }
+            }
+        });
+        for j in 0..SUMS {
+            let dst = &mut sums.sum_mut(j)[at..at + 3 * LANES];
+            #[allow(unsafe_code)]
+            // SAFETY: `dst` holds 24 f32s (bounds-checked above); unaligned stores.
+            unsafe {
+                _mm512_storeu_ps(dst.as_mut_ptr(), acc[j]);
+                if TAIL {
+                    _mm256_storeu_ps(dst.as_mut_ptr().add(2 * LANES), tail[j]);
+                }
+            }
+        }
     }
 
     /// Rounds 8 lanes to nearest (ties to even) and saturates them to i16, as `to_sample`
@@ -395,34 +592,62 @@ mod avx2 {
         >(y))
     }
 
-    /// `super::combine` eight output pairs at a time: even and odd outputs computed in lanes,
-    /// then interleaved as they are packed to 16 bits.
+    /// `super::combine` eight columns (32 outputs) at a time: each of the four outputs of a
+    /// column computed in lanes as `super::output` does, then interleaved as they are packed.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn combine(sums: &Sums, at: usize, even: bool, out: &mut [i16]) {
-        let (mut n, mut at) = (0, at);
-        if !even {
-            super::combine(sums, at, false, &mut out[..1]);
-            (n, at) = (1, at + 1);
-        }
-        let Sums { a, b, c } = sums;
-        while out.len() - n >= 2 * LANES {
-            let (ak, bk) = (load(a, at), load(b, at));
-            let evens = to_samples(_mm256_add_ps(ak, load(b, at - 1)));
-            let odds = to_samples(_mm256_sub_ps(_mm256_sub_ps(load(c, at), ak), bk));
-            // Per 128-bit half: e0 o0 e1 o1 | e2 o2 e3 o3, packed in that order.
-            let low = _mm256_unpacklo_epi32(evens, odds);
-            let high = _mm256_unpackhi_epi32(evens, odds);
-            let samples = _mm256_packs_epi32(low, high);
-            let dst = &mut out[n..n + 2 * LANES];
-            #[allow(unsafe_code)]
-            // SAFETY: `dst` holds exactly 16 i16s (bounds-checked above); unaligned store.
-            unsafe {
-                _mm256_storeu_si256(dst.as_mut_ptr().cast(), samples);
+    pub(super) fn combine(sums: &Sums, at: usize, phase: usize, out: &mut [i16]) {
+        let head = ((PARALLEL - phase) % PARALLEL).min(out.len());
+        super::combine(sums, at, phase, &mut out[..head]);
+        let (mut n, mut k) = (head, at + usize::from(phase > 0));
+        let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = std::array::from_fn(|j| sums.sum(j));
+        let even = |s0: &[f32], s1: &[f32], k| _mm256_add_ps(load(s0, k), load(s1, k - 1));
+        let odd = |s0: &[f32], s1: &[f32], s2: &[f32], k| {
+            _mm256_sub_ps(_mm256_sub_ps(load(s2, k), load(s0, k)), load(s1, k))
+        };
+        while out.len() - n >= PARALLEL * LANES {
+            let (a_even, b_even, c_even) = (even(a0, a1, k), even(b0, b1, k), even(c0, c1, k));
+            let (a_odd, b_odd) = (odd(a0, a1, a2, k), odd(b0, b1, b2, k));
+            let y = [
+                _mm256_add_ps(a_even, odd(b0, b1, b2, k - 1)),
+                _mm256_sub_ps(_mm256_sub_ps(c_even, a_even), b_even),
+                _mm256_add_ps(a_odd, b_even),
+                _mm256_sub_ps(_mm256_sub_ps(odd(c0, c1, c2, k), a_odd), b_odd),
+            ]
+            .map(|y| to_samples(y));
+            // Per 128-bit half, columns 0 1 | 4 5 and 2 3 | 6 7 of outputs 0 1 2 3, then
+            // packed to 16 bits and the halves put in column order.
+            let (low01, low23) = (
+                _mm256_unpacklo_epi32(y[0], y[1]),
+                _mm256_unpacklo_epi32(y[2], y[3]),
+            );
+            let (high01, high23) = (
+                _mm256_unpackhi_epi32(y[0], y[1]),
+                _mm256_unpackhi_epi32(y[2], y[3]),
+            );
+            let columns_0145 = _mm256_packs_epi32(
+                _mm256_unpacklo_epi64(low01, low23),
+                _mm256_unpackhi_epi64(low01, low23),
+            );
+            let columns_2367 = _mm256_packs_epi32(
+                _mm256_unpacklo_epi64(high01, high23),
+                _mm256_unpackhi_epi64(high01, high23),
+            );
+            let samples = [
+                _mm256_permute2x128_si256::<0x20>(columns_0145, columns_2367),
+                _mm256_permute2x128_si256::<0x31>(columns_0145, columns_2367),
+            ];
+            let dst = &mut out[n..n + PARALLEL * LANES];
+            for (half, block) in dst.chunks_exact_mut(2 * LANES).zip(samples) {
+                #[allow(unsafe_code)]
+                // SAFETY: `half` holds exactly 16 i16s (bounds-checked above); unaligned store.
+                unsafe {
+                    _mm256_storeu_si256(half.as_mut_ptr().cast(), block);
+                }
             }
-            (n, at) = (n + 2 * LANES, at + LANES);
+            (n, k) = (n + PARALLEL * LANES, k + LANES);
         }
-        super::combine(sums, at, true, &mut out[n..]);
+        super::combine(sums, k, 0, &mut out[n..]);
     }
 }
 
@@ -455,8 +680,8 @@ mod tests {
         for m in [2, 3, 6] {
             for len in [1, 7, 36, 61] {
                 let reach = FastDecimator::new(&vec![0.0; len], m).reach();
-                // The first output even (at a multiple of 2M) and odd (M past it).
-                for first in [reach - 1, reach - 1 + m, reach - 1 + 4 * m] {
+                // The first output each of a column's four, and a column later.
+                for first in (0..6).map(|r| reach - 1 + r * m) {
                     let (decimator, history, exact) = case(m, len, first);
                     let mut out = vec![0i16; exact.len() + 5];
                     let (n, cursor) = kernel(
@@ -506,11 +731,11 @@ mod tests {
             });
         }
         if flavours.len() == 2 {
-            let (decimator, history, exact) = case(3, 61, 6 * 12);
+            let (decimator, history, exact) = case(3, 61, 12 * 9 + 3);
             let mut narrow = vec![0i16; exact.len()];
             let mut wide = vec![0i16; exact.len()];
             let cursor = Cursor {
-                input: 6 * 12,
+                input: 12 * 9 + 3,
                 phase: 0,
             };
             #[allow(unsafe_code)]

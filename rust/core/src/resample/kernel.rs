@@ -29,15 +29,23 @@ pub struct Cursor {
 pub struct Scratch {
     /// Rows of the history and other per-call space (contents need no clearing).
     pub(super) floats: Vec<f32>,
-    /// A value the last call computed for the stream's next output (the fast decimator's
-    /// `B` before an even output), valid because calls continue where the last one stopped.
-    pub(super) carry: Option<f32>,
+    /// Values the last call computed for the stream's next outputs (the fast decimator's
+    /// sums of the column before), valid because calls continue where the last one stopped.
+    pub(super) carry: Option<fast::Carried>,
+    /// The fast decimator's rows of the history.
+    pub(super) rows: fast::RowCache,
 }
 
 impl Scratch {
     /// Forgets the stream.
     pub fn clear(&mut self) {
         self.carry = None;
+        self.rows.clear();
+    }
+
+    /// The caller dropped `n` inputs from the front of the history.
+    pub fn dropped(&mut self, n: usize) {
+        self.rows.dropped(n);
     }
 }
 

@@ -8,6 +8,7 @@
 //! Every lane accumulates its taps in order from zero however the outputs
 //! are grouped, so chunking never changes a sample.
 
+use super::deinterleave;
 use super::filter::PolyphaseFilter;
 use super::kernel::{advance, available, to_sample, Cursor};
 
@@ -42,39 +43,14 @@ impl<'a> Rows<'a> {
     /// whatever earlier calls left there (finite floats): they only reach lanes whose outputs
     /// are discarded.
     pub(super) fn split(history: &[f32], m: usize, buffer: &'a mut Vec<f32>) -> Self {
-        Self::split_after(history, m, buffer, 0).0
-    }
-
-    /// `split`, leaving the first `front` floats of `buffer` to the caller (also reused, and
-    /// not cleared).
-    pub(super) fn split_after(
-        history: &[f32],
-        m: usize,
-        buffer: &'a mut Vec<f32>,
-        front: usize,
-    ) -> (Self, &'a mut [f32]) {
         let stride = (history.len().div_ceil(m) + ROW_PAD + LANES).next_multiple_of(LINE);
         let size = 2 * m * stride;
-        buffer.resize(front + size + LINE, 0.0);
-        let (front, buffer) = buffer.split_at_mut(front);
+        buffer.resize(size + LINE, 0.0);
         // Where the rows' first cache line starts (0 if already aligned).
         let lead = buffer.as_ptr().align_offset(4 * LINE).min(LINE);
         let (a, b) = buffer[lead..lead + size].split_at_mut(m * stride);
-        // The common factors get a loop the compiler unrolls into shuffles.
-        match m {
-            1 => a[..history.len()].copy_from_slice(history),
-            2 => deinterleave::<2>(history, stride, a),
-            3 => deinterleave::<3>(history, stride, a),
-            4 => deinterleave::<4>(history, stride, a),
-            6 => deinterleave::<6>(history, stride, a),
-            _ => {
-                for (r, row) in a.chunks_exact_mut(stride).enumerate() {
-                    for (dst, &x) in row.iter_mut().zip(history.iter().skip(r).step_by(m)) {
-                        *dst = x;
-                    }
-                }
-            }
-        }
+        // Factors the lane kernels use split in one step, without temporary rows.
+        deinterleave::split(history, m, stride, 0, a, &mut Vec::new());
         for (r, (row_a, row_b)) in a
             .chunks_exact_mut(stride)
             .zip(b.chunks_exact_mut(stride))
@@ -83,12 +59,11 @@ impl<'a> Rows<'a> {
             let len = (history.len() + m - 1 - r) / m;
             row_b[LANES..LANES + len].copy_from_slice(&row_a[..len]);
         }
-        let rows = Self {
+        Self {
             data: &buffer[lead..lead + size],
             stride,
             m,
-        };
-        (rows, front)
+        }
     }
 
     /// Offsets in `data` of columns `q` and `q + 8` of row 0, each in the plane where the 8
@@ -100,29 +75,6 @@ impl<'a> Rows<'a> {
         // All ones when column `q` starts in the second half of a cache line.
         let in_b = 0usize.wrapping_sub((q / LANES) % 2);
         (q + (to_b & in_b), q + LANES + (to_b & !in_b))
-    }
-}
-
-/// `Rows::split` for a factor `M` known at compile time.
-fn deinterleave<const M: usize>(history: &[f32], stride: usize, rows: &mut [f32]) {
-    let frames = history.chunks_exact(M);
-    let tail = frames.remainder();
-    let row_slices: [&mut [f32]; M] = {
-        let mut rest = rows;
-        std::array::from_fn(|_| {
-            let (row, next) = std::mem::take(&mut rest).split_at_mut(stride);
-            rest = next;
-            row
-        })
-    };
-    let whole = history.len() / M;
-    for (q, frame) in frames.enumerate() {
-        for r in 0..M {
-            row_slices[r][q] = frame[r];
-        }
-    }
-    for (r, &x) in tail.iter().enumerate() {
-        row_slices[r][whole] = x;
     }
 }
 
@@ -167,7 +119,7 @@ impl Taps<'_> {
 #[inline(always)]
 #[allow(clippy::inline_always)]
 pub(super) fn block_offset(even: usize, odd: usize, b: usize) -> usize {
-    (if b % 2 == 0 { even } else { odd }) + b / 2 * LINE
+    (if b.is_multiple_of(2) { even } else { odd }) + b / 2 * LINE
 }
 
 /// Portable variant: `B` blocks of lanes, multiply then add.

@@ -5,6 +5,7 @@
 //! from the same inputs in the same order whatever the chunking, so any chunking of a stream
 //! gives bit-identical output.
 
+mod deinterleave;
 pub mod design;
 mod fast;
 mod filter;
@@ -229,5 +230,6 @@ impl Resampler {
         let drop = keep_from.min(self.history.len()) / step * step;
         self.history.drain(..drop);
         self.next_input -= drop;
+        self.scratch.dropped(drop);
     }
 }

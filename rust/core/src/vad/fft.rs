@@ -33,7 +33,7 @@ impl PowerFft {
     /// An FFT for frames of `n` samples (`n` even).
     #[must_use]
     pub fn new(n: usize) -> Self {
-        assert!(n >= 2 && n % 2 == 0, "FFT length must be even");
+        assert!(n >= 2 && n.is_multiple_of(2), "FFT length must be even");
         let plan = RealFftPlanner::<f32>::new().plan_fft_forward(n);
         Self {
             n,

@@ -75,7 +75,7 @@ fn accumulate<const N: usize>(x: &[f32], w: &[[f32; N]], acc: &mut [f32; N]) {
     const MAX_VECTORS: usize = 8;
     const {
         assert!(
-            N % LANES == 0 && N / LANES <= MAX_VECTORS,
+            N.is_multiple_of(LANES) && N / LANES <= MAX_VECTORS,
             "layer width must be a multiple of 4, at most 32"
         );
     }
