@@ -119,8 +119,6 @@ impl FastDecimator {
 #[derive(Debug, Clone, Default)]
 pub struct RowCache {
     buffer: Vec<f32>,
-    /// Room for the first step of a two-step deinterleave.
-    temp: Vec<f32>,
     /// Floats per row.
     stride: usize,
     /// Rows (`4M`), or 0 when nothing is split.
@@ -173,7 +171,6 @@ impl RowCache {
             self.stride,
             self.offset + from / rows,
             &mut self.buffer,
-            &mut self.temp,
         );
         self.split = inputs.len();
         Columns {

@@ -49,8 +49,7 @@ impl<'a> Rows<'a> {
         // Where the rows' first cache line starts (0 if already aligned).
         let lead = buffer.as_ptr().align_offset(4 * LINE).min(LINE);
         let (a, b) = buffer[lead..lead + size].split_at_mut(m * stride);
-        // Factors the lane kernels use split in one step, without temporary rows.
-        deinterleave::split(history, m, stride, 0, a, &mut Vec::new());
+        deinterleave::split(history, m, stride, 0, a);
         for (r, (row_a, row_b)) in a
             .chunks_exact_mut(stride)
             .zip(b.chunks_exact_mut(stride))
