@@ -43,7 +43,7 @@ const SUMS: usize = 9;
 /// Columns of the sums per round (a 20 ms frame at 8 kHz is 40 columns, plus one before them).
 const ROUND: usize = 48;
 /// Blocks of 8 lanes per pass at most: nine sums of 16 lanes and nine of 8 and the inputs
-/// fit AVX-512's 32 registers (AVX2's 16 take one block).
+/// fit AVX-512's 32 registers; AVX2's 16 take three sums of three blocks at a time.
 const MAX_BLOCKS: usize = 3;
 /// Scratch columns per sum and round, room for a last pass that runs past the round's end.
 const SCRATCH: usize = ROUND + MAX_BLOCKS * LANES;
@@ -123,7 +123,7 @@ pub struct RowCache {
     stride: usize,
     /// Rows (`4M`), or 0 when nothing is split.
     rows: usize,
-    /// Column of the history's first column.
+    /// Where in each row the history's first column sits (advances as columns are dropped).
     offset: usize,
     /// Inputs (from the history's `3M + 1`st) already split.
     split: usize,
@@ -278,13 +278,11 @@ pub(super) fn convolve_portable(
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
     };
-    drive(
-        decimator, history, cursor, out, scratch, MAX_BLOCKS, pass, combine,
-    )
+    drive(decimator, history, cursor, out, scratch, pass, combine)
 }
 
-/// The AVX2 + FMA kernel: one block of lanes per pass, or up to three where AVX-512 gives
-/// 16-lane registers and 32 of them (the same arithmetic lane for lane, so the same samples).
+/// The AVX2 + FMA kernel, with 16-lane registers where AVX-512 has them (the same arithmetic
+/// lane for lane, so the same samples).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn convolve_avx2_fma(
@@ -304,8 +302,8 @@ pub(super) fn convolve_avx2_fma(
     )
 }
 
-/// `convolve_avx2_fma`, with up to three blocks per pass (`wide`, which needs AVX-512VL) or
-/// one.
+/// `convolve_avx2_fma`, with passes in 16-lane registers (`wide`, which needs AVX-512VL) or
+/// in three parts (`pass_in_parts`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn convolve_avx2_with(
@@ -322,19 +320,16 @@ fn convolve_avx2_with(
         (true, 3) => unsafe { avx2::pass_zmm::<true>(pass, sums, at) },
         #[allow(unsafe_code)]
         (true, 2) => unsafe { avx2::pass_zmm::<false>(pass, sums, at) },
-        #[allow(unsafe_code)]
-        (true, _) => unsafe { avx2::pass_wide(pass, sums, at) },
-        _ => avx2::pass::<1>(pass, sums, at),
+        (_, 3) => avx2::pass_in_parts::<3>(pass, sums, at),
+        (_, 2) => avx2::pass_in_parts::<2>(pass, sums, at),
+        _ => avx2::pass_in_parts::<1>(pass, sums, at),
     };
     let combine = |sums: &Sums, at, phase, out: &mut [i16]| avx2::combine(sums, at, phase, out);
-    let max_blocks = if wide { MAX_BLOCKS } else { 1 };
-    drive(
-        decimator, history, cursor, out, scratch, max_blocks, pass, combine,
-    )
+    drive(decimator, history, cursor, out, scratch, pass, combine)
 }
 
 /// Computes the available outputs round by round: the columns of the sums the round's
-/// outputs need, in passes of up to `max_blocks` blocks of lanes, then each output from them.
+/// outputs need, in passes of up to `MAX_BLOCKS` blocks of lanes, then each output from them.
 #[inline(always)]
 #[allow(clippy::inline_always, clippy::too_many_arguments)]
 fn drive(
@@ -343,7 +338,6 @@ fn drive(
     cursor: Cursor,
     out: &mut [i16],
     scratch: &mut Scratch,
-    max_blocks: usize,
     pass: impl Fn(usize, Pass<'_>, &mut Sums, usize),
     combine: impl Fn(&Sums, usize, usize, &mut [i16]),
 ) -> (usize, Cursor) {
@@ -380,7 +374,7 @@ fn drive(
             column = i;
         }
         while column <= hi {
-            let blocks = (hi + 1 - column).div_ceil(LANES).min(max_blocks);
+            let blocks = (hi + 1 - column).div_ceil(LANES).min(MAX_BLOCKS);
             let first = column;
             pass(
                 blocks,
@@ -455,41 +449,51 @@ mod avx2 {
     use super::{Pass, Sums, LANES, PARALLEL, SUMS};
     use crate::simd::load8 as load;
 
-    /// `G` blocks of 8 lanes of the nine sums: per tap, nine broadcast coefficients, and per
-    /// block four loads and five adds for nine multiply-adds.
+    /// `G` blocks of 8 lanes of the nine sums in three parts of three (`a`, `b`, `c`), each a
+    /// pass of its own over the taps: per block and tap two inputs `x0`, `x1` (`V0`, `V2`;
+    /// `V1`, `V3`; `V0 + V1`, `V2 + V3`) and the three products `x0`, `x1`, `x0 + x1`. Only
+    /// three sums per block are live, so three blocks fit AVX2's 16 registers; the arithmetic
+    /// is `pass`'s lane for lane.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::needless_range_loop)] // block `b` of all nine sums
-    pub(super) fn pass<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
+    #[allow(clippy::needless_range_loop)] // block `b` of all three sums
+    pub(super) fn pass_in_parts<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
+        part::<G, 0>(pass, sums, at);
+        part::<G, 1>(pass, sums, at);
+        part::<G, 2>(pass, sums, at);
+    }
+
+    /// Part `P` of `pass_in_parts`: sums `3P` to `3P + 2`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::needless_range_loop)] // block `b` of all three sums
+    fn part<const G: usize, const P: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
         let data = pass.columns.data;
-        let mut acc = [[_mm256_setzero_ps(); G]; SUMS];
+        let mut acc = [[_mm256_setzero_ps(); G]; 3];
         pass.for_each(G, |t, q, rows| {
-            let c = t.map(|c| _mm256_set1_ps(c));
+            let c: [__m256; 3] = std::array::from_fn(|j| _mm256_set1_ps(t[3 * P + j]));
             for b in 0..G {
                 #[allow(unsafe_code)]
                 // SAFETY: `for_each` asserted that all `G` blocks of every tap lie within
                 // `data`; the loads are unaligned.
-                let [v0, v1, v2, v3] = rows
-                    .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + b * LANES)) });
-                let (s01, s23) = (_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
-                let x = [
-                    v0,
-                    v2,
-                    _mm256_add_ps(v0, v2),
-                    v1,
-                    v3,
-                    _mm256_add_ps(v1, v3),
-                    s01,
-                    s23,
-                    _mm256_add_ps(s01, s23),
-                ];
-                for j in 0..SUMS {
-                    acc[j][b] = _mm256_fmadd_ps(c[j], x[j], acc[j][b]);
-                }
+                let load = |r: usize| unsafe {
+                    _mm256_loadu_ps(data.as_ptr().add(rows[r] + q + b * LANES))
+                };
+                let (x0, x1) = match P {
+                    0 => (load(0), load(2)),
+                    1 => (load(1), load(3)),
+                    _ => (
+                        _mm256_add_ps(load(0), load(1)),
+                        _mm256_add_ps(load(2), load(3)),
+                    ),
+                };
+                acc[0][b] = _mm256_fmadd_ps(c[0], x0, acc[0][b]);
+                acc[1][b] = _mm256_fmadd_ps(c[1], x1, acc[1][b]);
+                acc[2][b] = _mm256_fmadd_ps(c[2], _mm256_add_ps(x0, x1), acc[2][b]);
             }
         });
         for (j, blocks) in acc.iter().enumerate() {
-            let sum = sums.sum_mut(j);
+            let sum = sums.sum_mut(3 * P + j);
             for (b, lanes) in blocks.iter().enumerate() {
                 let dst = &mut sum[at + b * LANES..at + (b + 1) * LANES];
                 #[allow(unsafe_code)]
@@ -499,14 +503,6 @@ mod avx2 {
                 }
             }
         }
-    }
-
-    /// `pass` of one block compiled with AVX-512VL, whose multiply-adds read their
-    /// coefficients straight from memory (embedded broadcast).
-    #[inline]
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    pub(super) fn pass_wide(pass: Pass<'_>, sums: &mut Sums, at: usize) {
-        self::pass::<1>(pass, sums, at);
     }
 
     /// Two blocks of lanes in a 16-lane AVX-512 register, and with `TAIL` a third in an 8-lane
