@@ -262,3 +262,31 @@ fn decimators_give_identical_output_for_every_small_chunk_size() {
         }
     }
 }
+
+#[test]
+fn a_reset_decimator_starts_afresh_in_every_kernel() {
+    // The fast decimator keeps rows and sums between calls; reset (barge-in) must drop them.
+    for (fi, fo) in [(16000, 8000), (24000, 8000), (48000, 16000)] {
+        for kernel in [Kernel::Portable, Kernel::detect()] {
+            let speech = tone(fi, 700.0, 9000.0, fi as usize / 10);
+            let next = tone(fi, 1900.0, 7000.0, fi as usize / 10);
+            let mut fresh = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
+            let mut expected = Vec::new();
+            for frame in next.chunks(fi as usize / 50) {
+                fresh.process(frame, &mut expected);
+            }
+            // Stopped after whole frames (the sums of the last column carried) or mid-column.
+            for cut in [speech.len(), speech.len() - 7] {
+                let mut reused = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
+                let mut discarded = Vec::new();
+                reused.process(&speech[..cut], &mut discarded);
+                reused.reset();
+                let mut got = Vec::new();
+                for frame in next.chunks(fi as usize / 50) {
+                    reused.process(frame, &mut got);
+                }
+                assert_eq!(got, expected, "{fi}->{fo}, {kernel:?}, cut {cut}");
+            }
+        }
+    }
+}
