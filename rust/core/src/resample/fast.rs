@@ -242,6 +242,26 @@ impl Sums<'_> {
     }
 }
 
+/// What the nine sums multiply their coefficients with, from a column's `V0` to `V3`
+/// (`add` adds two of them): `V0, V2, V0 + V2, V1, V3, V1 + V3, V0 + V1, V2 + V3` and
+/// `(V0 + V1) + (V2 + V3)`. Every kernel forms them in this order.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn products<T: Copy>([v0, v1, v2, v3]: [T; PARALLEL], add: impl Fn(T, T) -> T) -> [T; SUMS] {
+    let (s01, s23) = (add(v0, v1), add(v2, v3));
+    [
+        v0,
+        v2,
+        add(v0, v2),
+        v1,
+        v3,
+        add(v1, v3),
+        s01,
+        s23,
+        add(s01, s23),
+    ]
+}
+
 /// Portable pass: `G` blocks of lanes of the nine sums from column `pass.first`, stored at
 /// `at` in `sums`.
 fn pass_portable<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
@@ -251,9 +271,7 @@ fn pass_portable<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
         for b in 0..G {
             let v = rows.map(|row| &data[row + q + b * LANES..][..LANES]);
             for k in 0..LANES {
-                let [v0, v1, v2, v3] = v.map(|v| v[k]);
-                let (s01, s23) = (v0 + v1, v2 + v3);
-                let x = [v0, v2, v0 + v2, v1, v3, v1 + v3, s01, s23, s01 + s23];
+                let x = products(v.map(|v| v[k]), |a, b| a + b);
                 for j in 0..SUMS {
                     acc[j][b][k] += t[j] * x[j];
                 }
@@ -446,7 +464,7 @@ mod avx2 {
         _mm512_setzero_ps, _mm512_storeu_ps, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
     };
 
-    use super::{Pass, Sums, LANES, PARALLEL, SUMS};
+    use super::{products, Pass, Sums, LANES, PARALLEL, SUMS};
     use crate::simd::load8 as load;
 
     /// `G` blocks of 8 lanes of the nine sums in three parts of three (`a`, `b`, `c`), each a
@@ -519,40 +537,17 @@ mod avx2 {
             #[allow(unsafe_code)]
             // SAFETY: `for_each` asserted that these blocks of 8 lanes lie within `data`; the
             // loads are unaligned.
-            let [v0, v1, v2, v3] =
-                rows.map(|row| unsafe { _mm512_loadu_ps(data.as_ptr().add(row + q)) });
-            let (s01, s23) = (_mm512_add_ps(v0, v1), _mm512_add_ps(v2, v3));
-            let x = [
-                v0,
-                v2,
-                _mm512_add_ps(v0, v2),
-                v1,
-                v3,
-                _mm512_add_ps(v1, v3),
-                s01,
-                s23,
-                _mm512_add_ps(s01, s23),
-            ];
+            let v = rows.map(|row| unsafe { _mm512_loadu_ps(data.as_ptr().add(row + q)) });
+            let x = products(v, |a, b| _mm512_add_ps(a, b));
             for j in 0..SUMS {
                 acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(t[j]), x[j], acc[j]);
             }
             if TAIL {
                 #[allow(unsafe_code)]
                 // SAFETY: as above, for the third block.
-                let [v0, v1, v2, v3] = rows
+                let v = rows
                     .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + 2 * LANES)) });
-                let (s01, s23) = (_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
-                let x = [
-                    v0,
-                    v2,
-                    _mm256_add_ps(v0, v2),
-                    v1,
-                    v3,
-                    _mm256_add_ps(v1, v3),
-                    s01,
-                    s23,
-                    _mm256_add_ps(s01, s23),
-                ];
+                let x = products(v, |a, b| _mm256_add_ps(a, b));
                 for j in 0..SUMS {
                     tail[j] = _mm256_fmadd_ps(_mm256_set1_ps(t[j]), x[j], tail[j]);
                 }
