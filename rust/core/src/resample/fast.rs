@@ -22,9 +22,9 @@
 //! c0 = (G0 + G1)·(V0 + V1)   c1 = (G2 + G3)·(V2 + V3)   c2 = ΣG·ΣV
 //! ```
 //!
-//! Each sum at column `i` is one fixed sum over fixed inputs, computed across SIMD lanes (`i`
-//! to `i + 7`) like the `lanes` kernel, and every output is combined from them in one fixed
-//! order (`output`), so chunking never changes a sample. Its inputs are all in once the
+//! Each sum at column `i` is one fixed sum over fixed inputs, computed across SIMD lanes (one
+//! column per lane) like the `lanes` kernel, and every output is combined from them in one
+//! fixed order (`output`), so chunking never changes a sample. Its inputs are all in once the
 //! output's own newest input is, so nothing is held back.
 //!
 //! Output `4i`'s newest input is a multiple of `4M` in the history, which the resampler keeps
