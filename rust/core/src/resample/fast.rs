@@ -470,11 +470,10 @@ mod avx2 {
     /// `G` blocks of 8 lanes of the nine sums in three parts of three (`a`, `b`, `c`), each a
     /// pass of its own over the taps: per block and tap two inputs `x0`, `x1` (`V0`, `V2`;
     /// `V1`, `V3`; `V0 + V1`, `V2 + V3`) and the three products `x0`, `x1`, `x0 + x1`. Only
-    /// three sums per block are live, so three blocks fit AVX2's 16 registers; the arithmetic
-    /// is `pass`'s lane for lane.
+    /// three sums per block are live, so three blocks fit AVX2's 16 registers; the inputs are
+    /// `products`' and the arithmetic `pass_zmm`'s, lane for lane.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::needless_range_loop)] // block `b` of all three sums
     pub(super) fn pass_in_parts<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
         part::<G, 0>(pass, sums, at);
         part::<G, 1>(pass, sums, at);

@@ -117,7 +117,7 @@ impl Taps<'_> {
 /// Block `b` of a tap's inputs, from the offsets `Taps::for_each` hands out.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-pub(super) fn block_offset(even: usize, odd: usize, b: usize) -> usize {
+fn block_offset(even: usize, odd: usize, b: usize) -> usize {
     (if b.is_multiple_of(2) { even } else { odd }) + b / 2 * LINE
 }
 
