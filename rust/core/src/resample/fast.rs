@@ -468,10 +468,9 @@ mod avx2 {
     use crate::simd::load8 as load;
 
     /// `G` blocks of 8 lanes of the nine sums in three parts of three (`a`, `b`, `c`), each a
-    /// pass of its own over the taps: per block and tap two inputs `x0`, `x1` (`V0`, `V2`;
-    /// `V1`, `V3`; `V0 + V1`, `V2 + V3`) and the three products `x0`, `x1`, `x0 + x1`. Only
-    /// three sums per block are live, so three blocks fit AVX2's 16 registers; the inputs are
-    /// `products`' and the arithmetic `pass_zmm`'s, lane for lane.
+    /// pass of its own over the taps that forms only its part of `products` (two loads and
+    /// one or three adds per block and tap). Only three sums per block are live, so three
+    /// blocks fit AVX2's 16 registers; the arithmetic is `pass_zmm`'s, lane for lane.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn pass_in_parts<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
@@ -493,20 +492,13 @@ mod avx2 {
                 #[allow(unsafe_code)]
                 // SAFETY: `for_each` asserted that all `G` blocks of every tap lie within
                 // `data`; the loads are unaligned.
-                let load = |r: usize| unsafe {
-                    _mm256_loadu_ps(data.as_ptr().add(rows[r] + q + b * LANES))
-                };
-                let (x0, x1) = match P {
-                    0 => (load(0), load(2)),
-                    1 => (load(1), load(3)),
-                    _ => (
-                        _mm256_add_ps(load(0), load(1)),
-                        _mm256_add_ps(load(2), load(3)),
-                    ),
-                };
-                acc[0][b] = _mm256_fmadd_ps(c[0], x0, acc[0][b]);
-                acc[1][b] = _mm256_fmadd_ps(c[1], x1, acc[1][b]);
-                acc[2][b] = _mm256_fmadd_ps(c[2], _mm256_add_ps(x0, x1), acc[2][b]);
+                let v = rows
+                    .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + b * LANES)) });
+                // The compiler drops the loads and adds of the other parts' products.
+                let x = products(v, |a, b| _mm256_add_ps(a, b));
+                for (j, sum) in acc.iter_mut().enumerate() {
+                    sum[b] = _mm256_fmadd_ps(c[j], x[3 * P + j], sum[b]);
+                }
             }
         });
         for (j, blocks) in acc.iter().enumerate() {
