@@ -367,7 +367,10 @@ fn drive(
     if total == 0 {
         return (0, cursor);
     }
-    let columns = scratch.rows.columns(decimator, history);
+    // Inputs past the last output's newest wait for the next call: a frame of whole columns
+    // then splits exactly its own columns, not a partial one it would split again.
+    let needed = cursor.input + (total - 1) * m + 1;
+    let columns = scratch.rows.columns(decimator, &history[..needed]);
     scratch.floats.resize(SUMS * SCRATCH, 0.0);
     let mut sums = Sums(&mut scratch.floats);
     let span = PARALLEL * m;
