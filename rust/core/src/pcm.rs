@@ -85,8 +85,32 @@ impl<'a> Pcm<'a> {
         }
     }
 
-    /// Appends the samples to `out` as `f32`, in one vectorisable pass.
+    /// Appends the samples to `out` as `f32`, in one vectorised pass (16 samples a step
+    /// with AVX2, 8 without).
     pub fn extend_f32(self, out: &mut Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU reported AVX2 and FMA.
+            unsafe {
+                self.extend_f32_avx2(out);
+            }
+            return;
+        }
+        self.extend_f32_portable(out);
+    }
+
+    /// `extend_f32_portable` compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn extend_f32_avx2(self, out: &mut Vec<f32>) {
+        self.extend_f32_portable(out);
+    }
+
+    /// The conversion itself, inlined into each caller so that it vectorises for its target.
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn extend_f32_portable(self, out: &mut Vec<f32>) {
         match self {
             Self::Samples(samples) => out.extend(samples.iter().map(|&s| f32::from(s))),
             Self::LeBytes(bytes) => out.extend(
