@@ -69,7 +69,7 @@ fn twilio_frames(c: &mut Criterion) {
         });
     });
     // At 8 kHz the encoder does not resample: the codec's own cost (μ-law, base64, framing).
-    for rate in [8000, 16000] {
+    for rate in [8000, 16000, 24000] {
         let pcm = speech_like(rate, rate as usize / 50);
         let mut encoder = TwilioEncoder::new(rate, Quality::High).unwrap();
         let mut payloads = Messages::default();
@@ -82,5 +82,38 @@ fn twilio_frames(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, g711_frames, resample_frames, twilio_frames);
+/// Streams a server's worth of calls take turns on one core, each encoding one frame per
+/// turn, so a frame runs with its stream's state (history, rows) out of cache as it would in
+/// production rather than warm from the frame before.
+const INTERLEAVED_STREAMS: usize = 200;
+
+fn twilio_interleaved(c: &mut Criterion) {
+    for rate in [16000, 24000, 48000] {
+        let pcm = speech_like(rate, rate as usize / 50);
+        let mut encoders: Vec<TwilioEncoder> = (0..INTERLEAVED_STREAMS)
+            .map(|_| TwilioEncoder::new(rate, Quality::High).unwrap())
+            .collect();
+        let mut payloads = Messages::default();
+        let mut turn = 0;
+        let name = format!(
+            "twilio outbound {}k 20ms, {INTERLEAVED_STREAMS} streams in turn",
+            rate / 1000
+        );
+        c.bench_function(&name, |b| {
+            b.iter(|| {
+                payloads.clear();
+                encoders[turn].encode(Pcm::Samples(black_box(&pcm)), &mut payloads);
+                turn = (turn + 1) % INTERLEAVED_STREAMS;
+            });
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    g711_frames,
+    resample_frames,
+    twilio_frames,
+    twilio_interleaved
+);
 criterion_main!(benches);

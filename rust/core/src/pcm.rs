@@ -85,6 +85,19 @@ impl<'a> Pcm<'a> {
         }
     }
 
+    /// Writes the samples to `out`, which must hold exactly `len()` of them.
+    pub fn copy_to(self, out: &mut [i16]) {
+        match self {
+            Self::Samples(samples) => out.copy_from_slice(samples),
+            Self::LeBytes(bytes) => {
+                assert_eq!(out.len(), bytes.len() / 2, "room for every sample");
+                for (dst, sample) in out.iter_mut().zip(samples(bytes)) {
+                    *dst = sample;
+                }
+            }
+        }
+    }
+
     /// Appends the samples to `out` as `f32`, in one vectorised pass (16 samples a step
     /// with AVX2, 8 without).
     pub fn extend_f32(self, out: &mut Vec<f32>) {

@@ -82,6 +82,16 @@ fn identity_is_a_copy_with_no_delay() {
     let input = tone(16000, 440.0, 20000.0, 1000);
     assert_eq!(one_shot(&mut r, &input), input);
     assert!(r.delay().abs() < f64::EPSILON);
+    // From little-endian bytes, in two calls, with nothing left to flush.
+    let mut bytes = vec![0u8; 2 * input.len()];
+    voicecore_core::pcm::write_le_bytes(&input, &mut bytes);
+    let mut out = vec![0i16; input.len()];
+    let (head, tail) = bytes.split_at(2 * 333);
+    r.process_into(Pcm::le_bytes(head).unwrap(), &mut out[..333]);
+    assert_eq!(r.output_len(tail.len() / 2), input.len() - 333);
+    r.process_into(Pcm::le_bytes(tail).unwrap(), &mut out[333..]);
+    assert_eq!(out, input);
+    assert_eq!(r.flush_len(), 0);
 }
 
 #[test]
