@@ -53,13 +53,18 @@ fn resample_frames(c: &mut Criterion) {
     }
 }
 
-fn twilio_frames(c: &mut Criterion) {
+/// The base64 μ-law payload of a 20 ms Twilio `media` message.
+fn twilio_payload() -> String {
     use base64::Engine;
     let codes: Vec<u8> = speech_like(8000, 160)
         .iter()
         .map(|&s| g711::ulaw_encode_sample(s))
         .collect();
-    let payload = base64::engine::general_purpose::STANDARD.encode(&codes);
+    base64::engine::general_purpose::STANDARD.encode(&codes)
+}
+
+fn twilio_frames(c: &mut Criterion) {
+    let payload = twilio_payload();
     let mut decoder = TwilioDecoder::new(16000, Quality::High).unwrap();
     c.bench_function("twilio inbound 8k->16k", |b| {
         b.iter(|| {
@@ -88,6 +93,21 @@ fn twilio_frames(c: &mut Criterion) {
 const INTERLEAVED_STREAMS: usize = 200;
 
 fn twilio_interleaved(c: &mut Criterion) {
+    let payload = twilio_payload();
+    let mut decoders: Vec<TwilioDecoder> = (0..INTERLEAVED_STREAMS)
+        .map(|_| TwilioDecoder::new(16000, Quality::High).unwrap())
+        .collect();
+    let mut turn = 0;
+    let name = format!("twilio inbound 8k->16k, {INTERLEAVED_STREAMS} streams in turn");
+    c.bench_function(&name, |b| {
+        b.iter(|| {
+            let n = decoders[turn]
+                .decode(black_box(payload.as_bytes()))
+                .map(<[i16]>::len);
+            turn = (turn + 1) % INTERLEAVED_STREAMS;
+            n
+        });
+    });
     for rate in [16000, 24000, 48000] {
         let pcm = speech_like(rate, rate as usize / 50);
         let mut encoders: Vec<TwilioEncoder> = (0..INTERLEAVED_STREAMS)
