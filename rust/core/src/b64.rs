@@ -45,30 +45,46 @@ const ENCODE_BLOCK: usize = 24;
 const ENCODE_CHARS: usize = 32;
 const ENCODE_READ: usize = 28;
 
-/// Appends the base64 of `input` to `out`.
+/// Appends the base64 of `input` to `out`. With AVX2 the last partial block goes through the
+/// SIMD code too, from a zero-padded copy: zero bits are what padding encodes.
 pub fn encode_extend(input: &[u8], out: &mut String) {
-    let blocks = if crate::simd::has_avx2_fma() {
-        input.len().saturating_sub(ENCODE_READ - ENCODE_BLOCK) / ENCODE_BLOCK
-    } else {
-        0
-    };
-    let (bulk, tail) = input.split_at(blocks * ENCODE_BLOCK);
-    if !bulk.is_empty() {
-        let start = out.len();
-        // SAFETY: only base64 characters (ASCII) are written into the new bytes, so `out`
-        // stays UTF-8.
-        #[allow(unsafe_code)]
-        let bytes = unsafe { out.as_mut_vec() };
-        bytes.resize(start + blocks * ENCODE_CHARS, 0);
-        #[cfg(target_arch = "x86_64")]
-        #[allow(unsafe_code)]
-        // SAFETY: there are blocks only when the CPU reported AVX2; each block's two loads
-        // stay inside `input`, which extends at least 4 bytes past the last block.
-        unsafe {
-            encode_blocks_avx2(input, blocks, &mut bytes[start..]);
-        }
+    if !crate::simd::has_avx2_fma() {
+        STANDARD.encode_string(input, out);
+        return;
     }
-    STANDARD.encode_string(tail, out);
+    let start = out.len();
+    // SAFETY: only base64 characters and `=` (ASCII) are written into the new bytes, so `out`
+    // stays UTF-8.
+    #[allow(unsafe_code)]
+    let bytes = unsafe { out.as_mut_vec() };
+    bytes.resize(start + input.len().div_ceil(3) * 4, 0);
+    let dst = &mut bytes[start..];
+    let blocks = input.len().saturating_sub(ENCODE_READ - ENCODE_BLOCK) / ENCODE_BLOCK;
+    // At most 27 bytes are left: one or two blocks of the padded copy.
+    let tail = &input[blocks * ENCODE_BLOCK..];
+    let mut padded = [0u8; 2 * ENCODE_BLOCK + ENCODE_READ - ENCODE_BLOCK];
+    padded[..tail.len()].copy_from_slice(tail);
+    let tail_blocks = tail.len().div_ceil(ENCODE_BLOCK);
+    let mut chars = [0u8; 2 * ENCODE_CHARS];
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: the CPU reported AVX2; each block's two loads stay inside `input` (which extends
+    // at least 4 bytes past its last block) or inside `padded` (4 bytes past its second).
+    unsafe {
+        if blocks > 0 {
+            encode_blocks_avx2(input, blocks, &mut dst[..blocks * ENCODE_CHARS]);
+        }
+        encode_blocks_avx2(
+            &padded,
+            tail_blocks,
+            &mut chars[..tail_blocks * ENCODE_CHARS],
+        );
+    }
+    let rest = &mut dst[blocks * ENCODE_CHARS..];
+    let n = rest.len();
+    rest.copy_from_slice(&chars[..n]);
+    let padding = (3 - tail.len() % 3) % 3;
+    rest[n - padding..].fill(b'=');
 }
 
 /// Encodes `blocks` whole 24-byte blocks of `input` (which holds at least 4 more bytes) into
