@@ -165,10 +165,12 @@ impl TwilioEncoder {
     /// Encodes `pcm`, appending every complete 20 ms payload to `out`.
     pub fn encode(&mut self, pcm: Pcm<'_>, out: &mut Messages) {
         let n = self.resampler.output_len(pcm.len());
-        self.narrowband.clear();
-        self.narrowband.resize(n, 0);
-        self.resampler.process_into(pcm, &mut self.narrowband);
-        self.queue_narrowband();
+        // Only grown: every sample of `narrowband[..n]` is written, so it is never zeroed.
+        if self.narrowband.len() < n {
+            self.narrowband.resize(n, 0);
+        }
+        self.resampler.process_into(pcm, &mut self.narrowband[..n]);
+        self.queue_narrowband(n);
         let whole = self.pending.len() / FRAME_BYTES * FRAME_BYTES;
         for frame in self.pending[..whole].chunks_exact(FRAME_BYTES) {
             self.write_message(frame, out);
@@ -180,7 +182,7 @@ impl TwilioEncoder {
     pub fn flush(&mut self, out: &mut Messages) {
         self.narrowband.clear();
         self.resampler.flush(&mut self.narrowband);
-        self.queue_narrowband();
+        self.queue_narrowband(self.narrowband.len());
         for frame in self.pending.chunks(FRAME_BYTES) {
             self.write_message(frame, out);
         }
@@ -196,9 +198,9 @@ impl TwilioEncoder {
         });
     }
 
-    /// μ-law-encodes the resampled audio onto the pending frame.
-    fn queue_narrowband(&mut self) {
-        g711::encode_extend(Law::Ulaw, &self.narrowband, &mut self.pending);
+    /// μ-law-encodes the first `n` resampled samples onto the pending frame.
+    fn queue_narrowband(&mut self, n: usize) {
+        g711::encode_extend(Law::Ulaw, &self.narrowband[..n], &mut self.pending);
     }
 
     /// Drops everything not yet emitted (barge-in) and starts a new stream.
