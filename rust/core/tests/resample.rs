@@ -300,3 +300,30 @@ fn a_reset_decimator_starts_afresh_in_every_kernel() {
         }
     }
 }
+
+#[test]
+fn decimators_keep_their_history_when_a_long_chunk_follows_short_ones() {
+    // A decimator's rows alone hold the inputs a later call reads again; a chunk longer than
+    // the rows have room for must grow them without losing those inputs.
+    for (fi, fo) in [(16000, 8000), (24000, 8000), (48000, 16000)] {
+        for kernel in [Kernel::Portable, Kernel::detect()] {
+            let signal = tone(fi, 987.0, 11000.0, 3 * PIECE);
+            let mut whole = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
+            let mut expected = one_shot(&mut whole, &signal);
+            whole.flush(&mut expected);
+            let frame = fi as usize / 50;
+            let cuts = [frame, frame, 5, frame, PIECE + 333, 1, frame, 2 * frame + 3];
+            let mut chunked = Resampler::with_kernel(fi, fo, Quality::High, kernel).unwrap();
+            let mut got = Vec::new();
+            let mut rest = &signal[..];
+            for cut in cuts {
+                let (head, tail) = rest.split_at(cut);
+                chunked.process(head, &mut got);
+                rest = tail;
+            }
+            chunked.process(rest, &mut got);
+            chunked.flush(&mut got);
+            assert_eq!(got, expected, "{fi}->{fo}, {kernel:?}");
+        }
+    }
+}

@@ -115,7 +115,9 @@ impl FastDecimator {
 /// `4M(c + 1) − M + 1` to `4M(c + 1) + 3M`, column `i`'s `V0` to `V3` of every branch. The
 /// resampler only appends inputs and drops them from the front in whole columns
 /// (`history_step`), so each call splits just the inputs appended since the last; when the
-/// rows run out of room, the columns split so far move to the front of each row.
+/// rows run out of room, the columns split so far move to the front of each row (longer rows
+/// if a call brings more columns). The resampler frees the inputs the rows hold alone
+/// (`resplit_from`), so its own history is just the last partial column and new input.
 #[derive(Debug, Clone, Default)]
 pub struct RowCache {
     buffer: Vec<f32>,
@@ -143,43 +145,81 @@ impl RowCache {
         self.rows = 0;
     }
 
-    /// The resampler dropped `n` inputs (whole columns) from the front of the history.
+    /// The resampler dropped `n` inputs (whole columns, never more than were split) from the
+    /// front of the history.
     pub(super) fn dropped(&mut self, n: usize) {
-        if self.rows == 0 || n > self.split || !n.is_multiple_of(self.rows) {
-            self.clear();
+        if self.rows == 0 {
             return;
         }
+        assert!(
+            n <= self.split && n.is_multiple_of(self.rows),
+            "history dropped out of step with its rows"
+        );
         self.split -= n;
         self.offset += n / self.rows;
     }
 
-    /// The rows of `history` for `decimator`, splitting what is new since the last call.
-    fn columns(&mut self, decimator: &FastDecimator, history: &[f32]) -> Columns<'_> {
+    /// The first history input a later call splits again (the start of the last, possibly
+    /// partial, column split): the inputs before it are held by the rows alone.
+    pub(super) fn resplit_from(&self) -> usize {
+        if self.rows == 0 {
+            return 0;
+        }
+        self.rows / PARALLEL * (PARALLEL - 1) + 1 + self.split - self.split % self.rows
+    }
+
+    /// The rows of the history for `decimator`, splitting what is new since the last call.
+    /// `history` holds the inputs from history index `origin` on (those before it are in the
+    /// rows: `origin` is at most `resplit_from`).
+    fn columns(
+        &mut self,
+        decimator: &FastDecimator,
+        history: &[f32],
+        origin: usize,
+    ) -> Columns<'_> {
         let rows = PARALLEL * decimator.m;
-        let inputs = &history[(PARALLEL - 1) * decimator.m + 1..];
-        let columns = inputs.len().div_ceil(rows);
-        if self.rows != rows || self.split > inputs.len() || columns + PAD > self.stride {
+        let first = (PARALLEL - 1) * decimator.m + 1;
+        let inputs = origin + history.len() - first;
+        let columns = inputs.div_ceil(rows);
+        if self.rows != rows || self.split > inputs {
+            assert_eq!(origin, 0, "the rows lost inputs only they held");
             self.stride = (ROOM * (columns + PAD)).next_multiple_of(LINE);
             self.buffer.resize(rows * self.stride, 0.0);
             (self.rows, self.offset, self.split) = (rows, 0, 0);
         } else if self.offset + columns + PAD > self.stride {
-            // Out of room past the last column: move the columns split so far to the front.
+            // Out of room past the last column: move the columns split so far to the front of
+            // each row, in longer rows if a row could not hold this call's columns twice.
             let kept = self.split.div_ceil(rows);
-            for row in self.buffer.chunks_exact_mut(self.stride) {
-                row.copy_within(self.offset..self.offset + kept, 0);
+            let stride = self
+                .stride
+                .max((ROOM * (columns + PAD)).next_multiple_of(LINE));
+            if stride > self.stride {
+                let mut buffer = vec![0.0; rows * stride];
+                for (old, new) in self
+                    .buffer
+                    .chunks_exact(self.stride)
+                    .zip(buffer.chunks_exact_mut(stride))
+                {
+                    new[..kept].copy_from_slice(&old[self.offset..self.offset + kept]);
+                }
+                (self.buffer, self.stride) = (buffer, stride);
+            } else {
+                for row in self.buffer.chunks_exact_mut(self.stride) {
+                    row.copy_within(self.offset..self.offset + kept, 0);
+                }
             }
             self.offset = 0;
         }
         // From the first input of the last, possibly partial, column split.
         let from = self.split - self.split % rows;
         deinterleave::split(
-            &inputs[from..],
+            &history[first + from - origin..],
             rows,
             self.stride,
             self.offset + from / rows,
             &mut self.buffer,
         );
-        self.split = inputs.len();
+        self.split = inputs;
         Columns {
             data: &self.buffer,
             stride: self.stride,
@@ -294,6 +334,7 @@ fn pass_portable<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
 pub(super) fn convolve_portable(
     decimator: &FastDecimator,
     history: &[f32],
+    origin: usize,
     cursor: Cursor,
     out: &mut [i16],
     scratch: &mut Scratch,
@@ -303,7 +344,9 @@ pub(super) fn convolve_portable(
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
     };
-    drive(decimator, history, cursor, out, scratch, pass, combine)
+    drive(
+        decimator, history, origin, cursor, out, scratch, pass, combine,
+    )
 }
 
 /// The AVX2 + FMA kernel, with 16-lane registers where AVX-512 has them (the same arithmetic
@@ -313,6 +356,7 @@ pub(super) fn convolve_portable(
 pub(super) fn convolve_avx2_fma(
     decimator: &FastDecimator,
     history: &[f32],
+    origin: usize,
     cursor: Cursor,
     out: &mut [i16],
     scratch: &mut Scratch,
@@ -320,6 +364,7 @@ pub(super) fn convolve_avx2_fma(
     convolve_avx2_with(
         decimator,
         history,
+        origin,
         cursor,
         out,
         scratch,
@@ -334,6 +379,7 @@ pub(super) fn convolve_avx2_fma(
 fn convolve_avx2_with(
     decimator: &FastDecimator,
     history: &[f32],
+    origin: usize,
     cursor: Cursor,
     out: &mut [i16],
     scratch: &mut Scratch,
@@ -350,7 +396,9 @@ fn convolve_avx2_with(
         _ => avx2::pass_in_parts::<1>(pass, sums, at),
     };
     let combine = |sums: &Sums, at, phase, out: &mut [i16]| avx2::combine(sums, at, phase, out);
-    drive(decimator, history, cursor, out, scratch, pass, combine)
+    drive(
+        decimator, history, origin, cursor, out, scratch, pass, combine,
+    )
 }
 
 /// Computes the available outputs round by round: the columns of the sums the round's
@@ -360,6 +408,7 @@ fn convolve_avx2_with(
 fn drive(
     decimator: &FastDecimator,
     history: &[f32],
+    origin: usize,
     cursor: Cursor,
     out: &mut [i16],
     scratch: &mut Scratch,
@@ -370,14 +419,16 @@ fn drive(
     // Every output of a fast decimator has L = 1: its cursor moves M inputs per output.
     let total = out
         .len()
-        .min(available_outputs(history.len(), cursor.input, m));
+        .min(available_outputs(origin + history.len(), cursor.input, m));
     if total == 0 {
         return (0, cursor);
     }
     // Inputs past the last output's newest wait for the next call: a frame of whole columns
     // then splits exactly its own columns, not a partial one it would split again.
     let needed = cursor.input + (total - 1) * m + 1;
-    let columns = scratch.rows.columns(decimator, &history[..needed]);
+    let columns = scratch
+        .rows
+        .columns(decimator, &history[..needed - origin], origin);
     scratch.floats.resize(SUMS * SCRATCH, 0.0);
     let mut sums = Sums(&mut scratch.floats);
     let span = PARALLEL * m;
@@ -693,7 +744,7 @@ mod tests {
 
     #[test]
     fn portable_kernel_is_the_direct_convolution() {
-        check(|d, h, c, out| convolve_portable(d, h, c, out, &mut Scratch::default()));
+        check(|d, h, c, out| convolve_portable(d, h, 0, c, out, &mut Scratch::default()));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -711,7 +762,7 @@ mod tests {
             #[allow(unsafe_code)]
             // SAFETY: the CPU reported AVX2 and FMA (and AVX-512VL for `wide`).
             check(|d, h, c, out| unsafe {
-                convolve_avx2_with(d, h, c, out, &mut Scratch::default(), wide)
+                convolve_avx2_with(d, h, 0, c, out, &mut Scratch::default(), wide)
             });
         }
         if flavours.len() == 2 {
@@ -728,6 +779,7 @@ mod tests {
                 convolve_avx2_with(
                     &decimator,
                     &history,
+                    0,
                     cursor,
                     &mut narrow,
                     &mut Scratch::default(),
@@ -736,6 +788,7 @@ mod tests {
                 convolve_avx2_with(
                     &decimator,
                     &history,
+                    0,
                     cursor,
                     &mut wide,
                     &mut Scratch::default(),

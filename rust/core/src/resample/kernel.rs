@@ -47,6 +47,12 @@ impl Scratch {
     pub fn dropped(&mut self, n: usize) {
         self.rows.dropped(n);
     }
+
+    /// History inputs before this index are held by the fast decimator's rows alone, so the
+    /// caller may free them (0 for other kernels, which read the history itself).
+    pub fn resplit_from(&self) -> usize {
+        self.rows.resplit_from()
+    }
 }
 
 /// The instruction-set variant of the convolution loop this CPU runs.
@@ -70,27 +76,33 @@ impl Kernel {
         Self::Portable
     }
 
-    /// Computes outputs into `out` from `history` while inputs allow; returns how many were
-    /// written and the cursor after the last one. `scratch` is reused between calls.
+    /// Computes outputs into `out` from the history while inputs allow; returns how many were
+    /// written and the cursor after the last one. `history` holds the inputs from history
+    /// index `origin` on: inputs before `scratch.resplit_from()` may have been freed (only the
+    /// fast decimator's rows need them). `scratch` is reused between calls.
     pub fn convolve(
         self,
         filter: &PolyphaseFilter,
         history: &[f32],
+        origin: usize,
         cursor: Cursor,
         out: &mut [i16],
         scratch: &mut Scratch,
     ) -> (usize, Cursor) {
         if let Some(decimator) = filter.fast() {
             return match self {
-                Self::Portable => fast::convolve_portable(decimator, history, cursor, out, scratch),
+                Self::Portable => {
+                    fast::convolve_portable(decimator, history, origin, cursor, out, scratch)
+                }
                 #[cfg(target_arch = "x86_64")]
                 #[allow(unsafe_code)]
                 // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
                 Self::Avx2Fma => unsafe {
-                    fast::convolve_avx2_fma(decimator, history, cursor, out, scratch)
+                    fast::convolve_avx2_fma(decimator, history, origin, cursor, out, scratch)
                 },
             };
         }
+        assert_eq!(origin, 0, "only the fast decimator frees history");
         if filter.up <= lanes::MAX_UP {
             return match self {
                 Self::Portable => {
@@ -466,6 +478,7 @@ mod tests {
                 let a = Kernel::Portable.convolve(
                     &filter,
                     &history,
+                    0,
                     start,
                     &mut portable,
                     &mut Scratch::default(),
@@ -473,6 +486,7 @@ mod tests {
                 let b = Kernel::detect().convolve(
                     &filter,
                     &history,
+                    0,
                     start,
                     &mut detected,
                     &mut Scratch::default(),

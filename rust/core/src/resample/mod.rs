@@ -34,8 +34,10 @@ pub struct Resampler {
     scratch: Scratch,
     /// One piece's output on its way to little-endian bytes.
     piece_out: Vec<i16>,
-    /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input.
+    /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input,
+    /// from history index `origin` on: a fast decimator's rows alone hold those before it.
     history: Vec<f32>,
+    origin: usize,
     /// Index in `history` of the newest input sample the next output depends on.
     next_input: usize,
     /// Polyphase branch (0..L) of the next output.
@@ -64,6 +66,7 @@ impl Resampler {
             scratch: Scratch::default(),
             piece_out: Vec::new(),
             history: Vec::new(),
+            origin: 0,
             next_input: 0,
             next_phase: 0,
             started: false,
@@ -101,6 +104,7 @@ impl Resampler {
         let taps = self.filter.taps;
         self.history.clear();
         self.history.resize(taps - 1, 0.0);
+        self.origin = 0;
         self.next_input = taps - 1;
         self.next_phase = 0;
         self.started = false;
@@ -110,7 +114,7 @@ impl Resampler {
     /// How many samples `process` will return for `n_in` more input samples.
     #[must_use]
     pub fn output_len(&self, n_in: usize) -> usize {
-        let available = self.history.len() + n_in;
+        let available = self.origin + self.history.len() + n_in;
         if self.next_input >= available {
             return 0;
         }
@@ -219,22 +223,34 @@ impl Resampler {
             input: self.next_input,
             phase: self.next_phase,
         };
-        let (written, cursor) =
-            self.kernel
-                .convolve(&self.filter, &self.history, cursor, out, &mut self.scratch);
+        let (written, cursor) = self.kernel.convolve(
+            &self.filter,
+            &self.history,
+            self.origin,
+            cursor,
+            out,
+            &mut self.scratch,
+        );
         self.next_input = cursor.input;
         self.next_phase = cursor.phase;
         written
     }
 
     /// Drops inputs no future output can reach, keeping `taps − 1` of history (and dropping
-    /// whole multiples of the filter's `history_step`).
+    /// whole multiples of the filter's `history_step`), and frees the inputs that a fast
+    /// decimator's rows hold alone.
     fn discard_consumed(&mut self) {
         let keep_from = self.next_input + 1 - self.filter.taps;
         let step = self.filter.history_step();
-        let drop = keep_from.min(self.history.len()) / step * step;
-        self.history.drain(..drop);
+        let drop = keep_from.min(self.origin + self.history.len()) / step * step;
         self.next_input -= drop;
         self.scratch.dropped(drop);
+        // `history[0]` is now at index `origin − drop`; the vector keeps from `resplit_from`.
+        let keep = self
+            .scratch
+            .resplit_from()
+            .max(self.origin.saturating_sub(drop));
+        self.history.drain(..keep + drop - self.origin);
+        self.origin = keep;
     }
 }
