@@ -165,7 +165,7 @@ impl RowCache {
         if self.rows == 0 {
             return 0;
         }
-        self.rows / PARALLEL * (PARALLEL - 1) + 1 + self.split - self.split % self.rows
+        first_split(self.rows) + self.split - self.split % self.rows
     }
 
     /// The rows of the history for `decimator`, splitting what is new since the last call.
@@ -178,21 +178,21 @@ impl RowCache {
         origin: usize,
     ) -> Columns<'_> {
         let rows = PARALLEL * decimator.m;
-        let first = (PARALLEL - 1) * decimator.m + 1;
+        let first = first_split(rows);
         let inputs = origin + history.len() - first;
         let columns = inputs.div_ceil(rows);
+        // Row length for this call's columns, `ROOM` times over.
+        let wanted = (ROOM * (columns + PAD)).next_multiple_of(LINE);
         if self.rows != rows || self.split > inputs {
             assert_eq!(origin, 0, "the rows lost inputs only they held");
-            self.stride = (ROOM * (columns + PAD)).next_multiple_of(LINE);
+            self.stride = wanted;
             self.buffer.resize(rows * self.stride, 0.0);
             (self.rows, self.offset, self.split) = (rows, 0, 0);
         } else if self.offset + columns + PAD > self.stride {
             // Out of room past the last column: move the columns split so far to the front of
             // each row, in longer rows if a row could not hold this call's columns twice.
             let kept = self.split.div_ceil(rows);
-            let stride = self
-                .stride
-                .max((ROOM * (columns + PAD)).next_multiple_of(LINE));
+            let stride = self.stride.max(wanted);
             if stride > self.stride {
                 let mut buffer = vec![0.0; rows * stride];
                 for (old, new) in self
@@ -226,6 +226,11 @@ impl RowCache {
             offset: self.offset,
         }
     }
+}
+
+/// History index of the first input the rows hold (column 0's first, with `rows` = `4M`).
+fn first_split(rows: usize) -> usize {
+    rows / PARALLEL * (PARALLEL - 1) + 1
 }
 
 /// A view of the rows: history column `c` of row `r` is at `data[r · stride + offset + c]`.

@@ -37,6 +37,7 @@ pub struct Resampler {
     /// The last `taps − 1` inputs (zeros before the stream starts) followed by pending input,
     /// from history index `origin` on: a fast decimator's rows alone hold those before it.
     history: Vec<f32>,
+    /// History index of `history[0]` (0 except for fast decimators).
     origin: usize,
     /// Index in `history` of the newest input sample the next output depends on.
     next_input: usize,
