@@ -57,6 +57,9 @@ pub(super) type Carried = [f32; CARRIED.len()];
 #[derive(Debug)]
 pub struct FastDecimator {
     m: usize,
+    /// The decimator reads the history `shift` inputs later than its rows are aligned (0 or
+    /// 1): a second decimator on the same rows, whose outputs come one input after the first's.
+    shift: usize,
     /// Taps of each quarter-length convolution, per branch.
     quarter: usize,
     /// For branch `p`, tap `k` (at `p · quarter + k`): the coefficients of the nine sums,
@@ -68,6 +71,17 @@ impl FastDecimator {
     /// The decimator by `m` for prototype `h` (`h[0]` weighs the newest input).
     #[must_use]
     pub fn new(h: &[f64], m: usize) -> Self {
+        Self::shifted(h, m, 0)
+    }
+
+    /// The decimator by `m` for prototype `h` whose output `j` has its newest input at history
+    /// index `shift` past where `new`'s would (`shift` ≤ 1), reading the same rows.
+    #[must_use]
+    pub fn shifted(h: &[f64], m: usize, shift: usize) -> Self {
+        assert!(
+            shift <= 1,
+            "rows are shared only by decimators one input apart"
+        );
         let quarter = h.len().div_ceil(PARALLEL * m);
         let tap = |n: usize| h.get(n).copied().unwrap_or(0.0);
         let mut taps = Vec::with_capacity(m * quarter);
@@ -88,7 +102,12 @@ impl FastDecimator {
                 taps.push(sums.map(|c| c as f32));
             }
         }
-        Self { m, quarter, taps }
+        Self {
+            m,
+            shift,
+            quarter,
+            taps,
+        }
     }
 
     /// Inputs an output reaches back over, its own newest included: one more column than
@@ -105,9 +124,19 @@ impl FastDecimator {
         PARALLEL * self.m
     }
 
-    /// Rows of branch `p`'s `V0` to `V3`: `V_r[i]` is column `i − 1` of its row (see `split`).
-    fn branch(&self, p: usize) -> [usize; PARALLEL] {
-        std::array::from_fn(|r| (r + 1) * self.m - 1 - p)
+    /// Where branch `p`'s `V0` to `V3` start in rows of `stride` floats: `V_r[i]` is column
+    /// `i − 1` of its row (see `split`); a shifted decimator's last row is the first row one
+    /// column on.
+    fn branch(&self, p: usize, stride: usize) -> [usize; PARALLEL] {
+        let rows = PARALLEL * self.m;
+        std::array::from_fn(|r| {
+            let row = (r + 1) * self.m - 1 - p + self.shift;
+            if row == rows {
+                1
+            } else {
+                row * stride
+            }
+        })
     }
 }
 
@@ -268,10 +297,10 @@ impl Pass<'_> {
             "history too short for column {}",
             self.first
         );
-        assert!(offset + self.first - 1 + blocks * LANES <= stride);
+        assert!(offset + self.first - 1 + blocks * LANES + self.decimator.shift <= stride);
         assert_eq!(data.len(), PARALLEL * self.decimator.m * stride);
         for (p, taps) in self.decimator.taps.chunks_exact(quarter).enumerate() {
-            let rows = self.decimator.branch(p).map(|row| row * stride);
+            let rows = self.decimator.branch(p, stride);
             for (k, t) in taps.iter().enumerate() {
                 f(t, offset + self.first - 1 - k, rows);
             }
@@ -335,6 +364,17 @@ fn pass_portable<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
     }
 }
 
+/// One decimator's outputs in a call: `out` is filled with the outputs from the one whose
+/// newest input is history index `newest + shift`, one every `M` inputs (`newest` counts in
+/// the decimator's own indexing, where its rows are aligned).
+pub(super) struct Branch<'a> {
+    pub(super) decimator: &'a FastDecimator,
+    pub(super) newest: usize,
+    pub(super) out: &'a mut [i16],
+    /// The sums the branch's last call left for its next output (see `Scratch::carry`).
+    pub(super) carry: &'a mut Option<Carried>,
+}
+
 /// The portable kernel.
 pub(super) fn convolve_portable(
     decimator: &FastDecimator,
@@ -344,14 +384,33 @@ pub(super) fn convolve_portable(
     out: &mut [i16],
     scratch: &mut Scratch,
 ) -> (usize, Cursor) {
+    single(
+        decimator,
+        history,
+        origin,
+        cursor,
+        out,
+        scratch,
+        |branches, rows, floats| {
+            branches_portable(branches, history, origin, rows, floats);
+        },
+    )
+}
+
+/// The portable kernel for decimators sharing one history's rows.
+pub(super) fn branches_portable(
+    branches: &mut [Branch<'_>],
+    history: &[f32],
+    origin: usize,
+    rows: &mut RowCache,
+    floats: &mut Vec<f32>,
+) {
     let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match blocks {
         3 => pass_portable::<3>(pass, sums, at),
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
     };
-    drive(
-        decimator, history, origin, cursor, out, scratch, pass, combine,
-    )
+    drive(branches, history, origin, rows, floats, pass, combine);
 }
 
 /// The AVX2 + FMA kernel, with 16-lane registers where AVX-512 has them (the same arithmetic
@@ -366,30 +425,85 @@ pub(super) fn convolve_avx2_fma(
     out: &mut [i16],
     scratch: &mut Scratch,
 ) -> (usize, Cursor) {
-    convolve_avx2_with(
+    let wide = crate::simd::has_avx512vl();
+    single(
         decimator,
         history,
         origin,
         cursor,
         out,
         scratch,
-        crate::simd::has_avx512vl(),
+        |branches, rows, floats| {
+            branches_avx2_with(branches, history, origin, rows, floats, wide);
+        },
     )
 }
 
-/// `convolve_avx2_fma`, with passes in 16-lane registers (`wide`, which needs AVX-512VL) or
-/// in three parts (`pass_in_parts`).
+/// The AVX2 + FMA kernel for decimators sharing one history's rows.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn convolve_avx2_with(
+pub(super) fn branches_avx2_fma(
+    branches: &mut [Branch<'_>],
+    history: &[f32],
+    origin: usize,
+    rows: &mut RowCache,
+    floats: &mut Vec<f32>,
+) {
+    branches_avx2_with(
+        branches,
+        history,
+        origin,
+        rows,
+        floats,
+        crate::simd::has_avx512vl(),
+    );
+}
+
+/// One decimator's outputs as a branch of its own: as many as `out` holds and inputs allow.
+fn single(
     decimator: &FastDecimator,
     history: &[f32],
     origin: usize,
     cursor: Cursor,
     out: &mut [i16],
     scratch: &mut Scratch,
-    wide: bool,
+    kernel: impl FnOnce(&mut [Branch<'_>], &mut RowCache, &mut Vec<f32>),
 ) -> (usize, Cursor) {
+    let m = decimator.m;
+    // Every output of a fast decimator has L = 1: its cursor moves M inputs per output.
+    let total = out
+        .len()
+        .min(available_outputs(origin + history.len(), cursor.input, m));
+    let mut branch = Branch {
+        decimator,
+        newest: cursor.input,
+        out: &mut out[..total],
+        carry: &mut scratch.carry,
+    };
+    kernel(
+        std::slice::from_mut(&mut branch),
+        &mut scratch.rows,
+        &mut scratch.floats,
+    );
+    let advanced = Cursor {
+        input: cursor.input + total * m,
+        phase: 0,
+    };
+    (total, advanced)
+}
+
+/// `branches_avx2_fma`, with passes in 16-lane registers (`wide`, which needs AVX-512VL) or
+/// in three parts (`pass_in_parts`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn branches_avx2_with(
+    branches: &mut [Branch<'_>],
+    history: &[f32],
+    origin: usize,
+    rows: &mut RowCache,
+    floats: &mut Vec<f32>,
+    wide: bool,
+) {
     let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match (wide, blocks) {
         #[allow(unsafe_code)]
         // SAFETY: callers pass `wide` only if the CPU reported AVX-512F and AVX-512VL.
@@ -401,47 +515,60 @@ fn convolve_avx2_with(
         _ => avx2::pass_in_parts::<1>(pass, sums, at),
     };
     let combine = |sums: &Sums, at, phase, out: &mut [i16]| avx2::combine(sums, at, phase, out);
-    drive(
-        decimator, history, origin, cursor, out, scratch, pass, combine,
-    )
+    drive(branches, history, origin, rows, floats, pass, combine);
 }
 
-/// Computes the available outputs round by round: the columns of the sums the round's
-/// outputs need, in passes of up to `MAX_BLOCKS` blocks of lanes, then each output from them.
+/// Splits the history's new inputs into the rows once, then computes each branch's outputs
+/// round by round: the columns of the sums the round's outputs need, in passes of up to
+/// `MAX_BLOCKS` blocks of lanes, then each output from them. Branches share `M` and the rows.
 #[inline(always)]
-#[allow(clippy::inline_always, clippy::too_many_arguments)]
+#[allow(clippy::inline_always)]
 fn drive(
-    decimator: &FastDecimator,
+    branches: &mut [Branch<'_>],
     history: &[f32],
     origin: usize,
-    cursor: Cursor,
-    out: &mut [i16],
-    scratch: &mut Scratch,
+    rows: &mut RowCache,
+    floats: &mut Vec<f32>,
     pass: impl Fn(usize, Pass<'_>, &mut Sums, usize),
     combine: impl Fn(&Sums, usize, usize, &mut [i16]),
-) -> (usize, Cursor) {
-    let m = decimator.m;
-    // Every output of a fast decimator has L = 1: its cursor moves M inputs per output.
-    let total = out
-        .len()
-        .min(available_outputs(origin + history.len(), cursor.input, m));
-    if total == 0 {
-        return (0, cursor);
-    }
+) {
     // Inputs past the last output's newest wait for the next call: a frame of whole columns
     // then splits exactly its own columns, not a partial one it would split again.
-    let needed = cursor.input + (total - 1) * m + 1;
-    let columns = scratch
-        .rows
-        .columns(decimator, &history[..needed - origin], origin);
-    scratch.floats.resize(SUMS * SCRATCH, 0.0);
-    let mut sums = Sums(&mut scratch.floats);
+    let Some(needed) = branches
+        .iter()
+        .filter(|b| !b.out.is_empty())
+        .map(|b| b.newest + b.decimator.shift + (b.out.len() - 1) * b.decimator.m + 1)
+        .max()
+    else {
+        return;
+    };
+    let columns = rows.columns(branches[0].decimator, &history[..needed - origin], origin);
+    floats.resize(SUMS * SCRATCH, 0.0);
+    let mut sums = Sums(floats);
+    for branch in branches.iter_mut() {
+        compute(branch, columns, &mut sums, &pass, &combine);
+    }
+}
+
+/// One branch's outputs from the split rows.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn compute(
+    branch: &mut Branch<'_>,
+    columns: Columns<'_>,
+    sums: &mut Sums,
+    pass: &impl Fn(usize, Pass<'_>, &mut Sums, usize),
+    combine: &impl Fn(&Sums, usize, usize, &mut [i16]),
+) {
+    let decimator = branch.decimator;
+    let m = decimator.m;
+    let total = branch.out.len();
     let span = PARALLEL * m;
-    let mut carry = scratch.carry.take();
+    let mut carry = branch.carry.take();
     let mut done = 0;
     while done < total {
         // Output `r` of column `i` has its newest input at `4Mi + Mr`.
-        let newest = cursor.input + done * m;
+        let newest = branch.newest + done * m;
         let (i, phase) = (newest / span, newest % span / m);
         debug_assert_eq!(newest % m, 0);
         let count = (total - done).min(PARALLEL * (ROUND - 1) - phase);
@@ -467,24 +594,19 @@ fn drive(
                     columns,
                     first,
                 },
-                &mut sums,
+                sums,
                 column - base,
             );
             column += blocks * LANES;
         }
-        combine(&sums, i - base, phase, &mut out[done..done + count]);
+        combine(sums, i - base, phase, &mut branch.out[done..done + count]);
         done += count;
         // Output 0 of the next column needs this round's last column.
-        carry = (cursor.input + done * m)
+        carry = (branch.newest + done * m)
             .is_multiple_of(span)
             .then(|| CARRIED.map(|j| sums.sum(j)[hi - base]));
     }
-    scratch.carry = carry;
-    let advanced = Cursor {
-        input: cursor.input + total * m,
-        phase: 0,
-    };
-    (total, advanced)
+    *branch.carry = carry;
 }
 
 /// Outputs `history_len` inputs allow when the next one's newest input is `input`.
@@ -645,7 +767,8 @@ mod avx2 {
         let odd = |s0: &[f32], s1: &[f32], s2: &[f32], k| {
             _mm256_sub_ps(_mm256_sub_ps(load(s2, k), load(s0, k)), load(s1, k))
         };
-        while out.len() - n >= PARALLEL * LANES {
+        let mut block = [0i16; PARALLEL * LANES];
+        while n < out.len() {
             let (a_even, b_even, c_even) = (even(a0, a1, k), even(b0, b1, k), even(c0, c1, k));
             let (a_odd, b_odd) = (odd(a0, a1, a2, k), odd(b0, b1, b2, k));
             let y = [
@@ -677,23 +800,56 @@ mod avx2 {
                 _mm256_permute2x128_si256::<0x20>(columns_0145, columns_2367),
                 _mm256_permute2x128_si256::<0x31>(columns_0145, columns_2367),
             ];
-            let dst = &mut out[n..n + PARALLEL * LANES];
-            for (half, block) in dst.chunks_exact_mut(2 * LANES).zip(samples) {
+            // A last, partial block goes through `block` (its other columns are never used).
+            let whole = out.len() - n >= PARALLEL * LANES;
+            let dst = if whole {
+                &mut out[n..n + PARALLEL * LANES]
+            } else {
+                &mut block[..]
+            };
+            for (half, samples) in dst.chunks_exact_mut(2 * LANES).zip(samples) {
                 #[allow(unsafe_code)]
                 // SAFETY: `half` holds exactly 16 i16s (bounds-checked above); unaligned store.
                 unsafe {
-                    _mm256_storeu_si256(half.as_mut_ptr().cast(), block);
+                    _mm256_storeu_si256(half.as_mut_ptr().cast(), samples);
                 }
+            }
+            if !whole {
+                let rest = out.len() - n;
+                out[n..].copy_from_slice(&block[..rest]);
             }
             (n, k) = (n + PARALLEL * LANES, k + LANES);
         }
-        super::combine(sums, k, 0, &mut out[n..]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn convolve_avx2_with(
+        decimator: &FastDecimator,
+        history: &[f32],
+        origin: usize,
+        cursor: Cursor,
+        out: &mut [i16],
+        scratch: &mut Scratch,
+        wide: bool,
+    ) -> (usize, Cursor) {
+        single(
+            decimator,
+            history,
+            origin,
+            cursor,
+            out,
+            scratch,
+            |b, rows, floats| {
+                branches_avx2_with(b, history, origin, rows, floats, wide);
+            },
+        )
+    }
 
     /// A prototype, a signal and the exact (f64) decimated output of every output from the
     /// one whose newest input is history index `first` on.

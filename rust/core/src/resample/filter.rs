@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::design::{self, Band};
 use super::fast::FastDecimator;
+use super::halving::HalvingDecimator;
 use super::lanes;
 use crate::CoreError;
 
@@ -44,6 +45,7 @@ impl Quality {
                 low_delay_length: 6.0,
                 low_delay_delay: 0.4,
                 half_band_length: 6.5,
+                halving_length: Some(6.8),
                 kaiser_db: 96.0,
             },
             Self::Fast => Spec {
@@ -51,6 +53,7 @@ impl Quality {
                 low_delay_length: 4.0,
                 low_delay_delay: 0.354,
                 half_band_length: 4.0,
+                halving_length: None,
                 kaiser_db: 72.0,
             },
         }
@@ -70,6 +73,10 @@ struct Spec {
     low_delay_delay: f64,
     /// Length factor of the half-band design (both phases together).
     half_band_length: f64,
+    /// Length factor of the 2/3 step when decimating by 3 in two steps (`halving`; longer
+    /// than `low_delay_length` because the half-band step takes part of the delay), or `None`
+    /// to always decimate by 3 directly (the fast profile, whose two-step form is not designed).
+    halving_length: Option<f64>,
     /// Stopband of the Kaiser design, for prototypes too long to solve.
     kaiser_db: f64,
 }
@@ -99,6 +106,8 @@ pub struct PolyphaseFilter {
     pure_delay: Vec<Option<usize>>,
     /// Decimators (L = 1) run the fast algorithm on this form instead of `coefficients`.
     fast: Option<FastDecimator>,
+    /// Decimators by 3 of the hq profile run in two steps instead (`halving`).
+    halving: Option<HalvingDecimator>,
 }
 
 impl PolyphaseFilter {
@@ -140,6 +149,7 @@ impl PolyphaseFilter {
                 coefficients: vec![1.0],
                 pure_delay: vec![Some(0)],
                 fast: None,
+                halving: None,
             };
         }
         let spec = quality.spec();
@@ -159,6 +169,38 @@ impl PolyphaseFilter {
         // (each unit of length factor buys about 12 dB at these transition widths).
         let images = (up.max(2) - 1) as f64;
         let estimate = taps_for(spec.low_delay_length + 10.0 * images.log10() / 12.0);
+        let low_delay =
+            |n: usize| ((spec.low_delay_delay * n as f64 / down as f64).round() as usize) * down;
+        if let (1, 3, Some(length), true) = (
+            up,
+            down,
+            spec.halving_length,
+            HalvingDecimator::pays(out_rate),
+        ) {
+            // The same delay as the direct design; the half-band step's transition runs from the
+            // output's Nyquist to its mirror about the half rate.
+            let half_taps = (spec.half_band_length * fi / (fi / 2.0 - fo)).ceil() as usize;
+            let halving = HalvingDecimator::design(
+                fi,
+                pass,
+                half_taps.div_ceil(2),
+                taps_for(length).next_multiple_of(2 * 4 * down),
+                low_delay(estimate),
+            );
+            return Self {
+                in_rate,
+                out_rate,
+                quality,
+                up,
+                down,
+                taps: 0,
+                delay: halving.delay(),
+                coefficients: Vec::new(),
+                pure_delay: Vec::new(),
+                fast: None,
+                halving: Some(halving),
+            };
+        }
         let prototype = if (up, down) == (2, 1) {
             // Interpolating by 2: pass and image edges are symmetric about the input Nyquist,
             // so one phase can be a pure delay; the other keeps a full-band phase's length.
@@ -167,8 +209,7 @@ impl PolyphaseFilter {
             design::half_band(n, delay, pass_fraction)
         } else if estimate <= LOW_DELAY_MAX_TAPS {
             let n = estimate.next_multiple_of(up);
-            let delay = ((spec.low_delay_delay * n as f64 / down as f64).round() as usize) * down;
-            design::low_delay(n, delay, band)
+            design::low_delay(n, low_delay(n), band)
         } else {
             // Centre the filter on a multiple of `down` so the output delay is whole samples.
             let min_len = design::kaiser_length(band, spec.kaiser_db);
@@ -199,6 +240,7 @@ impl PolyphaseFilter {
                 coefficients: Vec::new(),
                 pure_delay: Vec::new(),
                 fast: Some(fast),
+                halving: None,
             };
         }
         let block = if up <= lanes::MAX_UP { 1 } else { TAP_BLOCK };
@@ -231,6 +273,7 @@ impl PolyphaseFilter {
             coefficients,
             pure_delay,
             fast: None,
+            halving: None,
         }
     }
 
@@ -244,6 +287,12 @@ impl PolyphaseFilter {
     #[must_use]
     pub(super) fn fast(&self) -> Option<&FastDecimator> {
         self.fast.as_ref()
+    }
+
+    /// The two-step form of a decimator by 3, which the resampler runs instead of a kernel.
+    #[must_use]
+    pub(super) fn halving(&self) -> Option<&HalvingDecimator> {
+        self.halving.as_ref()
     }
 
     /// History is dropped in multiples of this many inputs (the fast form's rows need it).

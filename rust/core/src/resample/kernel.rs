@@ -469,6 +469,9 @@ mod tests {
         for &fi in &SUPPORTED_RATES {
             for &fo in &SUPPORTED_RATES {
                 let filter = PolyphaseFilter::shared(fi, fo, super::super::Quality::High);
+                if filter.halving().is_some() {
+                    continue; // no kernel of its own (see the resampler's tests)
+                }
                 let start = Cursor {
                     input: filter.taps - 1,
                     phase: 0,

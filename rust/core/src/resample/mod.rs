@@ -9,6 +9,7 @@ mod deinterleave;
 pub mod design;
 mod fast;
 mod filter;
+mod halving;
 mod kernel;
 mod lanes;
 
@@ -19,6 +20,7 @@ use crate::rates::check_rate;
 pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
 pub use filter::{PolyphaseFilter, Quality};
+use halving::HalvingStream;
 pub use kernel::Kernel;
 use kernel::{Cursor, Scratch};
 
@@ -45,6 +47,9 @@ pub struct Resampler {
     next_phase: usize,
     /// Whether any input arrived since the last reset (an empty stream has no tail).
     started: bool,
+    /// The stream through a two-step decimator by 3 (`PolyphaseFilter::halving`), which
+    /// keeps its own histories instead of the fields above.
+    halving: Option<Box<HalvingStream>>,
 }
 
 impl Resampler {
@@ -71,6 +76,7 @@ impl Resampler {
             next_input: 0,
             next_phase: 0,
             started: false,
+            halving: None,
         };
         resampler.reset();
         Ok(resampler)
@@ -102,19 +108,26 @@ impl Resampler {
 
     /// Forgets the stream: the next input is treated as the first.
     pub fn reset(&mut self) {
+        self.started = false;
+        if let Some(form) = self.filter.halving() {
+            self.halving.get_or_insert_with(Box::default).reset(form);
+            return;
+        }
         let taps = self.filter.taps;
         self.history.clear();
         self.history.resize(taps - 1, 0.0);
         self.origin = 0;
         self.next_input = taps - 1;
         self.next_phase = 0;
-        self.started = false;
         self.scratch.clear();
     }
 
     /// How many samples `process` will return for `n_in` more input samples.
     #[must_use]
     pub fn output_len(&self, n_in: usize) -> usize {
+        if let (Some(form), Some(stream)) = (self.filter.halving(), &self.halving) {
+            return stream.output_len(form, n_in);
+        }
         let available = self.origin + self.history.len() + n_in;
         if self.next_input >= available {
             return 0;
@@ -172,6 +185,10 @@ impl Resampler {
             input.copy_to(out);
             return;
         }
+        if let (Some(form), Some(stream)) = (self.filter.halving(), &mut self.halving) {
+            stream.process(form, self.kernel, input, out);
+            return;
+        }
         input.extend_f32(&mut self.history);
         let written = self.run(out);
         debug_assert_eq!(written, out.len());
@@ -186,14 +203,16 @@ impl Resampler {
         self.process_into(Pcm::Samples(input), &mut out[start..]);
     }
 
-    /// Number of samples `flush` will return: the filter's tail, `ceil(delay)` (none for an
-    /// empty stream).
+    /// Number of samples `flush` will return: the filter's tail, `ceil(delay)` less any output
+    /// already returned ahead of `ceil(inputs · out / in)` (none for an empty stream), so a
+    /// stream's whole output is `ceil(inputs · out / in + delay)` samples.
     #[must_use]
     pub fn flush_len(&self) -> usize {
         if self.filter.is_identity() || !self.started {
             0
         } else {
-            self.filter.delay.ceil() as usize
+            let ahead = self.halving.as_ref().is_some_and(|stream| stream.ahead());
+            self.filter.delay.ceil() as usize - usize::from(ahead)
         }
     }
 
@@ -202,11 +221,15 @@ impl Resampler {
         let need = self.flush_len();
         debug_assert_eq!(out.len(), need);
         let mut written = 0;
+        let mut tail = Vec::new();
         while written < need {
-            // Each zero input adds at least one output once the phase wraps; feed one at a time.
-            self.history.push(0.0);
-            let n = self.output_len(0).min(need - written);
-            written += self.run(&mut out[written..written + n]);
+            // Each zero input adds at most a few outputs; feed one at a time and keep `need`.
+            tail.clear();
+            tail.resize(self.output_len(1), 0);
+            self.process_piece(Pcm::Samples(&[0]), &mut tail);
+            let n = tail.len().min(need - written);
+            out[written..written + n].copy_from_slice(&tail[..n]);
+            written += n;
         }
         self.reset();
     }
