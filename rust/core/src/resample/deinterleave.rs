@@ -1,6 +1,7 @@
 //! Splitting a history into `m` rows (row `r` holds inputs `r, r+M, r+2M, …`), the layout the
 //! lane kernels read. With AVX2, factors 3 and 4 are shuffled eight columns at a time, and
-//! 8 and 12 (the fast decimators' `4M` rows) split by 2 or 3 and then by 4 within registers.
+//! 8, 12 and 24 (the fast decimators' `4M` rows) split by 2, 3 or 6 and then by 4 within
+//! registers.
 
 /// Writes input `r + m·q` of `history` to `rows[r·stride + column + q]`. Rows with room for
 /// eight more columns may get zeros past their last input.
@@ -13,6 +14,7 @@ pub(super) fn split(history: &[f32], m: usize, stride: usize, column: usize, row
         6 => deinterleave::<6>(history, rows_of(rows, stride, column)),
         8 => deinterleave::<8>(history, rows_of(rows, stride, column)),
         12 => deinterleave::<12>(history, rows_of(rows, stride, column)),
+        24 => deinterleave::<24>(history, rows_of(rows, stride, column)),
         _ => {
             for (r, row) in rows.chunks_mut(stride).take(m).enumerate() {
                 let inputs = history.iter().skip(r).step_by(m);
@@ -50,6 +52,7 @@ fn simd_inputs(history: &[f32], rows: &mut [&mut [f32]]) -> usize {
                 4 => avx2::by_4(history, rows),
                 8 => avx2::by_four_times::<2>(history, rows),
                 12 => avx2::by_four_times::<3>(history, rows),
+                24 => avx2::by_four_times::<6>(history, rows),
                 _ => 0,
             }
         };
@@ -157,7 +160,17 @@ mod avx2 {
         32 * blocks
     }
 
-    /// Frames of `4K` (`K` = 2 or 3) in blocks of 8, each split by `K` and then by 4 in
+    /// Eight frames of 6 (six registers) split into their six rows: by 3 within each half,
+    /// then each row of the two halves by 2 (row `r + 3p` is the parity-`p` inputs of row `r`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn split_6([a, b, c, d, e, f]: [__m256; 6]) -> [__m256; 6] {
+        let (low, high) = (split_3([a, b, c]), split_3([d, e, f]));
+        let [[r0, r3], [r1, r4], [r2, r5]] = [0, 1, 2].map(|r| split_2([low[r], high[r]]));
+        [r0, r1, r2, r3, r4, r5]
+    }
+
+    /// Frames of `4K` (`K` = 2, 3 or 6) in blocks of 8, each split by `K` and then by 4 in
     /// registers; a last partial block is split from zeros past the inputs if every row has
     /// room for it. Returns the inputs split.
     #[target_feature(enable = "avx2,fma")]
@@ -171,7 +184,7 @@ mod avx2 {
         if rest.is_empty() || rows.iter().any(|row| row.len() < 8 * (blocks + 1)) {
             return blocks * block;
         }
-        let mut padded = [0.0; 96];
+        let mut padded = [0.0; 192];
         padded[..rest.len()].copy_from_slice(rest);
         block_by_four_times::<K>(&padded[..block], rows, 8 * blocks);
         history.len()
@@ -185,12 +198,19 @@ mod avx2 {
         // of both frames, which is how `split_4` takes a register.
         let quarters: [[__m256; K]; 4] = std::array::from_fn(|t| {
             let v: [__m256; K] = std::array::from_fn(|i| load(inputs, 8 * (K * t + i)));
-            if K == 2 {
-                let [a, b] = split_2([v[0], v[1]]);
-                std::array::from_fn(|i| [a, b][i])
-            } else {
-                let [a, b, c] = split_3([v[0], v[1], v[2]]);
-                std::array::from_fn(|i| [a, b, c][i])
+            match K {
+                2 => {
+                    let rows = split_2([v[0], v[1]]);
+                    std::array::from_fn(|i| rows[i])
+                }
+                3 => {
+                    let rows = split_3([v[0], v[1], v[2]]);
+                    std::array::from_fn(|i| rows[i])
+                }
+                _ => {
+                    let rows = split_6([v[0], v[1], v[2], v[3], v[4], v[5]]);
+                    std::array::from_fn(|i| rows[i])
+                }
             }
         });
         for b in 0..K {
@@ -209,8 +229,10 @@ mod tests {
     #[test]
     #[allow(clippy::float_cmp)] // exact sentinels: -1 never written, 0 the only padding
     fn every_factor_puts_each_input_in_its_row_and_column() {
-        for m in 1..=13 {
-            for len in [0, 1, 5, 23, 24, 25, 95, 96, 97, 200, 480, 517] {
+        for m in (1..=13).chain([24]) {
+            for len in [
+                0, 1, 5, 23, 24, 25, 95, 96, 97, 191, 192, 193, 200, 480, 517, 960,
+            ] {
                 let history: Vec<f32> = (0..len).map(|i| i as f32).collect();
                 let stride = len / m + 9;
                 for column in [0, 3] {
