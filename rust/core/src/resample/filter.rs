@@ -106,7 +106,8 @@ pub struct PolyphaseFilter {
     pure_delay: Vec<Option<usize>>,
     /// Decimators (L = 1) run the fast algorithm on this form instead of `coefficients`.
     fast: Option<FastDecimator>,
-    /// Decimators by 3 of the hq profile run in two steps instead (`halving`).
+    /// Decimators by 3 of the hq profile run in two steps instead where that is faster
+    /// (`HalvingDecimator::pays`: 48k→16k).
     halving: Option<HalvingDecimator>,
 }
 
