@@ -117,8 +117,6 @@ pub struct HalvingStream {
     next: [usize; 2],
     /// Whether the next output is an odd one.
     odd_next: bool,
-    /// Inputs since the reset, modulo 6 (two outputs' worth).
-    inputs: usize,
     rows: RowCache,
     floats: Vec<f32>,
     carry: [Option<Carried>; 2],
@@ -138,7 +136,6 @@ impl HalvingStream {
         self.origin = 0;
         self.next = [reach - 1, reach];
         self.odd_next = false;
-        self.inputs = 0;
         self.rows.clear();
         self.carry = [None, None];
     }
@@ -153,14 +150,6 @@ impl HalvingStream {
     /// Even and odd outputs when the half-rate history ends at index `end`.
     fn outputs(&self, end: usize) -> [usize; 2] {
         self.next.map(|next| end.saturating_sub(next).div_ceil(3))
-    }
-
-    /// Whether the stream is one output ahead of a direct decimator by 3: odd output `2j + 1`
-    /// reads the full-rate inputs up to `6j + 2` only (its newest is the half-rate sample made
-    /// from input `6j + 2`), so it comes out one input before input `6j + 3`.
-    #[must_use]
-    pub fn ahead(&self) -> bool {
-        self.inputs == 3
     }
 
     /// How many samples `process` returns for `n_in` more input samples.
@@ -179,7 +168,6 @@ impl HalvingStream {
         out: &mut [i16],
     ) {
         let halves = self.half_outputs(form, input.len());
-        self.inputs = (self.inputs + input.len()) % 6;
         self.wide.clear();
         input.extend_f32(&mut self.wide);
         self.split_input();

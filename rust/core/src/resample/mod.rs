@@ -50,6 +50,19 @@ pub struct Resampler {
     /// The stream through a two-step decimator by 3 (`PolyphaseFilter::halving`), which
     /// keeps its own histories instead of the fields above.
     halving: Option<Box<HalvingStream>>,
+    /// The two resamplers of a relayed pair (`PolyphaseFilter::relay`), used instead.
+    relay: Option<Box<RelayStream>>,
+    /// Samples in and out since the reset (for the length of the tail).
+    inputs: u64,
+    outputs: u64,
+}
+
+/// A relayed pair's two resamplers and the samples between them.
+#[derive(Debug, Clone)]
+struct RelayStream {
+    first: Resampler,
+    second: Resampler,
+    between: Vec<i16>,
 }
 
 impl Resampler {
@@ -66,6 +79,21 @@ impl Resampler {
         kernel: Kernel,
     ) -> Result<Self, CoreError> {
         let filter = PolyphaseFilter::shared(check_rate(in_rate)?, check_rate(out_rate)?, quality);
+        let relay = match filter.relay() {
+            Some(relay) => Some(Box::new(RelayStream {
+                first: Self::from_filter(Arc::clone(&relay.first), kernel),
+                second: Self::with_kernel(relay.mid, out_rate, quality, kernel)?,
+                between: Vec::new(),
+            })),
+            None => None,
+        };
+        let mut resampler = Self::from_filter(filter, kernel);
+        resampler.relay = relay;
+        Ok(resampler)
+    }
+
+    /// A fresh stream through `filter`.
+    fn from_filter(filter: Arc<PolyphaseFilter>, kernel: Kernel) -> Self {
         let mut resampler = Self {
             filter,
             kernel,
@@ -77,9 +105,12 @@ impl Resampler {
             next_phase: 0,
             started: false,
             halving: None,
+            relay: None,
+            inputs: 0,
+            outputs: 0,
         };
         resampler.reset();
-        Ok(resampler)
+        resampler
     }
 
     /// Input sample rate in Hz.
@@ -109,6 +140,14 @@ impl Resampler {
     /// Forgets the stream: the next input is treated as the first.
     pub fn reset(&mut self) {
         self.started = false;
+        (self.inputs, self.outputs) = (0, 0);
+        if self.filter.relay().is_some() {
+            if let Some(relay) = &mut self.relay {
+                relay.first.reset();
+                relay.second.reset();
+            }
+            return;
+        }
         if let Some(form) = self.filter.halving() {
             self.halving.get_or_insert_with(Box::default).reset(form);
             return;
@@ -125,6 +164,9 @@ impl Resampler {
     /// How many samples `process` will return for `n_in` more input samples.
     #[must_use]
     pub fn output_len(&self, n_in: usize) -> usize {
+        if let Some(relay) = &self.relay {
+            return relay.second.output_len(relay.first.output_len(n_in));
+        }
         if let (Some(form), Some(stream)) = (self.filter.halving(), &self.halving) {
             return stream.output_len(form, n_in);
         }
@@ -180,6 +222,20 @@ impl Resampler {
 
     fn process_piece(&mut self, input: Pcm<'_>, out: &mut [i16]) {
         self.started |= !input.is_empty();
+        self.inputs += input.len() as u64;
+        self.outputs += out.len() as u64;
+        if let Some(relay) = &mut self.relay {
+            let RelayStream {
+                first,
+                second,
+                between,
+            } = &mut **relay;
+            between.clear();
+            between.resize(first.output_len(input.len()), 0);
+            first.process_into(input, between);
+            second.process_into(Pcm::Samples(between), out);
+            return;
+        }
         if self.filter.is_identity() {
             // The output is the input: no history, no filter (an 8 kHz engine feeding Twilio).
             input.copy_to(out);
@@ -204,16 +260,17 @@ impl Resampler {
     }
 
     /// Number of samples `flush` will return: the filter's tail, `ceil(delay)` less any output
-    /// already returned ahead of `ceil(inputs · out / in)` (none for an empty stream), so a
-    /// stream's whole output is `ceil(inputs · out / in + delay)` samples.
+    /// already returned ahead of `ceil(inputs · out / in)` (two-step and relayed filters
+    /// return some outputs an input early), none for an empty stream: a stream's whole output
+    /// is `ceil(inputs · out / in) + ceil(delay)` samples.
     #[must_use]
     pub fn flush_len(&self) -> usize {
         if self.filter.is_identity() || !self.started {
-            0
-        } else {
-            let ahead = self.halving.as_ref().is_some_and(|stream| stream.ahead());
-            self.filter.delay.ceil() as usize - usize::from(ahead)
+            return 0;
         }
+        let (fi, fo) = (u64::from(self.in_rate()), u64::from(self.out_rate()));
+        let total = (self.inputs * fo).div_ceil(fi) + self.filter.delay.ceil() as u64;
+        usize::try_from(total.saturating_sub(self.outputs)).unwrap_or(usize::MAX)
     }
 
     /// Ends the stream: writes the delayed tail (`flush_len()` samples) and resets.
