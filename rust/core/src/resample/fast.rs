@@ -425,7 +425,29 @@ pub(super) fn convolve_avx2_fma(
     out: &mut [i16],
     scratch: &mut Scratch,
 ) -> (usize, Cursor) {
-    let wide = crate::simd::has_avx512vl();
+    convolve_avx2_with(
+        decimator,
+        history,
+        origin,
+        cursor,
+        out,
+        scratch,
+        crate::simd::has_avx512vl(),
+    )
+}
+
+/// `convolve_avx2_fma` with 16-lane passes or not (`wide`, which needs AVX-512VL).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn convolve_avx2_with(
+    decimator: &FastDecimator,
+    history: &[f32],
+    origin: usize,
+    cursor: Cursor,
+    out: &mut [i16],
+    scratch: &mut Scratch,
+    wide: bool,
+) -> (usize, Cursor) {
     single(
         decimator,
         history,
@@ -826,30 +848,6 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn convolve_avx2_with(
-        decimator: &FastDecimator,
-        history: &[f32],
-        origin: usize,
-        cursor: Cursor,
-        out: &mut [i16],
-        scratch: &mut Scratch,
-        wide: bool,
-    ) -> (usize, Cursor) {
-        single(
-            decimator,
-            history,
-            origin,
-            cursor,
-            out,
-            scratch,
-            |b, rows, floats| {
-                branches_avx2_with(b, history, origin, rows, floats, wide);
-            },
-        )
-    }
 
     /// A prototype, a signal and the exact (f64) decimated output of every output from the
     /// one whose newest input is history index `first` on.

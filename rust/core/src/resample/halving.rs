@@ -327,22 +327,15 @@ fn half_band_portable(taps: &[f32], evens: &[f32], odds: &[f32], out: &mut [f32]
     }
 }
 
-/// `half_band_portable` with fused multiply-adds, in 16-lane registers where AVX-512 has them
-/// (the same arithmetic lane for lane). Four registers of outputs at a time, so the
-/// multiply-adds of one register do not wait on each other.
+/// `half_band_portable` with fused multiply-adds, four registers of outputs at a time so that
+/// the multiply-adds of one register do not wait on each other. (16-lane AVX-512 registers
+/// measured no faster: the loop is bound by its unaligned loads.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn half_band_avx2_fma(taps: &[f32], evens: &[f32], odds: &[f32], out: &mut [f32]) {
     assert!(out.len().is_multiple_of(BLOCK));
     assert!(evens.len() + 1 >= out.len() + taps.len() && odds.len() >= out.len());
     let mut at = 0;
-    if crate::simd::has_avx512vl() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU reported AVX-512F and AVX-512VL; bounds asserted above.
-        unsafe {
-            at = avx512::half_band(taps, evens, odds, out);
-        }
-    }
     while at < out.len() {
         let group = ((out.len() - at) / BLOCK).min(4);
         #[allow(unsafe_code)]
@@ -398,78 +391,6 @@ mod avx2 {
             }
             for (g, a) in acc.iter().enumerate() {
                 _mm256_storeu_ps(y.add(at + g * BLOCK), *a);
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::{
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
-    };
-
-    const LANES: usize = 16;
-    const GROUP: usize = 4;
-
-    /// Outputs in groups of four 16-lane registers, then fewer; returns how many it wrote
-    /// (the rest, fewer than 16, is left to 8-lane blocks).
-    ///
-    /// # Safety
-    /// AVX-512F and AVX-512VL; `evens` holds `out.len() + taps − 1` floats, `odds` `out.len()`.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    #[allow(unsafe_code)]
-    pub(super) unsafe fn half_band(
-        taps: &[f32],
-        evens: &[f32],
-        odds: &[f32],
-        out: &mut [f32],
-    ) -> usize {
-        let mut at = 0;
-        while out.len() - at >= LANES {
-            let group = ((out.len() - at) / LANES).min(GROUP);
-            // SAFETY: the caller's.
-            unsafe {
-                match group {
-                    4 => registers::<4>(taps, evens, odds, out, at),
-                    3 => registers::<3>(taps, evens, odds, out, at),
-                    2 => registers::<2>(taps, evens, odds, out, at),
-                    _ => registers::<1>(taps, evens, odds, out, at),
-                }
-            }
-            at += group * LANES;
-        }
-        at
-    }
-
-    /// `G` registers of 16 outputs from output `at`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    #[allow(unsafe_code)]
-    unsafe fn registers<const G: usize>(
-        taps: &[f32],
-        evens: &[f32],
-        odds: &[f32],
-        out: &mut [f32],
-        at: usize,
-    ) {
-        let (e, o, y) = (evens.as_ptr(), odds.as_ptr(), out.as_mut_ptr());
-        let half = _mm512_set1_ps(0.5);
-        let mut acc = [_mm512_setzero_ps(); G];
-        // SAFETY (this block): the caller's bounds; unaligned loads and stores.
-        unsafe {
-            for (g, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_mul_ps(half, _mm512_loadu_ps(o.add(at + g * LANES)));
-            }
-            for (j, &c) in taps.iter().enumerate() {
-                let c = _mm512_set1_ps(c);
-                for (g, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(c, _mm512_loadu_ps(e.add(at + g * LANES + j)), *a);
-                }
-            }
-            for (g, a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(y.add(at + g * LANES), *a);
             }
         }
     }
