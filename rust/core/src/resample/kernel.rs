@@ -13,7 +13,7 @@
 //! AVX2 kernel computes them together and loads each coefficient block once for four outputs.
 
 use super::filter::{PolyphaseFilter, TAP_BLOCK};
-use super::{fast, lanes};
+use super::{fast, groups, lanes};
 
 /// Where the next output's window ends and which phase it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,26 @@ impl Kernel {
             };
         }
         assert_eq!(origin, 0, "only the fast decimator frees history");
+        if let Some(form) = filter.groups() {
+            let window = &mut scratch.floats;
+            return match self {
+                Self::Portable => groups::convolve_with(
+                    filter,
+                    form,
+                    history,
+                    cursor,
+                    out,
+                    window,
+                    groups::batch_portable,
+                ),
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
+                Self::Avx2Fma => unsafe {
+                    convolve_groups_avx2_fma(filter, form, history, cursor, out, window)
+                },
+            };
+        }
         if filter.up <= lanes::MAX_UP {
             return match self {
                 Self::Portable => {
@@ -133,6 +153,21 @@ impl Kernel {
             Self::Avx2Fma => unsafe { convolve_avx2_fma(filter, history, cursor, out) },
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn convolve_groups_avx2_fma(
+    filter: &PolyphaseFilter,
+    form: &groups::Groups,
+    history: &[f32],
+    cursor: Cursor,
+    out: &mut [i16],
+    window: &mut Vec<f32>,
+) -> (usize, Cursor) {
+    groups::convolve_with(filter, form, history, cursor, out, window, |m, w| {
+        groups::batch_avx2_fma(m, w)
+    })
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -9,6 +9,7 @@ mod deinterleave;
 pub mod design;
 mod fast;
 mod filter;
+mod groups;
 mod halving;
 mod kernel;
 mod lanes;
@@ -321,7 +322,8 @@ impl Resampler {
     /// whole multiples of the filter's `history_step`), and frees the inputs that a fast
     /// decimator's rows hold alone.
     fn discard_consumed(&mut self) {
-        let keep_from = self.next_input + 1 - self.filter.taps;
+        let keep_from =
+            (self.next_input + 1 - self.filter.taps).saturating_sub(self.filter.spread());
         let step = self.filter.history_step();
         let drop = keep_from.min(self.origin + self.history.len()) / step * step;
         self.next_input -= drop;

@@ -1,0 +1,263 @@
+//! Filters with many short phases (a relay's first step: 160 phases of 24 or 40 taps) computed
+//! eight consecutive outputs at a time, one per lane.
+//!
+//! Consecutive outputs use different phases, so the dot-product kernel pays a horizontal sum
+//! per output, which at 24 taps costs more than the multiply-adds. Here the eight outputs of a
+//! group share one window of inputs: each phase's taps are laid into a column of a group
+//! matrix at the output's offset in that window (zeros around them), and the group is a sum
+//! of input samples broadcast across lanes times matrix rows. Groups start at output
+//! positions that are multiples of eight in the phase cycle (`L` is a multiple of eight), so
+//! an output is always computed by the same lane of the same matrix whatever the chunking;
+//! the zeros add nothing to a lane's sum.
+
+use super::filter::PolyphaseFilter;
+use super::kernel::{advance, available, to_sample, Cursor};
+
+/// Outputs per group.
+pub(super) const LANES: usize = 8;
+/// Groups computed together, so that their sums' multiply-adds do not wait on each other.
+const BATCH: usize = 4;
+
+/// A filter's phases laid out as group matrices.
+#[derive(Debug)]
+pub struct Groups {
+    /// Inputs in a group's window: the taps and `spread`.
+    width: usize,
+    /// How far the lanes' newest inputs spread: a group reads up to this many inputs before
+    /// the window of its first output.
+    spread: usize,
+    /// Per group, `width` rows of `LANES` coefficients: row `j` multiplies window input `j`.
+    matrices: Vec<f32>,
+    /// Per group, each lane's newest input counted from lane 0's.
+    offsets: Vec<[usize; LANES]>,
+    /// Per group, inputs from its lane 0's newest to the next group's.
+    steps: Vec<usize>,
+    /// For each phase, the position in the phase cycle of the outputs that use it.
+    position: Vec<usize>,
+}
+
+impl Groups {
+    /// The group form of a filter with `up` a multiple of `LANES` (phases from `phase`,
+    /// oldest input first, `taps` each).
+    #[must_use]
+    pub fn new(up: usize, down: usize, taps: usize, phase: impl Fn(usize) -> Vec<f32>) -> Self {
+        assert!(up.is_multiple_of(LANES), "groups must tile the phase cycle");
+        // Output `n` has phase `n·M mod L` and its newest input `⌊n·M / L⌋` after output 0's.
+        let newest = |n: usize| n * down / up;
+        let offsets: Vec<[usize; LANES]> = (0..up / LANES)
+            .map(|g| std::array::from_fn(|lane| newest(g * LANES + lane) - newest(g * LANES)))
+            .collect();
+        let spread = offsets.iter().map(|o| o[LANES - 1]).max().unwrap_or(0);
+        // Even, so that kernels take the inputs in pairs (a last zero row if need be).
+        let width = (taps + spread).next_multiple_of(2);
+        let mut matrices = vec![0.0; offsets.len() * width * LANES];
+        for (g, lanes) in offsets.iter().enumerate() {
+            let matrix = &mut matrices[g * width * LANES..(g + 1) * width * LANES];
+            for (lane, &offset) in lanes.iter().enumerate() {
+                let coefficients = phase((g * LANES + lane) * down % up);
+                for (k, c) in coefficients.into_iter().enumerate() {
+                    matrix[(offset + k) * LANES + lane] = c;
+                }
+            }
+        }
+        let steps = (0..up / LANES)
+            .map(|g| newest((g + 1) * LANES) - newest(g * LANES))
+            .collect();
+        let mut position = vec![0; up];
+        for n in 0..up {
+            position[n * down % up] = n;
+        }
+        Self {
+            width,
+            spread,
+            matrices,
+            offsets,
+            steps,
+            position,
+        }
+    }
+
+    /// Inputs before an output's own window that its group may read.
+    #[must_use]
+    pub fn spread(&self) -> usize {
+        self.spread
+    }
+
+    fn matrix(&self, g: usize) -> &[f32] {
+        &self.matrices[g * self.width * LANES..(g + 1) * self.width * LANES]
+    }
+}
+
+/// Computes outputs into `out` while inputs allow (see `Kernel::convolve`); `window` is
+/// scratch. `batch` computes `BATCH` groups' outputs from their matrices and windows.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(super) fn convolve_with(
+    filter: &PolyphaseFilter,
+    groups: &Groups,
+    history: &[f32],
+    cursor: Cursor,
+    out: &mut [i16],
+    window: &mut Vec<f32>,
+    batch: impl Fn([&[f32]; BATCH], [&[f32]; BATCH]) -> [[i16; LANES]; BATCH],
+) -> (usize, Cursor) {
+    let total = out.len().min(available(filter, history.len(), cursor));
+    if total == 0 {
+        return (0, cursor);
+    }
+    let position = groups.position[cursor.phase];
+    let (mut g, mut lane) = (position / LANES, position % LANES);
+    let cycle = groups.steps.len();
+    // Lane 0 of the first group: its window starts `taps − 1` before its newest input.
+    let first = cursor.input - groups.offsets[g][lane] + 1 - filter.taps;
+    // The window of every group, zeros past the history (lanes past `total` read them).
+    window.clear();
+    window.extend_from_slice(&history[first..]);
+    let groups_needed = (lane + total).div_ceil(LANES);
+    let reach: usize = (0..groups_needed)
+        .map(|k| groups.steps[(g + k) % cycle])
+        .sum();
+    window.resize(reach + groups.width * (BATCH + 1), 0.0);
+    let (mut at, mut written) = (0, 0);
+    while written < total {
+        let mut starts = [0; BATCH];
+        let mut ids = [0; BATCH];
+        let mut next = at;
+        for k in 0..BATCH {
+            ids[k] = (g + k) % cycle;
+            starts[k] = next;
+            next += groups.steps[ids[k]];
+        }
+        let ys = batch(
+            ids.map(|id| groups.matrix(id)),
+            starts.map(|s| &window[s..s + groups.width]),
+        );
+        for (k, y) in ys.iter().enumerate() {
+            let take = (LANES - lane).min(total - written);
+            out[written..written + take].copy_from_slice(&y[lane..lane + take]);
+            written += take;
+            lane = 0;
+            if written == total {
+                break;
+            }
+            at = starts[k] + groups.steps[ids[k]];
+            g = (ids[k] + 1) % cycle;
+        }
+    }
+    (total, advance(filter, cursor, total))
+}
+
+/// Portable batch: each lane sums its even and its odd window inputs apart, in order, then adds
+/// the two (the AVX2 batch's order, without fused multiply-adds).
+pub(super) fn batch_portable(
+    matrices: [&[f32]; BATCH],
+    windows: [&[f32]; BATCH],
+) -> [[i16; LANES]; BATCH] {
+    std::array::from_fn(|k| {
+        let mut sums = [[0.0f32; LANES]; 2];
+        for (j, &x) in windows[k].iter().enumerate() {
+            let row = &matrices[k][j * LANES..(j + 1) * LANES];
+            for lane in 0..LANES {
+                sums[j % 2][lane] += row[lane] * x;
+            }
+        }
+        std::array::from_fn(|lane| to_sample(sums[0][lane] + sums[1][lane]))
+    })
+}
+
+/// AVX2 + FMA batch: eight sums in flight (two per group).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn batch_avx2_fma(
+    matrices: [&[f32]; BATCH],
+    windows: [&[f32]; BATCH],
+) -> [[i16; LANES]; BATCH] {
+    use std::arch::x86_64::{
+        _mm256_add_ps, _mm256_castsi256_si128, _mm256_cvtps_epi32, _mm256_extracti128_si256,
+        _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm_packs_epi32, _mm_storeu_si128,
+    };
+
+    use crate::simd::load8 as load;
+    let width = windows[0].len();
+    debug_assert!(width.is_multiple_of(2));
+    let (mut even, mut odd) = ([_mm256_setzero_ps(); BATCH], [_mm256_setzero_ps(); BATCH]);
+    for j in (0..width).step_by(2) {
+        for k in 0..BATCH {
+            let (x0, x1) = (windows[k][j], windows[k][j + 1]);
+            even[k] = _mm256_fmadd_ps(load(matrices[k], j * LANES), _mm256_set1_ps(x0), even[k]);
+            odd[k] = _mm256_fmadd_ps(
+                load(matrices[k], (j + 1) * LANES),
+                _mm256_set1_ps(x1),
+                odd[k],
+            );
+        }
+    }
+    std::array::from_fn(|k| {
+        // Round to nearest (ties to even), then saturate to 16 bits: `to_sample` (outputs stay
+        // far inside ±2³¹).
+        let y = _mm256_cvtps_epi32(_mm256_add_ps(even[k], odd[k]));
+        let packed = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
+        let mut lanes = [0i16; LANES];
+        #[allow(unsafe_code)]
+        // SAFETY: `lanes` holds 8 i16s, 16 bytes; unaligned store.
+        unsafe {
+            _mm_storeu_si128(lanes.as_mut_ptr().cast(), packed);
+        }
+        lanes
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::filter::Quality;
+    use super::super::kernel::{Kernel, Scratch};
+    use super::*;
+
+    #[test]
+    fn every_lane_of_every_group_is_its_phase_dot_product() {
+        // A relay's first step (44.1k -> 48k, 160 phases of 24 taps), from every starting
+        // output of a group and in uneven calls, against the dot products in f64.
+        let relayed = PolyphaseFilter::shared(44100, 16000, Quality::High);
+        let filter = &relayed.relay().expect("44.1k -> 16k is relayed").first;
+        assert!(filter.groups().is_some());
+        let history: Vec<f32> = (0..3000)
+            .map(|i| ((i as f32 * 0.731).sin() * 20_000.0).round())
+            .collect();
+        let (l, m, taps) = (filter.up, filter.down, filter.taps);
+        let exact = |n: usize| -> f64 {
+            let (newest, phase) = (taps - 1 + n * m / l, n * m % l);
+            let window = &history[newest + 1 - taps..=newest];
+            filter
+                .phase(phase)
+                .iter()
+                .zip(window)
+                .map(|(&c, &x)| f64::from(c) * f64::from(x))
+                .sum()
+        };
+        for kernel in [Kernel::Portable, Kernel::detect()] {
+            for start in 0..2 * LANES {
+                let mut cursor = Cursor {
+                    input: taps - 1 + start * m / l,
+                    phase: start * m % l,
+                };
+                let mut n = start;
+                let mut scratch = Scratch::default();
+                for size in [1, 7, 8, 9, 100, 333] {
+                    let mut out = vec![0i16; size];
+                    let (written, next) =
+                        kernel.convolve(filter, &history, 0, cursor, &mut out, &mut scratch);
+                    assert_eq!(written, size);
+                    for (k, &y) in out.iter().enumerate() {
+                        let e = exact(n + k).clamp(-32768.0, 32767.0);
+                        assert!(
+                            (f64::from(y) - e).abs() <= 1.0,
+                            "{kernel:?} output {}",
+                            n + k
+                        );
+                    }
+                    (cursor, n) = (next, n + size);
+                }
+            }
+        }
+    }
+}
