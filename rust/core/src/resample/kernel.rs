@@ -89,6 +89,12 @@ impl Kernel {
         out: &mut [i16],
         scratch: &mut Scratch,
     ) -> (usize, Cursor) {
+        assert!(
+            filter.halving().is_none() && filter.relay().is_none(),
+            "{} -> {} runs in two steps: resample it with a Resampler",
+            filter.in_rate,
+            filter.out_rate
+        );
         if let Some(decimator) = filter.fast() {
             return match self {
                 Self::Portable => {
