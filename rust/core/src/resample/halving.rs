@@ -113,10 +113,9 @@ pub struct HalvingStream {
     /// Half-rate history (from history index `origin`): inputs of the 2/3 step.
     narrow: Vec<f32>,
     origin: usize,
-    /// History index of the newest input of the next even and odd outputs.
+    /// History index of the newest input of the next even and odd outputs (the odd one's is
+    /// the earlier when an odd output is next).
     next: [usize; 2],
-    /// Whether the next output is an odd one.
-    odd_next: bool,
     rows: RowCache,
     floats: Vec<f32>,
     carry: [Option<Carried>; 2],
@@ -135,7 +134,6 @@ impl HalvingStream {
         self.narrow.resize(reach - 1, 0.0);
         self.origin = 0;
         self.next = [reach - 1, reach];
-        self.odd_next = false;
         self.rows.clear();
         self.carry = [None, None];
     }
@@ -218,7 +216,11 @@ impl HalvingStream {
             },
         }
         // Interleave, from whichever output is next.
-        let order = if self.odd_next { [1, 0] } else { [0, 1] };
+        let order = if self.next[1] < self.next[0] {
+            [1, 0]
+        } else {
+            [0, 1]
+        };
         let (first, second) = (&self.outs[order[0]], &self.outs[order[1]]);
         let mut pairs = out.chunks_exact_mut(2);
         for ((pair, &a), &b) in (&mut pairs).zip(first).zip(second) {
@@ -227,7 +229,6 @@ impl HalvingStream {
         if let [last] = pairs.into_remainder() {
             *last = first[first.len() - 1];
         }
-        self.odd_next ^= out.len() % 2 == 1;
         for (next, count) in self.next.iter_mut().zip(counts) {
             *next += 3 * count;
         }
@@ -299,16 +300,14 @@ impl HalvingStream {
     fn discard_consumed(&mut self, form: &HalvingDecimator) {
         let reach = form.steps[0].reach();
         let keep_from = self.next[0].min(self.next[1]) + 1 - reach;
-        let step = form.steps[0].history_step();
-        let drop = keep_from.min(self.origin + self.narrow.len()) / step * step;
+        let drop = super::discard_history(
+            &mut self.narrow,
+            &mut self.origin,
+            &mut self.rows,
+            keep_from,
+            form.steps[0].history_step(),
+        );
         self.next = self.next.map(|next| next - drop);
-        self.rows.dropped(drop);
-        let keep = self
-            .rows
-            .resplit_from()
-            .max(self.origin.saturating_sub(drop));
-        self.narrow.drain(..keep + drop - self.origin);
-        self.origin = keep;
     }
 }
 

@@ -42,17 +42,6 @@ impl Scratch {
         self.carry = None;
         self.rows.clear();
     }
-
-    /// The caller dropped `n` inputs from the front of the history.
-    pub fn dropped(&mut self, n: usize) {
-        self.rows.dropped(n);
-    }
-
-    /// History inputs before this index are held by the fast decimator's rows alone, so the
-    /// caller may free them (0 for other kernels, which read the history itself).
-    pub fn resplit_from(&self) -> usize {
-        self.rows.resplit_from()
-    }
 }
 
 /// The instruction-set variant of the convolution loop this CPU runs.
@@ -78,7 +67,7 @@ impl Kernel {
 
     /// Computes outputs into `out` from the history while inputs allow; returns how many were
     /// written and the cursor after the last one. `history` holds the inputs from history
-    /// index `origin` on: inputs before `scratch.resplit_from()` may have been freed (only the
+    /// index `origin` on: inputs the fast decimator's rows hold alone may have been freed (only the
     /// fast decimator's rows need them). `scratch` is reused between calls.
     pub fn convolve(
         self,

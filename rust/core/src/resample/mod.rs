@@ -20,6 +20,7 @@ use crate::pcm::Pcm;
 use crate::rates::check_rate;
 pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
+use fast::RowCache;
 pub use filter::{PolyphaseFilter, Quality};
 use halving::HalvingStream;
 pub use kernel::Kernel;
@@ -324,16 +325,32 @@ impl Resampler {
     fn discard_consumed(&mut self) {
         let keep_from =
             (self.next_input + 1 - self.filter.taps).saturating_sub(self.filter.spread());
-        let step = self.filter.history_step();
-        let drop = keep_from.min(self.origin + self.history.len()) / step * step;
-        self.next_input -= drop;
-        self.scratch.dropped(drop);
-        // `history[0]` is now at index `origin − drop`; the vector keeps from `resplit_from`.
-        let keep = self
-            .scratch
-            .resplit_from()
-            .max(self.origin.saturating_sub(drop));
-        self.history.drain(..keep + drop - self.origin);
-        self.origin = keep;
+        self.next_input -= discard_history(
+            &mut self.history,
+            &mut self.origin,
+            &mut self.scratch.rows,
+            keep_from,
+            self.filter.history_step(),
+        );
     }
+}
+
+/// Drops the history inputs before `keep_from` (never past its end) in whole multiples of
+/// `step`, and frees those a fast decimator's `rows` hold alone; returns how many were
+/// dropped, by which the caller's history indices move back. `history` holds the inputs from
+/// history index `origin` on.
+fn discard_history(
+    history: &mut Vec<f32>,
+    origin: &mut usize,
+    rows: &mut RowCache,
+    keep_from: usize,
+    step: usize,
+) -> usize {
+    let drop = keep_from.min(*origin + history.len()) / step * step;
+    rows.dropped(drop);
+    // `history[0]` is now at index `origin − drop`; the vector keeps from `resplit_from`.
+    let keep = rows.resplit_from().max(origin.saturating_sub(drop));
+    history.drain(..keep + drop - *origin);
+    *origin = keep;
+    drop
 }
