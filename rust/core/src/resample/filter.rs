@@ -164,7 +164,7 @@ impl PolyphaseFilter {
         Arc::clone(guard.entry(key).or_insert(filter))
     }
 
-    /// A filter of no coefficients, for the forms that carry their own (`halving`, `relay`).
+    /// A filter of no coefficients and no special form, which each design fills in.
     fn form(in_rate: u32, out_rate: u32, quality: Quality, delay: f64) -> Self {
         let g = gcd(in_rate, out_rate);
         Self {
@@ -191,16 +191,14 @@ impl PolyphaseFilter {
         let mid = u32::try_from(u64::from(in_rate) * 160 / 147).ok()?;
         let family =
             in_rate.is_multiple_of(11_025) && out_rate.is_multiple_of(8_000) && out_rate < mid;
-        if !(quality.spec().relay && family) {
+        let spec = quality.spec();
+        if !(spec.relay && family) {
             return None;
         }
-        let spec = quality.spec();
-        let g = gcd(in_rate, out_rate);
         let (fi, fo) = (f64::from(in_rate), f64::from(out_rate));
-        let pass = spec.pass_fraction * fo / 2.0;
         let direct = Band {
-            rate: fi * f64::from(out_rate / g),
-            pass,
+            rate: fi * f64::from(out_rate / gcd(in_rate, out_rate)),
+            pass: spec.pass_fraction * fo / 2.0,
             stop: fo / 2.0,
         };
         (design::kaiser_length(direct, spec.kaiser_db) > RELAY_MIN_TAPS).then_some(mid)
@@ -242,19 +240,10 @@ impl PolyphaseFilter {
         let (up, down) = ((out_rate / g) as usize, (in_rate / g) as usize);
         if in_rate == out_rate {
             return Self {
-                in_rate,
-                out_rate,
-                quality,
-                up: 1,
-                down: 1,
                 taps: 1,
-                delay: 0.0,
                 coefficients: vec![1.0],
                 pure_delay: vec![Some(0)],
-                fast: None,
-                halving: None,
-                relay: None,
-                groups: None,
+                ..Self::form(in_rate, out_rate, quality, 0.0)
             };
         }
         let spec = quality.spec();
@@ -327,19 +316,9 @@ impl PolyphaseFilter {
         if up == 1 {
             let fast = FastDecimator::new(&prototype.taps, down);
             return Self {
-                in_rate,
-                out_rate,
-                quality,
-                up,
-                down,
                 taps: fast.reach(),
-                delay: prototype.delay / down as f64,
-                coefficients: Vec::new(),
-                pure_delay: Vec::new(),
                 fast: Some(fast),
-                halving: None,
-                relay: None,
-                groups: None,
+                ..Self::form(in_rate, out_rate, quality, prototype.delay / down as f64)
             };
         }
         let block = if up <= lanes::MAX_UP { 1 } else { TAP_BLOCK };
@@ -362,19 +341,10 @@ impl PolyphaseFilter {
             })
             .collect();
         let mut filter = Self {
-            in_rate,
-            out_rate,
-            quality,
-            up,
-            down,
             taps,
-            delay: prototype.delay / down as f64,
             coefficients,
             pure_delay,
-            fast: None,
-            halving: None,
-            relay: None,
-            groups: None,
+            ..Self::form(in_rate, out_rate, quality, prototype.delay / down as f64)
         };
         if up > lanes::MAX_UP && up.is_multiple_of(groups::LANES) && taps <= GROUPS_MAX_TAPS {
             filter.groups = Some(Groups::new(up, down, taps, |p| filter.phase(p).to_vec()));
