@@ -42,9 +42,9 @@ const PARALLEL: usize = 4;
 const SUMS: usize = 9;
 /// Columns of the sums per round (a 20 ms frame at 8 kHz is 40 columns, plus one before them).
 const ROUND: usize = 48;
-/// Blocks of 8 lanes per pass at most: nine sums of 16 lanes and nine of 8 and the inputs
-/// fit AVX-512's 32 registers; AVX2's 16 take three sums of three blocks at a time.
-const MAX_BLOCKS: usize = 3;
+/// Blocks of 8 lanes per pass at most: eighteen sums of 16 lanes and the inputs fit
+/// AVX-512's 32 registers; AVX2's 16 take three sums of two or three blocks at a time.
+const MAX_BLOCKS: usize = 4;
 /// Scratch columns per sum and round, room for a last pass that runs past the round's end.
 const SCRATCH: usize = ROUND + MAX_BLOCKS * LANES;
 /// The sums of column `i − 1` that outputs of column `i` read (`a1 b0 b1 b2 c1`), carried
@@ -406,6 +406,7 @@ pub(super) fn branches_portable(
     floats: &mut Vec<f32>,
 ) {
     let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match blocks {
+        4 => pass_portable::<4>(pass, sums, at),
         3 => pass_portable::<3>(pass, sums, at),
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
@@ -529,9 +530,21 @@ fn branches_avx2_with(
     let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match (wide, blocks) {
         #[allow(unsafe_code)]
         // SAFETY: callers pass `wide` only if the CPU reported AVX-512F and AVX-512VL.
-        (true, 3) => unsafe { avx2::pass_zmm::<true>(pass, sums, at) },
+        (true, 4) => unsafe { avx2::pass_zmm::<2, false>(pass, sums, at) },
         #[allow(unsafe_code)]
-        (true, 2) => unsafe { avx2::pass_zmm::<false>(pass, sums, at) },
+        (true, 3) => unsafe { avx2::pass_zmm::<1, true>(pass, sums, at) },
+        #[allow(unsafe_code)]
+        (true, 2) => unsafe { avx2::pass_zmm::<1, false>(pass, sums, at) },
+        #[allow(unsafe_code)]
+        (true, _) => unsafe { avx2::pass_zmm::<0, true>(pass, sums, at) },
+        (_, 4) => {
+            avx2::pass_in_parts::<2>(pass, sums, at);
+            let rest = Pass {
+                first: pass.first + 2 * LANES,
+                ..pass
+            };
+            avx2::pass_in_parts::<2>(rest, sums, at + 2 * LANES);
+        }
         (_, 3) => avx2::pass_in_parts::<3>(pass, sums, at),
         (_, 2) => avx2::pass_in_parts::<2>(pass, sums, at),
         _ => avx2::pass_in_parts::<1>(pass, sums, at),
@@ -666,11 +679,12 @@ fn combine(sums: &Sums, at: usize, phase: usize, out: &mut [i16]) {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256, __m256i, _mm256_add_ps, _mm256_cvtps_epi32, _mm256_fmadd_ps, _mm256_loadu_ps,
-        _mm256_packs_epi32, _mm256_permute2x128_si256, _mm256_set1_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_ps, _mm256_unpackhi_epi32,
-        _mm256_unpackhi_epi64, _mm256_unpacklo_epi32, _mm256_unpacklo_epi64, _mm512_add_ps,
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        __m256, __m256i, __m512, _mm256_add_ps, _mm256_cvtps_epi32, _mm256_fmadd_ps,
+        _mm256_loadu_ps, _mm256_packs_epi32, _mm256_permute2x128_si256, _mm256_set1_ps,
+        _mm256_setzero_ps, _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_ps,
+        _mm256_unpackhi_epi32, _mm256_unpackhi_epi64, _mm256_unpacklo_epi32, _mm256_unpacklo_epi64,
+        _mm512_add_ps, _mm512_castps512_ps256, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     use super::{products, Pass, Sums, LANES, PARALLEL, SUMS};
@@ -723,44 +737,58 @@ mod avx2 {
         }
     }
 
-    /// Two blocks of lanes in a 16-lane AVX-512 register, and with `TAIL` a third in an 8-lane
-    /// one: per tap and register four loads, five adds and nine multiply-adds with their
+    /// `2Z` blocks of lanes in `Z` 16-lane AVX-512 registers, and with `TAIL` one more in an
+    /// 8-lane one: per tap and register four loads, five adds and nine multiply-adds with their
     /// coefficients broadcast from memory, half the instructions of 8-lane blocks for the same
-    /// arithmetic lane for lane.
+    /// arithmetic lane for lane. A tap's nine coefficients are broadcast once for all the
+    /// registers; eighteen 16-lane sums, the coefficients and the inputs fit the 32 registers.
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    pub(super) fn pass_zmm<const TAIL: bool>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
+    pub(super) fn pass_zmm<const Z: usize, const TAIL: bool>(
+        pass: Pass<'_>,
+        sums: &mut Sums,
+        at: usize,
+    ) {
         let data = pass.columns.data;
-        let mut acc = [_mm512_setzero_ps(); SUMS];
+        let mut acc = [[_mm512_setzero_ps(); SUMS]; Z];
         let mut tail = [_mm256_setzero_ps(); SUMS];
-        pass.for_each(2 + usize::from(TAIL), |t, q, rows| {
-            #[allow(unsafe_code)]
-            // SAFETY: `for_each` asserted that these blocks of 8 lanes lie within `data`; the
-            // loads are unaligned.
-            let v = rows.map(|row| unsafe { _mm512_loadu_ps(data.as_ptr().add(row + q)) });
-            let x = products(v, |a, b| _mm512_add_ps(a, b));
-            for j in 0..SUMS {
-                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(t[j]), x[j], acc[j]);
+        pass.for_each(2 * Z + usize::from(TAIL), |t, q, rows| {
+            let c: [__m512; SUMS] = std::array::from_fn(|j| _mm512_set1_ps(t[j]));
+            for (z, acc) in acc.iter_mut().enumerate() {
+                #[allow(unsafe_code)]
+                // SAFETY: `for_each` asserted that these blocks of 8 lanes lie within `data`;
+                // the loads are unaligned.
+                let v = rows.map(|row| unsafe {
+                    _mm512_loadu_ps(data.as_ptr().add(row + q + 2 * z * LANES))
+                });
+                let x = products(v, |a, b| _mm512_add_ps(a, b));
+                for j in 0..SUMS {
+                    acc[j] = _mm512_fmadd_ps(c[j], x[j], acc[j]);
+                }
             }
             if TAIL {
                 #[allow(unsafe_code)]
-                // SAFETY: as above, for the third block.
-                let v = rows
-                    .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + 2 * LANES)) });
+                // SAFETY: as above, for the last block.
+                let v = rows.map(|row| unsafe {
+                    _mm256_loadu_ps(data.as_ptr().add(row + q + 2 * Z * LANES))
+                });
                 let x = products(v, |a, b| _mm256_add_ps(a, b));
                 for j in 0..SUMS {
-                    tail[j] = _mm256_fmadd_ps(_mm256_set1_ps(t[j]), x[j], tail[j]);
+                    tail[j] = _mm256_fmadd_ps(_mm512_castps512_ps256(c[j]), x[j], tail[j]);
                 }
             }
         });
         for j in 0..SUMS {
-            let dst = &mut sums.sum_mut(j)[at..at + 3 * LANES];
+            let dst = &mut sums.sum_mut(j)[at..at + (2 * Z + usize::from(TAIL)) * LANES];
             #[allow(unsafe_code)]
-            // SAFETY: `dst` holds 24 f32s (bounds-checked above); unaligned stores.
+            // SAFETY: `dst` holds a float for every lane (bounds-checked above); unaligned
+            // stores.
             unsafe {
-                _mm512_storeu_ps(dst.as_mut_ptr(), acc[j]);
+                for (z, acc) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(dst.as_mut_ptr().add(2 * z * LANES), acc[j]);
+                }
                 if TAIL {
-                    _mm256_storeu_ps(dst.as_mut_ptr().add(2 * LANES), tail[j]);
+                    _mm256_storeu_ps(dst.as_mut_ptr().add(2 * Z * LANES), tail[j]);
                 }
             }
         }
