@@ -83,24 +83,30 @@ fn lawson(omega: &[f64], pass_points: usize, n: usize, delay: f64) -> Vec<f64> {
     let mut weight: Vec<f64> = (0..omega.len())
         .map(|k| if k < pass_points { 1.0 } else { STOP_WEIGHT })
         .collect();
-    let pass_omega = &omega[..pass_points];
+    // Every iteration evaluates the same cosines and phasors on the same grid: once here.
+    let lags = Recurrence::new(omega, 0.0);
+    let targets = Recurrence::new(&omega[..pass_points], -delay);
+    let (step_sin, step_cos): (Vec<f64>, Vec<f64>) = omega.iter().map(|w| w.sin_cos()).unzip();
+    let (target_sin, target_cos): (Vec<f64>, Vec<f64>) = omega[..pass_points]
+        .iter()
+        .map(|w| (w * delay).sin_cos())
+        .unzip();
     let mut taps = vec![0.0; n];
     for iteration in 0..LAWSON_ITERATIONS {
         // Normal equations: r[l] = Σ W cos(ωl); b[i] = Σ_pass W cos(ω(i − D)).
-        let mut r = weighted_cosine_sums(omega, &weight, n, 0.0);
-        let b = weighted_cosine_sums(pass_omega, &weight[..pass_points], n, -delay);
+        let mut r = weighted_cosine_sums(&lags, &weight, n);
+        let b = weighted_cosine_sums(&targets, &weight[..pass_points], n);
         r[0] *= 1.0 + RIDGE;
         taps = solve_symmetric_toeplitz(&r, &b);
         if iteration + 1 == LAWSON_ITERATIONS {
             break;
         }
         // Lawson: weight each grid point by its error so the peak error is driven down.
-        let (re, im) = responses(&taps, omega);
+        let (re, im) = responses(&taps, &step_sin, &step_cos);
         let mut total = 0.0;
         for k in 0..omega.len() {
             let err = if k < pass_points {
-                let phase = omega[k] * delay;
-                (re[k] - phase.cos()).hypot(im[k] + phase.sin())
+                (re[k] - target_cos[k]).hypot(im[k] + target_sin[k])
             } else {
                 re[k].hypot(im[k])
             };
@@ -115,50 +121,118 @@ fn lawson(omega: &[f64], pass_points: usize, n: usize, delay: f64) -> Vec<f64> {
     taps
 }
 
-/// `out[l] = Σ_k weight[k] · cos(omega[k] · (l + offset))` for `l < n`.
-///
-/// Runs the Chebyshev recurrence for all grid points in lockstep so the inner loop vectorises.
-fn weighted_cosine_sums(omega: &[f64], weight: &[f64], n: usize, offset: f64) -> Vec<f64> {
-    let two_cos: Vec<f64> = omega.iter().map(|w| 2.0 * w.cos()).collect();
-    let mut prev: Vec<f64> = omega.iter().map(|w| (w * (offset - 1.0)).cos()).collect();
-    let mut cur: Vec<f64> = omega.iter().map(|w| (w * offset).cos()).collect();
-    let mut out = vec![0.0; n];
-    for value in &mut out {
-        // Four partial sums let the reduction vectorise alongside the recurrence.
-        let mut sums = [0.0f64; 4];
-        for (((c, p), t), w) in cur
-            .chunks_mut(4)
-            .zip(prev.chunks_mut(4))
-            .zip(two_cos.chunks(4))
-            .zip(weight.chunks(4))
-        {
-            for i in 0..c.len() {
-                sums[i] += w[i] * c[i];
-                let next = t[i] * c[i] - p[i];
-                p[i] = c[i];
-                c[i] = next;
-            }
-        }
-        *value = (sums[0] + sums[1]) + (sums[2] + sums[3]);
-    }
-    out
+/// The Chebyshev recurrence `c[l + 1] = 2 cos ω · c[l] − c[l − 1]` for `c[l] = cos(ω(l +
+/// offset))` at every grid point: its factor and its first two values.
+struct Recurrence {
+    two_cos: Vec<f64>,
+    before: Vec<f64>,
+    first: Vec<f64>,
 }
 
-/// `H(e^{jω})` at every grid point, as separate real and imaginary parts.
-fn responses(taps: &[f64], omega: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let (step_sin, step_cos): (Vec<f64>, Vec<f64>) = omega.iter().map(|w| w.sin_cos()).unzip();
-    let mut c = vec![1.0; omega.len()];
-    let mut s = vec![0.0; omega.len()];
-    let mut re = vec![0.0; omega.len()];
-    let mut im = vec![0.0; omega.len()];
-    for &h in taps {
-        for k in 0..omega.len() {
-            re[k] += h * c[k];
-            im[k] -= h * s[k];
-            let next_c = c[k] * step_cos[k] - s[k] * step_sin[k];
-            s[k] = s[k] * step_cos[k] + c[k] * step_sin[k];
-            c[k] = next_c;
+impl Recurrence {
+    fn new(omega: &[f64], offset: f64) -> Self {
+        Self {
+            two_cos: omega.iter().map(|w| 2.0 * w.cos()).collect(),
+            before: omega.iter().map(|w| (w * (offset - 1.0)).cos()).collect(),
+            first: omega.iter().map(|w| (w * offset).cos()).collect(),
         }
+    }
+}
+
+/// `out[l] = Σ_k weight[k] · cos(ω_k · (l + offset))` for `l < n`, over the grid of `cosines`.
+///
+/// Grid point `k` adds to partial sum `k mod 4`, in order of `k`, and the four partial sums
+/// are added pairwise at the end. The recurrence runs along `l` for sixteen grid points at a
+/// time (independent chains, so it vectorises and does not wait on each step's latency),
+/// with the `n` partial sums staying in cache.
+fn weighted_cosine_sums(cosines: &Recurrence, weight: &[f64], n: usize) -> Vec<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU reported AVX2 and FMA.
+        return unsafe { weighted_cosine_sums_avx2(cosines, weight, n) };
+    }
+    weighted_cosine_sums_portable(cosines, weight, n)
+}
+
+/// `weighted_cosine_sums_portable` compiled for AVX2 (the same arithmetic in wider registers).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn weighted_cosine_sums_avx2(cosines: &Recurrence, weight: &[f64], n: usize) -> Vec<f64> {
+    weighted_cosine_sums_portable(cosines, weight, n)
+}
+
+/// Grid points whose recurrences `weighted_cosine_sums` runs together.
+const POINTS: usize = 16;
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn weighted_cosine_sums_portable(cosines: &Recurrence, weight: &[f64], n: usize) -> Vec<f64> {
+    let mut sums = vec![[0.0f64; 4]; n];
+    for k in (0..weight.len()).step_by(POINTS) {
+        let end = (k + POINTS).min(weight.len());
+        // Zeros past the grid's end add nothing.
+        let mut w = [0.0f64; POINTS];
+        let (mut t, mut before, mut c) = (w, w, w);
+        w[..end - k].copy_from_slice(&weight[k..end]);
+        t[..end - k].copy_from_slice(&cosines.two_cos[k..end]);
+        before[..end - k].copy_from_slice(&cosines.before[k..end]);
+        c[..end - k].copy_from_slice(&cosines.first[k..end]);
+        for lanes in &mut sums {
+            for j in 0..POINTS {
+                lanes[j % 4] += w[j] * c[j];
+                let next = t[j] * c[j] - before[j];
+                before[j] = c[j];
+                c[j] = next;
+            }
+        }
+    }
+    sums.iter().map(|s| (s[0] + s[1]) + (s[2] + s[3])).collect()
+}
+
+/// `H(e^{jω})` at every grid point (given `sin ω` and `cos ω`), as separate real and
+/// imaginary parts: the taps summed in order, the phasor `e^{-jωl}` advanced by one rotation
+/// per tap, sixteen grid points at a time (independent chains).
+fn responses(taps: &[f64], step_sin: &[f64], step_cos: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU reported AVX2 and FMA.
+        return unsafe { responses_avx2(taps, step_sin, step_cos) };
+    }
+    responses_portable(taps, step_sin, step_cos)
+}
+
+/// `responses_portable` compiled for AVX2 (the same arithmetic in wider registers).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn responses_avx2(taps: &[f64], step_sin: &[f64], step_cos: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    responses_portable(taps, step_sin, step_cos)
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn responses_portable(taps: &[f64], step_sin: &[f64], step_cos: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let mut re = vec![0.0; step_sin.len()];
+    let mut im = vec![0.0; step_sin.len()];
+    for k in (0..step_sin.len()).step_by(POINTS) {
+        let end = (k + POINTS).min(step_sin.len());
+        let (mut sin, mut cos) = ([0.0f64; POINTS], [0.0f64; POINTS]);
+        sin[..end - k].copy_from_slice(&step_sin[k..end]);
+        cos[..end - k].copy_from_slice(&step_cos[k..end]);
+        let (mut c, mut s) = ([1.0f64; POINTS], [0.0f64; POINTS]);
+        let (mut sum_re, mut sum_im) = ([0.0f64; POINTS], [0.0f64; POINTS]);
+        for &h in taps {
+            for j in 0..POINTS {
+                sum_re[j] += h * c[j];
+                sum_im[j] -= h * s[j];
+                let next_c = c[j] * cos[j] - s[j] * sin[j];
+                s[j] = s[j] * cos[j] + c[j] * sin[j];
+                c[j] = next_c;
+            }
+        }
+        re[k..end].copy_from_slice(&sum_re[..end - k]);
+        im[k..end].copy_from_slice(&sum_im[..end - k]);
     }
     (re, im)
 }
@@ -264,7 +338,8 @@ mod tests {
             .map(|k| band.rate / 2.0 * f64::from(k) / 8000.0)
             .collect();
         let omega: Vec<f64> = freqs.iter().map(|f| 2.0 * PI * f / band.rate).collect();
-        let (re, im) = responses(&p.taps, &omega);
+        let (sin, cos): (Vec<f64>, Vec<f64>) = omega.iter().map(|w| w.sin_cos()).unzip();
+        let (re, im) = responses(&p.taps, &sin, &cos);
         let (mut pass_err, mut stop_gain) = (0.0f64, 0.0f64);
         for k in 0..freqs.len() {
             if freqs[k] <= band.pass {
@@ -275,6 +350,31 @@ mod tests {
             }
         }
         (20.0 * pass_err.log10(), 20.0 * stop_gain.log10())
+    }
+
+    #[test]
+    fn vector_paths_compute_exactly_what_the_portable_ones_do() {
+        // Filters must not depend on the CPU that designs them.
+        let omega: Vec<f64> = (0..1003).map(|k| 3.1 * f64::from(k) / 1003.0).collect();
+        let weight: Vec<f64> = (0..1003).map(|k| 1.0 + f64::from(k % 7) / 3.0).collect();
+        let taps: Vec<f64> = (0..37).map(|k| (f64::from(k) * 0.7).sin() / 9.0).collect();
+        let cosines = Recurrence::new(&omega, -11.5);
+        let (sin, cos): (Vec<f64>, Vec<f64>) = omega.iter().map(|w| w.sin_cos()).unzip();
+        let sums = weighted_cosine_sums(&cosines, &weight, 41);
+        assert_eq!(sums, weighted_cosine_sums_portable(&cosines, &weight, 41));
+        assert_eq!(
+            responses(&taps, &sin, &cos),
+            responses_portable(&taps, &sin, &cos)
+        );
+        // And what they compute is the plain sums.
+        for (l, &sum) in sums.iter().enumerate() {
+            let exact: f64 = omega
+                .iter()
+                .zip(&weight)
+                .map(|(w, g)| g * (w * (l as f64 - 11.5)).cos())
+                .sum();
+            assert!((sum - exact).abs() < 1e-9 * exact.abs().max(1.0), "lag {l}");
+        }
     }
 
     #[test]
