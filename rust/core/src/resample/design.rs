@@ -295,6 +295,14 @@ pub fn kaiser_length(band: Band, attenuation_db: f64) -> usize {
     ((attenuation_db - 7.95) / (2.285 * transition)).ceil() as usize + 1
 }
 
+/// The attenuation a Kaiser window of `n` taps reaches over a transition of `band` (the
+/// inverse of `kaiser_length`).
+#[must_use]
+pub fn kaiser_depth(band: Band, n: usize) -> f64 {
+    let transition = 2.0 * PI * (band.stop - band.pass) / band.rate;
+    2.285 * transition * (n - 1) as f64 + 7.95
+}
+
 fn kaiser_beta(attenuation_db: f64) -> f64 {
     if attenuation_db > 50.0 {
         0.1102 * (attenuation_db - 8.7)

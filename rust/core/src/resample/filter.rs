@@ -206,7 +206,10 @@ impl PolyphaseFilter {
 
     /// The first step of a relayed pair: `in_rate → mid`, flat to the output's passband and
     /// rejecting what would fold below `out_rate / 2` at `mid`, with a delay that is whole
-    /// samples at `out_rate`.
+    /// samples at `out_rate`. What it lets through above the output's band the second step
+    /// removes; its samples stay `f32` in between (`Kernel::convolve_floats`), so images at full
+    /// level there cost nothing. The window is as deep as the length that the whole-sample
+    /// delay rounds up to affords.
     fn relay_step(in_rate: u32, mid: u32, out_rate: u32, quality: Quality) -> Self {
         let spec = quality.spec();
         let g = gcd(in_rate, mid);
@@ -215,13 +218,19 @@ impl PolyphaseFilter {
         let band = Band {
             rate: fi * up as f64,
             pass: spec.pass_fraction * fo / 2.0,
-            stop: (fm - fo / 2.0).min(fi / 2.0),
+            stop: fm - fo / 2.0,
         };
         let min_len = design::kaiser_length(band, spec.kaiser_db);
         let whole = (mid / gcd(mid, out_rate)) as usize;
         let center = ((min_len - 1) / 2).next_multiple_of(down * whole);
-        let prototype = design::kaiser(2 * center + 1, band, spec.kaiser_db);
-        Self::from_prototype(in_rate, mid, quality, up, down, &prototype)
+        let depth = design::kaiser_depth(band, 2 * center + 1).max(spec.kaiser_db);
+        let prototype = design::kaiser(2 * center + 1, band, depth);
+        let step = Self::from_prototype(in_rate, mid, quality, up, down, &prototype);
+        assert!(
+            step.groups.is_some(),
+            "a relay's first step runs in groups, whose samples can stay f32"
+        );
+        step
     }
 
     /// Designs the filter for `in_rate → out_rate` (rates already validated).
@@ -321,8 +330,16 @@ impl PolyphaseFilter {
                 ..Self::form(in_rate, out_rate, quality, prototype.delay / down as f64)
             };
         }
-        let block = if up <= lanes::MAX_UP { 1 } else { TAP_BLOCK };
-        let taps = prototype.taps.len().div_ceil(up).next_multiple_of(block);
+        let phase_len = prototype.taps.len().div_ceil(up);
+        let in_groups =
+            up > lanes::MAX_UP && up.is_multiple_of(groups::LANES) && phase_len <= GROUPS_MAX_TAPS;
+        // Dot products take taps in blocks; lanes and groups take them as they are.
+        let block = if up <= lanes::MAX_UP || in_groups {
+            1
+        } else {
+            TAP_BLOCK
+        };
+        let taps = phase_len.next_multiple_of(block);
         let mut coefficients = vec![0.0f32; up * taps];
         for phase in 0..up {
             for k in 0..taps {
@@ -346,7 +363,7 @@ impl PolyphaseFilter {
             pure_delay,
             ..Self::form(in_rate, out_rate, quality, prototype.delay / down as f64)
         };
-        if up > lanes::MAX_UP && up.is_multiple_of(groups::LANES) && taps <= GROUPS_MAX_TAPS {
+        if in_groups {
             filter.groups = Some(Groups::new(up, down, taps, |p| filter.phase(p).to_vec()));
         }
         filter

@@ -1,5 +1,5 @@
-//! Filters with many short phases (a relay's first step: 160 phases of 24 or 40 taps) computed
-//! eight consecutive outputs at a time, one per lane.
+//! Filters with many short phases (44.1k → 48k and 22.05k → 24k, as a pair of their own or a
+//! relay's first step) computed eight consecutive outputs at a time, one per lane.
 //!
 //! Consecutive outputs use different phases, so the dot-product kernel pays a horizontal sum
 //! per output, which at 24 taps costs more than the multiply-adds. Here the eight outputs of a
@@ -15,6 +15,67 @@ use super::kernel::{advance, available, to_sample, Cursor};
 
 /// Outputs per group.
 pub(super) const LANES: usize = 8;
+
+/// What a group's sums become: 16-bit samples, or `f32` for a relay's second step.
+pub(super) trait Sample: Copy {
+    fn from_sum(sum: f32) -> Self;
+
+    /// `from_sum` of eight lanes.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe fn from_sums_avx2(sums: std::arch::x86_64::__m256) -> [Self; LANES];
+}
+
+impl Sample for i16 {
+    fn from_sum(sum: f32) -> Self {
+        to_sample(sum)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)]
+    unsafe fn from_sums_avx2(sums: std::arch::x86_64::__m256) -> [Self; LANES] {
+        use std::arch::x86_64::{
+            _mm256_castsi256_si128, _mm256_cvtps_epi32, _mm256_extracti128_si256, _mm_packs_epi32,
+            _mm_storeu_si128,
+        };
+        // Round to nearest (ties to even), then saturate to 16 bits: `to_sample` (sums stay
+        // far inside ±2³¹).
+        let y = _mm256_cvtps_epi32(sums);
+        let packed = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
+        let mut lanes = [0i16; LANES];
+        #[allow(unsafe_code)]
+        // SAFETY: `lanes` holds 8 i16s, 16 bytes; unaligned store.
+        unsafe {
+            _mm_storeu_si128(lanes.as_mut_ptr().cast(), packed);
+        }
+        lanes
+    }
+}
+
+impl Sample for f32 {
+    fn from_sum(sum: f32) -> Self {
+        sum
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)]
+    unsafe fn from_sums_avx2(sums: std::arch::x86_64::__m256) -> [Self; LANES] {
+        let mut lanes = [0.0f32; LANES];
+        #[allow(unsafe_code)]
+        // SAFETY: `lanes` holds 8 f32s; unaligned store.
+        unsafe {
+            std::arch::x86_64::_mm256_storeu_ps(lanes.as_mut_ptr(), sums);
+        }
+        lanes
+    }
+}
 /// Groups computed together, so that their sums' multiply-adds do not wait on each other.
 const BATCH: usize = 4;
 
@@ -89,17 +150,17 @@ impl Groups {
 }
 
 /// Computes outputs into `out` while inputs allow (see `Kernel::convolve`); `window` is
-/// scratch. `batch` computes `BATCH` groups' outputs from their matrices and windows.
+/// scratch. `batch` computes `BATCH` groups' sums from their matrices and windows.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-pub(super) fn convolve_with(
+pub(super) fn convolve_with<T: Sample>(
     filter: &PolyphaseFilter,
     groups: &Groups,
     history: &[f32],
     cursor: Cursor,
-    out: &mut [i16],
+    out: &mut [T],
     window: &mut Vec<f32>,
-    batch: impl Fn([&[f32]; BATCH], [&[f32]; BATCH]) -> [[i16; LANES]; BATCH],
+    batch: impl Fn([&[f32]; BATCH], [&[f32]; BATCH]) -> [[T; LANES]; BATCH],
 ) -> (usize, Cursor) {
     let total = out.len().min(available(filter, history.len(), cursor));
     if total == 0 {
@@ -149,10 +210,10 @@ pub(super) fn convolve_with(
 
 /// Portable batch: each lane sums its even and its odd window inputs apart, in order, then adds
 /// the two (the AVX2 batch's order, without fused multiply-adds).
-pub(super) fn batch_portable(
+pub(super) fn batch_portable<T: Sample>(
     matrices: [&[f32]; BATCH],
     windows: [&[f32]; BATCH],
-) -> [[i16; LANES]; BATCH] {
+) -> [[T; LANES]; BATCH] {
     std::array::from_fn(|k| {
         let mut sums = [[0.0f32; LANES]; 2];
         for (j, &x) in windows[k].iter().enumerate() {
@@ -161,21 +222,19 @@ pub(super) fn batch_portable(
                 sums[j % 2][lane] += row[lane] * x;
             }
         }
-        std::array::from_fn(|lane| to_sample(sums[0][lane] + sums[1][lane]))
+        std::array::from_fn(|lane| T::from_sum(sums[0][lane] + sums[1][lane]))
     })
 }
 
 /// AVX2 + FMA batch: eight sums in flight (two per group).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn batch_avx2_fma(
+pub(super) fn batch_avx2_fma<T: Sample>(
     matrices: [&[f32]; BATCH],
     windows: [&[f32]; BATCH],
-) -> [[i16; LANES]; BATCH] {
-    use std::arch::x86_64::{
-        _mm256_add_ps, _mm256_castsi256_si128, _mm256_cvtps_epi32, _mm256_extracti128_si256,
-        _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm_packs_epi32, _mm_storeu_si128,
-    };
+) -> [[T; LANES]; BATCH] {
+    use std::arch::x86_64::{_mm256_add_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps};
 
     use crate::simd::load8 as load;
     let width = windows[0].len();
@@ -192,19 +251,9 @@ pub(super) fn batch_avx2_fma(
             );
         }
     }
-    std::array::from_fn(|k| {
-        // Round to nearest (ties to even), then saturate to 16 bits: `to_sample` (outputs stay
-        // far inside ±2³¹).
-        let y = _mm256_cvtps_epi32(_mm256_add_ps(even[k], odd[k]));
-        let packed = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
-        let mut lanes = [0i16; LANES];
-        #[allow(unsafe_code)]
-        // SAFETY: `lanes` holds 8 i16s, 16 bytes; unaligned store.
-        unsafe {
-            _mm_storeu_si128(lanes.as_mut_ptr().cast(), packed);
-        }
-        lanes
-    })
+    #[allow(unsafe_code)]
+    // SAFETY: this function runs only where the CPU has AVX2.
+    std::array::from_fn(|k| unsafe { T::from_sums_avx2(_mm256_add_ps(even[k], odd[k])) })
 }
 
 #[cfg(test)]
@@ -215,7 +264,7 @@ mod tests {
 
     #[test]
     fn every_lane_of_every_group_is_its_phase_dot_product() {
-        // A relay's first step (44.1k -> 48k, 160 phases of 24 taps), from every starting
+        // A relay's first step (44.1k -> 48k, 160 phases of 12 taps), from every starting
         // output of a group and in uneven calls, against the dot products in f64.
         let relayed = PolyphaseFilter::shared(44100, 16000, Quality::High);
         let filter = &relayed.relay().expect("44.1k -> 16k is relayed").first;
@@ -242,18 +291,31 @@ mod tests {
                 };
                 let mut n = start;
                 let mut scratch = Scratch::default();
+                let mut float_scratch = Scratch::default();
                 for size in [1, 7, 8, 9, 100, 333] {
                     let mut out = vec![0i16; size];
                     let (written, next) =
                         kernel.convolve(filter, &history, 0, cursor, &mut out, &mut scratch);
                     assert_eq!(written, size);
-                    for (k, &y) in out.iter().enumerate() {
-                        let e = exact(n + k).clamp(-32768.0, 32767.0);
+                    let mut floats = vec![0.0f32; size];
+                    let (float_written, float_next) = kernel.convolve_floats(
+                        filter,
+                        &history,
+                        cursor,
+                        &mut floats,
+                        &mut float_scratch,
+                    );
+                    assert_eq!((float_written, float_next), (written, next));
+                    for (k, (&y, &f)) in out.iter().zip(&floats).enumerate() {
+                        let e = exact(n + k);
                         assert!(
-                            (f64::from(y) - e).abs() <= 1.0,
+                            (f64::from(y) - e.clamp(-32768.0, 32767.0)).abs() <= 1.0,
                             "{kernel:?} output {}",
                             n + k
                         );
+                        // The same sum, not rounded: within f32 accumulation error.
+                        assert!((f64::from(f) - e).abs() <= 0.05, "{kernel:?} f32 {}", n + k);
+                        assert_eq!(y, to_sample(f), "{kernel:?} output {}", n + k);
                     }
                     (cursor, n) = (next, n + size);
                 }

@@ -13,9 +13,9 @@
 
 use super::design::{self, Band};
 use super::fast::{self, Branch, Carried, FastDecimator, RowCache};
+use super::input::Input;
 use super::kernel::Kernel;
 use super::lanes::LANES;
-use crate::pcm::Pcm;
 
 /// Outputs of the half-band step computed together (lanes of one register).
 const BLOCK: usize = 8;
@@ -162,7 +162,7 @@ impl HalvingStream {
         &mut self,
         form: &HalvingDecimator,
         kernel: Kernel,
-        input: Pcm<'_>,
+        input: Input<'_>,
         out: &mut [i16],
     ) {
         let halves = self.half_outputs(form, input.len());

@@ -65,6 +65,51 @@ impl Kernel {
         Self::Portable
     }
 
+    /// `convolve` with `f32` outputs, for a filter in groups (`PolyphaseFilter::groups`): a
+    /// relay's first step, whose samples are not rounded or clipped before its second.
+    pub fn convolve_floats(
+        self,
+        filter: &PolyphaseFilter,
+        history: &[f32],
+        cursor: Cursor,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> (usize, Cursor) {
+        self.convolve_groups(filter, history, cursor, out, scratch)
+    }
+
+    /// A filter in groups, with outputs of either kind.
+    fn convolve_groups<T: groups::Sample>(
+        self,
+        filter: &PolyphaseFilter,
+        history: &[f32],
+        cursor: Cursor,
+        out: &mut [T],
+        scratch: &mut Scratch,
+    ) -> (usize, Cursor) {
+        let form = filter
+            .groups()
+            .expect("only a filter of many short phases runs in groups");
+        let window = &mut scratch.floats;
+        match self {
+            Self::Portable => groups::convolve_with(
+                filter,
+                form,
+                history,
+                cursor,
+                out,
+                window,
+                groups::batch_portable,
+            ),
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
+            Self::Avx2Fma => unsafe {
+                convolve_groups_avx2_fma(filter, form, history, cursor, out, window)
+            },
+        }
+    }
+
     /// Computes outputs into `out` from the history while inputs allow; returns how many were
     /// written and the cursor after the last one. `history` holds the inputs from history
     /// index `origin` on: inputs the fast decimator's rows hold alone may have been freed (only the
@@ -98,25 +143,8 @@ impl Kernel {
             };
         }
         assert_eq!(origin, 0, "only the fast decimator frees history");
-        if let Some(form) = filter.groups() {
-            let window = &mut scratch.floats;
-            return match self {
-                Self::Portable => groups::convolve_with(
-                    filter,
-                    form,
-                    history,
-                    cursor,
-                    out,
-                    window,
-                    groups::batch_portable,
-                ),
-                #[cfg(target_arch = "x86_64")]
-                #[allow(unsafe_code)]
-                // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
-                Self::Avx2Fma => unsafe {
-                    convolve_groups_avx2_fma(filter, form, history, cursor, out, window)
-                },
-            };
+        if filter.groups().is_some() {
+            return self.convolve_groups(filter, history, cursor, out, scratch);
         }
         if filter.up <= lanes::MAX_UP {
             return match self {
@@ -152,16 +180,16 @@ impl Kernel {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn convolve_groups_avx2_fma(
+fn convolve_groups_avx2_fma<T: groups::Sample>(
     filter: &PolyphaseFilter,
     form: &groups::Groups,
     history: &[f32],
     cursor: Cursor,
-    out: &mut [i16],
+    out: &mut [T],
     window: &mut Vec<f32>,
 ) -> (usize, Cursor) {
     groups::convolve_with(filter, form, history, cursor, out, window, |m, w| {
-        groups::batch_avx2_fma(m, w)
+        groups::batch_avx2_fma::<T>(m, w)
     })
 }
 

@@ -11,6 +11,7 @@ mod fast;
 mod filter;
 mod groups;
 mod halving;
+mod input;
 mod kernel;
 mod lanes;
 
@@ -23,6 +24,7 @@ use crate::CoreError;
 use fast::RowCache;
 pub use filter::{PolyphaseFilter, Quality};
 use halving::HalvingStream;
+use input::Input;
 pub use kernel::Kernel;
 use kernel::{Cursor, Scratch};
 
@@ -59,12 +61,14 @@ pub struct Resampler {
     outputs: u64,
 }
 
-/// A relayed pair's two resamplers and the samples between them.
+/// A relayed pair's two resamplers and the samples between them, kept `f32`: the first step
+/// passes some of the band between the output's Nyquist and the middle rate's for the second
+/// to remove, which may add up past 16 bits.
 #[derive(Debug, Clone)]
 struct RelayStream {
     first: Resampler,
     second: Resampler,
-    between: Vec<i16>,
+    between: Vec<f32>,
 }
 
 impl Resampler {
@@ -182,6 +186,11 @@ impl Resampler {
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
     pub fn process_into(&mut self, input: Pcm<'_>, out: &mut [i16]) {
+        self.process_input(Input::Pcm(input), out);
+    }
+
+    /// `process_into` for either kind of input.
+    fn process_input(&mut self, input: Input<'_>, out: &mut [i16]) {
         let mut written = 0;
         self.for_each_piece(input, |resampler, piece, n| {
             resampler.process_piece(piece, &mut out[written..written + n]);
@@ -195,7 +204,7 @@ impl Resampler {
     pub fn process_into_le_bytes(&mut self, input: Pcm<'_>, out: &mut [u8]) {
         let mut scratch = std::mem::take(&mut self.piece_out);
         let mut written = 0;
-        self.for_each_piece(input, |resampler, piece, n| {
+        self.for_each_piece(Input::Pcm(input), |resampler, piece, n| {
             scratch.clear();
             scratch.resize(n, 0);
             resampler.process_piece(piece, &mut scratch);
@@ -209,7 +218,11 @@ impl Resampler {
     /// Calls `each(self, piece, outputs)` for `input` in pieces of at most `PIECE` samples,
     /// so the history (and the kernel's working copy of it) stays small whatever the input's
     /// length; chunking never changes the output.
-    fn for_each_piece(&mut self, input: Pcm<'_>, mut each: impl FnMut(&mut Self, Pcm<'_>, usize)) {
+    fn for_each_piece(
+        &mut self,
+        input: Input<'_>,
+        mut each: impl FnMut(&mut Self, Input<'_>, usize),
+    ) {
         let mut rest = input;
         loop {
             let (piece, tail) = rest.split_at(rest.len().min(PIECE));
@@ -222,7 +235,7 @@ impl Resampler {
         }
     }
 
-    fn process_piece(&mut self, input: Pcm<'_>, out: &mut [i16]) {
+    fn process_piece(&mut self, input: Input<'_>, out: &mut [i16]) {
         self.started |= !input.is_empty();
         self.inputs += input.len() as u64;
         self.outputs += out.len() as u64;
@@ -233,9 +246,9 @@ impl Resampler {
                 between,
             } = &mut **relay;
             between.clear();
-            between.resize(first.output_len(input.len()), 0);
-            first.process_into(input, between);
-            second.process_into(Pcm::Samples(between), out);
+            between.resize(first.output_len(input.len()), 0.0);
+            first.process_floats(input, between);
+            second.process_input(Input::Floats(between), out);
             return;
         }
         if self.filter.is_identity() {
@@ -250,6 +263,29 @@ impl Resampler {
         input.extend_f32(&mut self.history);
         let written = self.run(out);
         debug_assert_eq!(written, out.len());
+        self.discard_consumed();
+    }
+
+    /// A relay's first step: resamples one piece to `output_len` `f32` samples.
+    fn process_floats(&mut self, input: Input<'_>, out: &mut [f32]) {
+        self.started |= !input.is_empty();
+        self.inputs += input.len() as u64;
+        self.outputs += out.len() as u64;
+        input.extend_f32(&mut self.history);
+        let cursor = Cursor {
+            input: self.next_input,
+            phase: self.next_phase,
+        };
+        let (written, cursor) = self.kernel.convolve_floats(
+            &self.filter,
+            &self.history,
+            cursor,
+            out,
+            &mut self.scratch,
+        );
+        debug_assert_eq!(written, out.len());
+        self.next_input = cursor.input;
+        self.next_phase = cursor.phase;
         self.discard_consumed();
     }
 
@@ -285,7 +321,7 @@ impl Resampler {
             // Each zero input adds at most a few outputs; feed one at a time and keep `need`.
             tail.clear();
             tail.resize(self.output_len(1), 0);
-            self.process_piece(Pcm::Samples(&[0]), &mut tail);
+            self.process_piece(Input::Pcm(Pcm::Samples(&[0])), &mut tail);
             let n = tail.len().min(need - written);
             out[written..written + n].copy_from_slice(&tail[..n]);
             written += n;
