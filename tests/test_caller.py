@@ -63,7 +63,8 @@ async def a_call(protocol: TwilioProtocol, received: list[str]) -> TwilioCaller:
             protocol.send_audio(b"\xff" * 800)
             protocol.send_mark("played")
             await send_queued()
-            await until(lambda: call.marks == ["played"])
+            # Until the server has read the echo too: a clear before that would count it cleared.
+            await until(lambda: call.marks == ["played"] and any('"played"' in m for m in received))
             protocol.send_audio(b"\xff" * 16000)
             protocol.send_mark("dropped")
             protocol.send_clear()
