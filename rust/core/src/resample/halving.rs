@@ -108,7 +108,7 @@ pub struct HalvingStream {
     /// while an even input waits for its odd one.
     evens: Vec<f32>,
     odds: Vec<f32>,
-    /// One call's input as `f32` (scratch).
+    /// One call's PCM input as `f32` (scratch; a relay's `f32` samples are split as they are).
     wide: Vec<f32>,
     /// Half-rate history (from history index `origin`): inputs of the 2/3 step.
     narrow: Vec<f32>,
@@ -166,9 +166,18 @@ impl HalvingStream {
         out: &mut [i16],
     ) {
         let halves = self.half_outputs(form, input.len());
-        self.wide.clear();
-        input.extend_f32(&mut self.wide);
-        self.split_input();
+        let mut wide = std::mem::take(&mut self.wide);
+        let samples = match input {
+            // A relay's samples are split as they are.
+            Input::Floats(floats) => floats,
+            Input::Pcm(_) => {
+                wide.clear();
+                input.extend_f32(&mut wide);
+                &wide
+            }
+        };
+        self.split_input(samples);
+        self.wide = wide;
         self.halve(form, kernel, halves);
         let counts = self.outputs(self.origin + self.narrow.len());
         debug_assert_eq!(counts.iter().sum::<usize>(), out.len());
@@ -272,9 +281,8 @@ impl HalvingStream {
         self.odds.drain(..count);
     }
 
-    /// Appends this call's input (`wide`) to the even and odd inputs.
-    fn split_input(&mut self) {
-        let mut samples = &self.wide[..];
+    /// Appends this call's input to the even and odd inputs.
+    fn split_input(&mut self, mut samples: &[f32]) {
         if self.evens.len() > self.odds.len() {
             if let Some((&first, rest)) = samples.split_first() {
                 self.odds.push(first);

@@ -245,7 +245,7 @@ impl Resampler {
                 second,
                 between,
             } = &mut **relay;
-            between.clear();
+            // Every sample is written: only new room is zeroed.
             between.resize(first.output_len(input.len()), 0.0);
             first.process_floats(input, between);
             second.process_input(Input::Floats(between), out);
