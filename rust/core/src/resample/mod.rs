@@ -45,10 +45,8 @@ pub struct Resampler {
     history: Vec<f32>,
     /// History index of `history[0]` (0 except for fast decimators).
     origin: usize,
-    /// Index in `history` of the newest input sample the next output depends on.
-    next_input: usize,
-    /// Polyphase branch (0..L) of the next output.
-    next_phase: usize,
+    /// The next output: the history index of its newest input, and its polyphase branch.
+    next: Cursor,
     /// Whether any input arrived since the last reset (an empty stream has no tail).
     started: bool,
     /// The stream through a two-step decimator by 3 (`PolyphaseFilter::halving`), which
@@ -107,8 +105,7 @@ impl Resampler {
             piece_out: Vec::new(),
             history: Vec::new(),
             origin: 0,
-            next_input: 0,
-            next_phase: 0,
+            next: Cursor { input: 0, phase: 0 },
             started: false,
             halving: None,
             relay: None,
@@ -162,8 +159,10 @@ impl Resampler {
         self.history.clear();
         self.history.resize(taps - 1, 0.0);
         self.origin = 0;
-        self.next_input = taps - 1;
-        self.next_phase = 0;
+        self.next = Cursor {
+            input: taps - 1,
+            phase: 0,
+        };
         self.scratch.clear();
     }
 
@@ -177,11 +176,11 @@ impl Resampler {
             return stream.output_len(form, n_in);
         }
         let available = self.origin + self.history.len() + n_in;
-        if self.next_input >= available {
+        if self.next.input >= available {
             return 0;
         }
         let (l, m) = (self.filter.up, self.filter.down);
-        ((available - self.next_input) * l - self.next_phase).div_ceil(m)
+        ((available - self.next.input) * l - self.next.phase).div_ceil(m)
     }
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
@@ -236,9 +235,7 @@ impl Resampler {
     }
 
     fn process_piece(&mut self, input: Input<'_>, out: &mut [i16]) {
-        self.started |= !input.is_empty();
-        self.inputs += input.len() as u64;
-        self.outputs += out.len() as u64;
+        self.count(input.len(), out.len());
         if let Some(relay) = &mut self.relay {
             let RelayStream {
                 first,
@@ -268,25 +265,25 @@ impl Resampler {
 
     /// A relay's first step: resamples one piece to `output_len` `f32` samples.
     fn process_floats(&mut self, input: Input<'_>, out: &mut [f32]) {
-        self.started |= !input.is_empty();
-        self.inputs += input.len() as u64;
-        self.outputs += out.len() as u64;
+        self.count(input.len(), out.len());
         input.extend_f32(&mut self.history);
-        let cursor = Cursor {
-            input: self.next_input,
-            phase: self.next_phase,
-        };
-        let (written, cursor) = self.kernel.convolve_floats(
+        let written;
+        (written, self.next) = self.kernel.convolve_floats(
             &self.filter,
             &self.history,
-            cursor,
+            self.next,
             out,
             &mut self.scratch,
         );
         debug_assert_eq!(written, out.len());
-        self.next_input = cursor.input;
-        self.next_phase = cursor.phase;
         self.discard_consumed();
+    }
+
+    /// Notes a piece of `inputs` samples making `outputs` (what `flush_len` counts from).
+    fn count(&mut self, inputs: usize, outputs: usize) {
+        self.started |= inputs > 0;
+        self.inputs += inputs as u64;
+        self.outputs += outputs as u64;
     }
 
     /// Resamples `input`, appending every output sample it makes possible to `out`.
@@ -338,20 +335,15 @@ impl Resampler {
 
     /// Computes outputs into `out` while inputs allow; returns how many were written.
     fn run(&mut self, out: &mut [i16]) -> usize {
-        let cursor = Cursor {
-            input: self.next_input,
-            phase: self.next_phase,
-        };
-        let (written, cursor) = self.kernel.convolve(
+        let written;
+        (written, self.next) = self.kernel.convolve(
             &self.filter,
             &self.history,
             self.origin,
-            cursor,
+            self.next,
             out,
             &mut self.scratch,
         );
-        self.next_input = cursor.input;
-        self.next_phase = cursor.phase;
         written
     }
 
@@ -360,8 +352,8 @@ impl Resampler {
     /// decimator's rows hold alone.
     fn discard_consumed(&mut self) {
         let keep_from =
-            (self.next_input + 1 - self.filter.taps).saturating_sub(self.filter.spread());
-        self.next_input -= discard_history(
+            (self.next.input + 1 - self.filter.taps).saturating_sub(self.filter.spread());
+        self.next.input -= discard_history(
             &mut self.history,
             &mut self.origin,
             &mut self.scratch.rows,
