@@ -167,16 +167,7 @@ impl HalvingStream {
     ) {
         let halves = self.half_outputs(form, input.len());
         let mut wide = std::mem::take(&mut self.wide);
-        let samples = match input {
-            // A relay's samples are split as they are.
-            Input::Floats(floats) => floats,
-            Input::Pcm(_) => {
-                wide.clear();
-                input.extend_f32(&mut wide);
-                &wide
-            }
-        };
-        self.split_input(samples);
+        self.split_input(input.as_f32(&mut wide));
         self.wide = wide;
         self.halve(form, kernel, halves);
         let counts = self.outputs(self.origin + self.narrow.len());

@@ -45,6 +45,21 @@ impl Input<'_> {
         }
     }
 
+    /// The samples as `f32`: a relay's as they are, PCM converted into `scratch`.
+    pub(super) fn as_f32<'b>(self, scratch: &'b mut Vec<f32>) -> &'b [f32]
+    where
+        Self: 'b,
+    {
+        match self {
+            Self::Floats(floats) => floats,
+            Self::Pcm(pcm) => {
+                scratch.clear();
+                pcm.extend_f32(scratch);
+                scratch
+            }
+        }
+    }
+
     /// Writes the samples to `out` (`len()` of them), rounded to 16 bits.
     pub(super) fn copy_to(self, out: &mut [i16]) {
         match self {
