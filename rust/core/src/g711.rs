@@ -185,9 +185,9 @@ fn encode_dispatch(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EncodeKernel {
     Portable,
-    /// 8 lanes of 32 bits (μ-law: 16 lanes of 16 bits, `ulaw_words_avx2`).
+    /// A-law in 8 lanes of 32 bits; μ-law in 16 lanes of 16 bits (`ulaw_words_avx2`).
     Avx2,
-    /// 16 lanes of 32 bits (μ-law: as `Avx2`).
+    /// A-law in 16 lanes of 32 bits; μ-law as `Avx2`.
     Avx512,
 }
 
@@ -206,19 +206,19 @@ impl EncodeKernel {
 
 fn encode_with(kernel: EncodeKernel, law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    match kernel {
+    match (kernel, law) {
         #[allow(unsafe_code)]
         // SAFETY: both kernels are chosen only where the CPU reported AVX2.
-        EncodeKernel::Avx2 | EncodeKernel::Avx512 if law == Law::Ulaw => {
+        (EncodeKernel::Avx2 | EncodeKernel::Avx512, Law::Ulaw) => {
             return unsafe { ulaw_words_avx2(pcm, out) }
         }
         #[allow(unsafe_code)]
         // SAFETY: `Avx512` is chosen only where the CPU reported AVX-512F and AVX-512VL.
-        EncodeKernel::Avx512 => return unsafe { encode_avx512(law, pcm, out) },
+        (EncodeKernel::Avx512, Law::Alaw) => return unsafe { alaw_avx512(pcm, out) },
         #[allow(unsafe_code)]
         // SAFETY: `Avx2` is chosen only where the CPU reported AVX2.
-        EncodeKernel::Avx2 => return unsafe { encode_avx2(law, pcm, out) },
-        EncodeKernel::Portable => {}
+        (EncodeKernel::Avx2, Law::Alaw) => return unsafe { alaw_avx2(pcm, out) },
+        (EncodeKernel::Portable, _) => {}
     }
     let _ = kernel;
     match law {
@@ -229,20 +229,14 @@ fn encode_with(kernel: EncodeKernel, law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn encode_avx2(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
-    match law {
-        Law::Ulaw => encode_blocks(ulaw_encode_sample, pcm, out),
-        Law::Alaw => encode_blocks(alaw_encode_sample, pcm, out),
-    }
+fn alaw_avx2(pcm: Pcm<'_>, out: &mut [u8]) {
+    encode_blocks(alaw_encode_sample, pcm, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
-fn encode_avx512(law: Law, pcm: Pcm<'_>, out: &mut [u8]) {
-    match law {
-        Law::Ulaw => encode_blocks(ulaw_encode_sample, pcm, out),
-        Law::Alaw => encode_blocks(alaw_encode_sample, pcm, out),
-    }
+fn alaw_avx512(pcm: Pcm<'_>, out: &mut [u8]) {
+    encode_blocks(alaw_encode_sample, pcm, out);
 }
 
 /// μ-law in 16-bit lanes, 32 samples per step: the segment is the larger of two table
