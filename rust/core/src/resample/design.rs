@@ -33,9 +33,10 @@ const LAWSON_ITERATIONS: usize = 10;
 const RIDGE: f64 = 1e-9;
 const STOP_WEIGHT: f64 = 2.0;
 
-/// Complex least-squares low-delay lowpass of `n` taps with delay `delay` samples (see module docs).
+/// Complex least-squares low-delay lowpass of `n` taps with delay `delay` samples (see module
+/// docs; a fraction of a sample is allowed).
 #[must_use]
-pub fn low_delay(n: usize, delay: usize, band: Band) -> Prototype {
+pub fn low_delay(n: usize, delay: f64, band: Band) -> Prototype {
     // Grids span each band edge to edge; the transition band carries no weight at all.
     let per_band = GRID_PER_TAP * n;
     let pass_edge = 2.0 * PI * band.pass / band.rate;
@@ -44,8 +45,8 @@ pub fn low_delay(n: usize, delay: usize, band: Band) -> Prototype {
         .chain(span(stop_edge, PI, per_band))
         .collect();
     Prototype {
-        taps: lawson(&omega, per_band, n, delay as f64),
-        delay: delay as f64,
+        taps: lawson(&omega, per_band, n, delay),
+        delay,
     }
 }
 
@@ -403,7 +404,7 @@ mod tests {
             pass: 3600.0,
             stop: 4000.0,
         };
-        let p = low_delay(240, 88, band);
+        let p = low_delay(240, 88.0, band);
         let (pass_err, stop) = measure(&p, band);
         assert!(pass_err < -92.0, "passband error {pass_err:.1} dB");
         assert!(stop < -92.0, "stopband {stop:.1} dB");

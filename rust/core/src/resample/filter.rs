@@ -78,7 +78,8 @@ struct Spec {
     half_band_length: f64,
     /// Length factor of the 2/3 step when decimating by 3 in two steps (`halving`; longer
     /// than `low_delay_length` because the half-band step takes part of the delay), or `None`
-    /// to always decimate by 3 directly (the fast profile, whose two-step form is not designed).
+    /// to always decimate by 3 and 6 directly (the fast profile, whose two-step form is not
+    /// designed).
     halving_length: Option<f64>,
     /// Whether 22.05/44.1 kHz inputs going down to a rate of the 48 kHz family pass through
     /// that family first (`Relay`).
@@ -278,20 +279,30 @@ impl PolyphaseFilter {
         let estimate = taps_for(spec.low_delay_length + 10.0 * images.log10() / 12.0);
         let low_delay =
             |n: usize| ((spec.low_delay_delay * n as f64 / down as f64).round() as usize) * down;
-        if let (1, 3, Some(length), true) = (
+        if let (1, 3 | 6, Some(length), true) = (
             up,
             down,
             spec.halving_length,
-            HalvingDecimator::pays(out_rate),
+            HalvingDecimator::pays(out_rate, down),
         ) {
             // The same delay as the direct design; the half-band step's transition runs from the
-            // output's Nyquist to its mirror about the half rate.
+            // output's Nyquist to its mirror about the half rate. By 3 the second step's
+            // prototype is at the input rate (up by 2, then two decimators by 3), by 6 at half
+            // of it.
             let half_taps = (spec.half_band_length * fi / (fi / 2.0 - fo)).ceil() as usize;
+            // By 6 the half-band step takes 7 of the 288 input samples of delay, so the second
+            // step keeps the direct design's length factor (at half the rate: half the taps).
+            let taps = if down == 3 {
+                taps_for(length).next_multiple_of(2 * 4 * 3)
+            } else {
+                (taps_for(spec.low_delay_length) / 2).next_multiple_of(4 * 3)
+            };
             let halving = HalvingDecimator::design(
                 fi,
+                down,
                 pass,
                 half_taps.div_ceil(2),
-                taps_for(length).next_multiple_of(2 * 4 * down),
+                taps,
                 low_delay(estimate),
             );
             let delay = halving.delay();
@@ -308,7 +319,7 @@ impl PolyphaseFilter {
             design::half_band(n, delay, pass_fraction)
         } else if estimate <= LOW_DELAY_MAX_TAPS {
             let n = estimate.next_multiple_of(up);
-            design::low_delay(n, low_delay(n), band)
+            design::low_delay(n, low_delay(n) as f64, band)
         } else {
             // Centre the filter on a multiple of `down` so the output delay is whole samples.
             let min_len = design::kaiser_length(band, spec.kaiser_db);

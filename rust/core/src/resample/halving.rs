@@ -1,4 +1,4 @@
-//! Decimation by 3 in two steps: a half-band decimator by 2, then 2/3.
+//! Decimation by 3 or 6 in two steps: a half-band decimator by 2, then 2/3 or 1/3.
 //!
 //! Decimating by 3 directly makes the sharp transition (7.2 → 8 kHz for 48k → 16k) with a
 //! filter at the input rate: 360 taps per output. At half the input rate the same transition
@@ -6,7 +6,9 @@
 //! passband and the stopband's mirror may alias there: a half-band filter of 40 taps, 21 of
 //! them non-zero. The 2/3 step is then two decimators by 3 on the half-rate history (the even
 //! and odd taps of the up-by-2 prototype), whose outputs interleave; the odd one reads the
-//! same rows one input later (`FastDecimator::shifted`), so the history is split once.
+//! same rows one input later (`FastDecimator::shifted`), so the history is split once. By 6
+//! (48k → 8k), the second step is one decimator by 3 at the half rate: 360 taps at 24 kHz
+//! where the direct filter takes 720 at 48 kHz (a frame in 1.25–1.27 instead of 1.90–1.98 µs).
 //!
 //! The half-rate samples stay `f32`, so nothing is rounded between the steps; each step
 //! computes every output from the same inputs in the same order whatever the chunking.
@@ -28,31 +30,63 @@ pub struct HalvingDecimator {
     half: Vec<f32>,
     /// Distance back, in odd inputs, of the half-band step's single odd tap (of exactly ½).
     odd_at: usize,
-    /// The 2/3 step: outputs `2j` and `2j + 1`.
-    steps: [FastDecimator; 2],
+    /// The second step on the half-rate history: two decimators by 3 whose outputs `2j` and
+    /// `2j + 1` interleave (2/3, by 3 in all), or one (by 6 in all).
+    steps: Vec<FastDecimator>,
     /// Group delay in output samples.
     delay: f64,
 }
 
 impl HalvingDecimator {
-    /// Designs the two steps for decimating by 3 from `in_rate` with the passband to `pass`
-    /// Hz: the half-band step with `half_taps` taps per phase, and a 2/3 step whose prototype
-    /// (at `in_rate`) has `taps` taps, so that the two delays add up to `delay` input samples.
+    /// Designs the two steps for decimating by `factor` (3 or 6) from `in_rate` with the
+    /// passband to `pass` Hz: the half-band step with `half_taps` taps per phase, and a second
+    /// step whose prototype (at `in_rate` for 2/3, at half of it for 1/3) has `taps` taps, so
+    /// that the two delays add up to `delay` input samples (to at most one less, by 6).
     #[must_use]
-    pub fn design(in_rate: f64, pass: f64, half_taps: usize, taps: usize, delay: usize) -> Self {
-        let out_nyquist = in_rate / 6.0;
+    pub fn design(
+        in_rate: f64,
+        factor: usize,
+        pass: f64,
+        half_taps: usize,
+        taps: usize,
+        delay: usize,
+    ) -> Self {
+        assert!(factor == 3 || factor == 6, "two steps decimate by 3 or 6");
+        let out_nyquist = in_rate / (2 * factor) as f64;
         // The half-band step passes up to the output's Nyquist; its mirror (everything that
         // would alias below it at the half rate) is its stopband.
         let half_delay = (0.28 * half_taps as f64).round() as usize;
         let half_band = design::half_band(half_taps, half_delay, out_nyquist / (in_rate / 4.0));
         let step_delay = delay - half_band.delay as usize;
+        let half = half_band
+            .taps
+            .iter()
+            .step_by(2)
+            .rev()
+            .map(|&h| h as f32)
+            .collect();
+        if factor == 6 {
+            let band = Band {
+                rate: in_rate / 2.0,
+                pass,
+                stop: out_nyquist,
+            };
+            // Whole output samples in all: the half-band's odd delay leaves half a sample here.
+            let prototype = design::low_delay(taps, step_delay as f64 / 2.0, band);
+            return Self {
+                half,
+                odd_at: half_delay,
+                steps: vec![FastDecimator::new(&prototype.taps, 3)],
+                delay: (half_band.delay + prototype.delay * 2.0) / 6.0,
+            };
+        }
         let band = Band {
             rate: in_rate,
             pass,
             stop: out_nyquist,
         };
         // Up by 2 (gain 2), then even and odd taps as the two decimators by 3.
-        let prototype = design::low_delay(taps, step_delay, band);
+        let prototype = design::low_delay(taps, step_delay as f64, band);
         let phase = |p: usize| -> Vec<f64> {
             prototype
                 .taps
@@ -62,14 +96,7 @@ impl HalvingDecimator {
                 .map(|h| 2.0 * h)
                 .collect()
         };
-        let half = half_band
-            .taps
-            .iter()
-            .step_by(2)
-            .rev()
-            .map(|&h| h as f32)
-            .collect();
-        let steps = [
+        let steps = vec![
             FastDecimator::new(&phase(0), 3),
             FastDecimator::shifted(&phase(1), 3, 1),
         ];
@@ -81,16 +108,23 @@ impl HalvingDecimator {
         }
     }
 
-    /// Whether decimating by 3 to `out_rate` is faster in two steps than directly: when each
-    /// of the 2/3 step's two decimators gets whole blocks of SIMD lanes from a 20 ms frame.
-    /// At 16 kHz out they get 40 columns each and the two steps cost ~19 % less than one
-    /// (48k → 16k, 1.60–1.68 against 1.97–2.00 µs a frame); at 8 kHz out, 20 columns leave a
-    /// sixth of each pass's lanes idle, and with the half-band step (~0.15 µs) the direct form
-    /// is 5–8 % faster (24k → 8k).
+    /// Whether decimating by `factor` (3 or 6) to `out_rate` is faster in two steps than
+    /// directly: when each of the second step's decimators gets whole blocks of SIMD lanes
+    /// from a 20 ms frame. By 3 to 16 kHz the two get 40 columns each and the two steps cost
+    /// ~19 % less than one (48k → 16k, 1.60–1.68 against 1.97–2.00 µs a frame); by 3 to 8 kHz,
+    /// 20 columns leave a sixth of each pass's lanes idle, and with the half-band step
+    /// (~0.15 µs) the direct form is 5–8 % faster (24k → 8k). By 6 to 8 kHz the one decimator
+    /// gets 40 columns.
     #[must_use]
-    pub fn pays(out_rate: u32) -> bool {
-        let columns = out_rate as usize / 50 / 2 / 4;
+    pub fn pays(out_rate: u32, factor: usize) -> bool {
+        let decimators = if factor == 3 { 2 } else { 1 };
+        let columns = out_rate as usize / 50 / decimators / 4;
         columns.is_multiple_of(LANES)
+    }
+
+    /// Decimators of the second step (2 for 2/3, 1 for 1/3).
+    fn branches(&self) -> usize {
+        self.steps.len()
     }
 
     /// Group delay in output samples.
@@ -110,11 +144,11 @@ pub struct HalvingStream {
     odds: Vec<f32>,
     /// One call's PCM input as `f32` (scratch; a relay's `f32` samples are split as they are).
     wide: Vec<f32>,
-    /// Half-rate history (from history index `origin`): inputs of the 2/3 step.
+    /// Half-rate history (from history index `origin`): inputs of the second step.
     narrow: Vec<f32>,
     origin: usize,
     /// History index of the newest input of the next even and odd outputs (the odd one's is
-    /// the earlier when an odd output is next).
+    /// the earlier when an odd output is next; by 6 there are only even ones).
     next: [usize; 2],
     rows: RowCache,
     floats: Vec<f32>,
@@ -146,15 +180,17 @@ impl HalvingStream {
     }
 
     /// Even and odd outputs when the half-rate history ends at index `end`.
-    fn outputs(&self, end: usize) -> [usize; 2] {
-        self.next.map(|next| end.saturating_sub(next).div_ceil(3))
+    fn outputs(&self, form: &HalvingDecimator, end: usize) -> [usize; 2] {
+        let mut counts = self.next.map(|next| end.saturating_sub(next).div_ceil(3));
+        counts[form.branches()..].fill(0);
+        counts
     }
 
     /// How many samples `process` returns for `n_in` more input samples.
     #[must_use]
     pub fn output_len(&self, form: &HalvingDecimator, n_in: usize) -> usize {
         let end = self.origin + self.narrow.len() + self.half_outputs(form, n_in);
-        self.outputs(end).iter().sum()
+        self.outputs(form, end).iter().sum()
     }
 
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
@@ -170,7 +206,7 @@ impl HalvingStream {
         self.split_input(input.as_f32(&mut wide));
         self.wide = wide;
         self.halve(form, kernel, halves);
-        let counts = self.outputs(self.origin + self.narrow.len());
+        let counts = self.outputs(form, self.origin + self.narrow.len());
         debug_assert_eq!(counts.iter().sum::<usize>(), out.len());
         for (buffer, &count) in self.outs.iter_mut().zip(&counts) {
             buffer.clear();
@@ -178,36 +214,44 @@ impl HalvingStream {
         }
         let [even_out, odd_out] = &mut self.outs;
         let [even_carry, odd_carry] = &mut self.carry;
-        let mut branches = [
-            Branch {
-                decimator: &form.steps[0],
-                newest: self.next[0],
-                out: even_out,
-                carry: even_carry,
-            },
-            // The odd decimator counts its history from one input later.
-            Branch {
-                decimator: &form.steps[1],
-                newest: self.next[1] - 1,
-                out: odd_out,
-                carry: odd_carry,
-            },
-        ];
+        let even = Branch {
+            decimator: &form.steps[0],
+            newest: self.next[0],
+            out: even_out,
+            carry: even_carry,
+        };
+        // The odd decimator counts its history from one input later.
+        let odd = form.steps.get(1).map(|decimator| Branch {
+            decimator,
+            newest: self.next[1] - 1,
+            out: odd_out,
+            carry: odd_carry,
+        });
+        let (mut both, mut one);
+        let branches: &mut [Branch<'_>] = if let Some(odd) = odd {
+            both = [even, odd];
+            &mut both
+        } else {
+            one = [even];
+            &mut one
+        };
         let (history, origin) = (&self.narrow, self.origin);
         match kernel {
-            Kernel::Portable => fast::branches_portable(
-                &mut branches,
-                history,
-                origin,
-                &mut self.rows,
-                &mut self.floats,
-            ),
+            Kernel::Portable => {
+                fast::branches_portable(
+                    branches,
+                    history,
+                    origin,
+                    &mut self.rows,
+                    &mut self.floats,
+                );
+            }
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]
             // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
             Kernel::Avx2Fma => unsafe {
                 fast::branches_avx2_fma(
-                    &mut branches,
+                    branches,
                     history,
                     origin,
                     &mut self.rows,
@@ -215,7 +259,19 @@ impl HalvingStream {
                 );
             },
         }
-        // Interleave, from whichever output is next.
+        if form.branches() == 1 {
+            out.copy_from_slice(&self.outs[0]);
+        } else {
+            self.interleave(out);
+        }
+        for (next, count) in self.next.iter_mut().zip(counts) {
+            *next += 3 * count;
+        }
+        self.discard_consumed(form);
+    }
+
+    /// The two decimators' outputs into `out`, from whichever output is next.
+    fn interleave(&self, out: &mut [i16]) {
         let order = if self.next[1] < self.next[0] {
             [1, 0]
         } else {
@@ -229,10 +285,6 @@ impl HalvingStream {
         if let [last] = pairs.into_remainder() {
             *last = first[first.len() - 1];
         }
-        for (next, count) in self.next.iter_mut().zip(counts) {
-            *next += 3 * count;
-        }
-        self.discard_consumed(form);
     }
 
     /// The half-band step: `count` outputs appended to the half-rate history.
@@ -298,7 +350,12 @@ impl HalvingStream {
     /// frees those the rows hold alone.
     fn discard_consumed(&mut self, form: &HalvingDecimator) {
         let reach = form.steps[0].reach();
-        let keep_from = self.next[0].min(self.next[1]) + 1 - reach;
+        let oldest = if form.branches() == 1 {
+            self.next[0]
+        } else {
+            self.next[0].min(self.next[1])
+        };
+        let keep_from = oldest + 1 - reach;
         let drop = super::discard_history(
             &mut self.narrow,
             &mut self.origin,
