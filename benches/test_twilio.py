@@ -5,9 +5,10 @@ What is timed, per call, for both sides (same input, same benchmark group):
 * inbound ("twilio inbound 8k->16k"): one Twilio ``media`` text message, exactly as
   Twilio sends it (JSON with ``streamSid``, ``sequenceNumber`` and a ``media`` object
   whose ``payload`` is base64 of 160 μ-law bytes = 20 ms at 8 kHz) → PCM16 at 16 kHz.
-* outbound ("twilio outbound 16k 20ms" / "... 24k 20ms"): 20 ms of PCM16 at the
-  pipeline's output rate (16 kHz, and 24 kHz, a common TTS rate) → the JSON ``media``
-  message string(s) to send back: ``{"event":"media","streamSid":...,"media":{"payload":...}}``.
+* outbound ("twilio outbound 16k 20ms", "... 24k 20ms", "... 44.1k 20ms", "... 48k 20ms"):
+  20 ms of PCM16 at the pipeline's output rate (16 kHz; 24, 44.1 and 48 kHz, TTS rates the
+  engine may run at) → the JSON ``media`` message string(s) to send back:
+  ``{"event":"media","streamSid":...,"media":{"payload":...}}``.
 
 voicecore side: ``msgspec.json`` for the JSON framing (a typed struct decoder inbound; outbound,
 ``MediaFramer``, as ``TwilioProtocol`` uses it: msgspec encodes the message around the payload
@@ -78,7 +79,7 @@ from ._signals import STREAM_ITERATIONS, STREAM_ROUNDS, assert_resampled_well, b
 STREAM_SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
 TWILIO_RATE = 8000
 INBOUND_RATE = 16000
-OUTBOUND_RATES = (16000, 24000)
+OUTBOUND_RATES = (16000, 24000, 44100, 48000)
 PAYLOAD_BYTES = 160  # 20 ms of μ-law at 8 kHz
 PIPECAT_MISSING = "pipecat-ai is not installed (pip install -r benches/requirements.txt)"
 
@@ -265,6 +266,11 @@ def pipecat_outbound(pc: dict[str, Any], rate: int) -> Callable[[bytes], list[st
 QUALITIES = ("hq", "fast")
 
 
+def outbound_case(rate: int) -> str:
+    """The case name of the outbound path from ``rate`` (``twilio outbound 44.1k 20ms``)."""
+    return f"twilio outbound {rate / 1000:g}k 20ms"
+
+
 def group_name(case: str, quality: str) -> str:
     """The benchmark group of ``case`` at voicecore's ``quality`` (Pipecat is timed beside each)."""
     return case if quality == "hq" else f"{case}, voicecore fast"
@@ -307,8 +313,8 @@ def _outbound_params() -> list[Any]:
         pytest.param(
             rate,
             quality,
-            id=f"{rate // 1000}k-{quality}",
-            marks=pytest.mark.benchmark(group=group_name(f"twilio outbound {rate // 1000}k 20ms", quality)),
+            id=f"{rate / 1000:g}k-{quality}",
+            marks=pytest.mark.benchmark(group=group_name(outbound_case(rate), quality)),
         )
         for rate in OUTBOUND_RATES
         for quality in QUALITIES
@@ -321,7 +327,7 @@ def _bench_outbound(benchmark: Any, impl: str, rate: int, outbound: Callable[[by
     check_outbound([m for ms in per_call for m in ms], src, rate, exact_frames=impl == "voicecore")
     benchmark.extra_info.update(
         impl=impl,
-        case=f"twilio outbound {rate // 1000}k 20ms",
+        case=outbound_case(rate),
         empty_calls=round(sum(1 for ms in per_call if not ms) / len(per_call), 3),
     )
     chunk = frames(src, rate)[20]

@@ -38,6 +38,10 @@ def test_every_twilio_case_is_compared_against_pipecat() -> None:
         "twilio outbound 16k 20ms, voicecore fast",
         "twilio outbound 24k 20ms",
         "twilio outbound 24k 20ms, voicecore fast",
+        "twilio outbound 44.1k 20ms",
+        "twilio outbound 44.1k 20ms, voicecore fast",
+        "twilio outbound 48k 20ms",
+        "twilio outbound 48k 20ms, voicecore fast",
     ]
     assert all(r.ratio > 0 for r in results)
     assert twilio_ab.markdown(results).count("\n") == len(results) + 1

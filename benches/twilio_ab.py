@@ -102,7 +102,7 @@ def compare_all(pipecat: dict[str, Any], bursts: int = BURSTS) -> list[Compariso
         for quality in tw.QUALITIES:
             results.append(
                 interleaved(
-                    tw.group_name(f"twilio outbound {rate // 1000}k 20ms", quality),
+                    tw.group_name(tw.outbound_case(rate), quality),
                     tw.voicecore_outbound(rate, tw.STREAM_SID, quality),
                     tw.pipecat_outbound(pipecat, rate),
                     chunk,
