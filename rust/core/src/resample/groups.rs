@@ -195,7 +195,12 @@ pub(super) fn convolve_with<T: Sample>(
         );
         for (k, y) in ys.iter().enumerate() {
             let take = (LANES - lane).min(total - written);
-            out[written..written + take].copy_from_slice(&y[lane..lane + take]);
+            if take == LANES {
+                // A whole group: a fixed-size copy, not a call to `memcpy`.
+                out[written..written + LANES].copy_from_slice(y);
+            } else {
+                out[written..written + take].copy_from_slice(&y[lane..lane + take]);
+            }
             written += take;
             lane = 0;
             if written == total {
