@@ -41,7 +41,7 @@ impl HalvingDecimator {
     /// Designs the two steps for decimating by `factor` (3 or 6) from `in_rate` with the
     /// passband to `pass` Hz: the half-band step with `half_taps` taps per phase, and a second
     /// step whose prototype (at `in_rate` for 2/3, at half of it for 1/3) has `taps` taps, so
-    /// that the two delays add up to `delay` input samples (to at most one less, by 6).
+    /// that the two delays add up to `delay` input samples.
     #[must_use]
     pub fn design(
         in_rate: f64,
@@ -77,7 +77,7 @@ impl HalvingDecimator {
                 half,
                 odd_at: half_delay,
                 steps: vec![FastDecimator::new(&prototype.taps, 3)],
-                delay: (half_band.delay + prototype.delay * 2.0) / 6.0,
+                delay: delay as f64 / 6.0,
             };
         }
         let band = Band {
