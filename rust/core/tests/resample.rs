@@ -31,7 +31,7 @@ fn unsupported_rates_are_rejected() {
 }
 
 /// Pairs resampled in two steps: 48k→16k and 48k→8k (a half-band, then 2/3 or 1/3) and the
-/// relayed pairs from the 44.1 kHz family down to 8 or 16 kHz (to 24k or 48k first).
+/// relayed pairs from the 44.1 kHz family down to 8 or 16 kHz (to twice the output rate first).
 const STAGED: [(u32, u32); 6] = [
     (48000, 16000),
     (48000, 8000),

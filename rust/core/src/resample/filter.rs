@@ -128,17 +128,17 @@ pub struct PolyphaseFilter {
     groups: Option<Groups>,
 }
 
-/// 22.05k or 44.1k → 8k or 16k as two resamplers: first to 24k or 48k (`mid`, see
+/// 22.05k or 44.1k → 8k or 16k as two resamplers: first to twice the output rate (see
 /// `relay_rate`) with a filter flat over the output's passband that rejects the input's images
-/// and whatever would fold below the output's Nyquist at `mid` (the rest the second removes),
-/// then the pair's own filter from `mid`, with the samples between the steps kept `f32`. A
-/// direct 160/441 filter takes 355 taps per output from a 220 KiB table that every 20 ms frame
-/// streams through the cache; the first step takes 12 to 40 (eight outputs at a time,
-/// `groups`) and the second is a decimator or a short 2/3.
+/// and whatever would fold below the output's Nyquist at that rate (the rest the second
+/// removes), then a decimator by 2, with the samples between the steps kept `f32`. A direct
+/// 160/441 filter takes 355 taps per output from a 220 KiB table that every 20 ms frame
+/// streams through the cache; the first step takes 9 to 34 (eight outputs at a time,
+/// `groups`).
 #[derive(Debug)]
 pub(super) struct Relay {
-    pub(super) mid: u32,
     pub(super) first: Arc<PolyphaseFilter>,
+    pub(super) second: Arc<PolyphaseFilter>,
 }
 
 impl PolyphaseFilter {
@@ -186,16 +186,13 @@ impl PolyphaseFilter {
     /// The rate a relayed pair passes through, if it is relayed (see `Relay`): from the
     /// 44.1 kHz family down to the 48 kHz family, where the direct filter would be a table too
     /// big to stay in cache (44.1k → 24k's 18 000 taps run as fast directly as relayed). It is
-    /// `in_rate · 160/147`, halved while the output still divides it: the second step stays a
-    /// decimator (or 2/3) with the fewest samples between the steps (44.1k → 8k through 24k
-    /// instead of 48k: 2.0 against 3.4 µs a frame in Rust, the same quality).
+    /// twice the output rate, not a supported rate of its own in general: the second step is a
+    /// decimator by 2, whose narrow transition runs at the lowest rate that allows one
+    /// (44.1k → 8k through 16 kHz: 1.6 µs a frame in Rust, against 2.0 through 24 kHz and 3.4
+    /// through 48 kHz).
     fn relay_rate(in_rate: u32, out_rate: u32, quality: Quality) -> Option<u32> {
-        let mut mid = u32::try_from(u64::from(in_rate) * 160 / 147).ok()?;
-        while mid.is_multiple_of(2) && (mid / 2).is_multiple_of(out_rate) {
-            mid /= 2;
-        }
-        let family =
-            in_rate.is_multiple_of(11_025) && out_rate.is_multiple_of(8_000) && out_rate < mid;
+        let mid = out_rate.checked_mul(2)?;
+        let family = in_rate.is_multiple_of(11_025) && out_rate.is_multiple_of(8_000);
         let spec = quality.spec();
         if !(spec.relay && family) {
             return None;
@@ -246,7 +243,7 @@ impl PolyphaseFilter {
             let second = Self::shared(mid, out_rate, quality);
             let delay = first.delay * f64::from(out_rate) / f64::from(mid) + second.delay;
             return Self {
-                relay: Some(Relay { mid, first }),
+                relay: Some(Relay { first, second }),
                 ..Self::form(in_rate, out_rate, quality, delay)
             };
         }
@@ -452,12 +449,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn relays_pass_through_the_lowest_rate_their_output_divides() {
+    fn relays_pass_through_twice_the_output_rate() {
         let relay = |i, o| PolyphaseFilter::relay_rate(i, o, Quality::High);
-        assert_eq!(relay(44_100, 8_000), Some(24_000));
-        assert_eq!(relay(44_100, 16_000), Some(48_000));
-        assert_eq!(relay(22_050, 8_000), Some(24_000));
-        assert_eq!(relay(22_050, 16_000), Some(24_000));
+        assert_eq!(relay(44_100, 8_000), Some(16_000));
+        assert_eq!(relay(44_100, 16_000), Some(32_000));
+        assert_eq!(relay(22_050, 8_000), Some(16_000));
+        assert_eq!(relay(22_050, 16_000), Some(32_000));
         assert_eq!(relay(44_100, 24_000), None);
         assert_eq!(relay(48_000, 8_000), None);
         assert_eq!(

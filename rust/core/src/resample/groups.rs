@@ -16,7 +16,7 @@ use super::kernel::{advance, available, to_sample, Cursor};
 /// Outputs per group.
 pub(super) const LANES: usize = 8;
 
-/// What a group's sums become: 16-bit samples, or `f32` for a relay's second step.
+/// What a group's sums become: 16-bit samples, or `f32` to feed a relay's second step.
 pub(super) trait Sample: Copy {
     fn from_sum(sum: f32) -> Self;
 
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn every_lane_of_every_group_is_its_phase_dot_product() {
-        // A relay's first step (44.1k -> 48k, 160 phases of 12 taps), from every starting
+        // A relay's first step (44.1k -> 32k, 320 phases of 17 taps), from every starting
         // output of a group and in uneven calls, against the dot products in f64.
         let relayed = PolyphaseFilter::shared(44100, 16000, Quality::High);
         let filter = &relayed.relay().expect("44.1k -> 16k is relayed").first;

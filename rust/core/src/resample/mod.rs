@@ -83,14 +83,13 @@ impl Resampler {
         kernel: Kernel,
     ) -> Result<Self, CoreError> {
         let filter = PolyphaseFilter::shared(check_rate(in_rate)?, check_rate(out_rate)?, quality);
-        let relay = match filter.relay() {
-            Some(relay) => Some(Box::new(RelayStream {
+        let relay = filter.relay().map(|relay| {
+            Box::new(RelayStream {
                 first: Self::from_filter(Arc::clone(&relay.first), kernel),
-                second: Self::with_kernel(relay.mid, out_rate, quality, kernel)?,
+                second: Self::from_filter(Arc::clone(&relay.second), kernel),
                 between: Vec::new(),
-            })),
-            None => None,
-        };
+            })
+        });
         let mut resampler = Self::from_filter(filter, kernel);
         resampler.relay = relay;
         Ok(resampler)
