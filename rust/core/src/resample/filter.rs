@@ -47,7 +47,6 @@ impl Quality {
                 low_delay_delay: 0.4,
                 half_band_length: 6.5,
                 halving_length: Some(6.8),
-                relay: true,
                 kaiser_db: 96.0,
             },
             Self::Fast => Spec {
@@ -56,7 +55,6 @@ impl Quality {
                 low_delay_delay: 0.354,
                 half_band_length: 4.0,
                 halving_length: None,
-                relay: false,
                 kaiser_db: 72.0,
             },
         }
@@ -81,16 +79,13 @@ struct Spec {
     /// to always decimate by 3 and 6 directly (the fast profile, whose two-step form is not
     /// designed).
     halving_length: Option<f64>,
-    /// Whether 22.05/44.1 kHz inputs going down to a rate of the 48 kHz family pass through
-    /// that family first (`Relay`).
-    relay: bool,
     /// Stopband of the Kaiser design, for prototypes too long to solve.
     kaiser_db: f64,
 }
 
-/// Pairs from the 44.1 kHz family down to the 48 kHz family whose direct prototype would be
-/// longer than this (128 KiB of `f32`) are relayed (see `Relay`).
-const RELAY_MIN_TAPS: usize = 32_768;
+/// Pairs from the 44.1 kHz family down to the 48 kHz family whose direct filter would take
+/// more than this many taps per output are relayed (see `Relay`).
+const RELAY_MIN_TAPS_PER_OUTPUT: usize = 100;
 /// Filters with more than `lanes::MAX_UP` phases of at most this many taps run in groups of
 /// outputs (`groups`); longer phases are dot products.
 const GROUPS_MAX_TAPS: usize = 64;
@@ -184,26 +179,28 @@ impl PolyphaseFilter {
     }
 
     /// The rate a relayed pair passes through, if it is relayed (see `Relay`): from the
-    /// 44.1 kHz family down to the 48 kHz family, where the direct filter would be a table too
-    /// big to stay in cache (44.1k → 24k's 18 000 taps run as fast directly as relayed). It is
-    /// twice the output rate, not a supported rate of its own in general: the second step is a
-    /// decimator by 2, whose narrow transition runs at the lowest rate that allows one
-    /// (44.1k → 8k through 16 kHz: 1.6 µs a frame in Rust, against 2.0 through 24 kHz and 3.4
-    /// through 48 kHz).
+    /// 44.1 kHz family down to the 48 kHz family, where the direct filter would take more than
+    /// `RELAY_MIN_TAPS_PER_OUTPUT` (every hq pair; fast 44.1k → 8k, 22.05k → 8k and
+    /// 44.1k → 16k). It is twice the output rate, not a supported rate of its own in general:
+    /// the second step is a decimator by 2, whose narrow transition runs at the lowest rate
+    /// that allows one (hq 44.1k → 8k through 16 kHz: 1.6 µs a frame in Rust, against 2.0
+    /// through 24 kHz and 5.2 direct).
     fn relay_rate(in_rate: u32, out_rate: u32, quality: Quality) -> Option<u32> {
         let mid = out_rate.checked_mul(2)?;
         let family = in_rate.is_multiple_of(11_025) && out_rate.is_multiple_of(8_000);
-        let spec = quality.spec();
-        if !(spec.relay && family) {
+        if !family || out_rate > in_rate {
             return None;
         }
+        let spec = quality.spec();
         let (fi, fo) = (f64::from(in_rate), f64::from(out_rate));
+        let up = out_rate / gcd(in_rate, out_rate);
         let direct = Band {
-            rate: fi * f64::from(out_rate / gcd(in_rate, out_rate)),
+            rate: fi * f64::from(up),
             pass: spec.pass_fraction * fo / 2.0,
             stop: fo / 2.0,
         };
-        (design::kaiser_length(direct, spec.kaiser_db) > RELAY_MIN_TAPS).then_some(mid)
+        let taps_per_output = design::kaiser_length(direct, spec.kaiser_db) / up as usize;
+        (taps_per_output > RELAY_MIN_TAPS_PER_OUTPUT).then_some(mid)
     }
 
     /// The first step of a relayed pair: `in_rate → mid`, flat to the output's passband and
@@ -450,16 +447,24 @@ mod tests {
 
     #[test]
     fn relays_pass_through_twice_the_output_rate() {
-        let relay = |i, o| PolyphaseFilter::relay_rate(i, o, Quality::High);
-        assert_eq!(relay(44_100, 8_000), Some(16_000));
-        assert_eq!(relay(44_100, 16_000), Some(32_000));
-        assert_eq!(relay(22_050, 8_000), Some(16_000));
-        assert_eq!(relay(22_050, 16_000), Some(32_000));
-        assert_eq!(relay(44_100, 24_000), None);
-        assert_eq!(relay(48_000, 8_000), None);
-        assert_eq!(
-            PolyphaseFilter::relay_rate(44_100, 8_000, Quality::Fast),
-            None
-        );
+        let relay = |i, o, q| PolyphaseFilter::relay_rate(i, o, q);
+        for (i, o) in [
+            (44_100, 8_000),
+            (44_100, 16_000),
+            (22_050, 8_000),
+            (22_050, 16_000),
+        ] {
+            assert_eq!(relay(i, o, Quality::High), Some(2 * o), "{i} -> {o}");
+        }
+        assert_eq!(relay(44_100, 24_000, Quality::High), Some(48_000));
+        assert_eq!(relay(44_100, 8_000, Quality::Fast), Some(16_000));
+        assert_eq!(relay(44_100, 16_000, Quality::Fast), Some(32_000));
+        // The fast profile's shorter filters run as fast directly below 100 taps per output.
+        assert_eq!(relay(22_050, 16_000, Quality::Fast), None);
+        assert_eq!(relay(44_100, 24_000, Quality::Fast), None);
+        // Upsampling and the 48 kHz family are never relayed.
+        assert_eq!(relay(22_050, 24_000, Quality::High), None);
+        assert_eq!(relay(22_050, 48_000, Quality::High), None);
+        assert_eq!(relay(48_000, 8_000, Quality::High), None);
     }
 }
