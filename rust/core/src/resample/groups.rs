@@ -78,6 +78,8 @@ impl Sample for f32 {
 }
 /// Groups computed together, so that their sums' multiply-adds do not wait on each other.
 const BATCH: usize = 4;
+/// Phase cycles whose groups are ordered by matrix, so that groups sharing one are batched.
+const SHARED_CYCLES: usize = 4;
 
 /// A filter's phases laid out as group matrices.
 #[derive(Debug)]
@@ -149,6 +151,89 @@ impl Groups {
     }
 }
 
+/// One group to compute: its count from a call's first group, its matrix and where its
+/// window starts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Job {
+    k: usize,
+    id: usize,
+    at: usize,
+}
+
+/// The order a call computes its groups in: those that share a matrix (a phase cycle,
+/// `down` inputs, apart) side by side, so that a batch may load each matrix row once for
+/// several windows; `SHARED_CYCLES` cycles at a time, so that the windows stay in cache.
+struct Order<'a> {
+    steps: &'a [usize],
+    down: usize,
+    needed: usize,
+    /// The current block of groups and where its first group's window starts.
+    block: usize,
+    block_at: usize,
+    block_end: usize,
+    /// The block's current column (groups `column`, `column + cycle`, …): its first group,
+    /// matrix and window start.
+    column: usize,
+    id: usize,
+    column_at: usize,
+    /// The column's next group and its window start.
+    k: usize,
+    k_at: usize,
+}
+
+impl<'a> Order<'a> {
+    fn new(groups: &'a Groups, first_id: usize, needed: usize, down: usize) -> Self {
+        Self {
+            steps: &groups.steps,
+            down,
+            needed,
+            block: 0,
+            block_at: 0,
+            block_end: needed.min(SHARED_CYCLES * groups.steps.len()),
+            column: 0,
+            id: first_id,
+            column_at: 0,
+            k: 0,
+            k_at: 0,
+        }
+    }
+}
+
+impl Iterator for Order<'_> {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
+        let cycle = self.steps.len();
+        while self.k >= self.block_end {
+            // The next column; after a block's last (a whole cycle on, back at its first
+            // matrix), the next block.
+            self.column_at += self.steps[self.id];
+            self.id = if self.id + 1 == cycle { 0 } else { self.id + 1 };
+            self.column += 1;
+            if self.column == self.block + cycle {
+                if self.block_end >= self.needed {
+                    return None;
+                }
+                self.block += SHARED_CYCLES * cycle;
+                self.block_at += SHARED_CYCLES * self.down;
+                self.block_end = self.needed.min(self.block + SHARED_CYCLES * cycle);
+                (self.column, self.column_at) = (self.block, self.block_at);
+            } else if self.column >= self.block_end {
+                return None;
+            }
+            (self.k, self.k_at) = (self.column, self.column_at);
+        }
+        let job = Job {
+            k: self.k,
+            id: self.id,
+            at: self.k_at,
+        };
+        self.k += cycle;
+        self.k_at += self.down;
+        Some(job)
+    }
+}
+
 /// Computes outputs into `out` while inputs allow (see `Kernel::convolve`); `window` is
 /// scratch. `batch` computes `BATCH` groups' sums from their matrices and windows.
 #[inline(always)]
@@ -167,47 +252,49 @@ pub(super) fn convolve_with<T: Sample>(
         return (0, cursor);
     }
     let position = groups.position[cursor.phase];
-    let (mut g, mut lane) = (position / LANES, position % LANES);
+    let (g0, lane0) = (position / LANES, position % LANES);
     let cycle = groups.steps.len();
     // Lane 0 of the first group: its window starts `taps − 1` before its newest input.
-    let first = cursor.input - groups.offsets[g][lane] + 1 - filter.taps;
+    let first = cursor.input - groups.offsets[g0][lane0] + 1 - filter.taps;
     // The window of every group, zeros past the history (lanes past `total` read them).
+    let groups_needed = (lane0 + total).div_ceil(LANES);
+    let cycles = groups_needed.div_ceil(cycle);
     window.clear();
     window.extend_from_slice(&history[first..]);
-    let groups_needed = (lane + total).div_ceil(LANES);
-    let reach: usize = (0..groups_needed)
-        .map(|k| groups.steps[(g + k) % cycle])
-        .sum();
-    window.resize(reach + groups.width * (BATCH + 1), 0.0);
-    let (mut at, mut written) = (0, 0);
-    while written < total {
-        let mut starts = [0; BATCH];
-        let mut ids = [0; BATCH];
-        let mut next = at;
-        for k in 0..BATCH {
-            ids[k] = (g + k) % cycle;
-            starts[k] = next;
-            next += groups.steps[ids[k]];
+    window.resize(cycles * filter.down + groups.width * (BATCH + 1), 0.0);
+    let mut order = Order::new(groups, g0, groups_needed, filter.down);
+    loop {
+        let mut jobs = [Job::default(); BATCH];
+        let mut live = 0;
+        while live < BATCH {
+            let Some(job) = order.next() else { break };
+            jobs[live] = job;
+            live += 1;
+        }
+        if live == 0 {
+            break;
+        }
+        // Unused slots repeat a group of this batch.
+        for slot in live..BATCH {
+            jobs[slot] = jobs[0];
         }
         let ys = batch(
-            ids.map(|id| groups.matrix(id)),
-            starts.map(|s| &window[s..s + groups.width]),
+            jobs.map(|job| groups.matrix(job.id)),
+            jobs.map(|job| &window[job.at..job.at + groups.width]),
         );
-        for (k, y) in ys.iter().enumerate() {
-            let take = (LANES - lane).min(total - written);
+        for (job, y) in jobs.iter().zip(&ys).take(live) {
+            let (from, at) = if job.k == 0 {
+                (lane0, 0)
+            } else {
+                (0, job.k * LANES - lane0)
+            };
+            let take = (LANES - from).min(total - at);
             if take == LANES {
                 // A whole group: a fixed-size copy, not a call to `memcpy`.
-                out[written..written + LANES].copy_from_slice(y);
+                out[at..at + LANES].copy_from_slice(y);
             } else {
-                out[written..written + take].copy_from_slice(&y[lane..lane + take]);
+                out[at..at + take].copy_from_slice(&y[from..from + take]);
             }
-            written += take;
-            lane = 0;
-            if written == total {
-                break;
-            }
-            at = starts[k] + groups.steps[ids[k]];
-            g = (ids[k] + 1) % cycle;
         }
     }
     (total, advance(filter, cursor, total))
@@ -231,11 +318,30 @@ pub(super) fn batch_portable<T: Sample>(
     })
 }
 
-/// AVX2 + FMA batch: eight sums in flight (two per group).
+/// AVX2 + FMA batch: eight sums in flight (two per group). Groups that share a matrix (see
+/// `Order`) load each of its rows once.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn batch_avx2_fma<T: Sample>(
+    matrices: [&[f32]; BATCH],
+    windows: [&[f32]; BATCH],
+) -> [[T; LANES]; BATCH] {
+    let same = |a: usize, b: usize| std::ptr::eq(matrices[a], matrices[b]);
+    if same(0, 1) && same(2, 3) {
+        if same(1, 2) {
+            return sharing_avx2_fma::<T, 4>(matrices, windows);
+        }
+        return sharing_avx2_fma::<T, 2>(matrices, windows);
+    }
+    sharing_avx2_fma::<T, 1>(matrices, windows)
+}
+
+/// `batch_avx2_fma` where each run of `SHARE` groups has one matrix.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn sharing_avx2_fma<T: Sample, const SHARE: usize>(
     matrices: [&[f32]; BATCH],
     windows: [&[f32]; BATCH],
 ) -> [[T; LANES]; BATCH] {
@@ -246,14 +352,14 @@ pub(super) fn batch_avx2_fma<T: Sample>(
     debug_assert!(width.is_multiple_of(2));
     let (mut even, mut odd) = ([_mm256_setzero_ps(); BATCH], [_mm256_setzero_ps(); BATCH]);
     for j in (0..width).step_by(2) {
-        for k in 0..BATCH {
-            let (x0, x1) = (windows[k][j], windows[k][j + 1]);
-            even[k] = _mm256_fmadd_ps(load(matrices[k], j * LANES), _mm256_set1_ps(x0), even[k]);
-            odd[k] = _mm256_fmadd_ps(
-                load(matrices[k], (j + 1) * LANES),
-                _mm256_set1_ps(x1),
-                odd[k],
-            );
+        for first in (0..BATCH).step_by(SHARE) {
+            let matrix = matrices[first];
+            let (row0, row1) = (load(matrix, j * LANES), load(matrix, (j + 1) * LANES));
+            for k in first..first + SHARE {
+                let (x0, x1) = (windows[k][j], windows[k][j + 1]);
+                even[k] = _mm256_fmadd_ps(row0, _mm256_set1_ps(x0), even[k]);
+                odd[k] = _mm256_fmadd_ps(row1, _mm256_set1_ps(x1), odd[k]);
+            }
         }
     }
     #[allow(unsafe_code)]
@@ -297,7 +403,7 @@ mod tests {
                 let mut n = start;
                 let mut scratch = Scratch::default();
                 let mut float_scratch = Scratch::default();
-                for size in [1, 7, 8, 9, 100, 333] {
+                for size in [1, 7, 8, 9, 100, 333, 1300] {
                     let mut out = vec![0i16; size];
                     let (written, next) =
                         kernel.convolve(filter, &history, 0, cursor, &mut out, &mut scratch);
