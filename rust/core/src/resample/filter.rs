@@ -123,7 +123,7 @@ pub struct PolyphaseFilter {
     groups: Option<Groups>,
 }
 
-/// 22.05k or 44.1k → 8k or 16k as two resamplers: first to twice the output rate (see
+/// 22.05k or 44.1k → 8k, 16k or 24k as two resamplers: first to twice the output rate (see
 /// `relay_rate`) with a filter flat over the output's passband that rejects the input's images
 /// and whatever would fold below the output's Nyquist at that rate (the rest the second
 /// removes), then a decimator by 2, with the samples between the steps kept `f32`. A direct
