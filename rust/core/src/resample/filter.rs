@@ -128,7 +128,7 @@ pub struct PolyphaseFilter {
 /// and whatever would fold below the output's Nyquist at that rate (the rest the second
 /// removes), then a decimator by 2, with the samples between the steps kept `f32`. A direct
 /// 160/441 filter takes 355 taps per output from a 220 KiB table that every 20 ms frame
-/// streams through the cache; the first step takes 9 to 34 (eight outputs at a time,
+/// streams through the cache; the first step takes at most 34 (eight outputs at a time,
 /// `groups`).
 #[derive(Debug)]
 pub(super) struct Relay {
