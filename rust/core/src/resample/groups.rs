@@ -167,9 +167,8 @@ struct Order<'a> {
     steps: &'a [usize],
     down: usize,
     needed: usize,
-    /// The current block of groups and where its first group's window starts.
+    /// The current block of groups (whole cycles from the first) and its end.
     block: usize,
-    block_at: usize,
     block_end: usize,
     /// The block's current column (groups `column`, `column + cycle`, …): its first group,
     /// matrix and window start.
@@ -188,7 +187,6 @@ impl<'a> Order<'a> {
             down,
             needed,
             block: 0,
-            block_at: 0,
             block_end: needed.min(SHARED_CYCLES * groups.steps.len()),
             column: 0,
             id: first_id,
@@ -215,9 +213,9 @@ impl Iterator for Order<'_> {
                     return None;
                 }
                 self.block += SHARED_CYCLES * cycle;
-                self.block_at += SHARED_CYCLES * self.down;
                 self.block_end = self.needed.min(self.block + SHARED_CYCLES * cycle);
-                (self.column, self.column_at) = (self.block, self.block_at);
+                // A block starts on the first group's matrix, whole cycles of `down` inputs on.
+                (self.column, self.column_at) = (self.block, self.block / cycle * self.down);
             } else if self.column >= self.block_end {
                 return None;
             }
