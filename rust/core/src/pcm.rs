@@ -113,6 +113,54 @@ impl<'a> Pcm<'a> {
         self.extend_f32_portable(out);
     }
 
+    /// Appends every `step`-th sample from sample `first` on to `out` as `f32` (`step` 1 or
+    /// more; nothing if `first` is past the end): one channel of interleaved samples.
+    pub fn extend_f32_every(self, first: usize, step: usize, out: &mut Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU reported AVX2 and FMA.
+            unsafe {
+                self.extend_f32_every_avx2(first, step, out);
+            }
+            return;
+        }
+        self.extend_f32_every_portable(first, step, out);
+    }
+
+    /// `extend_f32_every_portable` compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn extend_f32_every_avx2(self, first: usize, step: usize, out: &mut Vec<f32>) {
+        self.extend_f32_every_portable(first, step, out);
+    }
+
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn extend_f32_every_portable(self, first: usize, step: usize, out: &mut Vec<f32>) {
+        if first >= self.len() {
+            return;
+        }
+        // Whole steps, then the sample a partial last step starts with.
+        match self {
+            Self::Samples(samples) => {
+                let steps = samples[first..].chunks_exact(step);
+                let last = steps.remainder().first().copied();
+                out.extend(steps.map(|s| f32::from(s[0])));
+                out.extend(last.map(f32::from));
+            }
+            Self::LeBytes(bytes) => {
+                let from_le = |pair: &[u8]| f32::from(i16::from_le_bytes([pair[0], pair[1]]));
+                let steps = bytes[2 * first..].chunks_exact(2 * step);
+                let last = steps.remainder();
+                out.extend(steps.map(from_le));
+                if !last.is_empty() {
+                    out.push(from_le(last));
+                }
+            }
+        }
+    }
+
     /// `extend_f32_portable` compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
@@ -183,6 +231,22 @@ mod tests {
                 .chain(samples_in.iter().map(|&s| f32::from(s)))
                 .collect();
             assert_eq!(floats, expected);
+            for step in 1..=4 {
+                for first in [0, 1, 2, 3, 75, 76, 77, 80] {
+                    let mut every = vec![1.5];
+                    pcm.extend_f32_every(first, step, &mut every);
+                    let expected: Vec<f32> = std::iter::once(1.5)
+                        .chain(
+                            samples_in
+                                .iter()
+                                .skip(first)
+                                .step_by(step)
+                                .map(|&s| s.into()),
+                        )
+                        .collect();
+                    assert_eq!(every, expected, "first {first}, step {step}");
+                }
+            }
         }
         assert_eq!(
             Pcm::le_bytes(&bytes[1..]).unwrap_err(),

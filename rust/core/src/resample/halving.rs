@@ -142,8 +142,6 @@ pub struct HalvingStream {
     /// while an even input waits for its odd one.
     evens: Vec<f32>,
     odds: Vec<f32>,
-    /// One call's PCM input as `f32` (scratch; a relay's `f32` samples are split as they are).
-    wide: Vec<f32>,
     /// Half-rate history (from history index `origin`): inputs of the second step.
     narrow: Vec<f32>,
     origin: usize,
@@ -202,9 +200,7 @@ impl HalvingStream {
         out: &mut [i16],
     ) {
         let halves = self.half_outputs(form, input.len());
-        let mut wide = std::mem::take(&mut self.wide);
-        self.split_input(input.as_f32(&mut wide));
-        self.wide = wide;
+        self.split_input(input);
         self.halve(form, kernel, halves);
         let counts = self.outputs(form, self.origin + self.narrow.len());
         debug_assert_eq!(counts.iter().sum::<usize>(), out.len());
@@ -324,26 +320,12 @@ impl HalvingStream {
         self.odds.drain(..count);
     }
 
-    /// Appends this call's input to the even and odd inputs.
-    fn split_input(&mut self, mut samples: &[f32]) {
-        if self.evens.len() > self.odds.len() {
-            if let Some((&first, rest)) = samples.split_first() {
-                self.odds.push(first);
-                samples = rest;
-            }
-        }
-        let pairs = samples.chunks_exact(2);
-        let last = pairs.remainder().first().copied();
-        let (evens, odds) = (self.evens.len(), self.odds.len());
-        self.evens.resize(evens + pairs.len(), 0.0);
-        self.odds.resize(odds + pairs.len(), 0.0);
-        for ((pair, even), odd) in pairs
-            .zip(&mut self.evens[evens..])
-            .zip(&mut self.odds[odds..])
-        {
-            (*even, *odd) = (pair[0], pair[1]);
-        }
-        self.evens.extend(last);
+    /// Appends this call's input to the even and odd inputs, as `f32`.
+    fn split_input(&mut self, input: Input<'_>) {
+        // An even input waiting for its odd one takes the first sample.
+        let first = usize::from(self.evens.len() > self.odds.len());
+        input.extend_f32_every(1 - first, 2, &mut self.odds);
+        input.extend_f32_every(first, 2, &mut self.evens);
     }
 
     /// Drops half-rate inputs no future output can reach, in whole columns of the rows, and

@@ -45,17 +45,15 @@ impl Input<'_> {
         }
     }
 
-    /// The samples as `f32`: a relay's as they are, PCM converted into `scratch`.
-    pub(super) fn as_f32<'b>(self, scratch: &'b mut Vec<f32>) -> &'b [f32]
-    where
-        Self: 'b,
-    {
+    /// Appends every `step`-th sample from sample `first` on to `out` as `f32`.
+    pub(super) fn extend_f32_every(self, first: usize, step: usize, out: &mut Vec<f32>) {
         match self {
-            Self::Floats(floats) => floats,
-            Self::Pcm(pcm) => {
-                scratch.clear();
-                pcm.extend_f32(scratch);
-                scratch
+            Self::Pcm(pcm) => pcm.extend_f32_every(first, step, out),
+            Self::Floats(floats) => {
+                let steps = floats.get(first..).unwrap_or_default().chunks_exact(step);
+                let last = steps.remainder().first().copied();
+                out.extend(steps.map(|s| s[0]));
+                out.extend(last);
             }
         }
     }
