@@ -135,28 +135,43 @@ impl<'a> Pcm<'a> {
         self.extend_f32_every_portable(first, step, out);
     }
 
+    /// `extend_f32_every_in::<K>` for the steps the resamplers use (a constant step
+    /// vectorises), any other step alike.
     #[inline(always)]
     #[allow(clippy::inline_always)]
     fn extend_f32_every_portable(self, first: usize, step: usize, out: &mut Vec<f32>) {
+        match step {
+            2 => self.extend_f32_every_in::<2>(first, out),
+            3 => self.extend_f32_every_in::<3>(first, out),
+            _ => {
+                for i in (first..self.len()).step_by(step) {
+                    out.push(f32::from(self.get(i)));
+                }
+            }
+        }
+    }
+
+    /// Every `K`-th sample from `first` on: whole steps, then the one a partial last step
+    /// starts with.
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn extend_f32_every_in<const K: usize>(self, first: usize, out: &mut Vec<f32>) {
         if first >= self.len() {
             return;
         }
-        // Whole steps, then the sample a partial last step starts with.
         match self {
             Self::Samples(samples) => {
-                let steps = samples[first..].chunks_exact(step);
-                let last = steps.remainder().first().copied();
-                out.extend(steps.map(|s| f32::from(s[0])));
-                out.extend(last.map(f32::from));
+                let (steps, last) = samples[first..].as_chunks::<K>();
+                out.extend(steps.iter().map(|s| f32::from(s[0])));
+                out.extend(last.first().map(|&s| f32::from(s)));
             }
             Self::LeBytes(bytes) => {
                 let from_le = |pair: &[u8]| f32::from(i16::from_le_bytes([pair[0], pair[1]]));
-                let steps = bytes[2 * first..].chunks_exact(2 * step);
-                let last = steps.remainder();
-                out.extend(steps.map(from_le));
-                if !last.is_empty() {
-                    out.push(from_le(last));
-                }
+                let (steps, last) = bytes[2 * first..].as_chunks::<2>();
+                let (whole, rest) = steps.as_chunks::<K>();
+                out.extend(whole.iter().map(|s| from_le(&s[0])));
+                out.extend(rest.first().map(|s| from_le(s)));
+                debug_assert!(last.is_empty());
             }
         }
     }

@@ -6,7 +6,8 @@
 //!   exact delay of `D` where it matters at ~60 % of a linear-phase filter's latency. The normal
 //!   equations are symmetric Toeplitz, solved by Levinson recursion in O(N²).
 //! - `half_band`: the same fit for interpolating by 2, where one phase is a pure delay (its
-//!   outputs are copies of the input) and only the other phase is fitted, to the passband alone.
+//!   outputs are copies of the input) and only the other phase is fitted, to the passband alone;
+//!   `nyquist` generalises it to `k` phases (a third-band decimator's first step).
 //! - `kaiser`: linear-phase windowed sinc for prototypes too long to solve (rates like 44.1k↔16k).
 
 use std::f64::consts::PI;
@@ -60,16 +61,30 @@ pub fn low_delay(n: usize, delay: f64, band: Band) -> Prototype {
 /// the arithmetic of a full-band design and no symmetry forcing the delay to `n`.
 #[must_use]
 pub fn half_band(n: usize, delay: usize, pass: f64) -> Prototype {
+    nyquist(2, n, delay, pass)
+}
+
+/// The same design for `k` phases (a `k`-th-band filter, for changing the rate by `k`):
+/// phase `k − 1` is a pure delay of `delay` low-rate samples (one tap of `1/k`) and phase
+/// `r < k − 1` a fractional delay of `delay + (k − 1 − r)/k`, fitted with `n` taps over
+/// `pass` × the low rate's Nyquist. Each alias or image of a tone in that band is a
+/// twiddled sum of the phases' responses that vanishes where they all match their delays.
+/// Output delay `k·delay + k − 1` samples at the high rate.
+#[must_use]
+pub fn nyquist(k: usize, n: usize, delay: usize, pass: f64) -> Prototype {
     let omega: Vec<f64> = span(0.0, PI * pass, 2 * GRID_PER_TAP * n).collect();
-    let even = lawson(&omega, omega.len(), n, delay as f64 + 0.5);
-    let mut taps = vec![0.0; 2 * n];
-    for (k, e) in even.iter().enumerate() {
-        taps[2 * k] = e / 2.0;
+    let mut taps = vec![0.0; k * n];
+    for r in 0..k - 1 {
+        let fractional = delay as f64 + (k - 1 - r) as f64 / k as f64;
+        let phase = lawson(&omega, omega.len(), n, fractional);
+        for (j, e) in phase.iter().enumerate() {
+            taps[k * j + r] = e / k as f64;
+        }
     }
-    taps[2 * delay + 1] = 0.5;
+    taps[k * delay + k - 1] = 1.0 / k as f64;
     Prototype {
         taps,
-        delay: (2 * delay + 1) as f64,
+        delay: (k * delay + k - 1) as f64,
     }
 }
 
@@ -428,6 +443,46 @@ mod tests {
         let odd: Vec<f64> = p.taps.iter().skip(1).step_by(2).copied().collect();
         assert_eq!(odd.iter().filter(|&&h| h != 0.0).count(), 1);
         assert_eq!(odd[18], 0.5);
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp)] // the delay and the pure-delay taps are exact by construction
+    fn third_band_decimator_design_meets_spec() {
+        // 48k -> 16k ahead of a 16k -> 8k step: flat to 4 kHz, and nothing from 12 to 20 kHz,
+        // which would fold below 4 kHz at 16 kHz (20 to 24 kHz folds above it).
+        let p = nyquist(3, 13, 4, 0.5);
+        assert_eq!(p.delay, 14.0);
+        let passband = Band {
+            rate: 48_000.0,
+            pass: 4000.0,
+            stop: 24_000.0,
+        };
+        let (pass_err, _) = measure(&p, passband);
+        assert!(pass_err < -100.0, "passband error {pass_err:.1} dB");
+        let stopband = Band {
+            rate: 48_000.0,
+            pass: 12_000.0,
+            stop: 20_000.0,
+        };
+        let omega: Vec<f64> = (0..=4000)
+            .map(|k| 2.0 * PI * (12_000.0 + 2.0 * f64::from(k)) / stopband.rate)
+            .collect();
+        let (sin, cos): (Vec<f64>, Vec<f64>) = omega.iter().map(|w| w.sin_cos()).unzip();
+        let (re, im) = responses(&p.taps, &sin, &cos);
+        let worst = re
+            .iter()
+            .zip(&im)
+            .map(|(r, i)| r.hypot(*i))
+            .fold(0.0, f64::max);
+        assert!(
+            20.0 * worst.log10() < -105.0,
+            "stopband {:.1} dB",
+            20.0 * worst.log10()
+        );
+        // Phase 2 of the prototype is the input itself, delayed: one tap of ⅓.
+        let pure: Vec<f64> = p.taps.iter().skip(2).step_by(3).copied().collect();
+        assert_eq!(pure.iter().filter(|&&h| h != 0.0).count(), 1);
+        assert_eq!(pure[4], 1.0 / 3.0);
     }
 
     #[test]

@@ -118,6 +118,12 @@ impl FastDecimator {
         PARALLEL * self.m * (self.quarter + 1) + 1
     }
 
+    /// The decimation factor `M`.
+    #[must_use]
+    pub fn factor(&self) -> usize {
+        self.m
+    }
+
     /// History must be dropped in multiples of this many inputs to keep its rows aligned.
     #[must_use]
     pub fn history_step(&self) -> usize {

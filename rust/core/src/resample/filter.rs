@@ -72,7 +72,7 @@ struct Spec {
     low_delay_length: f64,
     /// The low-delay design's delay as a fraction of its length (0.5 would be linear phase).
     low_delay_delay: f64,
-    /// Length factor of the half-band design (both phases together).
+    /// Length factor of the half-band and third-band designs (all phases together).
     half_band_length: f64,
     /// Length factor of the 2/3 step when decimating by 3 in two steps (`halving`; longer
     /// than `low_delay_length` because the half-band step takes part of the delay), or `None`
@@ -114,8 +114,8 @@ pub struct PolyphaseFilter {
     pure_delay: Vec<Option<usize>>,
     /// Decimators (L = 1) run the fast algorithm on this form instead of `coefficients`.
     fast: Option<FastDecimator>,
-    /// Decimators by 3 of the hq profile run in two steps instead where that is faster
-    /// (`HalvingDecimator::pays`: 48k→16k).
+    /// Decimators by 3 or 6 of the hq profile run in two steps instead where that is faster
+    /// (`HalvingDecimator::pays`: 48k→16k and 48k→8k).
     halving: Option<HalvingDecimator>,
     /// Pairs from the 44.1 kHz family down to the 48 kHz family run as two resamplers.
     relay: Option<Relay>,
@@ -279,23 +279,25 @@ impl PolyphaseFilter {
             spec.halving_length,
             HalvingDecimator::pays(out_rate, down),
         ) {
-            // The same delay as the direct design; the half-band step's transition runs from the
-            // output's Nyquist to its mirror about the half rate. By 3 the second step's
-            // prototype is at the input rate (up by 2, then two decimators by 3), by 6 at half
-            // of it.
-            let half_taps = (spec.half_band_length * fi / (fi / 2.0 - fo)).ceil() as usize;
-            // By 6 the half-band step takes 7 of the 288 input samples of delay, so the second
-            // step keeps the direct design's length factor (at half the rate: half the taps).
+            // The same delay as the direct design; the first step's transition runs from the
+            // output's Nyquist to its mirror about the low rate (half the input rate by 3, a
+            // third by 6). By 3 the second step's prototype is at the input rate (up by 2, then
+            // two decimators by 3), by 6 at a third of it.
+            let k = if down == 3 { 2.0 } else { 3.0 };
+            let first_taps = (spec.half_band_length * fi / (fi / k - fo)).ceil() / k;
+            // By 6 the third-band step takes 14 of the 288 input samples of delay, so the
+            // second step keeps the direct design's length factor (at a third of the rate: a
+            // third of the taps).
             let taps = if down == 3 {
                 taps_for(length).next_multiple_of(2 * 4 * 3)
             } else {
-                (taps_for(spec.low_delay_length) / 2).next_multiple_of(4 * 3)
+                (taps_for(spec.low_delay_length) / 3).next_multiple_of(4 * 2)
             };
             let halving = HalvingDecimator::design(
                 fi,
                 down,
                 pass,
-                half_taps.div_ceil(2),
+                first_taps.ceil() as usize,
                 taps,
                 low_delay(estimate),
             );

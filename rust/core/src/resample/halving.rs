@@ -1,4 +1,5 @@
-//! Decimation by 3 or 6 in two steps: a half-band decimator by 2, then 2/3 or 1/3.
+//! Decimation by 3 or 6 in two steps, the sharp transition at the lowest rate that allows
+//! it: by 3, a half-band decimator by 2, then 2/3; by 6, a third-band decimator by 3, then 1/2.
 //!
 //! Decimating by 3 directly makes the sharp transition (7.2 → 8 kHz for 48k → 16k) with a
 //! filter at the input rate: 360 taps per output. At half the input rate the same transition
@@ -6,12 +7,19 @@
 //! passband and the stopband's mirror may alias there: a half-band filter of 40 taps, 21 of
 //! them non-zero. The 2/3 step is then two decimators by 3 on the half-rate history (the even
 //! and odd taps of the up-by-2 prototype), whose outputs interleave; the odd one reads the
-//! same rows one input later (`FastDecimator::shifted`), so the history is split once. By 6
-//! (48k → 8k), the second step is one decimator by 3 at the half rate: 360 taps at 24 kHz
-//! where the direct filter takes 720 at 48 kHz (a frame in 1.25–1.27 instead of 1.90–1.98 µs).
+//! same rows one input later (`FastDecimator::shifted`), so the history is split once.
 //!
-//! The half-rate samples stay `f32`, so nothing is rounded between the steps; each step
-//! computes every output from the same inputs in the same order whatever the chunking.
+//! By 6 (48k → 8k) the sharp transition (3.6 → 4 kHz) runs at 16 kHz: a third-band
+//! decimator by 3 first (two fitted phases of 13 taps and one pure delay: everything from
+//! 4 kHz up may alias at 16 kHz except what would land below 4 kHz, 12 to 20 kHz), then one
+//! decimator by 2 of 240 taps, where halving first left one decimator by 3 of 360 taps at
+//! 24 kHz (a frame in 1.05–1.08 instead of 1.19–1.22 µs, and 1.90–1.98 directly).
+//!
+//! Both first steps are the same kernel: the input split into its `k` phases as it is
+//! converted, each fitted phase a short convolution along its phase, the pure phase one
+//! scaled input. The low-rate samples stay `f32`, so nothing is rounded between the steps;
+//! each step computes every output from the same inputs in the same order whatever the
+//! chunking.
 
 use super::design::{self, Band};
 use super::fast::{self, Branch, Carried, FastDecimator, RowCache};
@@ -19,19 +27,28 @@ use super::input::Input;
 use super::kernel::Kernel;
 use super::lanes::LANES;
 
-/// Outputs of the half-band step computed together (lanes of one register).
+/// Outputs of the first step computed together (lanes of one register).
 const BLOCK: usize = 8;
+/// The first step decimates by at most this many (phases of its input).
+const MAX_K: usize = 3;
 
 /// The two steps' filters for one rate pair.
 #[derive(Debug)]
 pub struct HalvingDecimator {
-    /// The half-band step's taps on even inputs, oldest first: output `n` is
-    /// `½·x[2n − 2·odd_at − 1] + Σ_j half[j]·x[2n − 2(taps − 1 − j)]`.
-    half: Vec<f32>,
-    /// Distance back, in odd inputs, of the half-band step's single odd tap (of exactly ½).
-    odd_at: usize,
-    /// The second step on the half-rate history: two decimators by 3 whose outputs `2j` and
-    /// `2j + 1` interleave (2/3, by 3 in all), or one (by 6 in all).
+    /// The first step's factor: 2 (half-band) or 3 (third-band).
+    k: usize,
+    /// Taps of each of the first step's fitted phases; every phase of its input keeps this
+    /// many samples of history.
+    n: usize,
+    /// The first step's pure-delay phase: output `t` takes `1/k` times input phase 1 at `t +
+    /// pure_at` (phase `q` of the input holds inputs `k·i + q`, from the history's start).
+    pure_at: usize,
+    /// The first step's fitted phases, in summing order: input phase, where output `t`'s
+    /// window starts in it (relative to `t`), and the taps, oldest input first.
+    fitted: Vec<(usize, usize, Vec<f32>)>,
+    /// The second step on the low-rate history: by 3, two decimators whose outputs `2j` and
+    /// `2j + 1` interleave (after halving, 2/3: by 3 in all), or by 2, one (after the third-band
+    /// step: by 6 in all).
     steps: Vec<FastDecimator>,
     /// Group delay in output samples.
     delay: f64,
@@ -39,72 +56,92 @@ pub struct HalvingDecimator {
 
 impl HalvingDecimator {
     /// Designs the two steps for decimating by `factor` (3 or 6) from `in_rate` with the
-    /// passband to `pass` Hz: the half-band step with `half_taps` taps per phase, and a second
-    /// step whose prototype (at `in_rate` for 2/3, at half of it for 1/3) has `taps` taps, so
-    /// that the two delays add up to `delay` input samples.
+    /// passband to `pass` Hz: by 3 a half-band step then 2/3, by 6 a third-band step then
+    /// 1/2. The first step has `first_taps` taps per phase; the second step's prototype (at
+    /// `in_rate` for 2/3, at a third of it for 1/2) has `taps` taps, so that the two delays
+    /// add up to `delay` input samples.
     #[must_use]
     pub fn design(
         in_rate: f64,
         factor: usize,
         pass: f64,
-        half_taps: usize,
+        first_taps: usize,
         taps: usize,
         delay: usize,
     ) -> Self {
         assert!(factor == 3 || factor == 6, "two steps decimate by 3 or 6");
+        let k = if factor == 3 { 2 } else { 3 };
         let out_nyquist = in_rate / (2 * factor) as f64;
-        // The half-band step passes up to the output's Nyquist; its mirror (everything that
-        // would alias below it at the half rate) is its stopband.
-        let half_delay = (0.28 * half_taps as f64).round() as usize;
-        let half_band = design::half_band(half_taps, half_delay, out_nyquist / (in_rate / 4.0));
-        let step_delay = delay - half_band.delay as usize;
-        let half = half_band
-            .taps
-            .iter()
-            .step_by(2)
-            .rev()
-            .map(|&h| h as f32)
+        // The first step passes up to the output's Nyquist; everything that would alias below
+        // it at the low rate is its stopband.
+        let n = first_taps;
+        let first_delay = (0.28 * n as f64).round() as usize;
+        let low_nyquist = in_rate / (2 * k) as f64;
+        let first = design::nyquist(k, n, first_delay, out_nyquist / low_nyquist);
+        // Phase `r` of the prototype reads input `k·m − k·j − r` for output `m`: phase 0 of the
+        // input for `r = 0`, phase `k − r` one low-rate sample back otherwise.
+        let phase_taps = |r: usize| -> Vec<f32> {
+            first
+                .taps
+                .iter()
+                .skip(r)
+                .step_by(k)
+                .rev()
+                .map(|&h| h as f32)
+                .collect()
+        };
+        let fitted = (0..k - 1)
+            .map(|r| {
+                if r == 0 {
+                    (0, 1, phase_taps(0))
+                } else {
+                    (k - r, 0, phase_taps(r))
+                }
+            })
             .collect();
-        if factor == 6 {
+        let step_delay = delay as f64 - first.delay;
+        let (steps, delay) = if factor == 6 {
             let band = Band {
-                rate: in_rate / 2.0,
+                rate: in_rate / 3.0,
                 pass,
                 stop: out_nyquist,
             };
-            // Whole output samples in all: the half-band's odd delay leaves half a sample here.
-            let prototype = design::low_delay(taps, step_delay as f64 / 2.0, band);
-            return Self {
-                half,
-                odd_at: half_delay,
-                steps: vec![FastDecimator::new(&prototype.taps, 3)],
-                delay: delay as f64 / 6.0,
+            // Whole output samples in all: the first step's delay leaves a fraction here.
+            let prototype = design::low_delay(taps, step_delay / 3.0, band);
+            (
+                vec![FastDecimator::new(&prototype.taps, 2)],
+                delay as f64 / 6.0,
+            )
+        } else {
+            let band = Band {
+                rate: in_rate,
+                pass,
+                stop: out_nyquist,
             };
-        }
-        let band = Band {
-            rate: in_rate,
-            pass,
-            stop: out_nyquist,
+            // Up by 2 (gain 2), then even and odd taps as the two decimators by 3.
+            let prototype = design::low_delay(taps, step_delay, band);
+            let phase = |p: usize| -> Vec<f64> {
+                prototype
+                    .taps
+                    .iter()
+                    .skip(p)
+                    .step_by(2)
+                    .map(|h| 2.0 * h)
+                    .collect()
+            };
+            let steps = vec![
+                FastDecimator::new(&phase(0), 3),
+                FastDecimator::shifted(&phase(1), 3, 1),
+            ];
+            (steps, delay as f64 / 3.0)
         };
-        // Up by 2 (gain 2), then even and odd taps as the two decimators by 3.
-        let prototype = design::low_delay(taps, step_delay as f64, band);
-        let phase = |p: usize| -> Vec<f64> {
-            prototype
-                .taps
-                .iter()
-                .skip(p)
-                .step_by(2)
-                .map(|h| 2.0 * h)
-                .collect()
-        };
-        let steps = vec![
-            FastDecimator::new(&phase(0), 3),
-            FastDecimator::shifted(&phase(1), 3, 1),
-        ];
         Self {
-            half,
-            odd_at: half_delay,
+            k,
+            n,
+            pure_at: n - 1 - first_delay,
+            fitted,
             steps,
-            delay: delay as f64 / 3.0,
+            delay,
         }
     }
 
@@ -122,9 +159,14 @@ impl HalvingDecimator {
         columns.is_multiple_of(LANES)
     }
 
-    /// Decimators of the second step (2 for 2/3, 1 for 1/3).
+    /// Decimators of the second step (2 for 2/3, 1 for 1/2).
     fn branches(&self) -> usize {
         self.steps.len()
+    }
+
+    /// The second step's factor (3 for 2/3, 2 for 1/2).
+    fn second_factor(&self) -> usize {
+        self.steps[0].factor()
     }
 
     /// Group delay in output samples.
@@ -137,16 +179,16 @@ impl HalvingDecimator {
 /// One stream's state through both steps.
 #[derive(Debug, Clone, Default)]
 pub struct HalvingStream {
-    /// Full-rate inputs from the oldest the next half-band output reads, split into even and
-    /// odd samples: that output's newest input is `evens[taps − 1]`. `evens` is one longer
-    /// while an even input waits for its odd one.
-    evens: Vec<f32>,
-    odds: Vec<f32>,
-    /// Half-rate history (from history index `origin`): inputs of the second step.
+    /// Full-rate inputs split into the first step's `k` phases (`phases[q][i]` is input
+    /// `k·i + q` counted from the history's start), from the oldest the next first-step output
+    /// reads: that output's newest input is `phases[0][n]`. A phase is one longer while the
+    /// next input belongs to a later one.
+    phases: [Vec<f32>; MAX_K],
+    /// Low-rate history (from history index `origin`): inputs of the second step.
     narrow: Vec<f32>,
     origin: usize,
     /// History index of the newest input of the next even and odd outputs (the odd one's is
-    /// the earlier when an odd output is next; by 6 there are only even ones).
+    /// the earlier when an odd output is next; with one decimator there are only even ones).
     next: [usize; 2],
     rows: RowCache,
     floats: Vec<f32>,
@@ -157,9 +199,11 @@ pub struct HalvingStream {
 impl HalvingStream {
     /// Forgets the stream: the next input is treated as the first.
     pub fn reset(&mut self, form: &HalvingDecimator) {
-        for inputs in [&mut self.evens, &mut self.odds] {
+        for (q, inputs) in self.phases.iter_mut().enumerate() {
             inputs.clear();
-            inputs.resize(form.half.len() - 1, 0.0);
+            if q < form.k {
+                inputs.resize(form.n, 0.0);
+            }
         }
         let reach = form.steps[0].reach();
         self.narrow.clear();
@@ -170,16 +214,27 @@ impl HalvingStream {
         self.carry = [None, None];
     }
 
-    /// Half-band outputs that `n_in` more inputs allow.
-    fn half_outputs(&self, form: &HalvingDecimator, n_in: usize) -> usize {
-        let pending = self.evens.len() - self.odds.len();
-        (self.evens.len() + (n_in - pending.min(n_in)).div_ceil(2))
-            .saturating_sub(form.half.len() - 1)
+    /// The phase the next input belongs to: the first one shorter than phase 0, or phase 0.
+    fn next_phase(&self, form: &HalvingDecimator) -> usize {
+        let whole = self.phases[0].len();
+        (1..form.k)
+            .find(|&q| self.phases[q].len() < whole)
+            .unwrap_or(0)
     }
 
-    /// Even and odd outputs when the half-rate history ends at index `end`.
+    /// First-step outputs that `n_in` more inputs allow.
+    fn first_outputs(&self, form: &HalvingDecimator, n_in: usize) -> usize {
+        let k = form.k;
+        // The call's input `i` goes to phase `(next + i) mod k`.
+        let to_phase_0 = (k - self.next_phase(form)) % k;
+        let added = n_in.saturating_sub(to_phase_0).div_ceil(k);
+        (self.phases[0].len() + added).saturating_sub(form.n)
+    }
+
+    /// Even and odd outputs when the low-rate history ends at index `end`.
     fn outputs(&self, form: &HalvingDecimator, end: usize) -> [usize; 2] {
-        let mut counts = self.next.map(|next| end.saturating_sub(next).div_ceil(3));
+        let m = form.second_factor();
+        let mut counts = self.next.map(|next| end.saturating_sub(next).div_ceil(m));
         counts[form.branches()..].fill(0);
         counts
     }
@@ -187,7 +242,7 @@ impl HalvingStream {
     /// How many samples `process` returns for `n_in` more input samples.
     #[must_use]
     pub fn output_len(&self, form: &HalvingDecimator, n_in: usize) -> usize {
-        let end = self.origin + self.narrow.len() + self.half_outputs(form, n_in);
+        let end = self.origin + self.narrow.len() + self.first_outputs(form, n_in);
         self.outputs(form, end).iter().sum()
     }
 
@@ -199,9 +254,9 @@ impl HalvingStream {
         input: Input<'_>,
         out: &mut [i16],
     ) {
-        let halves = self.half_outputs(form, input.len());
-        self.split_input(input);
-        self.halve(form, kernel, halves);
+        let firsts = self.first_outputs(form, input.len());
+        self.split_input(form, input);
+        self.first_step(form, kernel, firsts);
         let counts = self.outputs(form, self.origin + self.narrow.len());
         debug_assert_eq!(counts.iter().sum::<usize>(), out.len());
         for (buffer, &count) in self.outs.iter_mut().zip(&counts) {
@@ -260,8 +315,9 @@ impl HalvingStream {
         } else {
             self.interleave(out);
         }
+        let m = form.second_factor();
         for (next, count) in self.next.iter_mut().zip(counts) {
-            *next += 3 * count;
+            *next += m * count;
         }
         self.discard_consumed(form);
     }
@@ -283,52 +339,51 @@ impl HalvingStream {
         }
     }
 
-    /// The half-band step: `count` outputs appended to the half-rate history.
-    fn halve(&mut self, form: &HalvingDecimator, kernel: Kernel, count: usize) {
+    /// The first step: `count` outputs appended to the low-rate history.
+    fn first_step(&mut self, form: &HalvingDecimator, kernel: Kernel, count: usize) {
         if count == 0 {
             return;
         }
-        let taps = form.half.len();
         // Inputs of whole blocks of outputs, zeros past the last real one while computing.
-        let (evens, odds) = (self.evens.len(), self.odds.len());
-        let padded = count.next_multiple_of(BLOCK) + taps;
-        self.evens.resize(padded.max(evens), 0.0);
-        self.odds.resize(padded.max(odds), 0.0);
-        // Output `t` reads evens `t` to `t + taps − 1` and the odd input `odd_at + 1` before
-        // its newest even one.
-        let odd_from = taps - 2 - form.odd_at;
+        let lens = self.phases.each_ref().map(Vec::len);
+        let padded = count.next_multiple_of(BLOCK) + form.n + 1;
+        for inputs in &mut self.phases[..form.k] {
+            inputs.resize(padded.max(inputs.len()), 0.0);
+        }
         let start = self.narrow.len();
         self.narrow
             .resize(start + count.next_multiple_of(BLOCK), 0.0);
         let out = &mut self.narrow[start..];
+        let pure = (&self.phases[1][form.pure_at..], 1.0 / form.k as f32);
+        let mut fitted: [(&[f32], &[f32]); MAX_K - 1] = [(&[], &[]); MAX_K - 1];
+        for (slot, (phase, from, taps)) in fitted.iter_mut().zip(&form.fitted) {
+            *slot = (&self.phases[*phase][*from..], taps);
+        }
+        let fitted = &fitted[..form.fitted.len()];
         match kernel {
-            Kernel::Portable => {
-                half_band_portable(&form.half, &self.evens, &self.odds[odd_from..], out);
-            }
+            Kernel::Portable => first_step_portable(pure, fitted, out),
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]
             // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
-            Kernel::Avx2Fma => unsafe {
-                half_band_avx2_fma(&form.half, &self.evens, &self.odds[odd_from..], out);
-            },
+            Kernel::Avx2Fma => unsafe { first_step_avx2_fma(pure, fitted, out) },
         }
         self.narrow.truncate(start + count);
-        // The next output's oldest even input is `count` pairs on.
-        self.evens.truncate(evens);
-        self.odds.truncate(odds);
-        self.evens.drain(..count);
-        self.odds.drain(..count);
+        // The next output's oldest inputs are `count` low-rate samples on.
+        for (inputs, len) in self.phases.iter_mut().zip(lens) {
+            inputs.truncate(len);
+            inputs.drain(..count.min(len));
+        }
     }
 
-    /// Appends this call's input to the even and odd inputs, as `f32`.
-    fn split_input(&mut self, input: Input<'_>) {
-        // An even input waiting for its odd one takes the first sample.
-        let first = usize::from(self.evens.len() > self.odds.len());
-        input.extend_f32_every(1 - first, 2, &mut self.odds);
-        input.extend_f32_every(first, 2, &mut self.evens);
+    /// Appends this call's input to the first step's phases, as `f32`.
+    fn split_input(&mut self, form: &HalvingDecimator, input: Input<'_>) {
+        let (k, next) = (form.k, self.next_phase(form));
+        for (q, inputs) in self.phases[..k].iter_mut().enumerate() {
+            input.extend_f32_every((q + k - next) % k, k, inputs);
+        }
     }
 
-    /// Drops half-rate inputs no future output can reach, in whole columns of the rows, and
+    /// Drops low-rate inputs no future output can reach, in whole columns of the rows, and
     /// frees those the rows hold alone.
     fn discard_consumed(&mut self, form: &HalvingDecimator) {
         let reach = form.steps[0].reach();
@@ -349,40 +404,62 @@ impl HalvingStream {
     }
 }
 
-/// `out[t] = ½·odds[t] + Σ_j taps[j]·evens[t + j]` for every `t`, in blocks of `BLOCK` lanes,
-/// each lane's sum in one fixed order (the AVX2 kernel's, without fused multiply-adds).
-fn half_band_portable(taps: &[f32], evens: &[f32], odds: &[f32], out: &mut [f32]) {
+/// The first step's samples, whose windows start at each slice: `out[t] = scale·pure[t] +
+/// Σ_fitted Σ_j taps[j]·inputs[t + j]` for every `t`, in blocks of `BLOCK` lanes, each
+/// lane's sum in one fixed order (the AVX2 kernel's, without fused multiply-adds).
+fn first_step_portable(pure: (&[f32], f32), fitted: &[(&[f32], &[f32])], out: &mut [f32]) {
+    let (pure, scale) = pure;
     for (t, block) in out.chunks_exact_mut(BLOCK).enumerate() {
         let at = t * BLOCK;
-        let mut acc: [f32; BLOCK] = std::array::from_fn(|k| 0.5 * odds[at + k]);
-        for (j, &c) in taps.iter().enumerate() {
-            for k in 0..BLOCK {
-                acc[k] += c * evens[at + j + k];
+        let mut acc: [f32; BLOCK] = std::array::from_fn(|k| scale * pure[at + k]);
+        for &(inputs, taps) in fitted {
+            for (j, &c) in taps.iter().enumerate() {
+                for k in 0..BLOCK {
+                    acc[k] += c * inputs[at + j + k];
+                }
             }
         }
         block.copy_from_slice(&acc);
     }
 }
 
-/// `half_band_portable` with fused multiply-adds, four registers of outputs at a time so that
-/// the multiply-adds of one register do not wait on each other. (16-lane AVX-512 registers
-/// measured no faster: the loop is bound by its unaligned loads.)
+/// `first_step_portable` with fused multiply-adds, four registers of outputs at a time so
+/// that the multiply-adds of one register do not wait on each other. (16-lane AVX-512
+/// registers, or eight of 8 lanes, measured no faster: the loop is bound by its unaligned
+/// loads.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn half_band_avx2_fma(taps: &[f32], evens: &[f32], odds: &[f32], out: &mut [f32]) {
-    assert!(out.len().is_multiple_of(BLOCK));
-    assert!(evens.len() + 1 >= out.len() + taps.len() && odds.len() >= out.len());
+fn first_step_avx2_fma(pure: (&[f32], f32), fitted: &[(&[f32], &[f32])], out: &mut [f32]) {
+    assert!(out.len().is_multiple_of(BLOCK) && pure.0.len() >= out.len());
+    for &(inputs, taps) in fitted {
+        assert!(inputs.len() + 1 >= out.len() + taps.len());
+    }
+    match fitted {
+        [one] => blocks_avx2_fma([*one], pure, out),
+        [one, two] => blocks_avx2_fma([*one, *two], pure, out),
+        _ => unreachable!("the first step has one or two fitted phases"),
+    }
+}
+
+/// `first_step_avx2_fma` for `F` fitted phases (bounds checked by the caller).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn blocks_avx2_fma<const F: usize>(
+    fitted: [(&[f32], &[f32]); F],
+    pure: (&[f32], f32),
+    out: &mut [f32],
+) {
     let mut at = 0;
     while at < out.len() {
         let group = ((out.len() - at) / BLOCK).min(4);
         #[allow(unsafe_code)]
-        // SAFETY: bounds asserted above.
+        // SAFETY: bounds asserted by `first_step_avx2_fma`.
         unsafe {
             match group {
-                4 => avx2::half_band::<4>(taps, evens, odds, out, at),
-                3 => avx2::half_band::<3>(taps, evens, odds, out, at),
-                2 => avx2::half_band::<2>(taps, evens, odds, out, at),
-                _ => avx2::half_band::<1>(taps, evens, odds, out, at),
+                4 => avx2::first_step::<4>(pure, &fitted, out, at),
+                3 => avx2::first_step::<3>(pure, &fitted, out, at),
+                2 => avx2::first_step::<2>(pure, &fitted, out, at),
+                _ => avx2::first_step::<1>(pure, &fitted, out, at),
             }
         }
         at += group * BLOCK;
@@ -401,29 +478,32 @@ mod avx2 {
     /// `G` blocks of 8 outputs from output `at`.
     ///
     /// # Safety
-    /// AVX2 and FMA; `evens` holds `at + 8G + taps − 1` floats, `odds` and `out` `at + 8G`.
+    /// AVX2 and FMA; each fitted input slice holds `at + 8G + taps − 1` floats, `pure.0`
+    /// and `out` `at + 8G`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     #[allow(unsafe_code)]
-    pub(super) unsafe fn half_band<const G: usize>(
-        taps: &[f32],
-        evens: &[f32],
-        odds: &[f32],
+    pub(super) unsafe fn first_step<const G: usize>(
+        pure: (&[f32], f32),
+        fitted: &[(&[f32], &[f32])],
         out: &mut [f32],
         at: usize,
     ) {
-        let (e, o, y) = (evens.as_ptr(), odds.as_ptr(), out.as_mut_ptr());
+        let (p, y) = (pure.0.as_ptr(), out.as_mut_ptr());
         let mut acc = [_mm256_setzero_ps(); G];
-        let half = _mm256_set1_ps(0.5);
+        let scale = _mm256_set1_ps(pure.1);
         // SAFETY (this block): the caller's bounds; unaligned loads and stores.
         unsafe {
             for (g, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_mul_ps(half, _mm256_loadu_ps(o.add(at + g * BLOCK)));
+                *a = _mm256_mul_ps(scale, _mm256_loadu_ps(p.add(at + g * BLOCK)));
             }
-            for (j, &c) in taps.iter().enumerate() {
-                let c = _mm256_set1_ps(c);
-                for (g, a) in acc.iter_mut().enumerate() {
-                    *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(e.add(at + g * BLOCK + j)), *a);
+            for &(inputs, taps) in fitted {
+                let x = inputs.as_ptr();
+                for (j, &c) in taps.iter().enumerate() {
+                    let c = _mm256_set1_ps(c);
+                    for (g, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(x.add(at + g * BLOCK + j)), *a);
+                    }
                 }
             }
             for (g, a) in acc.iter().enumerate() {
