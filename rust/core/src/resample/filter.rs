@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::design::{self, Band};
 use super::fast::FastDecimator;
 use super::groups::{self, Groups};
-use super::halving::HalvingDecimator;
 use super::lanes;
+use super::two_step::TwoStepDecimator;
 use crate::CoreError;
 
 /// A resampler quality profile.
@@ -46,7 +46,7 @@ impl Quality {
                 low_delay_length: 6.0,
                 low_delay_delay: 0.4,
                 half_band_length: 6.5,
-                halving_length: Some(6.8),
+                two_step_length: Some(6.8),
                 kaiser_db: 96.0,
             },
             Self::Fast => Spec {
@@ -54,7 +54,7 @@ impl Quality {
                 low_delay_length: 4.0,
                 low_delay_delay: 0.354,
                 half_band_length: 4.0,
-                halving_length: None,
+                two_step_length: None,
                 kaiser_db: 72.0,
             },
         }
@@ -74,11 +74,11 @@ struct Spec {
     low_delay_delay: f64,
     /// Length factor of the half-band and third-band designs (all phases together).
     half_band_length: f64,
-    /// Length factor of the 2/3 step when decimating by 3 in two steps (`halving`; longer
+    /// Length factor of the 2/3 step when decimating by 3 in two steps (`two_step`; longer
     /// than `low_delay_length` because the half-band step takes part of the delay), or `None`
     /// to always decimate by 3 and 6 directly (the fast profile, whose two-step form is not
     /// designed).
-    halving_length: Option<f64>,
+    two_step_length: Option<f64>,
     /// Stopband of the Kaiser design, for prototypes too long to solve.
     kaiser_db: f64,
 }
@@ -115,8 +115,8 @@ pub struct PolyphaseFilter {
     /// Decimators (L = 1) run the fast algorithm on this form instead of `coefficients`.
     fast: Option<FastDecimator>,
     /// Decimators by 3 or 6 of the hq profile run in two steps instead where that is faster
-    /// (`HalvingDecimator::pays`: 48k→16k and 48k→8k).
-    halving: Option<HalvingDecimator>,
+    /// (`TwoStepDecimator::pays`: 48k→16k and 48k→8k).
+    two_step: Option<TwoStepDecimator>,
     /// Pairs from the 44.1 kHz family down to the 48 kHz family run as two resamplers.
     relay: Option<Relay>,
     /// Many short phases (a relay's first step) run eight outputs at a time on this form.
@@ -172,7 +172,7 @@ impl PolyphaseFilter {
             coefficients: Vec::new(),
             pure_delay: Vec::new(),
             fast: None,
-            halving: None,
+            two_step: None,
             relay: None,
             groups: None,
         }
@@ -276,8 +276,8 @@ impl PolyphaseFilter {
         if let (1, 3 | 6, Some(length), true) = (
             up,
             down,
-            spec.halving_length,
-            HalvingDecimator::pays(out_rate, down),
+            spec.two_step_length,
+            TwoStepDecimator::pays(out_rate, down),
         ) {
             // The same delay as the direct design; the first step's transition runs from the
             // output's Nyquist to its mirror about the low rate (half the input rate by 3, a
@@ -293,7 +293,7 @@ impl PolyphaseFilter {
             } else {
                 (taps_for(spec.low_delay_length) / 3).next_multiple_of(4 * 2)
             };
-            let halving = HalvingDecimator::design(
+            let two_step = TwoStepDecimator::design(
                 fi,
                 down,
                 pass,
@@ -301,9 +301,9 @@ impl PolyphaseFilter {
                 taps,
                 low_delay(estimate),
             );
-            let delay = halving.delay();
+            let delay = two_step.delay();
             return Self {
-                halving: Some(halving),
+                two_step: Some(two_step),
                 ..Self::form(in_rate, out_rate, quality, delay)
             };
         }
@@ -392,10 +392,10 @@ impl PolyphaseFilter {
         self.fast.as_ref()
     }
 
-    /// The two-step form of a decimator by 3, which the resampler runs instead of a kernel.
+    /// The two-step form of a decimator by 3 or 6, which the resampler runs instead of a kernel.
     #[must_use]
-    pub(super) fn halving(&self) -> Option<&HalvingDecimator> {
-        self.halving.as_ref()
+    pub(super) fn two_step(&self) -> Option<&TwoStepDecimator> {
+        self.two_step.as_ref()
     }
 
     /// The group form of a filter with many short phases (see `groups`).

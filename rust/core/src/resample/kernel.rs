@@ -124,7 +124,7 @@ impl Kernel {
         scratch: &mut Scratch,
     ) -> (usize, Cursor) {
         assert!(
-            filter.halving().is_none() && filter.relay().is_none(),
+            filter.two_step().is_none() && filter.relay().is_none(),
             "{} -> {} runs in two steps: resample it with a Resampler",
             filter.in_rate,
             filter.out_rate
@@ -527,7 +527,7 @@ mod tests {
         for &fi in &SUPPORTED_RATES {
             for &fo in &SUPPORTED_RATES {
                 let filter = PolyphaseFilter::shared(fi, fo, super::super::Quality::High);
-                if filter.halving().is_some() || filter.relay().is_some() {
+                if filter.two_step().is_some() || filter.relay().is_some() {
                     continue; // no kernel of its own (see the resampler's tests)
                 }
                 let start = Cursor {

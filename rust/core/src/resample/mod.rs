@@ -10,10 +10,10 @@ pub mod design;
 mod fast;
 mod filter;
 mod groups;
-mod halving;
 mod input;
 mod kernel;
 mod lanes;
+mod two_step;
 
 use std::sync::Arc;
 
@@ -23,10 +23,10 @@ pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
 use fast::RowCache;
 pub use filter::{PolyphaseFilter, Quality};
-use halving::HalvingStream;
 use input::Input;
 pub use kernel::Kernel;
 use kernel::{Cursor, Scratch};
+use two_step::TwoStepStream;
 
 /// Input samples resampled at a time (longer inputs are split): 64 KiB of `f32` history.
 pub const PIECE: usize = 16384;
@@ -49,9 +49,9 @@ pub struct Resampler {
     next: Cursor,
     /// Whether any input arrived since the last reset (an empty stream has no tail).
     started: bool,
-    /// The stream through a two-step decimator by 3 (`PolyphaseFilter::halving`), which
+    /// The stream through a two-step decimator by 3 or 6 (`PolyphaseFilter::two_step`), which
     /// keeps its own histories instead of the fields above.
-    halving: Option<Box<HalvingStream>>,
+    two_step: Option<Box<TwoStepStream>>,
     /// The two resamplers of a relayed pair (`PolyphaseFilter::relay`), used instead.
     relay: Option<Box<RelayStream>>,
     /// Samples in and out since the reset (for the length of the tail).
@@ -106,7 +106,7 @@ impl Resampler {
             origin: 0,
             next: Cursor { input: 0, phase: 0 },
             started: false,
-            halving: None,
+            two_step: None,
             relay: None,
             inputs: 0,
             outputs: 0,
@@ -150,8 +150,8 @@ impl Resampler {
             }
             return;
         }
-        if let Some(form) = self.filter.halving() {
-            self.halving.get_or_insert_with(Box::default).reset(form);
+        if let Some(form) = self.filter.two_step() {
+            self.two_step.get_or_insert_with(Box::default).reset(form);
             return;
         }
         let taps = self.filter.taps;
@@ -171,7 +171,7 @@ impl Resampler {
         if let Some(relay) = &self.relay {
             return relay.second.output_len(relay.first.output_len(n_in));
         }
-        if let (Some(form), Some(stream)) = (self.filter.halving(), &self.halving) {
+        if let (Some(form), Some(stream)) = (self.filter.two_step(), &self.two_step) {
             return stream.output_len(form, n_in);
         }
         let available = self.origin + self.history.len() + n_in;
@@ -252,7 +252,7 @@ impl Resampler {
             input.copy_to(out);
             return;
         }
-        if let (Some(form), Some(stream)) = (self.filter.halving(), &mut self.halving) {
+        if let (Some(form), Some(stream)) = (self.filter.two_step(), &mut self.two_step) {
             stream.process(form, self.kernel, input, out);
             return;
         }

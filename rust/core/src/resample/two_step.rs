@@ -34,7 +34,7 @@ const MAX_K: usize = 3;
 
 /// The two steps' filters for one rate pair.
 #[derive(Debug)]
-pub struct HalvingDecimator {
+pub struct TwoStepDecimator {
     /// The first step's factor: 2 (half-band) or 3 (third-band).
     k: usize,
     /// Taps of each of the first step's fitted phases; every phase of its input keeps this
@@ -54,7 +54,7 @@ pub struct HalvingDecimator {
     delay: f64,
 }
 
-impl HalvingDecimator {
+impl TwoStepDecimator {
     /// Designs the two steps for decimating by `factor` (3 or 6) from `in_rate` with the
     /// passband to `pass` Hz: by 3 a half-band step then 2/3, by 6 a third-band step then
     /// 1/2. The first step has `first_taps` taps per phase; the second step's prototype (at
@@ -178,7 +178,7 @@ impl HalvingDecimator {
 
 /// One stream's state through both steps.
 #[derive(Debug, Clone, Default)]
-pub struct HalvingStream {
+pub struct TwoStepStream {
     /// Full-rate inputs split into the first step's `k` phases (`phases[q][i]` is input
     /// `k·i + q` counted from the history's start), from the oldest the next first-step output
     /// reads: that output's newest input is `phases[0][n]`. A phase is one longer while the
@@ -196,9 +196,9 @@ pub struct HalvingStream {
     outs: [Vec<i16>; 2],
 }
 
-impl HalvingStream {
+impl TwoStepStream {
     /// Forgets the stream: the next input is treated as the first.
-    pub fn reset(&mut self, form: &HalvingDecimator) {
+    pub fn reset(&mut self, form: &TwoStepDecimator) {
         for (q, inputs) in self.phases.iter_mut().enumerate() {
             inputs.clear();
             if q < form.k {
@@ -215,7 +215,7 @@ impl HalvingStream {
     }
 
     /// The phase the next input belongs to: the first one shorter than phase 0, or phase 0.
-    fn next_phase(&self, form: &HalvingDecimator) -> usize {
+    fn next_phase(&self, form: &TwoStepDecimator) -> usize {
         let whole = self.phases[0].len();
         (1..form.k)
             .find(|&q| self.phases[q].len() < whole)
@@ -223,7 +223,7 @@ impl HalvingStream {
     }
 
     /// First-step outputs that `n_in` more inputs allow.
-    fn first_outputs(&self, form: &HalvingDecimator, n_in: usize) -> usize {
+    fn first_outputs(&self, form: &TwoStepDecimator, n_in: usize) -> usize {
         let k = form.k;
         // The call's input `i` goes to phase `(next + i) mod k`.
         let to_phase_0 = (k - self.next_phase(form)) % k;
@@ -232,7 +232,7 @@ impl HalvingStream {
     }
 
     /// Even and odd outputs when the low-rate history ends at index `end`.
-    fn outputs(&self, form: &HalvingDecimator, end: usize) -> [usize; 2] {
+    fn outputs(&self, form: &TwoStepDecimator, end: usize) -> [usize; 2] {
         let m = form.second_factor();
         let mut counts = self.next.map(|next| end.saturating_sub(next).div_ceil(m));
         counts[form.branches()..].fill(0);
@@ -241,7 +241,7 @@ impl HalvingStream {
 
     /// How many samples `process` returns for `n_in` more input samples.
     #[must_use]
-    pub fn output_len(&self, form: &HalvingDecimator, n_in: usize) -> usize {
+    pub fn output_len(&self, form: &TwoStepDecimator, n_in: usize) -> usize {
         let end = self.origin + self.narrow.len() + self.first_outputs(form, n_in);
         self.outputs(form, end).iter().sum()
     }
@@ -249,7 +249,7 @@ impl HalvingStream {
     /// Resamples `input`, writing exactly `output_len(input.len())` samples to `out`.
     pub fn process(
         &mut self,
-        form: &HalvingDecimator,
+        form: &TwoStepDecimator,
         kernel: Kernel,
         input: Input<'_>,
         out: &mut [i16],
@@ -340,7 +340,7 @@ impl HalvingStream {
     }
 
     /// The first step: `count` outputs appended to the low-rate history.
-    fn first_step(&mut self, form: &HalvingDecimator, kernel: Kernel, count: usize) {
+    fn first_step(&mut self, form: &TwoStepDecimator, kernel: Kernel, count: usize) {
         if count == 0 {
             return;
         }
@@ -376,7 +376,7 @@ impl HalvingStream {
     }
 
     /// Appends this call's input to the first step's phases, as `f32`.
-    fn split_input(&mut self, form: &HalvingDecimator, input: Input<'_>) {
+    fn split_input(&mut self, form: &TwoStepDecimator, input: Input<'_>) {
         let (k, next) = (form.k, self.next_phase(form));
         for (q, inputs) in self.phases[..k].iter_mut().enumerate() {
             input.extend_f32_every((q + k - next) % k, k, inputs);
@@ -385,7 +385,7 @@ impl HalvingStream {
 
     /// Drops low-rate inputs no future output can reach, in whole columns of the rows, and
     /// frees those the rows hold alone.
-    fn discard_consumed(&mut self, form: &HalvingDecimator) {
+    fn discard_consumed(&mut self, form: &TwoStepDecimator) {
         let reach = form.steps[0].reach();
         let oldest = if form.branches() == 1 {
             self.next[0]
