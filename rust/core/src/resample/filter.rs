@@ -279,12 +279,8 @@ impl PolyphaseFilter {
             spec.two_step_length,
             TwoStepDecimator::pays(out_rate, down),
         ) {
-            // The same delay as the direct design; the first step's transition runs from the
-            // output's Nyquist to its mirror about the low rate (half the input rate by 3, a
-            // third by 6). By 3 the second step's prototype is at the input rate (up by 2, then
-            // two decimators by 3), by 6 at a third of it.
-            let k = if down == 3 { 2.0 } else { 3.0 };
-            let first_taps = (spec.half_band_length * fi / (fi / k - fo)).ceil() / k;
+            // The same delay as the direct design. By 3 the second step's prototype is at the
+            // input rate (up by 2, then two decimators by 3), by 6 at a third of it.
             // By 6 the third-band step takes 14 of the 288 input samples of delay, so the
             // second step keeps the direct design's length factor (at a third of the rate: a
             // third of the taps).
@@ -297,7 +293,7 @@ impl PolyphaseFilter {
                 fi,
                 down,
                 pass,
-                first_taps.ceil() as usize,
+                spec.half_band_length,
                 taps,
                 low_delay(estimate),
             );

@@ -57,27 +57,30 @@ pub struct TwoStepDecimator {
 impl TwoStepDecimator {
     /// Designs the two steps for decimating by `factor` (3 or 6) from `in_rate` with the
     /// passband to `pass` Hz: by 3 a half-band step then 2/3, by 6 a third-band step then
-    /// 1/2. The first step has `first_taps` taps per phase; the second step's prototype (at
-    /// `in_rate` for 2/3, at a third of it for 1/2) has `taps` taps, so that the two delays
-    /// add up to `delay` input samples.
+    /// 1/2. The first step's prototype takes `first_length` taps per transition band (all
+    /// phases together); the second step's (at `in_rate` for 2/3, at a third of it for 1/2)
+    /// has `taps` taps, so that the two delays add up to `delay` input samples.
     #[must_use]
     pub fn design(
         in_rate: f64,
         factor: usize,
         pass: f64,
-        first_taps: usize,
+        first_length: f64,
         taps: usize,
         delay: usize,
     ) -> Self {
         assert!(factor == 3 || factor == 6, "two steps decimate by 3 or 6");
         let k = if factor == 3 { 2 } else { 3 };
-        let out_nyquist = in_rate / (2 * factor) as f64;
+        let out_rate = in_rate / factor as f64;
+        let out_nyquist = out_rate / 2.0;
         // The first step passes up to the output's Nyquist; everything that would alias below
-        // it at the low rate is its stopband.
-        let n = first_taps;
+        // it at the low rate is its stopband, so its transition runs from the output's
+        // Nyquist to its mirror about the low rate.
+        let low_rate = in_rate / k as f64;
+        let n =
+            ((first_length * in_rate / (low_rate - out_rate)).ceil() / k as f64).ceil() as usize;
         let first_delay = (0.28 * n as f64).round() as usize;
-        let low_nyquist = in_rate / (2 * k) as f64;
-        let first = design::nyquist(k, n, first_delay, out_nyquist / low_nyquist);
+        let first = design::nyquist(k, n, first_delay, out_nyquist / (low_rate / 2.0));
         // Phase `r` of the prototype reads input `k·m − k·j − r` for output `m`: phase 0 of the
         // input for `r = 0`, phase `k − r` one low-rate sample back otherwise.
         let phase_taps = |r: usize| -> Vec<f32> {
