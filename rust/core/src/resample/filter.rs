@@ -119,7 +119,8 @@ pub struct PolyphaseFilter {
     two_step: Option<TwoStepDecimator>,
     /// Pairs from the 44.1 kHz family down to the 48 kHz family run as two resamplers.
     relay: Option<Relay>,
-    /// Many short phases (a relay's first step) run eight outputs at a time on this form.
+    /// Many short phases (a relay's first step) run eight or sixteen outputs at a time on this
+    /// form.
     groups: Option<Groups>,
 }
 

@@ -188,6 +188,12 @@ fn convolve_groups_avx2_fma<T: groups::Sample>(
     out: &mut [T],
     window: &mut Vec<f32>,
 ) -> (usize, Cursor) {
+    if let Some(wide) = form.wide().filter(|_| crate::simd::has_avx512vl()) {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU reported AVX-512F and AVX-512VL (and this function runs only where it
+        // has AVX2 and FMA).
+        return unsafe { groups::convolve_wide(filter, form, wide, history, cursor, out, window) };
+    }
     groups::convolve_with(filter, form, history, cursor, out, window, |m, w| {
         groups::batch_avx2_fma::<T>(m, w)
     })
