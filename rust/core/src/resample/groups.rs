@@ -105,17 +105,30 @@ pub struct Groups {
     wide: Option<Wide>,
 }
 
+/// Where the groups of `N` consecutive outputs read, for a filter of `up` phases taking `down`
+/// inputs a cycle: per group, each lane's newest input counted from lane 0's (output `n`'s
+/// newest input is `⌊n·M / L⌋` after output 0's), and the inputs from its lane 0's newest to
+/// the next group's.
+fn layout<const N: usize>(up: usize, down: usize) -> (Vec<[usize; N]>, Vec<usize>) {
+    let newest = |n: usize| n * down / up;
+    let groups = 0..up / N;
+    let offsets = groups
+        .clone()
+        .map(|g| std::array::from_fn(|lane| newest(g * N + lane) - newest(g * N)))
+        .collect();
+    let steps = groups
+        .map(|g| newest((g + 1) * N) - newest(g * N))
+        .collect();
+    (offsets, steps)
+}
+
 impl Groups {
     /// The group form of a filter with `up` a multiple of `LANES` (phases from `phase`,
     /// oldest input first, `taps` each).
     #[must_use]
     pub fn new(up: usize, down: usize, taps: usize, phase: impl Fn(usize) -> Vec<f32>) -> Self {
         assert!(up.is_multiple_of(LANES), "groups must tile the phase cycle");
-        // Output `n` has phase `n·M mod L` and its newest input `⌊n·M / L⌋` after output 0's.
-        let newest = |n: usize| n * down / up;
-        let offsets: Vec<[usize; LANES]> = (0..up / LANES)
-            .map(|g| std::array::from_fn(|lane| newest(g * LANES + lane) - newest(g * LANES)))
-            .collect();
+        let (offsets, steps) = layout::<LANES>(up, down);
         let spread = offsets.iter().map(|o| o[LANES - 1]).max().unwrap_or(0);
         // Even, so that kernels take the inputs in pairs (a last zero row if need be).
         let width = (taps + spread).next_multiple_of(2);
@@ -129,9 +142,6 @@ impl Groups {
                 }
             }
         }
-        let steps = (0..up / LANES)
-            .map(|g| newest((g + 1) * LANES) - newest(g * LANES))
-            .collect();
         let mut position = vec![0; up];
         for n in 0..up {
             position[n * down % up] = n;
@@ -266,9 +276,9 @@ pub(super) fn convolve_with<T: Sample>(
     }
     let position = groups.position[cursor.phase];
     let (g0, lane0) = (position / LANES, position % LANES);
-    let cycle = groups.steps.len();
     // Lane 0 of the first group: its window starts `taps − 1` before its newest input.
     let first = cursor.input - groups.offsets[g0][lane0] + 1 - filter.taps;
+    let cycle = groups.steps.len();
     // The window of every group, zeros past the history (lanes past `total` read them).
     let groups_needed = (lane0 + total).div_ceil(LANES);
     let cycles = groups_needed.div_ceil(cycle);
@@ -335,7 +345,9 @@ pub struct Wide {
     run: usize,
     /// How far the lanes' newest inputs spread (the largest `o_l`).
     spread: usize,
-    /// Per group, each lane's `o_l`: its first indices into a run's table.
+    /// Per group, each lane's `o_l`.
+    offsets: Vec<[usize; WIDE]>,
+    /// The same as indices into a run's table.
     patterns: Vec<[i32; WIDE]>,
     /// Per group, `taps` rows of the lanes' coefficients.
     rows: Vec<[f32; WIDE]>,
@@ -355,23 +367,15 @@ impl Wide {
         if !up.is_multiple_of(WIDE) {
             return None;
         }
-        let newest = |n: usize| n * down / up;
-        let groups = up / WIDE;
-        let patterns: Vec<[i32; WIDE]> = (0..groups)
-            .map(|g| {
-                std::array::from_fn(|lane| {
-                    let offset = newest(g * WIDE + lane) - newest(g * WIDE);
-                    i32::try_from(offset).unwrap_or(i32::MAX)
-                })
-            })
+        let (offsets, steps) = layout::<WIDE>(up, down);
+        let spread = offsets.iter().map(|o| o[WIDE - 1]).max().unwrap_or(0);
+        let run = TABLE.checked_sub(spread).filter(|&run| run >= MIN_RUN)?;
+        // Below `TABLE`, so every offset is a valid index.
+        let patterns = offsets
+            .iter()
+            .map(|o| o.map(|offset| i32::try_from(offset).unwrap_or(i32::MAX)))
             .collect();
-        let spread = patterns.iter().map(|p| p[WIDE - 1]).max().unwrap_or(0);
-        let spread = usize::try_from(spread).ok()?;
-        let run = TABLE.checked_sub(spread)?;
-        if run < MIN_RUN {
-            return None;
-        }
-        let mut rows = vec![[0.0f32; WIDE]; groups * taps];
+        let mut rows = vec![[0.0f32; WIDE]; offsets.len() * taps];
         for (g, group_rows) in rows.chunks_exact_mut(taps).enumerate() {
             for lane in 0..WIDE {
                 let coefficients = phase((g * WIDE + lane) * down % up);
@@ -380,13 +384,11 @@ impl Wide {
                 }
             }
         }
-        let steps = (0..groups)
-            .map(|g| newest((g + 1) * WIDE) - newest(g * WIDE))
-            .collect();
         Some(Self {
             taps,
             run,
             spread,
+            offsets,
             patterns,
             rows,
             steps,
@@ -423,9 +425,8 @@ pub(super) unsafe fn convolve_wide<T: Sample>(
     let position = groups.position[cursor.phase];
     let (mut g, lane0) = (position / WIDE, position % WIDE);
     let cycle = wide.steps.len();
-    let lane0_offset = usize::try_from(wide.patterns[g][lane0]).unwrap_or(usize::MAX);
     // Lane 0 of the first group: its window starts `taps − 1` before its newest input.
-    let first = cursor.input - lane0_offset + 1 - filter.taps;
+    let first = cursor.input - wide.offsets[g][lane0] + 1 - filter.taps;
     let groups_needed = (lane0 + total).div_ceil(WIDE);
     // Groups read the history where a run's whole table lies within it; the last few read a
     // copy of its end followed by zeros (lanes past `total` read them).
