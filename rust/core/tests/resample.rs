@@ -30,8 +30,9 @@ fn unsupported_rates_are_rejected() {
     );
 }
 
-/// Pairs resampled in two steps: 48k→16k and 48k→8k (a half-band, then 2/3 or 1/3) and the
-/// relayed pairs from the 44.1 kHz family down to 8 or 16 kHz (to twice the output rate first).
+/// Pairs resampled in two steps: 48k→16k (a half-band step, then 2/3), 48k→8k (a third-band
+/// step, then 1/2) and the relayed pairs from the 44.1 kHz family down to 8 or 16 kHz (to twice
+/// the output rate first).
 const STAGED: [(u32, u32); 6] = [
     (48000, 16000),
     (48000, 8000),
