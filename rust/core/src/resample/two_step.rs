@@ -238,9 +238,9 @@ impl TwoStepStream {
     /// Even and odd outputs when the low-rate history ends at index `end`.
     fn outputs(&self, form: &TwoStepDecimator, end: usize) -> [usize; 2] {
         let m = form.second_factor();
-        let mut counts = self.next.map(|next| end.saturating_sub(next).div_ceil(m));
-        counts[form.branches()..].fill(0);
-        counts
+        let [even, odd] = self.next.map(|next| end.saturating_sub(next).div_ceil(m));
+        // Not `fill` on the unused tail: that compiles to a `memset` call per frame.
+        [even, if form.branches() == 2 { odd } else { 0 }]
     }
 
     /// How many samples `process` returns for `n_in` more input samples.
