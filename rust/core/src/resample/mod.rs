@@ -13,6 +13,7 @@ mod groups;
 mod input;
 mod kernel;
 mod lanes;
+mod nyquist;
 mod two_step;
 
 use std::sync::Arc;

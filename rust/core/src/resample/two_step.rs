@@ -15,37 +15,22 @@
 //! decimator by 2 of 240 taps, where halving first left one decimator by 3 of 360 taps at
 //! 24 kHz (a frame in 1.05–1.08 instead of 1.19–1.22 µs, and 1.90–1.98 directly).
 //!
-//! Both first steps are the same kernel: the input split into its `k` phases as it is
-//! converted, each fitted phase a short convolution along its phase, the pure phase one
-//! scaled input. The low-rate samples stay `f32`, so nothing is rounded between the steps;
-//! each step computes every output from the same inputs in the same order whatever the
-//! chunking.
+//! Both first steps are a `NyquistStep`; the low-rate samples stay `f32`, so nothing is
+//! rounded between the steps, and each step computes every output from the same inputs in the
+//! same order whatever the chunking.
 
 use super::design::{self, Band};
 use super::fast::{self, Branch, Carried, FastDecimator, RowCache};
 use super::input::Input;
 use super::kernel::Kernel;
 use super::lanes::LANES;
-
-/// Outputs of the first step computed together (lanes of one register).
-const BLOCK: usize = 8;
-/// The first step decimates by at most this many (phases of its input).
-const MAX_K: usize = 3;
+use super::nyquist::{NyquistStep, NyquistStream};
 
 /// The two steps' filters for one rate pair.
 #[derive(Debug)]
 pub struct TwoStepDecimator {
-    /// The first step's factor: 2 (half-band) or 3 (third-band).
-    k: usize,
-    /// Taps of each of the first step's fitted phases; every phase of its input keeps this
-    /// many samples of history.
-    n: usize,
-    /// The first step's pure-delay phase: output `t` takes `1/k` times input phase 1 at `t +
-    /// pure_at` (phase `q` of the input holds inputs `k·i + q`, from the history's start).
-    pure_at: usize,
-    /// The first step's fitted phases, in summing order: input phase, where output `t`'s
-    /// window starts in it (relative to `t`), and the taps, oldest input first.
-    fitted: Vec<(usize, usize, Vec<f32>)>,
+    /// The first step: a half-band or third-band decimator.
+    first: NyquistStep,
     /// The second step on the low-rate history: by 3, two decimators whose outputs `2j` and
     /// `2j + 1` interleave (after halving, 2/3: by 3 in all), or by 2, one (after the third-band
     /// step: by 6 in all).
@@ -71,38 +56,9 @@ impl TwoStepDecimator {
     ) -> Self {
         assert!(factor == 3 || factor == 6, "two steps decimate by 3 or 6");
         let k = if factor == 3 { 2 } else { 3 };
-        let out_rate = in_rate / factor as f64;
-        let out_nyquist = out_rate / 2.0;
-        // The first step passes up to the output's Nyquist; everything that would alias below
-        // it at the low rate is its stopband, so its transition runs from the output's
-        // Nyquist to its mirror about the low rate.
-        let low_rate = in_rate / k as f64;
-        let n =
-            ((first_length * in_rate / (low_rate - out_rate)).ceil() / k as f64).ceil() as usize;
-        let first_delay = (0.28 * n as f64).round() as usize;
-        let first = design::nyquist(k, n, first_delay, out_nyquist / (low_rate / 2.0));
-        // Phase `r` of the prototype reads input `k·m − k·j − r` for output `m`: phase 0 of the
-        // input for `r = 0`, phase `k − r` one low-rate sample back otherwise.
-        let phase_taps = |r: usize| -> Vec<f32> {
-            first
-                .taps
-                .iter()
-                .skip(r)
-                .step_by(k)
-                .rev()
-                .map(|&h| h as f32)
-                .collect()
-        };
-        let fitted = (0..k - 1)
-            .map(|r| {
-                if r == 0 {
-                    (0, 1, phase_taps(0))
-                } else {
-                    (k - r, 0, phase_taps(r))
-                }
-            })
-            .collect();
-        let step_delay = delay as f64 - first.delay;
+        let out_nyquist = in_rate / factor as f64 / 2.0;
+        let first = NyquistStep::design(in_rate, k, out_nyquist, first_length);
+        let step_delay = delay as f64 - first.delay();
         let (steps, delay) = if factor == 6 {
             let band = Band {
                 rate: in_rate / 3.0,
@@ -139,10 +95,7 @@ impl TwoStepDecimator {
             (steps, delay as f64 / 3.0)
         };
         Self {
-            k,
-            n,
-            pure_at: n - 1 - first_delay,
-            fitted,
+            first,
             steps,
             delay,
         }
@@ -183,11 +136,8 @@ impl TwoStepDecimator {
 /// One stream's state through both steps.
 #[derive(Debug, Clone, Default)]
 pub struct TwoStepStream {
-    /// Full-rate inputs split into the first step's `k` phases (`phases[q][i]` is input
-    /// `k·i + q` counted from the history's start), from the oldest the next first-step output
-    /// reads: that output's newest input is `phases[0][n]`. A phase is one longer while the
-    /// next input belongs to a later one.
-    phases: [Vec<f32>; MAX_K],
+    /// The first step's input, split into its phases.
+    first: NyquistStream,
     /// Low-rate history (from history index `origin`): inputs of the second step.
     narrow: Vec<f32>,
     origin: usize,
@@ -203,12 +153,7 @@ pub struct TwoStepStream {
 impl TwoStepStream {
     /// Forgets the stream: the next input is treated as the first.
     pub fn reset(&mut self, form: &TwoStepDecimator) {
-        for (q, inputs) in self.phases.iter_mut().enumerate() {
-            inputs.clear();
-            if q < form.k {
-                inputs.resize(form.n, 0.0);
-            }
-        }
+        self.first.reset(&form.first);
         let reach = form.steps[0].reach();
         self.narrow.clear();
         self.narrow.resize(reach - 1, 0.0);
@@ -216,23 +161,6 @@ impl TwoStepStream {
         self.next = [reach - 1, reach];
         self.rows.clear();
         self.carry = [None, None];
-    }
-
-    /// The phase the next input belongs to: the first one shorter than phase 0, or phase 0.
-    fn next_phase(&self, form: &TwoStepDecimator) -> usize {
-        let whole = self.phases[0].len();
-        (1..form.k)
-            .find(|&q| self.phases[q].len() < whole)
-            .unwrap_or(0)
-    }
-
-    /// First-step outputs that `n_in` more inputs allow.
-    fn first_outputs(&self, form: &TwoStepDecimator, n_in: usize) -> usize {
-        let k = form.k;
-        // The call's input `i` goes to phase `(next + i) mod k`.
-        let to_phase_0 = (k - self.next_phase(form)) % k;
-        let added = n_in.saturating_sub(to_phase_0).div_ceil(k);
-        (self.phases[0].len() + added).saturating_sub(form.n)
     }
 
     /// Even and odd outputs when the low-rate history ends at index `end`.
@@ -246,7 +174,7 @@ impl TwoStepStream {
     /// How many samples `process` returns for `n_in` more input samples.
     #[must_use]
     pub fn output_len(&self, form: &TwoStepDecimator, n_in: usize) -> usize {
-        let end = self.origin + self.narrow.len() + self.first_outputs(form, n_in);
+        let end = self.origin + self.narrow.len() + self.first.output_len(&form.first, n_in);
         self.outputs(form, end).iter().sum()
     }
 
@@ -258,9 +186,8 @@ impl TwoStepStream {
         input: Input<'_>,
         out: &mut [i16],
     ) {
-        let firsts = self.first_outputs(form, input.len());
-        self.split_input(form, input);
-        self.first_step(form, kernel, firsts);
+        self.first
+            .process(&form.first, kernel, input, &mut self.narrow);
         let counts = self.outputs(form, self.origin + self.narrow.len());
         debug_assert_eq!(counts.iter().sum::<usize>(), out.len());
         for (buffer, &count) in self.outs.iter_mut().zip(&counts) {
@@ -343,50 +270,6 @@ impl TwoStepStream {
         }
     }
 
-    /// The first step: `count` outputs appended to the low-rate history.
-    fn first_step(&mut self, form: &TwoStepDecimator, kernel: Kernel, count: usize) {
-        if count == 0 {
-            return;
-        }
-        // Inputs of whole blocks of outputs, zeros past the last real one while computing.
-        let lens = self.phases.each_ref().map(Vec::len);
-        let padded = count.next_multiple_of(BLOCK) + form.n + 1;
-        for inputs in &mut self.phases[..form.k] {
-            inputs.resize(padded.max(inputs.len()), 0.0);
-        }
-        let start = self.narrow.len();
-        self.narrow
-            .resize(start + count.next_multiple_of(BLOCK), 0.0);
-        let out = &mut self.narrow[start..];
-        let pure = (&self.phases[1][form.pure_at..], 1.0 / form.k as f32);
-        let mut fitted: [(&[f32], &[f32]); MAX_K - 1] = [(&[], &[]); MAX_K - 1];
-        for (slot, (phase, from, taps)) in fitted.iter_mut().zip(&form.fitted) {
-            *slot = (&self.phases[*phase][*from..], taps);
-        }
-        let fitted = &fitted[..form.fitted.len()];
-        match kernel {
-            Kernel::Portable => first_step_portable(pure, fitted, out),
-            #[cfg(target_arch = "x86_64")]
-            #[allow(unsafe_code)]
-            // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
-            Kernel::Avx2Fma => unsafe { first_step_avx2_fma(pure, fitted, out) },
-        }
-        self.narrow.truncate(start + count);
-        // The next output's oldest inputs are `count` low-rate samples on.
-        for (inputs, len) in self.phases.iter_mut().zip(lens) {
-            inputs.truncate(len);
-            inputs.drain(..count.min(len));
-        }
-    }
-
-    /// Appends this call's input to the first step's phases, as `f32`.
-    fn split_input(&mut self, form: &TwoStepDecimator, input: Input<'_>) {
-        let (k, next) = (form.k, self.next_phase(form));
-        for (q, inputs) in self.phases[..k].iter_mut().enumerate() {
-            input.extend_f32_every((q + k - next) % k, k, inputs);
-        }
-    }
-
     /// Drops low-rate inputs no future output can reach, in whole columns of the rows, and
     /// frees those the rows hold alone.
     fn discard_consumed(&mut self, form: &TwoStepDecimator) {
@@ -405,114 +288,5 @@ impl TwoStepStream {
             form.steps[0].history_step(),
         );
         self.next = self.next.map(|next| next - drop);
-    }
-}
-
-/// The first step's samples, whose windows start at each slice: `out[t] = scale·pure[t] +
-/// Σ_fitted Σ_j taps[j]·inputs[t + j]` for every `t`, in blocks of `BLOCK` lanes, each
-/// lane's sum in one fixed order (the AVX2 kernel's, without fused multiply-adds).
-fn first_step_portable(pure: (&[f32], f32), fitted: &[(&[f32], &[f32])], out: &mut [f32]) {
-    let (pure, scale) = pure;
-    for (t, block) in out.chunks_exact_mut(BLOCK).enumerate() {
-        let at = t * BLOCK;
-        let mut acc: [f32; BLOCK] = std::array::from_fn(|k| scale * pure[at + k]);
-        for &(inputs, taps) in fitted {
-            for (j, &c) in taps.iter().enumerate() {
-                for k in 0..BLOCK {
-                    acc[k] += c * inputs[at + j + k];
-                }
-            }
-        }
-        block.copy_from_slice(&acc);
-    }
-}
-
-/// `first_step_portable` with fused multiply-adds, four registers of outputs at a time so
-/// that the multiply-adds of one register do not wait on each other. (16-lane AVX-512
-/// registers, or eight of 8 lanes, measured no faster: the loop is bound by its unaligned
-/// loads.)
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn first_step_avx2_fma(pure: (&[f32], f32), fitted: &[(&[f32], &[f32])], out: &mut [f32]) {
-    assert!(out.len().is_multiple_of(BLOCK) && pure.0.len() >= out.len());
-    for &(inputs, taps) in fitted {
-        assert!(inputs.len() + 1 >= out.len() + taps.len());
-    }
-    match fitted {
-        [one] => blocks_avx2_fma([*one], pure, out),
-        [one, two] => blocks_avx2_fma([*one, *two], pure, out),
-        _ => unreachable!("the first step has one or two fitted phases"),
-    }
-}
-
-/// `first_step_avx2_fma` for `F` fitted phases (bounds checked by the caller).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn blocks_avx2_fma<const F: usize>(
-    fitted: [(&[f32], &[f32]); F],
-    pure: (&[f32], f32),
-    out: &mut [f32],
-) {
-    let mut at = 0;
-    while at < out.len() {
-        let group = ((out.len() - at) / BLOCK).min(4);
-        #[allow(unsafe_code)]
-        // SAFETY: bounds asserted by `first_step_avx2_fma`.
-        unsafe {
-            match group {
-                4 => avx2::first_step::<4>(pure, &fitted, out, at),
-                3 => avx2::first_step::<3>(pure, &fitted, out, at),
-                2 => avx2::first_step::<2>(pure, &fitted, out, at),
-                _ => avx2::first_step::<1>(pure, &fitted, out, at),
-            }
-        }
-        at += group * BLOCK;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::{
-        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
-    };
-
-    use super::BLOCK;
-
-    /// `G` blocks of 8 outputs from output `at`.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; each fitted input slice holds `at + 8G + taps − 1` floats, `pure.0`
-    /// and `out` `at + 8G`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(unsafe_code)]
-    pub(super) unsafe fn first_step<const G: usize>(
-        pure: (&[f32], f32),
-        fitted: &[(&[f32], &[f32])],
-        out: &mut [f32],
-        at: usize,
-    ) {
-        let (p, y) = (pure.0.as_ptr(), out.as_mut_ptr());
-        let mut acc = [_mm256_setzero_ps(); G];
-        let scale = _mm256_set1_ps(pure.1);
-        // SAFETY (this block): the caller's bounds; unaligned loads and stores.
-        unsafe {
-            for (g, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_mul_ps(scale, _mm256_loadu_ps(p.add(at + g * BLOCK)));
-            }
-            for &(inputs, taps) in fitted {
-                let x = inputs.as_ptr();
-                for (j, &c) in taps.iter().enumerate() {
-                    let c = _mm256_set1_ps(c);
-                    for (g, a) in acc.iter_mut().enumerate() {
-                        *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(x.add(at + g * BLOCK + j)), *a);
-                    }
-                }
-            }
-            for (g, a) in acc.iter().enumerate() {
-                _mm256_storeu_ps(y.add(at + g * BLOCK), *a);
-            }
-        }
     }
 }

@@ -1,0 +1,283 @@
+//! A decimator by 2 or 3 whose transition may be wide: a half-band or third-band step in
+//! front of the sharp filter (`two_step`), or of a relayed pair (`Relay`), its samples kept
+//! `f32` for the step after it.
+//!
+//! Everything between the final output's Nyquist and its mirror about the low rate may alias,
+//! so the step is short: `k − 1` fitted phases of a few taps and one pure delay
+//! (`design::nyquist`). The input is split into its `k` phases as it is converted, each
+//! fitted phase is a short convolution along its phase, the pure phase one scaled input.
+//! Every output is computed from the same inputs in the same order whatever the chunking.
+
+use super::design;
+use super::input::Input;
+use super::kernel::Kernel;
+
+/// Outputs computed together (lanes of one register).
+const BLOCK: usize = 8;
+/// The step decimates by at most this many (phases of its input).
+const MAX_K: usize = 3;
+
+/// The step's filter.
+#[derive(Debug)]
+pub struct NyquistStep {
+    /// The factor: 2 (half-band) or 3 (third-band).
+    k: usize,
+    /// Taps of each fitted phase; every phase of the input keeps this many samples of history.
+    n: usize,
+    /// The pure-delay phase: output `t` takes `1/k` times input phase 1 at `t + pure_at`
+    /// (phase `q` of the input holds inputs `k·i + q`, from the history's start).
+    pure_at: usize,
+    /// The fitted phases, in summing order: input phase, where output `t`'s window starts in
+    /// it (relative to `t`), and the taps, oldest input first.
+    fitted: Vec<(usize, usize, Vec<f32>)>,
+    /// Group delay in input samples.
+    delay: f64,
+}
+
+impl NyquistStep {
+    /// The step by `k` (2 or 3) from `in_rate` for a final output whose Nyquist is
+    /// `out_nyquist` Hz: flat to it, with what would alias below it at the low rate as the
+    /// stopband, so the transition runs from `out_nyquist` to its mirror about the low rate.
+    /// The prototype takes `length` taps per transition band (all phases together).
+    #[must_use]
+    pub fn design(in_rate: f64, k: usize, out_nyquist: f64, length: f64) -> Self {
+        assert!(k == 2 || k == MAX_K, "a Nyquist step decimates by 2 or 3");
+        let low_rate = in_rate / k as f64;
+        let n =
+            ((length * in_rate / (low_rate - 2.0 * out_nyquist)).ceil() / k as f64).ceil() as usize;
+        let first_delay = (0.28 * n as f64).round() as usize;
+        let prototype = design::nyquist(k, n, first_delay, out_nyquist / (low_rate / 2.0));
+        // Phase `r` of the prototype reads input `k·m − k·j − r` for output `m`: phase 0 of the
+        // input for `r = 0`, phase `k − r` one low-rate sample back otherwise.
+        let phase_taps = |r: usize| -> Vec<f32> {
+            prototype
+                .taps
+                .iter()
+                .skip(r)
+                .step_by(k)
+                .rev()
+                .map(|&h| h as f32)
+                .collect()
+        };
+        let fitted = (0..k - 1)
+            .map(|r| {
+                if r == 0 {
+                    (0, 1, phase_taps(0))
+                } else {
+                    (k - r, 0, phase_taps(r))
+                }
+            })
+            .collect();
+        Self {
+            k,
+            n,
+            pure_at: n - 1 - first_delay,
+            fitted,
+            delay: prototype.delay,
+        }
+    }
+
+    /// Group delay in input samples.
+    #[must_use]
+    pub fn delay(&self) -> f64 {
+        self.delay
+    }
+}
+
+/// One stream's input through the step.
+#[derive(Debug, Clone, Default)]
+pub struct NyquistStream {
+    /// Inputs split into the step's `k` phases (`phases[q][i]` is input `k·i + q` counted from
+    /// the history's start), from the oldest the next output reads: that output's newest input
+    /// is `phases[0][n]`. A phase is one longer while the next input belongs to a later one.
+    phases: [Vec<f32>; MAX_K],
+}
+
+impl NyquistStream {
+    /// Forgets the stream: the next input is treated as the first.
+    pub fn reset(&mut self, form: &NyquistStep) {
+        for (q, inputs) in self.phases.iter_mut().enumerate() {
+            inputs.clear();
+            if q < form.k {
+                inputs.resize(form.n, 0.0);
+            }
+        }
+    }
+
+    /// The phase the next input belongs to: the first one shorter than phase 0, or phase 0.
+    fn next_phase(&self, form: &NyquistStep) -> usize {
+        let whole = self.phases[0].len();
+        (1..form.k)
+            .find(|&q| self.phases[q].len() < whole)
+            .unwrap_or(0)
+    }
+
+    /// Outputs that `n_in` more inputs allow.
+    pub fn output_len(&self, form: &NyquistStep, n_in: usize) -> usize {
+        let k = form.k;
+        // The call's input `i` goes to phase `(next + i) mod k`.
+        let to_phase_0 = (k - self.next_phase(form)) % k;
+        let added = n_in.saturating_sub(to_phase_0).div_ceil(k);
+        (self.phases[0].len() + added).saturating_sub(form.n)
+    }
+
+    /// Appends every output `input` allows (`output_len(input.len())` of them) to `out`.
+    pub fn process(
+        &mut self,
+        form: &NyquistStep,
+        kernel: Kernel,
+        input: Input<'_>,
+        out: &mut Vec<f32>,
+    ) {
+        let count = self.output_len(form, input.len());
+        self.split_input(form, input);
+        if count == 0 {
+            return;
+        }
+        // Inputs of whole blocks of outputs, zeros past the last real one while computing.
+        let lens = self.phases.each_ref().map(Vec::len);
+        let padded = count.next_multiple_of(BLOCK) + form.n + 1;
+        for inputs in &mut self.phases[..form.k] {
+            inputs.resize(padded.max(inputs.len()), 0.0);
+        }
+        let start = out.len();
+        out.resize(start + count.next_multiple_of(BLOCK), 0.0);
+        let pure = (&self.phases[1][form.pure_at..], 1.0 / form.k as f32);
+        let mut fitted: [(&[f32], &[f32]); MAX_K - 1] = [(&[], &[]); MAX_K - 1];
+        for (slot, (phase, from, taps)) in fitted.iter_mut().zip(&form.fitted) {
+            *slot = (&self.phases[*phase][*from..], taps);
+        }
+        let fitted = &fitted[..form.fitted.len()];
+        let blocks = &mut out[start..];
+        match kernel {
+            Kernel::Portable => first_step_portable(pure, fitted, blocks),
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: `Avx2Fma` is only ever returned by `detect` after the CPU reported both features.
+            Kernel::Avx2Fma => unsafe { first_step_avx2_fma(pure, fitted, blocks) },
+        }
+        out.truncate(start + count);
+        // The next output's oldest inputs are `count` low-rate samples on.
+        for (inputs, len) in self.phases.iter_mut().zip(lens) {
+            inputs.truncate(len);
+            inputs.drain(..count.min(len));
+        }
+    }
+
+    /// Appends this call's input to the phases, as `f32`.
+    fn split_input(&mut self, form: &NyquistStep, input: Input<'_>) {
+        let (k, next) = (form.k, self.next_phase(form));
+        for (q, inputs) in self.phases[..k].iter_mut().enumerate() {
+            input.extend_f32_every((q + k - next) % k, k, inputs);
+        }
+    }
+}
+
+/// The step's samples, whose windows start at each slice: `out[t] = scale·pure[t] +
+/// Σ_fitted Σ_j taps[j]·inputs[t + j]` for every `t`, in blocks of `BLOCK` lanes, each
+/// lane's sum in one fixed order (the AVX2 kernel's, without fused multiply-adds).
+fn first_step_portable(pure: (&[f32], f32), fitted: &[(&[f32], &[f32])], out: &mut [f32]) {
+    let (pure, scale) = pure;
+    for (t, block) in out.chunks_exact_mut(BLOCK).enumerate() {
+        let at = t * BLOCK;
+        let mut acc: [f32; BLOCK] = std::array::from_fn(|k| scale * pure[at + k]);
+        for &(inputs, taps) in fitted {
+            for (j, &c) in taps.iter().enumerate() {
+                for k in 0..BLOCK {
+                    acc[k] += c * inputs[at + j + k];
+                }
+            }
+        }
+        block.copy_from_slice(&acc);
+    }
+}
+
+/// `first_step_portable` with fused multiply-adds, four registers of outputs at a time so
+/// that the multiply-adds of one register do not wait on each other. (16-lane AVX-512
+/// registers, or eight of 8 lanes, measured no faster: the loop is bound by its unaligned
+/// loads.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn first_step_avx2_fma(pure: (&[f32], f32), fitted: &[(&[f32], &[f32])], out: &mut [f32]) {
+    assert!(out.len().is_multiple_of(BLOCK) && pure.0.len() >= out.len());
+    for &(inputs, taps) in fitted {
+        assert!(inputs.len() + 1 >= out.len() + taps.len());
+    }
+    match fitted {
+        [one] => blocks_avx2_fma([*one], pure, out),
+        [one, two] => blocks_avx2_fma([*one, *two], pure, out),
+        _ => unreachable!("the first step has one or two fitted phases"),
+    }
+}
+
+/// `first_step_avx2_fma` for `F` fitted phases (bounds checked by the caller).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn blocks_avx2_fma<const F: usize>(
+    fitted: [(&[f32], &[f32]); F],
+    pure: (&[f32], f32),
+    out: &mut [f32],
+) {
+    let mut at = 0;
+    while at < out.len() {
+        let group = ((out.len() - at) / BLOCK).min(4);
+        #[allow(unsafe_code)]
+        // SAFETY: bounds asserted by `first_step_avx2_fma`.
+        unsafe {
+            match group {
+                4 => avx2::first_step::<4>(pure, &fitted, out, at),
+                3 => avx2::first_step::<3>(pure, &fitted, out, at),
+                2 => avx2::first_step::<2>(pure, &fitted, out, at),
+                _ => avx2::first_step::<1>(pure, &fitted, out, at),
+            }
+        }
+        at += group * BLOCK;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps,
+    };
+
+    use super::BLOCK;
+
+    /// `G` blocks of 8 outputs from output `at`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; each fitted input slice holds `at + 8G + taps − 1` floats, `pure.0`
+    /// and `out` `at + 8G`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(unsafe_code)]
+    pub(super) unsafe fn first_step<const G: usize>(
+        pure: (&[f32], f32),
+        fitted: &[(&[f32], &[f32])],
+        out: &mut [f32],
+        at: usize,
+    ) {
+        let (p, y) = (pure.0.as_ptr(), out.as_mut_ptr());
+        let mut acc = [_mm256_setzero_ps(); G];
+        let scale = _mm256_set1_ps(pure.1);
+        // SAFETY (this block): the caller's bounds; unaligned loads and stores.
+        unsafe {
+            for (g, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_mul_ps(scale, _mm256_loadu_ps(p.add(at + g * BLOCK)));
+            }
+            for &(inputs, taps) in fitted {
+                let x = inputs.as_ptr();
+                for (j, &c) in taps.iter().enumerate() {
+                    let c = _mm256_set1_ps(c);
+                    for (g, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(x.add(at + g * BLOCK + j)), *a);
+                    }
+                }
+            }
+            for (g, a) in acc.iter().enumerate() {
+                _mm256_storeu_ps(y.add(at + g * BLOCK), *a);
+            }
+        }
+    }
+}
