@@ -23,10 +23,12 @@ use crate::rates::check_rate;
 pub use crate::rates::SUPPORTED_RATES;
 use crate::CoreError;
 use fast::RowCache;
+use filter::RelayFirst;
 pub use filter::{PolyphaseFilter, Quality};
 use input::Input;
 pub use kernel::Kernel;
 use kernel::{Cursor, Scratch};
+use nyquist::{NyquistStep, NyquistStream};
 use two_step::TwoStepStream;
 
 /// Input samples resampled at a time (longer inputs are split): 64 KiB of `f32` history.
@@ -65,9 +67,66 @@ pub struct Resampler {
 /// to remove, which may add up past 16 bits.
 #[derive(Debug, Clone)]
 struct RelayStream {
-    first: Resampler,
+    first: FirstStep,
     second: Resampler,
     between: Vec<f32>,
+}
+
+/// A relay's first step (see `RelayFirst`).
+#[derive(Debug, Clone)]
+enum FirstStep {
+    Resample(Resampler),
+    Halve {
+        form: Arc<NyquistStep>,
+        stream: NyquistStream,
+    },
+}
+
+impl FirstStep {
+    fn new(first: &RelayFirst, kernel: Kernel) -> Self {
+        match first {
+            RelayFirst::Resample(filter) => {
+                Self::Resample(Resampler::from_filter(Arc::clone(filter), kernel))
+            }
+            RelayFirst::Halve(form) => {
+                let mut stream = NyquistStream::default();
+                stream.reset(form);
+                Self::Halve {
+                    form: Arc::clone(form),
+                    stream,
+                }
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Self::Resample(resampler) => resampler.reset(),
+            Self::Halve { form, stream } => stream.reset(form),
+        }
+    }
+
+    fn output_len(&self, n_in: usize) -> usize {
+        match self {
+            Self::Resample(resampler) => resampler.output_len(n_in),
+            Self::Halve { form, stream } => stream.output_len(form, n_in),
+        }
+    }
+
+    /// Replaces `between` with the step's outputs for `input`.
+    fn process(&mut self, kernel: Kernel, input: Input<'_>, between: &mut Vec<f32>) {
+        match self {
+            Self::Resample(resampler) => {
+                // Every sample is written: only new room is zeroed.
+                between.resize(resampler.output_len(input.len()), 0.0);
+                resampler.process_floats(input, between);
+            }
+            Self::Halve { form, stream } => {
+                between.clear();
+                stream.process(form, kernel, input, between);
+            }
+        }
+    }
 }
 
 impl Resampler {
@@ -84,20 +143,18 @@ impl Resampler {
         kernel: Kernel,
     ) -> Result<Self, CoreError> {
         let filter = PolyphaseFilter::shared(check_rate(in_rate)?, check_rate(out_rate)?, quality);
+        Ok(Self::from_filter(filter, kernel))
+    }
+
+    /// A fresh stream through `filter` (and through each step of a relay).
+    fn from_filter(filter: Arc<PolyphaseFilter>, kernel: Kernel) -> Self {
         let relay = filter.relay().map(|relay| {
             Box::new(RelayStream {
-                first: Self::from_filter(Arc::clone(&relay.first), kernel),
+                first: FirstStep::new(&relay.first, kernel),
                 second: Self::from_filter(Arc::clone(&relay.second), kernel),
                 between: Vec::new(),
             })
         });
-        let mut resampler = Self::from_filter(filter, kernel);
-        resampler.relay = relay;
-        Ok(resampler)
-    }
-
-    /// A fresh stream through `filter`.
-    fn from_filter(filter: Arc<PolyphaseFilter>, kernel: Kernel) -> Self {
         let mut resampler = Self {
             filter,
             kernel,
@@ -108,7 +165,7 @@ impl Resampler {
             next: Cursor { input: 0, phase: 0 },
             started: false,
             two_step: None,
-            relay: None,
+            relay,
             inputs: 0,
             outputs: 0,
         };
@@ -242,9 +299,7 @@ impl Resampler {
                 second,
                 between,
             } = &mut **relay;
-            // Every sample is written: only new room is zeroed.
-            between.resize(first.output_len(input.len()), 0.0);
-            first.process_floats(input, between);
+            first.process(self.kernel, input, between);
             second.process_input(Input::Floats(between), out);
             return;
         }
