@@ -32,7 +32,7 @@ fn unsupported_rates_are_rejected() {
 
 /// Pairs resampled in two steps: 48k→16k (a half-band step, then 2/3), 48k→8k (a third-band
 /// step, then 1/2) and the relayed pairs from the 44.1 kHz family down to 8 or 16 kHz (to twice
-/// the output rate first).
+/// the output rate first; 44.1k→8k halves first, then runs 22.05k→8k's two steps).
 const STAGED: [(u32, u32); 6] = [
     (48000, 16000),
     (48000, 8000),

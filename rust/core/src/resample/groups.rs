@@ -276,9 +276,9 @@ pub(super) fn convolve_with<T: Sample>(
     }
     let position = groups.position[cursor.phase];
     let (g0, lane0) = (position / LANES, position % LANES);
+    let cycle = groups.steps.len();
     // Lane 0 of the first group: its window starts `taps − 1` before its newest input.
     let first = cursor.input - groups.offsets[g0][lane0] + 1 - filter.taps;
-    let cycle = groups.steps.len();
     // The window of every group, zeros past the history (lanes past `total` read them).
     let groups_needed = (lane0 + total).div_ceil(LANES);
     let cycles = groups_needed.div_ceil(cycle);
@@ -645,8 +645,8 @@ mod tests {
             .map(|i| ((i as f32 * 0.731).sin() * 20_000.0).round())
             .collect();
         for (mid, wide) in [(32000, true), (16000, false)] {
-            let filter = &PolyphaseFilter::relay_step(44100, mid, mid / 2, Quality::High);
             let out_rate = mid / 2;
+            let filter = &PolyphaseFilter::relay_step(44100, mid, out_rate, Quality::High);
             let form = filter
                 .groups()
                 .expect("a relay's first step runs in groups");
