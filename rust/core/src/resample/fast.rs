@@ -43,8 +43,14 @@ const SUMS: usize = 9;
 /// Columns of the sums per round (a 20 ms frame at 8 kHz is 40 columns, plus one before them).
 const ROUND: usize = 48;
 /// Blocks of 8 lanes per pass at most: eighteen sums of 16 lanes and the inputs fit
-/// AVX-512's 32 registers; AVX2's 16 take three sums of two or three blocks at a time.
+/// AVX-512's 32 registers; AVX2's 16 take three sums of up to three blocks at a time
+/// (`avx2::pass_in_parts`, `AVX2_BLOCKS`).
 const MAX_BLOCKS: usize = 4;
+/// Blocks per pass of the AVX2 kernel without AVX-512: a frame's 40 columns (8 kHz out) run
+/// as 3 + 2 blocks, with six or nine sums in flight per part, where 4 + 1 ran as 2 + 2 + 1
+/// (six or three), too few to keep the multiply-adds busy (16k → 8k 0.88 instead of 1.00 µs
+/// a frame on this machine with AVX-512 switched off).
+const AVX2_BLOCKS: usize = 3;
 /// Scratch columns per sum and round, room for a last pass that runs past the round's end.
 const SCRATCH: usize = ROUND + MAX_BLOCKS * LANES;
 /// The sums of column `i − 1` that outputs of column `i` read (`a1 b0 b1 b2 c1`), carried
@@ -417,7 +423,7 @@ pub(super) fn branches_portable(
         2 => pass_portable::<2>(pass, sums, at),
         _ => pass_portable::<1>(pass, sums, at),
     };
-    drive(branches, history, origin, rows, floats, pass, combine);
+    drive::<MAX_BLOCKS>(branches, history, origin, rows, floats, pass, combine);
 }
 
 /// The AVX2 + FMA kernel, with 16-lane registers where AVX-512 has them (the same arithmetic
@@ -533,38 +539,37 @@ fn branches_avx2_with(
     floats: &mut Vec<f32>,
     wide: bool,
 ) {
-    let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match (wide, blocks) {
-        #[allow(unsafe_code)]
-        // SAFETY: callers pass `wide` only if the CPU reported AVX-512F and AVX-512VL.
-        (true, 4) => unsafe { avx2::pass_zmm::<2, false>(pass, sums, at) },
-        #[allow(unsafe_code)]
-        (true, 3) => unsafe { avx2::pass_zmm::<1, true>(pass, sums, at) },
-        #[allow(unsafe_code)]
-        (true, 2) => unsafe { avx2::pass_zmm::<1, false>(pass, sums, at) },
-        #[allow(unsafe_code)]
-        (true, _) => unsafe { avx2::pass_zmm::<0, true>(pass, sums, at) },
-        (_, 4) => {
-            avx2::pass_in_parts::<2>(pass, sums, at);
-            let rest = Pass {
-                first: pass.first + 2 * LANES,
-                ..pass
-            };
-            avx2::pass_in_parts::<2>(rest, sums, at + 2 * LANES);
-        }
-        (_, 3) => avx2::pass_in_parts::<3>(pass, sums, at),
-        (_, 2) => avx2::pass_in_parts::<2>(pass, sums, at),
-        _ => avx2::pass_in_parts::<1>(pass, sums, at),
-    };
     let combine = |sums: &Sums, at, phase, out: &mut [i16]| avx2::combine(sums, at, phase, out);
-    drive(branches, history, origin, rows, floats, pass, combine);
+    if wide {
+        let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match blocks {
+            #[allow(unsafe_code)]
+            // SAFETY: callers pass `wide` only if the CPU reported AVX-512F and AVX-512VL.
+            4 => unsafe { avx2::pass_zmm::<2, false>(pass, sums, at) },
+            #[allow(unsafe_code)]
+            3 => unsafe { avx2::pass_zmm::<1, true>(pass, sums, at) },
+            #[allow(unsafe_code)]
+            2 => unsafe { avx2::pass_zmm::<1, false>(pass, sums, at) },
+            #[allow(unsafe_code)]
+            _ => unsafe { avx2::pass_zmm::<0, true>(pass, sums, at) },
+        };
+        drive::<MAX_BLOCKS>(branches, history, origin, rows, floats, pass, combine);
+    } else {
+        let pass = |blocks, pass: Pass<'_>, sums: &mut Sums, at| match blocks {
+            3 => avx2::pass_in_parts::<3>(pass, sums, at),
+            2 => avx2::pass_in_parts::<2>(pass, sums, at),
+            _ => avx2::pass_in_parts::<1>(pass, sums, at),
+        };
+        drive::<AVX2_BLOCKS>(branches, history, origin, rows, floats, pass, combine);
+    }
 }
 
 /// Splits the history's new inputs into the rows once, then computes each branch's outputs
 /// round by round: the columns of the sums the round's outputs need, in passes of up to
-/// `MAX_BLOCKS` blocks of lanes, then each output from them. Branches share `M` and the rows.
+/// `BLOCKS` blocks of lanes (at most `MAX_BLOCKS`), then each output from them. Branches share
+/// `M` and the rows.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn drive(
+fn drive<const BLOCKS: usize>(
     branches: &mut [Branch<'_>],
     history: &[f32],
     origin: usize,
@@ -587,14 +592,14 @@ fn drive(
     floats.resize(SUMS * SCRATCH, 0.0);
     let mut sums = Sums(floats);
     for branch in branches.iter_mut() {
-        compute(branch, columns, &mut sums, &pass, &combine);
+        compute::<BLOCKS>(branch, columns, &mut sums, &pass, &combine);
     }
 }
 
 /// One branch's outputs from the split rows.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn compute(
+fn compute<const BLOCKS: usize>(
     branch: &mut Branch<'_>,
     columns: Columns<'_>,
     sums: &mut Sums,
@@ -626,7 +631,7 @@ fn compute(
             column = i;
         }
         while column <= hi {
-            let blocks = (hi + 1 - column).div_ceil(LANES).min(MAX_BLOCKS);
+            let blocks = (hi + 1 - column).div_ceil(LANES).min(BLOCKS);
             let first = column;
             pass(
                 blocks,
