@@ -9,10 +9,19 @@ Fixtures:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from voicecore import audio
+
 from ._signals import RATES, frames, speech
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """Records which SIMD kernels voicecore ran (``VOICECORE_SIMD`` lowers them) in the report."""
+    machine_info["voicecore_simd"] = audio.simd_level()
+    machine_info["voicecore_simd_detected"] = audio.simd_detected()
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,15 @@ def test_render_markdown() -> None:
     )
 
 
+def test_render_names_the_simd_kernels_the_report_recorded() -> None:
+    machine = {"voicecore_simd": "avx512", "voicecore_simd_detected": "avx512"}
+    assert render({**REPORT, "machine_info": machine}).endswith("\n\nvoicecore kernels: avx512\n")
+    lowered = {"voicecore_simd": "avx2", "voicecore_simd_detected": "avx512"}
+    markdown = render({**REPORT, "machine_info": lowered}, markdown=True).splitlines()
+    assert markdown[-2:] == ["", "voicecore kernels: avx2, lowered by VOICECORE_SIMD from avx512"]
+    assert "voicecore kernels" not in render(REPORT)
+
+
 def test_render_tolerates_missing_fields_and_empty_reports() -> None:
     assert "No benchmark results" in render({"benchmarks": []})
     assert "No benchmark results" in render({})

@@ -19,6 +19,8 @@ __all__ = [
     "alaw_decode",
     "alaw_encode",
     "build_profile",
+    "simd_detected",
+    "simd_level",
     "speakable",
     "ulaw_decode",
     "ulaw_encode",
@@ -27,6 +29,14 @@ __all__ = [
 
 __version__: Final[str]
 build_profile: Final[str]
+
+_SimdLevel = Literal["portable", "avx2", "avx512"]
+
+def simd_level() -> _SimdLevel:
+    """The instruction set the audio kernels use: the CPU's, lowered by ``VOICECORE_SIMD``."""
+
+def simd_detected() -> _SimdLevel:
+    """The highest instruction set this CPU supports, whatever ``VOICECORE_SIMD`` says."""
 
 def ulaw_encode(pcm: Buffer) -> bytes:
     """Encode PCM16 little-endian samples as G.711 μ-law, one byte per sample.

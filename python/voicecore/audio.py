@@ -9,6 +9,10 @@ fixed frames; :meth:`PlayoutBuffer.clear` (barge-in) returns a :class:`ClearRepo
 
 :class:`Vad` detects speech in inbound audio and endpoints turns, returning
 :class:`VadEvent` s (start with pre-roll audio, end).
+
+:func:`simd_level` says which kernels run: AVX-512, AVX2 or portable, as the CPU allows;
+the environment variable ``VOICECORE_SIMD`` (``portable``, ``avx2``, ``avx512``, ``native``),
+read once at import, lowers it, to benchmark or check the lower kernels on a bigger CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from voicecore._core import (
     TwilioFrameEncoder,
     alaw_decode,
     alaw_encode,
+    simd_detected,
+    simd_level,
     ulaw_decode,
     ulaw_encode,
 )
@@ -36,6 +42,8 @@ __all__ = [
     "VadEvent",
     "alaw_decode",
     "alaw_encode",
+    "simd_detected",
+    "simd_level",
     "ulaw_decode",
     "ulaw_encode",
 ]

@@ -157,11 +157,28 @@ def render(report: Mapping[str, Any], *, markdown: bool = False) -> str:
         markdown: Emit a GitHub-flavoured Markdown table instead of aligned plain text.
 
     Returns:
-        The rendered tables, newline-terminated; a one-line note when there are no results.
+        The rendered tables, newline-terminated, then the SIMD kernels voicecore ran where the
+        report recorded them (``benches/conftest.py`` does); a one-line note when there are
+        no results.
     """
     summaries = summarize(report)
     if not summaries:
         return "No benchmark results (were the benchmarks skipped or deselected?)\n"
+    return _tables(summaries, markdown=markdown) + _kernels_note(report)
+
+
+def _kernels_note(report: Mapping[str, Any]) -> str:
+    """A line saying which SIMD kernels voicecore ran, when the report recorded them."""
+    machine = report.get("machine_info") or {}
+    level, detected = machine.get("voicecore_simd"), machine.get("voicecore_simd_detected")
+    if level is None:
+        return ""
+    lowered = f", lowered by VOICECORE_SIMD from {detected}" if detected not in (None, level) else ""
+    return f"\nvoicecore kernels: {level}{lowered}\n"
+
+
+def _tables(summaries: Sequence[GroupSummary], *, markdown: bool) -> str:
+    """The groups as one Markdown table or as aligned plain-text blocks."""
     header = ["impl", "mean", "median", "rounds", "peer / voicecore"]
     if markdown:
         body = [

@@ -8,6 +8,7 @@ mod errors;
 mod g711;
 mod playout;
 mod resample;
+mod simd;
 mod text;
 mod twilio;
 mod vad;
@@ -22,6 +23,8 @@ mod _core {
     use super::playout::{ClearReport, PlayoutBuffer};
     #[pymodule_export]
     use super::resample::PyResampler;
+    #[pymodule_export]
+    use super::simd::{simd_detected, simd_level};
     #[pymodule_export]
     use super::text::{speakable, PySentenceSplitter};
     #[pymodule_export]
@@ -42,6 +45,6 @@ mod _core {
                 "release"
             },
         )?;
-        Ok(())
+        super::simd::warn_on_unknown_setting(m.py())
     }
 }
