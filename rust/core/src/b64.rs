@@ -41,17 +41,27 @@ pub fn decode_extend(input: &[u8], out: &mut Vec<u8>) -> Result<(), CoreError> {
 
 /// Bytes per SIMD encoding block, the characters they encode to, and the bytes its two
 /// 16-byte loads read (the second starts 12 bytes in).
+#[cfg(target_arch = "x86_64")]
 const ENCODE_BLOCK: usize = 24;
+#[cfg(target_arch = "x86_64")]
 const ENCODE_CHARS: usize = 32;
+#[cfg(target_arch = "x86_64")]
 const ENCODE_READ: usize = 28;
 
 /// Appends the base64 of `input` to `out`. With AVX2 the last partial block goes through the
 /// SIMD code too, from a zero-padded copy: zero bits are what padding encodes.
 pub fn encode_extend(input: &[u8], out: &mut String) {
-    if !crate::simd::has_avx2_fma() {
-        STANDARD.encode_string(input, out);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        encode_extend_avx2(input, out);
         return;
     }
+    STANDARD.encode_string(input, out);
+}
+
+/// `encode_extend` on a CPU with AVX2.
+#[cfg(target_arch = "x86_64")]
+fn encode_extend_avx2(input: &[u8], out: &mut String) {
     let start = out.len();
     // SAFETY: only base64 characters and `=` (ASCII) are written into the new bytes, so `out`
     // stays UTF-8.
@@ -66,7 +76,6 @@ pub fn encode_extend(input: &[u8], out: &mut String) {
     padded[..tail.len()].copy_from_slice(tail);
     let tail_blocks = tail.len().div_ceil(ENCODE_BLOCK);
     let mut chars = [0u8; 2 * ENCODE_CHARS];
-    #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     // SAFETY: the CPU reported AVX2; each block's two loads stay inside `input` (which extends
     // at least 4 bytes past its last block) or inside `padded` (4 bytes past its second).

@@ -50,6 +50,7 @@ const MAX_BLOCKS: usize = 4;
 /// as 3 + 2 blocks, with six or nine sums in flight per part, where 4 + 1 ran as 2 + 2 + 1
 /// (six or three), too few to keep the multiply-adds busy (16k → 8k 0.88 instead of 1.00 µs
 /// a frame on this machine with AVX-512 switched off).
+#[cfg(target_arch = "x86_64")]
 const AVX2_BLOCKS: usize = 3;
 /// Scratch columns per sum and round, room for a last pass that runs past the round's end.
 const SCRATCH: usize = ROUND + MAX_BLOCKS * LANES;

@@ -338,6 +338,9 @@ const MIN_RUN: usize = 4;
 /// table serves `TABLE − max o_l` taps in a row (a run) by adding 1 to every index; a 20 ms
 /// frame of 22.05k → 16k (17 taps, 20 groups) takes 340 permutations and multiply-adds of
 /// 16 lanes where the 8-lane matrices take 1 120 of 8 lanes.
+// Elsewhere than x86-64 only whether a filter has a wide form is read (it picks the same
+// relay on every CPU); its kernel is AVX-512's.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[derive(Debug)]
 pub struct Wide {
     taps: usize,
@@ -591,6 +594,7 @@ mod tests {
     }
 
     impl Way {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         fn all() -> Vec<Self> {
             let mut ways = vec![
                 Self::Dispatched(Kernel::Portable),
@@ -603,6 +607,7 @@ mod tests {
             ways
         }
 
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
         fn convolve<T: Sample>(
             self,
             filter: &PolyphaseFilter,
