@@ -8,6 +8,7 @@ the highest level's by at most one unit of rounding, with the same length and de
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -60,20 +61,23 @@ json.dump(result, sys.stdout)
 """
 
 
-def _probe(setting: str | None) -> dict[str, Any]:
+def _python(args: list[str], setting: str | None) -> subprocess.CompletedProcess[str]:
+    """Runs this interpreter with ``args``, ``VOICECORE_SIMD`` set to ``setting`` (or unset)."""
     env = {k: v for k, v in os.environ.items() if k != "VOICECORE_SIMD"}
     if setting is not None:
         env["VOICECORE_SIMD"] = setting
     done = subprocess.run(
-        [sys.executable, "-W", "error::RuntimeWarning", "-c", PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return done
+
+
+@functools.cache
+def _probe(setting: str | None) -> dict[str, Any]:
+    """What ``PROBE`` reports in a fresh process at ``setting`` (one process per setting)."""
+    report: dict[str, Any] = json.loads(_python(["-W", "error::RuntimeWarning", "-c", PROBE], setting).stdout)
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -132,16 +136,7 @@ def test_resampled_samples_differ_by_rounding_at_most(setting: str, native: dict
 
 
 def test_an_unknown_setting_warns_at_import_and_keeps_the_cpus_level(native: dict[str, Any]) -> None:
-    env = {**os.environ, "VOICECORE_SIMD": "sse4"}
-    done = subprocess.run(
-        [sys.executable, "-c", "from voicecore import audio; print(audio.simd_level())"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python(["-c", "from voicecore import audio; print(audio.simd_level())"], "sse4")
     assert done.stdout.strip() == native["detected"]
     assert "RuntimeWarning" in done.stderr
     assert 'VOICECORE_SIMD="sse4" is not a SIMD level' in done.stderr
