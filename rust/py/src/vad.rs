@@ -105,6 +105,66 @@ fn read_pcm(pcm_obj: &Bound<'_, PyAny>, scratch: &mut Vec<i16>) -> PyResult<()> 
     Ok(())
 }
 
+/// The `#[pymethods]` of a class over an endpointer (`self.ep()`, and `self.inner.reset()`):
+/// the class's own methods, then `reset` and the getters that `NativeVad` and `Endpointer`
+/// share.
+macro_rules! endpointed_methods {
+    ($class:ident { $($own:tt)* }) => {
+        #[pymethods]
+        impl $class {
+            $($own)*
+
+            /// Forgets the stream: quiet, stream time zero.
+            fn reset(&mut self) {
+                self.inner.reset();
+            }
+
+            /// Whether the endpointed state is "speaking" after the last push.
+            #[getter]
+            fn in_speech(&self) -> bool {
+                self.ep().in_speech()
+            }
+
+            /// Speech probability of the last complete frame (0.0 before the first).
+            #[getter]
+            fn probability(&self) -> f64 {
+                f64::from(self.ep().probability())
+            }
+
+            #[getter]
+            fn sample_rate(&self) -> u32 {
+                self.ep().config().sample_rate()
+            }
+
+            #[getter]
+            fn frame_ms(&self) -> u64 {
+                let c = self.ep().config();
+                c.frame_samples() as u64 * 1000 / u64::from(c.sample_rate())
+            }
+
+            #[getter]
+            fn threshold(&self) -> f64 {
+                self.ep().config().threshold()
+            }
+
+            #[getter]
+            fn start_ms(&self) -> u32 {
+                self.ep().config().start_ms()
+            }
+
+            #[getter]
+            fn stop_ms(&self) -> u32 {
+                self.ep().config().stop_ms()
+            }
+
+            #[getter]
+            fn preroll_ms(&self) -> u32 {
+                self.ep().config().preroll_ms()
+            }
+        }
+    };
+}
+
 /// The native VAD: 10 ms frames, the built-in detector and the endpointer.
 #[pyclass(name = "NativeVad", module = "voicecore._core")]
 pub struct NativeVad {
@@ -112,8 +172,7 @@ pub struct NativeVad {
     scratch: Vec<i16>,
 }
 
-#[pymethods]
-impl NativeVad {
+endpointed_methods!(NativeVad {
     #[new]
     #[pyo3(signature = (sample_rate = 16000, *, threshold = 0.5, start_ms = 200, stop_ms = 500, preroll_ms = 300))]
     fn new(
@@ -155,55 +214,7 @@ impl NativeVad {
             self.inner.endpointer().config().sample_rate(),
         ))
     }
-
-    /// Forgets the stream: quiet, stream time zero.
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-
-    /// Whether the endpointed state is "speaking" after the last push.
-    #[getter]
-    fn in_speech(&self) -> bool {
-        self.ep().in_speech()
-    }
-
-    /// Speech probability of the last complete frame (0.0 before the first).
-    #[getter]
-    fn probability(&self) -> f64 {
-        f64::from(self.ep().probability())
-    }
-
-    #[getter]
-    fn sample_rate(&self) -> u32 {
-        self.ep().config().sample_rate()
-    }
-
-    #[getter]
-    fn frame_ms(&self) -> u64 {
-        let c = self.ep().config();
-        c.frame_samples() as u64 * 1000 / u64::from(c.sample_rate())
-    }
-
-    #[getter]
-    fn threshold(&self) -> f64 {
-        self.ep().config().threshold()
-    }
-
-    #[getter]
-    fn start_ms(&self) -> u32 {
-        self.ep().config().start_ms()
-    }
-
-    #[getter]
-    fn stop_ms(&self) -> u32 {
-        self.ep().config().stop_ms()
-    }
-
-    #[getter]
-    fn preroll_ms(&self) -> u32 {
-        self.ep().config().preroll_ms()
-    }
-}
+});
 
 impl NativeVad {
     fn ep(&self) -> &vad::Endpointer {
@@ -218,8 +229,7 @@ pub struct Endpointer {
     scratch: Vec<i16>,
 }
 
-#[pymethods]
-impl Endpointer {
+endpointed_methods!(Endpointer {
     #[new]
     #[pyo3(signature = (sample_rate, frame_ms, *, threshold = 0.5, start_ms = 200, stop_ms = 500, preroll_ms = 300))]
     fn new(
@@ -261,55 +271,7 @@ impl Endpointer {
         })?;
         Ok(to_events(events, self.inner.config().sample_rate()))
     }
-
-    /// Forgets the stream: quiet, stream time zero.
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-
-    /// Whether the endpointed state is "speaking" after the last push.
-    #[getter]
-    fn in_speech(&self) -> bool {
-        self.ep().in_speech()
-    }
-
-    /// Speech probability of the last complete frame (0.0 before the first).
-    #[getter]
-    fn probability(&self) -> f64 {
-        f64::from(self.ep().probability())
-    }
-
-    #[getter]
-    fn sample_rate(&self) -> u32 {
-        self.ep().config().sample_rate()
-    }
-
-    #[getter]
-    fn frame_ms(&self) -> u64 {
-        let c = self.ep().config();
-        c.frame_samples() as u64 * 1000 / u64::from(c.sample_rate())
-    }
-
-    #[getter]
-    fn threshold(&self) -> f64 {
-        self.ep().config().threshold()
-    }
-
-    #[getter]
-    fn start_ms(&self) -> u32 {
-        self.ep().config().start_ms()
-    }
-
-    #[getter]
-    fn stop_ms(&self) -> u32 {
-        self.ep().config().stop_ms()
-    }
-
-    #[getter]
-    fn preroll_ms(&self) -> u32 {
-        self.ep().config().preroll_ms()
-    }
-}
+});
 
 impl Endpointer {
     fn ep(&self) -> &vad::Endpointer {
