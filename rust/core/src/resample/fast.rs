@@ -742,7 +742,7 @@ mod avx2 {
     /// Part 2 of `pass_in_parts` (`c0 c1 c2`), whose inputs are sums of two rows:
     /// `V0 + V1`, `V2 + V3` and the sum of both. Each branch adds those pairs once for the
     /// pass, so that each tap loads two blocks instead of four: the loads bound this kernel
-    /// (16k → 8k 0.88 → 0.74 µs a frame in Rust with `VOICECORE_SIMD=avx2` on this machine).
+    /// (16k → 8k 0.87 → 0.80–0.85 µs a frame in Rust with `VOICECORE_SIMD=avx2` on this machine).
     /// The same additions in the same order as `products`, so the same sums.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
