@@ -25,7 +25,7 @@ LEVELS = ("portable", "avx2", "avx512")
 
 # Runs in the subprocess: what the kernels produce at the level the environment asks for.
 PROBE = r"""
-import base64, hashlib, json, sys
+import json, sys
 import numpy as np
 from voicecore import audio
 
