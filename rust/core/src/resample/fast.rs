@@ -723,20 +723,20 @@ mod avx2 {
     /// pass of its own over the taps that forms only its part of `products` (two loads and
     /// one or three adds per block and tap). Only three sums per block are live, so three
     /// blocks fit AVX2's 16 registers; passes of one or two blocks run parts `a` and `b`
-    /// together (`part_ab`). The arithmetic is `pass_zmm`'s, lane for lane.
+    /// together. The arithmetic is `pass_zmm`'s, lane for lane.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn pass_in_parts<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
         if G <= 2 {
-            part_ab::<G>(pass, sums, at);
+            part::<G, 0, 6>(pass, sums, at);
         } else {
-            part::<G, 0>(pass, sums, at);
-            part::<G, 1>(pass, sums, at);
+            part::<G, 0, 3>(pass, sums, at);
+            part::<G, 3, 3>(pass, sums, at);
         }
         if pass.decimator.quarter + G * LANES - 1 <= PAIR_SPAN {
             part_c::<G>(pass, sums, at);
         } else {
-            part::<G, 2>(pass, sums, at);
+            part::<G, 6, 3>(pass, sums, at);
         }
     }
 
@@ -787,80 +787,53 @@ mod avx2 {
                 }
             }
         });
-        for (j, blocks) in acc.iter().enumerate() {
-            let sum = sums.sum_mut(6 + j);
-            for (b, lanes) in blocks.iter().enumerate() {
-                let dst = &mut sum[at + b * LANES..at + (b + 1) * LANES];
-                #[allow(unsafe_code)]
-                // SAFETY: `dst` holds exactly 8 f32s (bounds-checked above).
-                unsafe {
-                    _mm256_storeu_ps(dst.as_mut_ptr(), *lanes);
-                }
-            }
-        }
+        store(&acc, sums, 6, at);
     }
 
-    /// Parts 0 and 1 of `pass_in_parts` in one pass over the taps, for passes of at most two
-    /// blocks: alone, each part's three sums of two blocks are six multiply-add chains, fewer
-    /// than two pipes of four-cycle multiply-adds need; together they are twelve, and the
-    /// loop keeps them, its inputs and one coefficient in the 16 registers without spilling
+    /// Sums `FIRST` to `FIRST + N − 1` of `G` blocks in one pass over the taps: the three of a
+    /// part, or parts `a` and `b` together (`N` = 6) for passes of at most two blocks, where
+    /// one part's three sums of two blocks are six multiply-add chains, fewer than two pipes
+    /// of four-cycle multiply-adds need; twelve still fit the 16 registers without a spill
     /// (16k → 8k ~12 ns less a frame in Rust with `VOICECORE_SIMD=avx2`, ~1.5 %).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::needless_range_loop)] // block `b` of all six sums
-    fn part_ab<const G: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
+    #[allow(clippy::needless_range_loop)] // block `b` of all `N` sums
+    fn part<const G: usize, const FIRST: usize, const N: usize>(
+        pass: Pass<'_>,
+        sums: &mut Sums,
+        at: usize,
+    ) {
         let data = pass.columns.data;
-        let mut acc = [[_mm256_setzero_ps(); G]; 6];
+        let mut acc = [[_mm256_setzero_ps(); G]; N];
         pass.for_each(G, |t, q, rows| {
+            let c: [__m256; N] = std::array::from_fn(|j| _mm256_set1_ps(t[FIRST + j]));
             for b in 0..G {
                 #[allow(unsafe_code)]
                 // SAFETY: `for_each` asserted that all `G` blocks of every tap lie within
                 // `data`; the loads are unaligned.
                 let v = rows
                     .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + b * LANES)) });
+                // The compiler drops the loads and adds of the other sums' products.
                 let x = products(v, |a, b| _mm256_add_ps(a, b));
                 for (j, sum) in acc.iter_mut().enumerate() {
-                    sum[b] = _mm256_fmadd_ps(_mm256_set1_ps(t[j]), x[j], sum[b]);
+                    sum[b] = _mm256_fmadd_ps(c[j], x[FIRST + j], sum[b]);
                 }
             }
         });
-        for (j, blocks) in acc.iter().enumerate() {
-            let sum = sums.sum_mut(j);
-            for (b, lanes) in blocks.iter().enumerate() {
-                let dst = &mut sum[at + b * LANES..at + (b + 1) * LANES];
-                #[allow(unsafe_code)]
-                // SAFETY: `dst` holds exactly 8 f32s (bounds-checked above).
-                unsafe {
-                    _mm256_storeu_ps(dst.as_mut_ptr(), *lanes);
-                }
-            }
-        }
+        store(&acc, sums, FIRST, at);
     }
 
-    /// Part `P` of `pass_in_parts`: sums `3P` to `3P + 2`.
+    /// Stores `N` sums of `G` blocks from sum `first` on at column `at`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::needless_range_loop)] // block `b` of all three sums
-    fn part<const G: usize, const P: usize>(pass: Pass<'_>, sums: &mut Sums, at: usize) {
-        let data = pass.columns.data;
-        let mut acc = [[_mm256_setzero_ps(); G]; 3];
-        pass.for_each(G, |t, q, rows| {
-            let c: [__m256; 3] = std::array::from_fn(|j| _mm256_set1_ps(t[3 * P + j]));
-            for b in 0..G {
-                #[allow(unsafe_code)]
-                // SAFETY: `for_each` asserted that all `G` blocks of every tap lie within
-                // `data`; the loads are unaligned.
-                let v = rows
-                    .map(|row| unsafe { _mm256_loadu_ps(data.as_ptr().add(row + q + b * LANES)) });
-                // The compiler drops the loads and adds of the other parts' products.
-                let x = products(v, |a, b| _mm256_add_ps(a, b));
-                for (j, sum) in acc.iter_mut().enumerate() {
-                    sum[b] = _mm256_fmadd_ps(c[j], x[3 * P + j], sum[b]);
-                }
-            }
-        });
+    fn store<const G: usize, const N: usize>(
+        acc: &[[__m256; G]; N],
+        sums: &mut Sums,
+        first: usize,
+        at: usize,
+    ) {
         for (j, blocks) in acc.iter().enumerate() {
-            let sum = sums.sum_mut(3 * P + j);
+            let sum = sums.sum_mut(first + j);
             for (b, lanes) in blocks.iter().enumerate() {
                 let dst = &mut sum[at + b * LANES..at + (b + 1) * LANES];
                 #[allow(unsafe_code)]
