@@ -47,7 +47,7 @@ const ROUND: usize = 48;
 /// (`avx2::pass_in_parts`, `AVX2_BLOCKS`).
 const MAX_BLOCKS: usize = 4;
 /// Blocks per pass of the AVX2 kernel without AVX-512: a frame's 40 columns (8 kHz out) run
-/// as 3 + 2 blocks, with six or nine sums in flight per part, where 4 + 1 ran as 2 + 2 + 1
+/// as 3 + 2 blocks, with six to twelve sums in flight per loop, where 4 + 1 ran as 2 + 2 + 1
 /// (six or three), too few to keep the multiply-adds busy (16k → 8k 0.88 instead of 1.00 µs
 /// a frame on this machine with AVX-512 switched off).
 #[cfg(target_arch = "x86_64")]
