@@ -147,6 +147,7 @@ pub struct TwoStepStream {
     rows: RowCache,
     floats: Vec<f32>,
     carry: [Option<Carried>; 2],
+    /// The two decimators' outputs before they interleave (one writes straight to `out`).
     outs: [Vec<i16>; 2],
 }
 
@@ -190,16 +191,20 @@ impl TwoStepStream {
             .process(&form.first, kernel, input, &mut self.narrow);
         let counts = self.outputs(form, self.origin + self.narrow.len());
         debug_assert_eq!(counts.iter().sum::<usize>(), out.len());
-        for (buffer, &count) in self.outs.iter_mut().zip(&counts) {
-            buffer.clear();
-            buffer.resize(count, 0);
+        // One decimator writes straight into `out`; two into buffers, interleaved after.
+        let single = form.branches() == 1;
+        if !single {
+            for (buffer, &count) in self.outs.iter_mut().zip(&counts) {
+                buffer.clear();
+                buffer.resize(count, 0);
+            }
         }
         let [even_out, odd_out] = &mut self.outs;
         let [even_carry, odd_carry] = &mut self.carry;
         let even = Branch {
             decimator: &form.steps[0],
             newest: self.next[0],
-            out: even_out,
+            out: if single { &mut *out } else { even_out },
             carry: even_carry,
         };
         // The odd decimator counts its history from one input later.
@@ -241,9 +246,7 @@ impl TwoStepStream {
                 );
             },
         }
-        if form.branches() == 1 {
-            out.copy_from_slice(&self.outs[0]);
-        } else {
+        if !single {
             self.interleave(out);
         }
         let m = form.second_factor();
