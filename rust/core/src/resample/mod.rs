@@ -247,6 +247,12 @@ impl Resampler {
 
     /// `process_into` for either kind of input.
     fn process_input(&mut self, input: Input<'_>, out: &mut [i16]) {
+        if input.len() <= PIECE {
+            // One piece, whose `output_len` the caller has made `out`'s length: not counted
+            // again at every step of a relay.
+            self.process_piece(input, out);
+            return;
+        }
         let mut written = 0;
         self.for_each_piece(input, |resampler, piece, n| {
             resampler.process_piece(piece, &mut out[written..written + n]);
