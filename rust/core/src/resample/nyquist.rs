@@ -295,7 +295,8 @@ mod avx2 {
     }
 }
 
-#[cfg(test)]
+/// The AVX2 kernel's tests (x86-64 only; the resampler's tests cover the step on every target).
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
 
@@ -313,7 +314,6 @@ mod tests {
     /// The AVX2 kernel with the tap counts fixed at compile time gives the samples of the
     /// any-length loop bit for bit (the same multiply-adds in the same order), and both stay
     /// within rounding of the portable kernel, for every specialised count and others.
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn fixed_tap_counts_give_the_same_samples_as_any_length() {
         if !crate::simd::has_avx2_fma() {
