@@ -247,14 +247,8 @@ impl Resampler {
 
     /// `process_into` for either kind of input.
     fn process_input(&mut self, input: Input<'_>, out: &mut [i16]) {
-        if input.len() <= PIECE {
-            // One piece, whose `output_len` the caller has made `out`'s length: not counted
-            // again at every step of a relay.
-            self.process_piece(input, out);
-            return;
-        }
         let mut written = 0;
-        self.for_each_piece(input, |resampler, piece, n| {
+        self.for_each_piece(input, out.len(), |resampler, piece, n| {
             resampler.process_piece(piece, &mut out[written..written + n]);
             written += n;
         });
@@ -266,7 +260,7 @@ impl Resampler {
     pub fn process_into_le_bytes(&mut self, input: Pcm<'_>, out: &mut [u8]) {
         let mut scratch = std::mem::take(&mut self.piece_out);
         let mut written = 0;
-        self.for_each_piece(Input::Pcm(input), |resampler, piece, n| {
+        self.for_each_piece(Input::Pcm(input), out.len() / 2, |resampler, piece, n| {
             scratch.clear();
             scratch.resize(n, 0);
             resampler.process_piece(piece, &mut scratch);
@@ -279,12 +273,19 @@ impl Resampler {
 
     /// Calls `each(self, piece, outputs)` for `input` in pieces of at most `PIECE` samples,
     /// so the history (and the kernel's working copy of it) stays small whatever the input's
-    /// length; chunking never changes the output.
+    /// length; chunking never changes the output. `outputs` is `output_len(input.len())`,
+    /// which the caller has counted: an input of one piece (every frame) is not counted again,
+    /// at every step of a relay.
     fn for_each_piece(
         &mut self,
         input: Input<'_>,
+        outputs: usize,
         mut each: impl FnMut(&mut Self, Input<'_>, usize),
     ) {
+        if input.len() <= PIECE {
+            each(self, input, outputs);
+            return;
+        }
         let mut rest = input;
         loop {
             let (piece, tail) = rest.split_at(rest.len().min(PIECE));
