@@ -158,14 +158,14 @@ class TwilioFrameEncoder:
     """
 
     def __new__(cls, rate: int = 16000, *, quality: str = "hq") -> Self: ...
-    def encode(self, pcm: Buffer) -> list[str]:
+    def encode(self, pcm: Buffer) -> tuple[str, ...]:
         """Encode a PCM16 chunk; returns every complete 20 ms payload (possibly none).
 
         Raises:
             AudioFormatError: ``pcm`` has an odd byte length.
         """
 
-    def flush(self) -> list[str]:
+    def flush(self) -> tuple[str, ...]:
         """End the utterance: the resampler tail and the last (shorter) payload; then reset."""
 
     def set_envelope(self, head: str, tail: str) -> None:

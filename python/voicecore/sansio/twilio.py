@@ -32,6 +32,7 @@ from __future__ import annotations
 import binascii
 import logging
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -429,7 +430,7 @@ class TwilioProtocol:
             raise ProtocolError(_NOT_STARTED, kind="start")
         self._out += self._media(payloads)
 
-    def _send_messages(self, messages: list[str]) -> None:
+    def _send_messages(self, messages: Sequence[str]) -> None:
         """Whole ``media`` messages from the encoder (it has the stream's envelope from ``start``)."""
         if messages:
             if self._media is None:

@@ -1,7 +1,7 @@
 //! `TwilioFrameDecoder` / `TwilioFrameEncoder`: one Rust call per Media Streams frame.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 use voicecore_core::pcm::{self, Pcm};
 use voicecore_core::resample::Quality;
 use voicecore_core::twilio::{Messages, TwilioDecoder, TwilioEncoder};
@@ -71,10 +71,12 @@ pub struct PyTwilioFrameEncoder {
 }
 
 impl PyTwilioFrameEncoder {
-    fn take_list<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::new(py, self.messages.iter());
+    /// The messages made so far, as a tuple: ~40 ns a call cheaper than a list (one object
+    /// from the interpreter's free list instead of a list and its separate item array).
+    fn take_messages<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let messages = PyTuple::new(py, self.messages.iter());
         self.messages.clear();
-        list
+        messages
     }
 }
 
@@ -98,17 +100,17 @@ impl PyTwilioFrameEncoder {
         &mut self,
         py: Python<'py>,
         pcm: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let view = buffer::view(pcm, Content::Pcm16)?;
         let samples = Pcm::le_bytes(view.as_slice()).map_err(to_py)?;
         self.inner.encode(samples, &mut self.messages);
-        self.take_list(py)
+        self.take_messages(py)
     }
 
     /// Ends the utterance: the resampler tail and the last partial payload, then a fresh stream.
-    fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         self.inner.flush(&mut self.messages);
-        self.take_list(py)
+        self.take_messages(py)
     }
 
     /// Emits every later payload as `head + payload + tail` (the text of the stream's media
