@@ -130,3 +130,35 @@ def test_misses_false_starts_and_premature_ends_are_counted() -> None:
 
 def test_coarse_detector_frames_are_spread_on_the_10ms_grid() -> None:
     assert list(vad_table.on_label_grid(np.array([0.0, 1.0]), 32, 7)) == [0, 0, 0, 1, 1, 1, 0]
+
+
+def test_draws_add_up_and_report_premature_ends_each() -> None:
+    m = _mixture([(1000, 3000)], 5000, snr_db=5)
+    early = vad_table.Run(10, np.zeros(500), [("start", 1000, 1200), ("end", 1800, 2300)], 1.0, 5.0)
+    clean = vad_table.Run(10, np.zeros(500), [("start", 1000, 1200), ("end", 3000, 3500)], 1.0, 5.0)
+    draws = [{"native": {"all": vad_table.score_run(m, run)}} for run in (early, clean, early)]
+    total = vad_table.merge(draws)["native"]["all"]
+    assert (total.turns, total.premature, total.cpu_s) == (3, 2, 3.0)
+    assert total.end_delays == [500]  # only the draw that ended on time has an end delay
+    assert vad_table.premature_per_draw(draws) == "premature ends per noise draw: native 1, 0, 1"
+
+
+def test_draw_zero_keeps_the_corpus_seeds_and_later_draws_change_only_the_noise() -> None:
+    seed = vad_corpus.VOICES["eval"].seed
+    assert vad_corpus.mixture_seed("eval", 0, 2, 3, 1) == [seed, 2, 3, 1]
+    seeds = {tuple(vad_corpus.mixture_seed("eval", d, 2, 3, 1)) for d in range(4)}
+    assert len(seeds) == 4
+    # The noise differs between draws, the speech and labels do not.
+    clip = vad_corpus.Clip(
+        "c", (np.sin(np.arange(16000) / 5) * 8000).astype(np.int16), np.ones(100, bool), [(0, 1000)], ["x"]
+    )
+    babble = np.zeros(32000, np.float32)
+    a, b = (
+        vad_corpus.mix(
+            clip, "pink", 5, np.random.default_rng(vad_corpus.mixture_seed("eval", d, 0, 1, 2)), babble
+        )
+        for d in (0, 1)
+    )
+    assert np.array_equal(a.labels, b.labels)
+    assert a.turns == b.turns
+    assert not np.array_equal(a.pcm, b.pcm)

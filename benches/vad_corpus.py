@@ -42,6 +42,8 @@ RATE = 16000
 FRAME_MS = 10
 NOISES = ("white", "pink", "brown", "hum", "babble", "telephone")
 SNRS = (20, 10, 5, 0)
+# Added to a split's seed for each further noise draw of the same corpus (see mixture_seed).
+DRAW_SEED_STEP = 1000
 
 BACKCHANNELS = {
     "en": ["yes", "uh-huh", "okay", "right", "mm-hmm", "yeah", "sure", "no"],
@@ -455,18 +457,26 @@ def mix(
     return Mixture(clip.name, kind, snr_db, rate, pcm, clip.labels, clip.turns, clip.kinds)
 
 
+def mixture_seed(split: str, draw: int, clip: int, noise: int, snr: int) -> list[int]:
+    """The noise seed of one mixture: draw 0 is the corpus the tables quote, each later draw
+    the same speech in fresh noise (rare events such as premature ends vary from draw to draw)."""
+    return [VOICES[split].seed + DRAW_SEED_STEP * draw, clip, noise, snr]
+
+
 def mixtures(
     split: str = "eval",
     noises: tuple[str, ...] = NOISES,
     snrs: tuple[int, ...] = SNRS,
     clips: list[Clip] | None = None,
+    draw: int = 0,
 ) -> Iterator[Mixture]:
-    """Every clean clip of ``split`` (or ``clips``) in every noise at every SNR, seeded."""
+    """Every clean clip of ``split`` (or ``clips``) in every noise at every SNR, seeded by
+    :func:`mixture_seed`."""
     track = babble(split)
     for ci, clip in enumerate(clips if clips is not None else load_clips(split)):
         for ni, kind in enumerate(noises):
             for si, snr in enumerate(snrs):
-                rng = np.random.default_rng([VOICES[split].seed, ci, ni, si])
+                rng = np.random.default_rng(mixture_seed(split, draw, ci, ni, si))
                 yield mix(clip, kind, snr, rng, track)
 
 

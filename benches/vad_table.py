@@ -25,7 +25,10 @@ Metrics (``benches/vad_corpus.py`` describes labels and turns):
   scoring and endpointing; the Python loop included).
 
 Run ``python -m benches.vad_table`` (needs espeak-ng for the corpus; Silero and WebRTC VAD
-come from ``benches/requirements.txt`` and are skipped when missing).
+come from ``benches/requirements.txt`` and are skipped when missing). ``--draws N`` scores N
+noise draws of the same speech (draw 0 is the default corpus) and adds them up, with each
+detector's premature ends per draw: counts of a few in 1512 turns vary from draw to draw, so a
+rule tuned on one draw needs another to be judged on.
 """
 
 from __future__ import annotations
@@ -254,13 +257,16 @@ def score_run(m: vad_corpus.Mixture, run: Run) -> Score:
     return s
 
 
+Results = dict[str, dict[str, Score]]
+
+
 def evaluate(
     detectors: dict[str, Callable[[vad_corpus.Mixture], Run]],
     mixtures: Iterable[vad_corpus.Mixture],
     progress: bool = False,
-) -> dict[str, dict[str, Score]]:
+) -> Results:
     """``{detector: {noise kind or "all": Score}}``."""
-    results: dict[str, dict[str, Score]] = {name: defaultdict(Score) for name in detectors}
+    results: Results = {name: defaultdict(Score) for name in detectors}
     for i, m in enumerate(mixtures):
         for name, detector in detectors.items():
             s = score_run(m, detector(m))
@@ -269,6 +275,26 @@ def evaluate(
         if progress and i % 24 == 23:
             print(f"  … {i + 1} mixtures", flush=True)
     return results
+
+
+def merge(draws: list[Results]) -> Results:
+    """The scores of several noise draws added up, per detector and noise kind."""
+    total: Results = {}
+    for results in draws:
+        for name, by_noise in results.items():
+            merged = total.setdefault(name, defaultdict(Score))
+            for kind, score in by_noise.items():
+                merged[kind].add(score)
+    return total
+
+
+def premature_per_draw(draws: list[Results]) -> str:
+    """One line: each detector's premature ends in each draw, e.g. ``native 3, 1, 2``."""
+    names = list(draws[0]) if draws else []
+    counts = [", ".join(str(d[name]["all"].premature) for d in draws) for name in names]
+    return "premature ends per noise draw: " + "; ".join(
+        f"{n} {c}" for n, c in zip(names, counts, strict=True)
+    )
 
 
 def _median(values: list[int]) -> str:
@@ -307,6 +333,12 @@ def main() -> None:
     parser.add_argument("--detectors", default="", help="comma-separated subset (default: all available)")
     parser.add_argument("--split", default="eval", choices=sorted(vad_corpus.VOICES))
     parser.add_argument("--clips", type=int, default=0, help="use only the first N clean clips (0: all)")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="score N noise draws of the corpus (draw 0 first) and add them up",
+    )
     args = parser.parse_args()
     detectors = available_detectors()
     if args.detectors:
@@ -315,12 +347,21 @@ def main() -> None:
     clips = vad_corpus.load_clips(args.split)
     if args.clips:
         clips = clips[: args.clips]
-    mixtures = vad_corpus.mixtures(args.split, clips=clips)
-    n = len(clips) * len(vad_corpus.NOISES) * len(vad_corpus.SNRS)
-    seconds = sum(len(c.pcm) for c in clips) / vad_corpus.RATE * len(vad_corpus.NOISES) * len(vad_corpus.SNRS)
-    print(f"{n} mixtures, {seconds / 3600:.2f} h of audio; detectors: {', '.join(detectors)}", flush=True)
-    results = evaluate(detectors, mixtures, progress=True)
-    print(table(results, vad_corpus.NOISES))
+    draws = max(1, args.draws)
+    n = len(clips) * len(vad_corpus.NOISES) * len(vad_corpus.SNRS) * draws
+    seconds = sum(len(c.pcm) for c in clips) / vad_corpus.RATE * n / max(1, len(clips))
+    print(
+        f"{n} mixtures ({draws} noise draw{'s' if draws > 1 else ''}), {seconds / 3600:.2f} h of audio; "
+        f"detectors: {', '.join(detectors)}",
+        flush=True,
+    )
+    per_draw = [
+        evaluate(detectors, vad_corpus.mixtures(args.split, clips=clips, draw=d), progress=True)
+        for d in range(draws)
+    ]
+    print(table(merge(per_draw), vad_corpus.NOISES))
+    if draws > 1:
+        print("\n" + premature_per_draw(per_draw))
 
 
 if __name__ == "__main__":
