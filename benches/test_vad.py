@@ -143,6 +143,18 @@ def test_draws_add_up_and_report_premature_ends_each() -> None:
     assert vad_table.premature_per_draw(draws) == "premature ends per noise draw: native 1, 0, 1"
 
 
+def test_table_shows_the_median_end_delay_per_noise_and_a_dash_where_no_turn_ended() -> None:
+    m = _mixture([(1000, 3000)], 5000)
+    ended = vad_table.score_run(
+        m, vad_table.Run(10, np.zeros(500), [("start", 1000, 1200), ("end", 3000, 3600)], 1.0, 5.0)
+    )
+    open_ = vad_table.score_run(m, vad_table.Run(10, np.zeros(500), [("start", 1000, 1200)], 1.0, 5.0))
+    results = {"native": {"all": ended, "white": ended, "babble": open_}}
+    lines = vad_table.table(results, ["white", "babble"]).splitlines()
+    i = lines.index("| end delay ms (p50) | white | babble |")
+    assert lines[i + 2] == "| native | 600 | - |"
+
+
 def test_draw_zero_keeps_the_corpus_seeds_and_later_draws_change_only_the_noise() -> None:
     seed = vad_corpus.VOICES["eval"].seed
     assert vad_corpus.mixture_seed("eval", 0, 2, 3, 1) == [seed, 2, 3, 1]

@@ -302,7 +302,8 @@ def _median(values: list[int]) -> str:
 
 
 def table(results: dict[str, dict[str, Score]], noises: Iterable[str]) -> str:
-    """The two markdown tables: overall metrics, then F1 per noise type."""
+    """The three markdown tables: overall metrics, then F1 and the median end delay per noise
+    type ("-" where no turn's last segment ended: other talkers kept it open to the clip's end)."""
     lines = [
         "| detector | F1 | F1 raw | FPR | start delay ms (p50) | end delay ms (p50) "
         "| missed turns ≥10 dB · all | false starts | premature ends | CPU s per audio hour |",
@@ -323,6 +324,13 @@ def table(results: dict[str, dict[str, Score]], noises: Iterable[str]) -> str:
     ]
     for name, by_noise in results.items():
         lines.append(f"| {name} | " + " | ".join(f"{by_noise[k].f1:.4f}" for k in noises) + " |")
+    lines += [
+        "",
+        "| end delay ms (p50) | " + " | ".join(noises) + " |",
+        "|---|" + "---|" * len(noises),
+    ]
+    for name, by_noise in results.items():
+        lines.append(f"| {name} | " + " | ".join(_median(by_noise[k].end_delays) for k in noises) + " |")
     return "\n".join(lines)
 
 
