@@ -1,6 +1,7 @@
-"""Train the native VAD model and write ``rust/core/src/vad/weights.rs``.
+"""Train the native VAD's two models and write ``rust/core/src/vad/weights.rs``.
 
-The model is a perceptron with two small tanh hidden layers over the features that the Rust
+The detector averages a perceptron with two small tanh hidden layers and a GRU
+(``benches/vad_gru.py``, weight ``GRU_WEIGHT``), both over the features that the Rust
 core computes (``voicecore._core.vad_features``: the very code that runs at inference, so
 training and inference cannot drift apart). Training data is the ``train`` split of
 ``benches/vad_corpus.py`` (voices, texts and seeds disjoint from the ``eval`` split that
@@ -11,8 +12,9 @@ near-silence; babble, tones and bursts twice as often as the others)
 at a random SNR between -5 and 30 dB and a random gain, and about a third of the mixes
 through the telephone channel. Targets are the 10 ms clean-speech labels.
 
-numpy only: mini-batch Adam on the binary cross-entropy, fixed seeds, a few minutes on
-one core. Regenerate the committed weights with::
+numpy only: mini-batch Adam on the binary cross-entropy (the GRU's with a term against long
+dropouts inside turns), fixed seeds, a few minutes on one core. Regenerate the committed
+weights with::
 
     python -m benches.vad_train            # writes rust/core/src/vad/weights.rs
     maturin develop --release              # rebuild the extension with them
@@ -25,11 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benches import vad_corpus
+from benches import vad_corpus, vad_gru
 from voicecore._core import vad_features
 
 HIDDEN1 = 24
 HIDDEN2 = 12
+# The GRU's share of the detector's probability: the perceptron keeps hold of speech buried in
+# noise, the GRU tells the caller from other talkers.
+GRU_WEIGHT = 0.3
 # Babble (other talkers, labelled non-speech), tones and bursts after silence are the hardest
 # kinds: they are drawn twice as often.
 TRAIN_NOISES = (
@@ -55,11 +60,12 @@ def features(pcm: np.ndarray, rate: int) -> np.ndarray:
     return raw.reshape(frames, -1)
 
 
-def dataset(mixes_per_clip: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of the train split, each clip in several random noises."""
+def dataset(mixes_per_clip: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Features and labels of the train split, each clip in several random noises, and each
+    mix's in-turn mask (its frames inside a turn, hesitation pauses included)."""
     rng = np.random.default_rng(seed)
     track = vad_corpus.babble("train")
-    xs, ys = [], []
+    xs, ys, in_turn = [], [], []
     for clip in vad_corpus.load_clips("train"):
         for _ in range(mixes_per_clip):
             kind = str(rng.choice(TRAIN_NOISES))
@@ -74,7 +80,12 @@ def dataset(mixes_per_clip: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
             n = min(len(x), len(m.labels))
             xs.append(x[:n])
             ys.append(m.labels[:n].astype(np.float32))
-    return np.concatenate(xs), np.concatenate(ys)
+            centres = np.arange(n) * vad_corpus.FRAME_MS + vad_corpus.FRAME_MS // 2
+            inside = np.zeros(n, bool)
+            for a, b in m.turns:
+                inside |= (centres >= a) & (centres < b)
+            in_turn.append(inside)
+    return np.concatenate(xs), np.concatenate(ys), in_turn
 
 
 class Mlp:
@@ -166,7 +177,35 @@ def _matrix(rows: np.ndarray) -> str:
     return "[\n" + "".join(f"    {_array(r)},\n" for r in rows) + "]"
 
 
-def write_weights(model: Mlp, mean: np.ndarray, scale: np.ndarray, path: Path, note: str) -> None:
+def _gru_weights(gru: vad_gru.Gru) -> str:
+    """The GRU's arrays, its gate matrices split per gate (update, reset, candidate)."""
+    p, g = gru.params, vad_gru.UNITS
+    gates = {"Z": slice(0, g), "R": slice(g, 2 * g), "N": slice(2 * g, 3 * g)}
+    out = [
+        f"pub const GRU_WEIGHT: f32 = {GRU_WEIGHT};\n",
+        f"pub const GRU_HIDDEN: usize = {vad_gru.HIDDEN};\n",
+        f"pub const GRU_UNITS: usize = {vad_gru.UNITS};\n",
+        f"pub static GRU_W1: [[f32; GRU_HIDDEN]; INPUTS] = {_matrix(p['w1'])};\n",
+        f"pub static GRU_B1: [f32; GRU_HIDDEN] = {_array(p['b1'])};\n",
+    ]
+    for name, cols in gates.items():
+        out += [
+            f"pub static GRU_W{name}: [[f32; GRU_UNITS]; GRU_HIDDEN] = {_matrix(p['wx'][:, cols])};\n",
+            f"pub static GRU_U{name}: [[f32; GRU_UNITS]; GRU_UNITS] = {_matrix(p['uh'][:, cols])};\n",
+            f"pub static GRU_BX{name}: [f32; GRU_UNITS] = {_array(p['bx'][cols])};\n",
+            f"pub static GRU_BH{name}: [f32; GRU_UNITS] = {_array(p['bh'][cols])};\n",
+        ]
+    out += [
+        f"pub static GRU_W3_STATE: [f32; GRU_UNITS] = {_array(p['w3'][:g, 0])};\n",
+        f"pub static GRU_W3_HIDDEN: [f32; GRU_HIDDEN] = {_array(p['w3'][g:, 0])};\n",
+        f"pub const GRU_B3: f32 = {float(p['b3'][0]):.6e};\n",
+    ]
+    return "".join(out)
+
+
+def write_weights(
+    model: Mlp, gru: vad_gru.Gru, mean: np.ndarray, scale: np.ndarray, path: Path, note: str
+) -> None:
     p = model.params
     path.write_text(
         "//! Native VAD model weights, generated by `python -m benches.vad_train`: do not edit.\n"
@@ -182,7 +221,7 @@ def write_weights(model: Mlp, mean: np.ndarray, scale: np.ndarray, path: Path, n
         f"pub static W2: [[f32; HIDDEN2]; HIDDEN1] = {_matrix(p['w2'])};\n"
         f"pub static B2: [f32; HIDDEN2] = {_array(p['b2'])};\n"
         f"pub static W3: [f32; HIDDEN2] = {_array(p['w3'][:, 0])};\n"
-        f"pub const B3: f32 = {float(p['b3'][0]):.6e};\n"
+        f"pub const B3: f32 = {float(p['b3'][0]):.6e};\n" + _gru_weights(gru)
     )
 
 
@@ -195,13 +234,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=WEIGHTS_RS)
     args = parser.parse_args()
-    x, y = dataset(args.mixes, args.seed)
+    x, y, in_turn = dataset(args.mixes, args.seed)
     print(
         f"{len(x)} frames ({len(x) / 360000:.2f} h), {x.shape[1]} inputs, {y.mean():.1%} speech", flush=True
     )
     model, mean, scale = train(x, y, args.epochs, args.seed)
-    note = f"train split, {args.mixes} mixes per clip, {args.epochs} epochs, seed {args.seed}."
-    write_weights(model, mean, scale, args.out, note)
+    xn = ((x - mean) * scale).astype(np.float32)
+    ends = np.cumsum([len(t) for t in in_turn])
+    streams = [
+        vad_gru.Stream(xn[end - len(t) : end], y[end - len(t) : end], t)
+        for t, end in zip(in_turn, ends, strict=True)
+    ]
+    gru = vad_gru.train(streams, args.seed)
+    note = (
+        f"train split, {args.mixes} mixes per clip, seed {args.seed}; perceptron {args.epochs} epochs, "
+        f"GRU {vad_gru.EPOCHS}."
+    )
+    write_weights(model, gru, mean, scale, args.out, note)
     print(f"wrote {args.out}")
 
 

@@ -1,17 +1,26 @@
-//! The native detector: a two-hidden-layer perceptron over [`features`](super::features).
+//! The native detector: the average of two small models over [`features`](super::features),
+//! a two-hidden-layer perceptron (130 ms of context in its inputs) and a GRU that carries a
+//! state through the stream (it tells the caller from other talkers; the perceptron keeps
+//! hold of speech buried in noise).
 //!
 //! The weights in `weights.rs` are produced by `python -m benches.vad_train` (numpy only,
 //! trained on a generated corpus); see that script to regenerate them.
 
 use super::features::{FeatureExtractor, INPUTS};
 use super::mathf::tanh;
-use super::weights::{B1, B2, B3, MEAN, SCALE, W1, W2, W3};
+use super::weights::{
+    B1, B2, B3, GRU_B1, GRU_B3, GRU_BHN, GRU_BHR, GRU_BHZ, GRU_BXN, GRU_BXR, GRU_BXZ, GRU_HIDDEN,
+    GRU_UN, GRU_UNITS, GRU_UR, GRU_UZ, GRU_W1, GRU_W3_HIDDEN, GRU_W3_STATE, GRU_WEIGHT, GRU_WN,
+    GRU_WR, GRU_WZ, MEAN, SCALE, W1, W2, W3,
+};
 
 /// Per-frame speech probability from 10 ms frames of one stream.
 #[derive(Debug, Clone)]
 pub struct Detector {
     features: FeatureExtractor,
     input: [f32; INPUTS],
+    /// The GRU's state after the last frame.
+    state: [f32; GRU_UNITS],
 }
 
 impl Detector {
@@ -21,6 +30,7 @@ impl Detector {
         Self {
             features: FeatureExtractor::new(sample_rate),
             input: [0.0; INPUTS],
+            state: [0.0; GRU_UNITS],
         }
     }
 
@@ -33,6 +43,7 @@ impl Detector {
     /// Forgets the stream.
     pub fn reset(&mut self) {
         self.features.reset();
+        self.state = [0.0; GRU_UNITS];
     }
 
     /// The model input for the next frame (advances the stream), for training tools.
@@ -51,8 +62,57 @@ impl Detector {
         layer(&self.input, &W1, &mut h1);
         let mut h2 = B2;
         layer(&h1, &W2, &mut h2);
-        sigmoid(dot(&W3, &h2) + B3)
+        let perceptron = sigmoid(dot(&W3, &h2) + B3);
+        let gru = self.gru_step();
+        GRU_WEIGHT * gru + (1.0 - GRU_WEIGHT) * perceptron
     }
+
+    /// Advances the GRU by the normalised input and returns its speech probability.
+    fn gru_step(&mut self) -> f32 {
+        let mut hidden = GRU_B1;
+        layer(&self.input, &GRU_W1, &mut hidden);
+        let (zx, zh) = gate(
+            &hidden,
+            &self.state,
+            (&GRU_WZ, &GRU_BXZ),
+            (&GRU_UZ, &GRU_BHZ),
+        );
+        let (rx, rh) = gate(
+            &hidden,
+            &self.state,
+            (&GRU_WR, &GRU_BXR),
+            (&GRU_UR, &GRU_BHR),
+        );
+        let (nx, nh) = gate(
+            &hidden,
+            &self.state,
+            (&GRU_WN, &GRU_BXN),
+            (&GRU_UN, &GRU_BHN),
+        );
+        for i in 0..GRU_UNITS {
+            let z = sigmoid(zx[i] + zh[i]);
+            let r = sigmoid(rx[i] + rh[i]);
+            let n = tanh(nx[i] + r * nh[i]);
+            self.state[i] = (1.0 - z) * n + z * self.state[i];
+        }
+        sigmoid(dot(&GRU_W3_STATE, &self.state) + dot(&GRU_W3_HIDDEN, &hidden) + GRU_B3)
+    }
+}
+
+type Units = [f32; GRU_UNITS];
+
+/// One GRU gate's two sums, `bx + hidden · w` and `bh + state · u`.
+fn gate(
+    hidden: &[f32; GRU_HIDDEN],
+    state: &Units,
+    (w, bx): (&[Units; GRU_HIDDEN], &Units),
+    (u, bh): (&[Units; GRU_UNITS], &Units),
+) -> (Units, Units) {
+    let mut from_input = *bx;
+    accumulate(hidden, w, &mut from_input);
+    let mut from_state = *bh;
+    accumulate(state, u, &mut from_state);
+    (from_input, from_state)
 }
 
 /// `out = tanh(out + x · w)` with `w` stored input-major (one row of outputs per input).
