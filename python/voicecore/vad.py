@@ -1,8 +1,8 @@
 """Voice activity detection and endpointing: :class:`Vad` and its :class:`VadEvent`.
 
 Framing, the start/end state machine and the pre-roll ring run in Rust for every backend.
-The ``"native"`` backend also scores frames in Rust (a small model on cheap spectral
-features of 10 ms frames); ``"silero"`` scores 32 ms frames with the Silero VAD model
+The ``"native"`` backend also scores frames in Rust (a perceptron and a GRU, averaged, on
+cheap spectral features of 10 ms frames); ``"silero"`` scores 32 ms frames with the Silero VAD model
 through onnxruntime (``pip install 'voicecore[silero]'``, then ``pip install --no-deps
 silero-vad`` for the model file: that package declares torch, which is not needed).
 """
@@ -116,7 +116,9 @@ class Vad:
             speaking, a frame counts as silence below ``threshold - 0.15``.
         start_ms: Speech needed before a start is decided (rounded up to whole frames).
         stop_ms: Silence needed before an end is decided (rounded up to whole frames).
-            Pauses shorter than this never end a turn.
+            Pauses shorter than this never end a turn. The native backend holds up to
+            400 ms longer in a turn that began out of noise it half-believed is speech
+            (noise buries the soft ends of words around a pause).
         preroll_ms: Audio kept before the onset and returned with a start event.
         backend: ``"native"`` (Rust, 10 ms frames) or ``"silero"`` (onnxruntime, 32 ms
             frames; needs the ``silero`` extra).

@@ -10,7 +10,10 @@
 //!   (syllables, stop closures); it reports the candidate onset. A candidate that runs out of
 //!   that span is dropped (sparse flicker is not speech), which also bounds the pre-roll ring;
 //! * **end** is decided once `stop_ms` have passed since the first silence frame with no
-//!   frame reaching `threshold` in between; it reports that first silence frame.
+//!   frame reaching `threshold` in between; it reports that first silence frame. With a
+//!   [`NoiseHold`] (the native backend's), a segment that began out of noise the detector
+//!   half-believes holds longer: noise buries the soft ends of words around a pause, so a
+//!   pause shorter than `stop_ms` looks longer than it is.
 //!
 //! Positions are sample counts since the first pushed sample (or [`Endpointer::reset`]).
 //! Every event is returned by the push that completed the frame deciding it. A start event
@@ -163,6 +166,60 @@ impl EndpointConfig {
     }
 }
 
+/// A longer hold before an end for segments that began out of noise, set by the probability
+/// floor of the stream before the segment's onset (tuned for the native detector's scale).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseHold {
+    /// The history before a segment's onset whose probabilities give its floor, in ms.
+    pub window_ms: u32,
+    /// With less history than this, `default_floor` stands in (the stream's first seconds).
+    pub min_history_ms: u32,
+    /// The percentile of the window's probabilities taken as the floor (0–100).
+    pub percentile: f64,
+    /// The floor assumed without enough history.
+    pub default_floor: f64,
+    /// Floors up to this add nothing; above it the hold grows by `ms_per_unit` per unit.
+    pub offset: f64,
+    /// Milliseconds of hold per unit of floor above `offset`.
+    pub ms_per_unit: f64,
+    /// The most hold added, in ms.
+    pub max_ms: u32,
+}
+
+impl NoiseHold {
+    /// The native detector's: up to 400 ms more, 10 ms per 0.01 of its 40th-percentile
+    /// probability over the 3 s before the onset above 0.03 (chosen on three noise draws of
+    /// the VAD corpus and checked on two more; see benches/PERF-LOG.md).
+    pub const NATIVE: Self = Self {
+        window_ms: 3000,
+        min_history_ms: 1000,
+        percentile: 40.0,
+        default_floor: 0.2,
+        offset: 0.03,
+        ms_per_unit: 1000.0,
+        max_ms: 400,
+    };
+
+    /// The extra hold, in ms, for a segment whose pre-onset floor is `floor`.
+    #[must_use]
+    pub fn hold_ms(&self, floor: f64) -> u32 {
+        // Truncated toward zero, like the replay it was tuned on.
+        (self.ms_per_unit * (floor - self.offset).max(0.0)).min(f64::from(self.max_ms)) as u32
+    }
+}
+
+/// The `q`-th percentile (0–100) of `values`, interpolating linearly between order statistics
+/// (numpy's default); sorts `values` in place. `None` when empty.
+fn percentile(values: &mut [f32], q: f64) -> Option<f64> {
+    values.sort_unstable_by(f32::total_cmp);
+    let last = values.len().checked_sub(1)?;
+    let rank = q / 100.0 * last as f64;
+    let lo = (rank.floor() as usize).min(last);
+    let hi = (lo + 1).min(last);
+    let (a, b) = (f64::from(values[lo]), f64::from(values[hi]));
+    Some(a + (b - a) * (rank - lo as f64))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Quiet,
@@ -200,6 +257,12 @@ pub struct Endpointer {
     position: u64,
     state: State,
     probability: f32,
+    noise_hold: Option<NoiseHold>,
+    /// The most recent probabilities, for the noise hold: its window plus a start's span.
+    history: VecDeque<f32>,
+    history_capacity: usize,
+    /// The current segment's hold beyond `stop_ms`, in samples.
+    extra_stop: u64,
 }
 
 impl Endpointer {
@@ -226,7 +289,22 @@ impl Endpointer {
             position: 0,
             state: State::Quiet,
             probability: 0.0,
+            noise_hold: None,
+            history: VecDeque::new(),
+            history_capacity: 0,
+            extra_stop: 0,
         }
+    }
+
+    /// The same endpointer, holding longer before ends in noise (see [`NoiseHold`]).
+    #[must_use]
+    pub fn with_noise_hold(mut self, hold: NoiseHold) -> Self {
+        let frame = self.config.frame_samples as u64;
+        let window = self.config.ms_to_samples(hold.window_ms).div_ceil(frame);
+        self.history_capacity = (window + self.max_span / frame + 1) as usize;
+        self.history = VecDeque::with_capacity(self.history_capacity);
+        self.noise_hold = Some(hold);
+        self
     }
 
     /// The settings.
@@ -260,6 +338,8 @@ impl Endpointer {
         self.position = 0;
         self.state = State::Quiet;
         self.probability = 0.0;
+        self.history.clear();
+        self.extra_stop = 0;
     }
 
     /// Pushes samples; `score` is called once per completed frame, in order, and must
@@ -311,6 +391,12 @@ impl Endpointer {
         let frame_start = self.position;
         self.position += frame;
         self.probability = p;
+        if self.noise_hold.is_some() {
+            if self.history.len() == self.history_capacity {
+                self.history.pop_front();
+            }
+            self.history.push_back(p);
+        }
         let now = self.position;
         match self.state {
             State::Quiet => {
@@ -354,6 +440,7 @@ impl Endpointer {
             let speech = speech + frame;
             if speech >= self.start_samples {
                 self.state = State::Speaking;
+                self.extra_stop = self.noise_hold_samples(onset);
                 return Some(self.start_event(onset));
             }
             self.state = if self.position - onset >= self.max_span {
@@ -385,7 +472,7 @@ impl Endpointer {
         let State::Stopping { silence_from } = self.state else {
             return None;
         };
-        if now - silence_from >= self.stop_samples {
+        if now - silence_from >= self.stop_samples + self.extra_stop {
             self.state = State::Quiet;
             return Some(VadEvent {
                 kind: EventKind::End,
@@ -395,6 +482,31 @@ impl Endpointer {
             });
         }
         None
+    }
+
+    /// The hold beyond `stop_ms` for a segment starting at `onset`, from the probabilities of
+    /// the frames before it.
+    fn noise_hold_samples(&self, onset: u64) -> u64 {
+        let Some(hold) = self.noise_hold else {
+            return 0;
+        };
+        let frame = self.config.frame_samples as u64;
+        let since_onset = ((self.position - onset) / frame) as usize;
+        let before = self.history.len().saturating_sub(since_onset);
+        let window = self.config.ms_to_samples(hold.window_ms).div_ceil(frame) as usize;
+        let mut floor_frames: Vec<f32> = self
+            .history
+            .range(before.saturating_sub(window)..before)
+            .copied()
+            .collect();
+        let history_ms =
+            floor_frames.len() as u64 * frame * 1000 / u64::from(self.config.sample_rate);
+        let floor = if history_ms < u64::from(hold.min_history_ms) {
+            hold.default_floor
+        } else {
+            percentile(&mut floor_frames, hold.percentile).unwrap_or(hold.default_floor)
+        };
+        self.config.ms_to_samples(hold.hold_ms(floor))
     }
 
     fn start_event(&self, onset: u64) -> VadEvent {
@@ -546,6 +658,72 @@ mod tests {
         let events = run(&mut ep, &probs);
         assert_eq!(events.len(), 1);
         assert!(ep.in_speech());
+    }
+
+    /// The end of a 1 s segment after `lead` frames at `floor`, and its hold beyond 500 ms.
+    fn end_after(lead: usize, floor: f32) -> (u64, u64) {
+        let mut probs = vec![floor; lead];
+        probs.extend([0.9; 100]);
+        probs.extend([0.0; 120]);
+        let mut ep = endpointer().with_noise_hold(NoiseHold::NATIVE);
+        let events = run(&mut ep, &probs);
+        assert_eq!(events.len(), 2, "{events:?}");
+        let end = &events[1];
+        assert_eq!(ms(end.at_sample), (lead as u64 + 100) * 10);
+        (
+            ms(end.at_sample),
+            ms(end.decided_sample - end.at_sample) - 500,
+        )
+    }
+
+    #[test]
+    fn noise_hold_grows_with_the_floor_before_the_onset() {
+        // 3 s before the onset: a floor of 0.03 or below adds nothing, 0.23 adds 200 ms,
+        // 0.3 adds 270 ms, and anything from 0.43 up the 400 ms cap.
+        assert_eq!(end_after(300, 0.0).1, 0);
+        assert_eq!(end_after(300, 0.03).1, 0);
+        assert_eq!(end_after(300, 0.23).1, 200);
+        assert_eq!(end_after(300, 0.3).1, 270);
+        assert_eq!(end_after(300, 0.45).1, 400);
+    }
+
+    #[test]
+    fn noise_hold_assumes_a_floor_of_0_2_before_one_second_of_stream() {
+        // 0.99 s of history is not enough: 0.2 stands in (170 ms); 1 s of silence is.
+        assert_eq!(end_after(99, 0.0).1, 170);
+        assert_eq!(end_after(100, 0.0).1, 0);
+    }
+
+    #[test]
+    fn noise_hold_takes_the_40th_percentile_of_the_last_3_s() {
+        // 2 s at 0.4, then 3 s alternating 0.1 and 0.2: only the last 3 s count, and their
+        // 40th percentile (rank 119.6 of 300 sorted) is 0.1, so 70 ms more.
+        let mut probs = vec![0.4_f32; 200];
+        probs.extend((0..300).map(|i| if i % 2 == 0 { 0.1 } else { 0.2 }));
+        probs.extend([0.9; 100]);
+        probs.extend([0.0; 60]);
+        let mut ep = endpointer().with_noise_hold(NoiseHold::NATIVE);
+        let events = run(&mut ep, &probs);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(ms(events[1].decided_sample - events[1].at_sample), 570);
+    }
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let mut v = [0.5_f32, 0.1, 0.3, 0.2];
+        // Sorted 0.1 0.2 0.3 0.5; rank 0.4 * 3 = 1.2 -> 0.2 + 0.2 * (0.3 - 0.2).
+        assert!((percentile(&mut v, 40.0).unwrap() - 0.22).abs() < 1e-6);
+        assert_eq!(percentile(&mut [], 40.0), None);
+        assert_eq!(percentile(&mut [0.7], 40.0), Some(f64::from(0.7_f32)));
+    }
+
+    #[test]
+    fn without_a_noise_hold_a_noisy_floor_changes_nothing() {
+        let mut probs = vec![0.3_f32; 300];
+        probs.extend([0.9; 100]);
+        probs.extend([0.0; 60]);
+        let events = run(&mut endpointer(), &probs);
+        assert_eq!(ms(events[1].decided_sample - events[1].at_sample), 500);
     }
 
     #[test]
