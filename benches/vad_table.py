@@ -4,8 +4,11 @@ Every detector runs through voicecore's Rust endpointer with the same settings
 (threshold 0.5, ``start_ms`` 200, ``stop_ms`` 500), fed 20 ms chunks as a telephony
 stream would be:
 
-* ``native``: voicecore's own detector (:class:`voicecore.audio.Vad`);
-* ``silero``: Silero VAD v6 through onnxruntime on one thread (32 ms frames);
+* ``native``: voicecore's own detector (:class:`voicecore.audio.Vad`), whose endpointer adds
+  the noise hold (up to 400 ms more before an end in a turn that began out of noise);
+* ``silero``: Silero VAD v6 through onnxruntime on one thread (32 ms frames), plain
+  endpointer (the ``silero`` backend's); ``silero+hold``: the same probabilities through the
+  endpointer with native's noise hold, the like-for-like comparison;
 * ``webrtc-0`` … ``webrtc-3``: WebRTC VAD (``webrtcvad-wheels``) modes 0-3, 20 ms frames,
   its yes/no decision used as probability 1/0.
 
@@ -91,10 +94,18 @@ def run_native(m: vad_corpus.Mixture) -> Run:
     )
 
 
-def run_scorer(m: vad_corpus.Mixture, frame_ms: int, make_scorer: Callable[[int], Scorer]) -> Run:
+def run_scorer(
+    m: vad_corpus.Mixture, frame_ms: int, make_scorer: Callable[[int], Scorer], noise_hold: bool = False
+) -> Run:
     chunks = _chunks(m.pcm, m.rate)
     endpointer = Endpointer(
-        m.rate, frame_ms, threshold=THRESHOLD, start_ms=START_MS, stop_ms=STOP_MS, preroll_ms=PREROLL_MS
+        m.rate,
+        frame_ms,
+        threshold=THRESHOLD,
+        start_ms=START_MS,
+        stop_ms=STOP_MS,
+        preroll_ms=PREROLL_MS,
+        noise_hold=noise_hold,
     )
     probs: list[float] = []
     t0 = time.process_time()
@@ -134,6 +145,7 @@ def available_detectors() -> dict[str, Callable[[vad_corpus.Mixture], Run]]:
     try:
         silero_scorer(16000)
         detectors["silero"] = lambda m: run_scorer(m, 32, silero_scorer)
+        detectors["silero+hold"] = lambda m: run_scorer(m, 32, silero_scorer, noise_hold=True)
     except Exception:
         pass
     try:

@@ -496,6 +496,10 @@ class NativeVad:
 class Endpointer:
     """Framing and endpointing over per-frame probabilities from a Python scorer.
 
+    ``noise_hold=True`` adds the native backend's longer hold before ends in noise (up to
+    400 ms, from the probability floor before each segment's onset; tuned to the native
+    detector's scale), e.g. to compare another scorer through the same endpointer.
+
     Raises:
         ConfigError: A setting is out of range.
     """
@@ -509,6 +513,7 @@ class Endpointer:
         start_ms: int = 200,
         stop_ms: int = 500,
         preroll_ms: int = 300,
+        noise_hold: bool = False,
     ) -> Self: ...
     def push(self, pcm: Buffer, score: Callable[[bytes], float]) -> list[VadEvent]:
         """Push PCM16 audio; ``score`` gets each complete frame's bytes and returns its probability.

@@ -120,6 +120,22 @@ def test_short_blips_and_short_pauses_are_ignored() -> None:
     assert ep.in_speech
 
 
+def test_noise_hold_waits_longer_after_a_turn_that_began_out_of_noise() -> None:
+    # 3 s at 0.23 before the onset: the hold adds 1000 ms * (0.23 - 0.03) = 200 ms; after 3 s
+    # of silence nothing is added; without the option the floor is ignored.
+    noisy = [0.23] * 300 + [0.9] * 100 + [0.0] * 80
+    quiet = [0.0] * 300 + [0.9] * 100 + [0.0] * 80
+    pcm = bytes(320 * len(noisy))
+    held = Endpointer(16000, 10, noise_hold=True)
+    assert as_tuples(held.push(pcm, scripted(noisy))) == [("start", 3000, 3200), ("end", 4000, 4700)]
+    assert as_tuples(Endpointer(16000, 10, noise_hold=True).push(pcm, scripted(quiet)))[1] == (
+        "end",
+        4000,
+        4500,
+    )
+    assert as_tuples(Endpointer(16000, 10).push(pcm, scripted(noisy)))[1] == ("end", 4000, 4500)
+
+
 def test_hysteresis_uses_threshold_minus_0_15_while_speaking() -> None:
     probs = [0.8] * 25 + [0.5] * 100 + [0.2] * 50
     ep = Endpointer(16000, 10, threshold=0.6)

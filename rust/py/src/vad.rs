@@ -231,7 +231,7 @@ pub struct Endpointer {
 
 endpointed_methods!(Endpointer {
     #[new]
-    #[pyo3(signature = (sample_rate, frame_ms, *, threshold = 0.5, start_ms = 200, stop_ms = 500, preroll_ms = 300))]
+    #[pyo3(signature = (sample_rate, frame_ms, *, threshold = 0.5, start_ms = 200, stop_ms = 500, preroll_ms = 300, noise_hold = false))]
     fn new(
         sample_rate: i64,
         frame_ms: i64,
@@ -239,6 +239,7 @@ endpointed_methods!(Endpointer {
         start_ms: i64,
         stop_ms: i64,
         preroll_ms: i64,
+        noise_hold: bool,
     ) -> PyResult<Self> {
         let c = config(
             sample_rate,
@@ -248,8 +249,13 @@ endpointed_methods!(Endpointer {
             stop_ms,
             preroll_ms,
         )?;
+        let inner = vad::Endpointer::new(c);
         Ok(Self {
-            inner: vad::Endpointer::new(c),
+            inner: if noise_hold {
+                inner.with_noise_hold(vad::NoiseHold::NATIVE)
+            } else {
+                inner
+            },
             scratch: Vec::new(),
         })
     }
