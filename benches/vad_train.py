@@ -16,8 +16,11 @@ numpy only: mini-batch Adam on the binary cross-entropy (the GRU's with a term a
 dropouts inside turns), fixed seeds, a few minutes on one core. Regenerate the committed
 weights with::
 
-    python -m benches.vad_train            # writes rust/core/src/vad/weights.rs
-    maturin develop --release              # rebuild the extension with them
+    OPENBLAS_NUM_THREADS=1 python -m benches.vad_train   # writes rust/core/src/vad/weights.rs
+    maturin develop --release                            # rebuild the extension with them
+
+(the committed weights were made with one BLAS thread; with more, matrix products may sum
+in another order and the weights differ in their last bits)
 """
 
 from __future__ import annotations

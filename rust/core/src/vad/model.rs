@@ -11,7 +11,7 @@ use super::mathf::tanh;
 use super::weights::{
     B1, B2, B3, GRU_B1, GRU_B3, GRU_BHN, GRU_BHR, GRU_BHZ, GRU_BXN, GRU_BXR, GRU_BXZ, GRU_HIDDEN,
     GRU_UN, GRU_UNITS, GRU_UR, GRU_UZ, GRU_W1, GRU_W3_HIDDEN, GRU_W3_STATE, GRU_WEIGHT, GRU_WN,
-    GRU_WR, GRU_WZ, MEAN, SCALE, W1, W2, W3,
+    GRU_WR, GRU_WZ, HIDDEN1, MEAN, SCALE, W1, W2, W3,
 };
 
 /// Per-frame speech probability from 10 ms frames of one stream.
@@ -58,61 +58,90 @@ impl Detector {
         for ((x, mean), scale) in self.input.iter_mut().zip(&MEAN).zip(&SCALE) {
             *x = (*x - mean) * scale;
         }
-        let mut h1 = B1;
-        layer(&self.input, &W1, &mut h1);
+        // Both models' first layers in one pass over the inputs.
+        let mut first = FIRST_BIAS;
+        layer(&self.input, &FIRST_LAYERS, &mut first);
+        let (h1, hidden) = first.split_at(HIDDEN1);
         let mut h2 = B2;
-        layer(&h1, &W2, &mut h2);
+        layer(h1, &W2, &mut h2);
         let perceptron = sigmoid(dot(&W3, &h2) + B3);
-        let gru = self.gru_step();
+        let gru = self.gru_step(hidden);
         GRU_WEIGHT * gru + (1.0 - GRU_WEIGHT) * perceptron
     }
 
-    /// Advances the GRU by the normalised input and returns its speech probability.
-    fn gru_step(&mut self) -> f32 {
-        let mut hidden = GRU_B1;
-        layer(&self.input, &GRU_W1, &mut hidden);
-        let (zx, zh) = gate(
-            &hidden,
-            &self.state,
-            (&GRU_WZ, &GRU_BXZ),
-            (&GRU_UZ, &GRU_BHZ),
-        );
-        let (rx, rh) = gate(
-            &hidden,
-            &self.state,
-            (&GRU_WR, &GRU_BXR),
-            (&GRU_UR, &GRU_BHR),
-        );
-        let (nx, nh) = gate(
-            &hidden,
-            &self.state,
-            (&GRU_WN, &GRU_BXN),
-            (&GRU_UN, &GRU_BHN),
-        );
+    /// Advances the GRU by its first layer's output and returns its speech probability.
+    fn gru_step(&mut self, hidden: &[f32]) -> f32 {
+        // The update, reset and candidate gates side by side: from the input, from the state.
+        let mut from_input = GATE_BX;
+        accumulate(hidden, &GATE_W, &mut from_input);
+        let mut from_state = GATE_BH;
+        accumulate(&self.state, &GATE_U, &mut from_state);
+        let (zx, rest) = from_input.split_at(GRU_UNITS);
+        let (rx, nx) = rest.split_at(GRU_UNITS);
+        let (zh, rest) = from_state.split_at(GRU_UNITS);
+        let (rh, nh) = rest.split_at(GRU_UNITS);
         for i in 0..GRU_UNITS {
             let z = sigmoid(zx[i] + zh[i]);
             let r = sigmoid(rx[i] + rh[i]);
             let n = tanh(nx[i] + r * nh[i]);
             self.state[i] = (1.0 - z) * n + z * self.state[i];
         }
-        sigmoid(dot(&GRU_W3_STATE, &self.state) + dot(&GRU_W3_HIDDEN, &hidden) + GRU_B3)
+        sigmoid(dot(&GRU_W3_STATE, &self.state) + dot(&GRU_W3_HIDDEN, hidden) + GRU_B3)
     }
 }
 
-type Units = [f32; GRU_UNITS];
+const FIRST: usize = HIDDEN1 + GRU_HIDDEN;
+const GATES: usize = 3 * GRU_UNITS;
+static FIRST_LAYERS: [[f32; FIRST]; INPUTS] = join(&W1, &GRU_W1);
+const FIRST_BIAS: [f32; FIRST] = join(&[B1], &[GRU_B1])[0];
+static GATE_W: [[f32; GATES]; GRU_HIDDEN] = join3(&GRU_WZ, &GRU_WR, &GRU_WN);
+static GATE_U: [[f32; GATES]; GRU_UNITS] = join3(&GRU_UZ, &GRU_UR, &GRU_UN);
+const GATE_BX: [f32; GATES] = join3(&[GRU_BXZ], &[GRU_BXR], &[GRU_BXN])[0];
+const GATE_BH: [f32; GATES] = join3(&[GRU_BHZ], &[GRU_BHR], &[GRU_BHN])[0];
 
-/// One GRU gate's two sums, `bx + hidden · w` and `bh + state · u`.
-fn gate(
-    hidden: &[f32; GRU_HIDDEN],
-    state: &Units,
-    (w, bx): (&[Units; GRU_HIDDEN], &Units),
-    (u, bh): (&[Units; GRU_UNITS], &Units),
-) -> (Units, Units) {
-    let mut from_input = *bx;
-    accumulate(hidden, w, &mut from_input);
-    let mut from_state = *bh;
-    accumulate(state, u, &mut from_state);
-    (from_input, from_state)
+/// Each row of `a` followed by the same row of `b`, at compile time.
+const fn join<const R: usize, const A: usize, const B: usize, const N: usize>(
+    a: &[[f32; A]; R],
+    b: &[[f32; B]; R],
+) -> [[f32; N]; R] {
+    assert!(A + B == N, "the joined width must be the sum of the widths");
+    let mut out = [[0.0; N]; R];
+    let mut r = 0;
+    while r < R {
+        let mut c = 0;
+        while c < A {
+            out[r][c] = a[r][c];
+            c += 1;
+        }
+        while c < N {
+            out[r][c] = b[r][c - A];
+            c += 1;
+        }
+        r += 1;
+    }
+    out
+}
+
+/// Each row of `a`, `b` and `c` side by side, at compile time.
+const fn join3<const R: usize, const W: usize, const N: usize>(
+    a: &[[f32; W]; R],
+    b: &[[f32; W]; R],
+    c: &[[f32; W]; R],
+) -> [[f32; N]; R] {
+    assert!(3 * W == N, "the joined width must be three times the width");
+    let mut out = [[0.0; N]; R];
+    let mut r = 0;
+    while r < R {
+        let mut i = 0;
+        while i < W {
+            out[r][i] = a[r][i];
+            out[r][W + i] = b[r][i];
+            out[r][2 * W + i] = c[r][i];
+            i += 1;
+        }
+        r += 1;
+    }
+    out
 }
 
 /// `out = tanh(out + x · w)` with `w` stored input-major (one row of outputs per input).
@@ -132,11 +161,11 @@ fn accumulate<const N: usize>(x: &[f32], w: &[[f32; N]], acc: &mut [f32; N]) {
         __m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps,
     };
     const LANES: usize = 4;
-    const MAX_VECTORS: usize = 8;
+    const MAX_VECTORS: usize = 12;
     const {
         assert!(
             N.is_multiple_of(LANES) && N / LANES <= MAX_VECTORS,
-            "layer width must be a multiple of 4, at most 32"
+            "layer width must be a multiple of 4, at most 48"
         );
     }
     let vectors = N / LANES;
