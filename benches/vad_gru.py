@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from benches.adam import Adam
+
 HIDDEN = 24
 UNITS = 16
 LANES = 16
@@ -63,9 +65,7 @@ class Gru:
             "b3": np.zeros(1, np.float32),
         }
         self.params["bx"][:g] = 1.0  # the update gate starts out keeping the state
-        self.m = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.t = 0
+        self.optimizer = Adam(self.params)
 
     def forward(
         self, x: np.ndarray, h: np.ndarray, keep: np.ndarray
@@ -172,17 +172,6 @@ class Gru:
         grads["b1"] = d_a2.sum(0)
         return grads
 
-    def adam(self, grads: dict[str, np.ndarray], lr: float, weight_decay: float = 1e-5) -> None:
-        p = self.params
-        self.t += 1
-        for k, grad in grads.items():
-            grad = grad + weight_decay * p[k]
-            self.m[k] = 0.9 * self.m[k] + 0.1 * grad
-            self.v[k] = 0.999 * self.v[k] + 0.001 * grad * grad
-            m_hat = self.m[k] / (1 - 0.9**self.t)
-            v_hat = self.v[k] / (1 - 0.999**self.t)
-            p[k] -= (lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(np.float32)
-
 
 def _lanes(streams: list[Stream], order: np.ndarray) -> tuple[np.ndarray, ...]:
     """The streams in ``order`` dealt to ``LANES`` lanes (each to the shortest so far), padded to
@@ -226,7 +215,7 @@ def train(streams: list[Stream], seed: int, epochs: int = EPOCHS) -> Gru:
             loss, h, grads = model.gradients(
                 x[:, part], y[:, part], valid[:, part], h, keep[:, part], in_turn[:, part]
             )
-            model.adam(grads, lr)
+            model.optimizer.step(grads, lr, weight_decay=1e-5)
             losses.append(loss)
         print(f"GRU epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}", flush=True)
     return model

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benches import vad_corpus, vad_gru
+from benches.adam import Adam
 from voicecore._core import vad_features
 
 HIDDEN1 = 24
@@ -106,9 +107,7 @@ class Mlp:
             "w3": init(HIDDEN2, 1),
             "b3": np.zeros(1, np.float32),
         }
-        self.m = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.t = 0
+        self.optimizer = Adam(self.params)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = self.params
@@ -131,14 +130,7 @@ class Mlp:
         grads |= {"w2": h1.T @ d_h2, "b2": d_h2.sum(0)}
         d_h1 = (d_h2 @ p["w2"].T) * (1 - h1**2)
         grads |= {"w1": x.T @ d_h1, "b1": d_h1.sum(0)}
-        self.t += 1
-        for k, g in grads.items():
-            g = g + weight_decay * p[k]
-            self.m[k] = 0.9 * self.m[k] + 0.1 * g
-            self.v[k] = 0.999 * self.v[k] + 0.001 * g * g
-            m_hat = self.m[k] / (1 - 0.9**self.t)
-            v_hat = self.v[k] / (1 - 0.999**self.t)
-            p[k] -= (lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(np.float32)
+        self.optimizer.step(grads, lr, weight_decay)
         return loss
 
 
