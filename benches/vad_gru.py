@@ -92,12 +92,6 @@ class Gru:
         logit = (feat @ p["w3"])[..., 0] + p["b3"][0]
         return logit, h, (a, hprev, zs, rs, ns, qs, feat)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Speech probabilities of one stream's normalised inputs ``(frames, inputs)``."""
-        ones = np.ones((1, len(x)), np.float32)
-        logit, _, _ = self.forward(x[None], np.zeros((1, UNITS), np.float32), ones)
-        return _sigmoid(logit[0])
-
     def gradients(
         self,
         x: np.ndarray,

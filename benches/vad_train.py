@@ -173,29 +173,23 @@ def _matrix(rows: np.ndarray) -> str:
 
 
 def _gru_weights(gru: vad_gru.Gru) -> str:
-    """The GRU's arrays, its gate matrices split per gate (update, reset, candidate)."""
+    """The GRU's arrays; each gate matrix holds the update, reset and candidate gates side by side."""
     p, g = gru.params, vad_gru.UNITS
-    gates = {"Z": slice(0, g), "R": slice(g, 2 * g), "N": slice(2 * g, 3 * g)}
-    out = [
-        f"pub const GRU_WEIGHT: f32 = {GRU_WEIGHT};\n",
-        f"pub const GRU_HIDDEN: usize = {vad_gru.HIDDEN};\n",
-        f"pub const GRU_UNITS: usize = {vad_gru.UNITS};\n",
-        f"pub static GRU_W1: [[f32; GRU_HIDDEN]; INPUTS] = {_matrix(p['w1'])};\n",
-        f"pub static GRU_B1: [f32; GRU_HIDDEN] = {_array(p['b1'])};\n",
-    ]
-    for name, cols in gates.items():
-        out += [
-            f"pub static GRU_W{name}: [[f32; GRU_UNITS]; GRU_HIDDEN] = {_matrix(p['wx'][:, cols])};\n",
-            f"pub static GRU_U{name}: [[f32; GRU_UNITS]; GRU_UNITS] = {_matrix(p['uh'][:, cols])};\n",
-            f"pub static GRU_BX{name}: [f32; GRU_UNITS] = {_array(p['bx'][cols])};\n",
-            f"pub static GRU_BH{name}: [f32; GRU_UNITS] = {_array(p['bh'][cols])};\n",
-        ]
-    out += [
-        f"pub static GRU_W3_STATE: [f32; GRU_UNITS] = {_array(p['w3'][:g, 0])};\n",
-        f"pub static GRU_W3_HIDDEN: [f32; GRU_HIDDEN] = {_array(p['w3'][g:, 0])};\n",
-        f"pub const GRU_B3: f32 = {float(p['b3'][0]):.6e};\n",
-    ]
-    return "".join(out)
+    return (
+        f"pub const GRU_WEIGHT: f32 = {GRU_WEIGHT};\n"
+        f"pub const GRU_HIDDEN: usize = {vad_gru.HIDDEN};\n"
+        f"pub const GRU_UNITS: usize = {g};\n"
+        "pub const GRU_GATES: usize = 3 * GRU_UNITS;\n"
+        f"pub static GRU_W1: [[f32; GRU_HIDDEN]; INPUTS] = {_matrix(p['w1'])};\n"
+        f"pub static GRU_B1: [f32; GRU_HIDDEN] = {_array(p['b1'])};\n"
+        f"pub static GRU_WX: [[f32; GRU_GATES]; GRU_HIDDEN] = {_matrix(p['wx'])};\n"
+        f"pub static GRU_BX: [f32; GRU_GATES] = {_array(p['bx'])};\n"
+        f"pub static GRU_UH: [[f32; GRU_GATES]; GRU_UNITS] = {_matrix(p['uh'])};\n"
+        f"pub static GRU_BH: [f32; GRU_GATES] = {_array(p['bh'])};\n"
+        f"pub static GRU_W3_STATE: [f32; GRU_UNITS] = {_array(p['w3'][:g, 0])};\n"
+        f"pub static GRU_W3_HIDDEN: [f32; GRU_HIDDEN] = {_array(p['w3'][g:, 0])};\n"
+        f"pub const GRU_B3: f32 = {float(p['b3'][0]):.6e};\n"
+    )
 
 
 def write_weights(

@@ -9,9 +9,8 @@
 use super::features::{FeatureExtractor, INPUTS};
 use super::mathf::tanh;
 use super::weights::{
-    B1, B2, B3, GRU_B1, GRU_B3, GRU_BHN, GRU_BHR, GRU_BHZ, GRU_BXN, GRU_BXR, GRU_BXZ, GRU_HIDDEN,
-    GRU_UN, GRU_UNITS, GRU_UR, GRU_UZ, GRU_W1, GRU_W3_HIDDEN, GRU_W3_STATE, GRU_WEIGHT, GRU_WN,
-    GRU_WR, GRU_WZ, HIDDEN1, MEAN, SCALE, W1, W2, W3,
+    B1, B2, B3, GRU_B1, GRU_B3, GRU_BH, GRU_BX, GRU_HIDDEN, GRU_UH, GRU_UNITS, GRU_W1,
+    GRU_W3_HIDDEN, GRU_W3_STATE, GRU_WEIGHT, GRU_WX, HIDDEN1, MEAN, SCALE, W1, W2, W3,
 };
 
 /// Per-frame speech probability from 10 ms frames of one stream.
@@ -72,10 +71,10 @@ impl Detector {
     /// Advances the GRU by its first layer's output and returns its speech probability.
     fn gru_step(&mut self, hidden: &[f32]) -> f32 {
         // The update, reset and candidate gates side by side: from the input, from the state.
-        let mut from_input = GATE_BX;
-        accumulate(hidden, &GATE_W, &mut from_input);
-        let mut from_state = GATE_BH;
-        accumulate(&self.state, &GATE_U, &mut from_state);
+        let mut from_input = GRU_BX;
+        accumulate(hidden, &GRU_WX, &mut from_input);
+        let mut from_state = GRU_BH;
+        accumulate(&self.state, &GRU_UH, &mut from_state);
         let (zx, rest) = from_input.split_at(GRU_UNITS);
         let (rx, nx) = rest.split_at(GRU_UNITS);
         let (zh, rest) = from_state.split_at(GRU_UNITS);
@@ -91,13 +90,8 @@ impl Detector {
 }
 
 const FIRST: usize = HIDDEN1 + GRU_HIDDEN;
-const GATES: usize = 3 * GRU_UNITS;
 static FIRST_LAYERS: [[f32; FIRST]; INPUTS] = join(&W1, &GRU_W1);
 const FIRST_BIAS: [f32; FIRST] = join(&[B1], &[GRU_B1])[0];
-static GATE_W: [[f32; GATES]; GRU_HIDDEN] = join3(&GRU_WZ, &GRU_WR, &GRU_WN);
-static GATE_U: [[f32; GATES]; GRU_UNITS] = join3(&GRU_UZ, &GRU_UR, &GRU_UN);
-const GATE_BX: [f32; GATES] = join3(&[GRU_BXZ], &[GRU_BXR], &[GRU_BXN])[0];
-const GATE_BH: [f32; GATES] = join3(&[GRU_BHZ], &[GRU_BHR], &[GRU_BHN])[0];
 
 /// Each row of `a` followed by the same row of `b`, at compile time.
 const fn join<const R: usize, const A: usize, const B: usize, const N: usize>(
@@ -116,28 +110,6 @@ const fn join<const R: usize, const A: usize, const B: usize, const N: usize>(
         while c < N {
             out[r][c] = b[r][c - A];
             c += 1;
-        }
-        r += 1;
-    }
-    out
-}
-
-/// Each row of `a`, `b` and `c` side by side, at compile time.
-const fn join3<const R: usize, const W: usize, const N: usize>(
-    a: &[[f32; W]; R],
-    b: &[[f32; W]; R],
-    c: &[[f32; W]; R],
-) -> [[f32; N]; R] {
-    assert!(3 * W == N, "the joined width must be three times the width");
-    let mut out = [[0.0; N]; R];
-    let mut r = 0;
-    while r < R {
-        let mut i = 0;
-        while i < W {
-            out[r][i] = a[r][i];
-            out[r][W + i] = b[r][i];
-            out[r][2 * W + i] = c[r][i];
-            i += 1;
         }
         r += 1;
     }
