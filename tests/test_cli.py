@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import os
 import shutil
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -141,6 +143,24 @@ def test_serve_reports_a_bad_agent_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli.main(["serve", "--agent", str(agent), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "unknown STT provider 'nosuch'" in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_says_when_its_port_is_taken(workers: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "voicecore", "serve", "--port", str(port), "--workers", workers],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"voicecore serve: cannot listen on 127.0.0.1:{port} (address already in use): "
+        "stop what holds the port, or choose another with --port or VOICECORE_PORT\n"
+    )
+    assert done.stdout == ""  # no banner claims it is serving
 
 
 def _start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
@@ -428,3 +448,26 @@ def test_call_says_when_no_server_answers(capsys: pytest.CaptureFixture[str]) ->
         port = probe.getsockname()[1]  # closed again: nothing listens there
     assert cli.main(["call", "--url", f"ws://127.0.0.1:{port}/twilio/stream"]) == 1
     assert "is `python -m voicecore serve` running?" in capsys.readouterr().err
+
+
+def test_call_says_when_the_url_is_not_a_media_streams_websocket(capsys: pytest.CaptureFixture[str]) -> None:
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page) as page:
+        threading.Thread(target=page.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{page.server_address[1]}"
+        try:
+            assert cli.main(["call", "--url", url, "--settle", "0.1"]) == 1
+        finally:
+            page.shutdown()
+    assert capsys.readouterr().err == (
+        f"voicecore call: {url} answered HTTP 200 but is not a Media Streams WebSocket; "
+        "a voicecore server's is ws://HOST:PORT/twilio/stream\n"
+    )

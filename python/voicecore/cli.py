@@ -145,7 +145,7 @@ def _add_serve(subparsers: Subparsers) -> None:
 
 def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     """Checks every setting, then serves until stopped."""
-    from voicecore.errors import ConfigError
+    from voicecore.errors import ConfigError, ListenError
     from voicecore.serve import prepare, serve
 
     try:
@@ -155,7 +155,11 @@ def _run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     except ConfigError as error:
         print(f"voicecore serve: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return serve(prepared)
+    try:
+        return serve(prepared)
+    except ListenError as error:
+        print(f"voicecore serve: {error}", file=sys.stderr)
+        return 1
 
 
 def _add_call(subparsers: Subparsers) -> None:
@@ -224,6 +228,13 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
         return EXIT_USAGE
     try:
         call = asyncio.run(caller.simulate(args.url, utterances, settle=args.settle, barge_in=args.barge_in))
+    except aiohttp.WSServerHandshakeError as error:
+        print(
+            f"voicecore call: {args.url} answered HTTP {error.status} but is not a Media Streams "
+            "WebSocket; a voicecore server's is ws://HOST:PORT/twilio/stream",
+            file=sys.stderr,
+        )
+        return 1
     except (aiohttp.ClientError, OSError) as error:
         print(
             f"voicecore call: cannot reach {args.url}: {error}; is `python -m voicecore serve` running?",

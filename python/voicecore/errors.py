@@ -11,6 +11,7 @@ signal bad input also derive from the matching built-in, so ``except ValueError`
     ├── HistoryError(ValueError)           a conversation-history update that does not fit
     │                                      the conversation (a result for an unknown tool call)
     ├── ServerProcessError(RuntimeError)   a load test's server process did not come up
+    ├── ListenError(OSError)               the server cannot listen on its host and port
     ├── ProtocolError                      a peer sent what its protocol does not allow
     │                                      (``kind`` names the message type)
     └── ProviderError                      an STT/LLM/TTS provider failed (``provider``,
@@ -25,10 +26,14 @@ The Rust extension raises these classes (``rust/py/src/errors.rs`` holds the one
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "AudioFormatError",
     "ConfigError",
     "HistoryError",
+    "ListenError",
     "PlayoutOverflowError",
     "ProtocolError",
     "ProviderConnectionError",
@@ -51,6 +56,27 @@ class ConfigError(VoicecoreError, ValueError):
 
 class ServerProcessError(VoicecoreError, RuntimeError):
     """A load test's server process did not come up (it exited, or never said it was listening)."""
+
+
+class ListenError(VoicecoreError, OSError):
+    """The server cannot listen on its host and port (in use, not permitted, not a local address)."""
+
+    @classmethod
+    def on(cls, host: str, port: int, error: OSError) -> ListenError:
+        """The error for failing to listen on ``host:port``, saying what to change."""
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if error.errno == errno.EADDRINUSE:
+            advice = "stop what holds the port, or choose another with --port or VOICECORE_PORT"
+        elif error.errno == errno.EACCES:
+            advice = "ports below 1024 need privileges: choose a higher one with --port or VOICECORE_PORT"
+        elif error.errno == errno.EADDRNOTAVAIL:
+            advice = "the host is not an address of this machine: choose one with --host or VOICECORE_HOST"
+        else:
+            advice = "check --host and --port (VOICECORE_HOST, VOICECORE_PORT)"
+        listen_error = cls(f"cannot listen on {where} ({reason.lower()}): {advice}")
+        listen_error.errno = error.errno
+        return listen_error
 
 
 class AudioFormatError(VoicecoreError, ValueError):

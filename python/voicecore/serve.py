@@ -18,6 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
 from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
 from voicecore.demo import DemoAgent
+from voicecore.errors import ListenError
 from voicecore.providers import registry
 from voicecore.runtime import loop
 from voicecore.runtime.session import SessionConfig
@@ -131,7 +133,11 @@ def banner(prepared: Prepared, urls: list[str]) -> str:
 
 
 def serve(prepared: Prepared, *, out: TextIO = sys.stdout) -> int:
-    """Run the server until SIGTERM or SIGINT; returns the exit status."""
+    """Run the server until SIGTERM or SIGINT; returns the exit status.
+
+    Raises:
+        ListenError: It cannot listen on the configured host and port.
+    """
     if prepared.config.workers > 1:
         return _run_workers(prepared, out)
     logs.configure(prepared.config.log_format)
@@ -164,6 +170,7 @@ async def _serve(
 def _run_workers(prepared: Prepared, out: TextIO) -> int:
     from voicecore import shared_admission
 
+    _check_port_can_be_shared(prepared.config.host, prepared.config.port)
     calls_file = shared_admission.create()
     try:
         with shared_metrics.folder() as metrics:
@@ -209,8 +216,21 @@ def _supervise(prepared: Prepared, out: TextIO, calls_file: Path, metrics: Path)
     return max((process.exitcode or 0) for process in processes)
 
 
+def _check_port_can_be_shared(host: str, port: int) -> None:
+    """Bind the port as the workers will (SO_REUSEPORT) and let go, so a taken port fails once, here."""
+    try:
+        socket.create_server((host, port), reuse_port=True).close()
+    except OSError as error:
+        raise ListenError.on(host, port, error) from error
+
+
 def _worker(agent_file: Path | None, options: dict[str, Any], index: int, calls_file: Path) -> None:
     # A fresh process (spawn): load the agent again rather than pickling its tools.
     prepared = prepare(agent_file, **options)
     logs.configure(prepared.config.log_format, worker=index)
-    sys.exit(loop.run(_serve(prepared, sys.stdout, reuse_port=True, quiet=True, calls_file=calls_file)))
+    try:
+        status = loop.run(_serve(prepared, sys.stdout, reuse_port=True, quiet=True, calls_file=calls_file))
+    except ListenError as error:
+        print(f"voicecore serve (worker {index}): {error}", file=sys.stderr, flush=True)
+        status = 1
+    sys.exit(status)

@@ -51,7 +51,7 @@ from twilio.request_validator import RequestValidator
 
 from voicecore.agent import ProviderChoice
 from voicecore.config import ServeConfig
-from voicecore.errors import ProtocolError, ProviderError
+from voicecore.errors import ListenError, ProtocolError, ProviderError
 from voicecore.logs import CallFields, call_scope
 from voicecore.observers import Observer
 from voicecore.providers import registry
@@ -164,11 +164,21 @@ class VoiceServer:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self, *, reuse_port: bool = False) -> list[str]:
-        """Listen on the configured host and port; returns the ``http://host:port`` bound."""
+        """Listen on the configured host and port; returns the ``http://host:port`` bound.
+
+        Raises:
+            ListenError: The port is taken, needs privileges, or the host is not a local address.
+        """
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_port=reuse_port or None)
-        await site.start()
+        host, port = self.config.host, self.config.port
+        site = web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None)
+        try:
+            await site.start()
+        except OSError as error:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ListenError.on(host, port, error) from error
         urls = []
         for address in self._runner.addresses:
             host, port = address[0], address[1]
