@@ -268,6 +268,13 @@ class TwilioCaller:
             await self._ws.close()
         await self._finish()
 
+    async def drop(self) -> None:
+        """The connection drops: the socket closes with no ``stop`` (a failed line, a crash)."""
+        if self._ws is not None and not self._ws.closed:
+            self._stop_sending()
+            await self._ws.close()
+        await self._finish()
+
     async def closed_by_server(self, within: float = 10.0) -> int | None:
         """Wait until the server closes the stream; returns its close code."""
         async with asyncio.timeout(within):

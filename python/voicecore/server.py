@@ -277,7 +277,7 @@ class VoiceServer:
                 start = await transport.start()
         except (TimeoutError, ProtocolError):
             logger.warning("a Media Stream sent no 'start' message; closing it")
-            await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
+            await transport.close(WSCloseCode.POLICY_VIOLATION, "expected 'start'")
             return ws
         with call_scope(CallFields(start.call_sid, "twilio", start.stream_sid)):
             if not self._authorized(start):
@@ -287,12 +287,12 @@ class VoiceServer:
                     start.call_sid,
                     TOKEN_PARAMETER,
                 )
-                await transport.close(WSCloseCode.POLICY_VIOLATION, b"invalid stream token")
+                await transport.close(WSCloseCode.POLICY_VIOLATION, "invalid stream token")
                 return ws
             if not self.admission.admit(start.call_sid, time.monotonic()):
                 REFUSED_CALLS.inc()
                 logger.info("call %s: stream refused (server full or draining)", start.call_sid)
-                await transport.close(TRY_AGAIN_LATER, b"server busy")
+                await transport.close(TRY_AGAIN_LATER, "server busy")
                 return ws
             try:
                 await self._run_call(transport, start.call_sid)
@@ -330,7 +330,7 @@ class VoiceServer:
                 await transport.start()
         except (TimeoutError, ProtocolError):
             logger.warning("a browser sent no valid 'start' message; closing it")
-            await transport.close(WSCloseCode.POLICY_VIOLATION, b"expected 'start'")
+            await transport.close(WSCloseCode.POLICY_VIOLATION, "expected 'start'")
             return ws
         call_id = "WS" + uuid.uuid4().hex
         with call_scope(CallFields(call_id, "browser")):

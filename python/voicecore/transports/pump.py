@@ -1,11 +1,13 @@
-"""The part every WebSocket transport shares: a pump between an aiohttp socket and a sans-I/O protocol.
+"""The part every WebSocket transport shares: a pump between a WebSocket and a sans-I/O protocol.
 
 Each received message is fed to the protocol; what it meant comes back as the call events of
 :mod:`voicecore.sansio.call_events` (and the protocol's own start event), and whatever the
 session sends is queued in the protocol and written out in order by one writer at a time.
 :class:`~voicecore.transports.twilio.TwilioTransport` and
 :class:`~voicecore.transports.websocket.BrowserTransport` add what differs: how a stream
-starts, how a call is hung up or transferred.
+starts, how a call is hung up or transferred. The socket may be any that
+:func:`~voicecore.transports.sockets.message_socket` accepts (aiohttp, Starlette/FastAPI,
+``websockets``), so the transports run inside whichever server accepted the call.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, TypeVar
 
-from aiohttp import WSCloseCode, WSMsgType, web
-
 from voicecore.errors import ProtocolError
 from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, DtmfPressed, MarkPlayed
+from voicecore.transports.sockets import message_socket
 
 __all__ = ["SansIOProtocol", "WebSocketPump"]
 
@@ -42,16 +43,20 @@ class SansIOProtocol(Protocol):
 
 
 class WebSocketPump:
-    """One call's prepared server-side WebSocket around ``protocol``.
+    """One call's accepted server-side WebSocket around ``protocol``.
 
     Args:
-        ws: The prepared server-side WebSocket.
+        ws: The accepted WebSocket: aiohttp, Starlette/FastAPI, ``websockets`` or a
+            :class:`~voicecore.transports.sockets.MessageSocket`.
         protocol: The sans-I/O protocol spoken on it.
         label: How log lines name this kind of call (``Twilio stream``, ``browser call``).
+
+    Raises:
+        UnsupportedSocketError: ``ws`` is not a WebSocket voicecore can drive.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, protocol: SansIOProtocol, label: str) -> None:
-        self._ws = ws
+    def __init__(self, ws: object, protocol: SansIOProtocol, label: str) -> None:
+        self._ws = message_socket(ws)
         self._protocol = protocol
         self._label = label
         self._pending: deque[object] = deque()
@@ -86,14 +91,12 @@ class WebSocketPump:
     async def _receive(self) -> bool:
         """Feed one message to the protocol; False once the socket is closed."""
         message = await self._ws.receive()
-        if message.type == WSMsgType.TEXT:
-            self._protocol.receive_text(message.data)
-        elif message.type == WSMsgType.BINARY:
-            self._protocol.receive_bytes(message.data)
-        else:
-            if message.type == WSMsgType.ERROR:
-                logger.warning("%s: socket error: %s", self._label, message.data)
+        if message is None:
             return False
+        if isinstance(message, str):
+            self._protocol.receive_text(message)
+        else:
+            self._protocol.receive_bytes(message)
         self._pending.extend(self._protocol.events_received())
         return True
 
@@ -112,22 +115,14 @@ class WebSocketPump:
         self._protocol.send_clear()
         await self._flush()
 
-    async def close(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
-        """Close the WebSocket (safe to call more than once)."""
-        if not self._ws.closed:
-            await self._ws.close(code=code, message=message)
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` and ``reason`` (safe to call more than once)."""
+        await self._ws.close(code, reason)
 
     async def _flush(self) -> None:
         # One writer at a time, taking everything queued so far: messages go out in the order
         # they were queued even when a clear and the audio pump send at the same moment.
         async with self._send_lock:
             for data in self._protocol.data_to_send():
-                if self._ws.closed:
+                if not await self._ws.send(data):
                     return  # the caller is gone; what was queued can no longer play
-                try:
-                    if isinstance(data, bytes):
-                        await self._ws.send_bytes(data)
-                    else:
-                        await self._ws.send_str(data)
-                except ConnectionResetError:
-                    return

@@ -1,4 +1,4 @@
-"""Twilio Media Streams over an aiohttp WebSocket: the shared pump around the sans-I/O protocol.
+"""Twilio Media Streams over a WebSocket: the shared pump around the sans-I/O protocol.
 
 :class:`~voicecore.transports.pump.WebSocketPump` feeds each message to
 :class:`~voicecore.sansio.twilio.TwilioProtocol` and writes out what the session sends.
@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from aiohttp import web
-
 from voicecore.errors import ProviderError
 from voicecore.providers.base import MULAW_8K, AudioFormat
 from voicecore.sansio import twilio as tw
@@ -37,7 +35,8 @@ class TwilioTransport(WebSocketPump):
     """One call's Media Streams WebSocket (already accepted), as a :class:`Transport`.
 
     Args:
-        ws: The prepared server-side WebSocket.
+        ws: The accepted Media Streams WebSocket: aiohttp's, Starlette/FastAPI's or a
+            ``websockets`` connection (see :func:`~voicecore.transports.sockets.message_socket`).
         engine_rate: PCM16 sample rate for the session, or ``None`` for μ-law 8 kHz passthrough.
         quality: Resampler profile of the Rust codec when ``engine_rate`` is set.
         calls: Twilio's call-update API, for transfers (without it a transfer ends the call).
@@ -46,7 +45,7 @@ class TwilioTransport(WebSocketPump):
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: object,
         *,
         engine_rate: int | None = None,
         quality: str = "hq",

@@ -1,4 +1,4 @@
-"""The browser's ``/ws`` WebSocket over aiohttp: the shared pump around the sans-I/O wire protocol.
+"""The browser's ``/ws`` WebSocket: the shared pump around the sans-I/O wire protocol.
 
 :class:`~voicecore.transports.pump.WebSocketPump` feeds each frame to
 :class:`~voicecore.sansio.wire.WireProtocol` and writes out what the session sends. The
@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiohttp import WSCloseCode, web
-
 from voicecore.providers.base import PCM16_16K, AudioFormat
 from voicecore.sansio import wire
 from voicecore.transports.pump import WebSocketPump
@@ -31,11 +29,12 @@ class BrowserTransport(WebSocketPump):
     """One browser's WebSocket (already accepted), as a :class:`Transport`.
 
     Args:
-        ws: The prepared server-side WebSocket.
+        ws: The accepted WebSocket (aiohttp, Starlette/FastAPI or ``websockets``; see
+            :func:`~voicecore.transports.sockets.message_socket`).
         quality: Resampler profile for caller audio not at 16 kHz.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, *, quality: str = "hq") -> None:
+    def __init__(self, ws: object, *, quality: str = "hq") -> None:
         self.protocol = wire.WireProtocol(quality=quality)
         super().__init__(ws, self.protocol, "browser call")
         self.input_format: AudioFormat = PCM16_16K
@@ -66,7 +65,7 @@ class BrowserTransport(WebSocketPump):
         self.transferred_to = to
         await self.end("transfer", f"The agent transferred this call to {to}.")
 
-    async def end(self, reason: str, message: str | None = None, code: int = WSCloseCode.OK) -> None:
+    async def end(self, reason: str, message: str | None = None, code: int = 1000) -> None:
         """Send ``end`` with ``reason`` and close the socket (safe to call more than once)."""
         if self._ws.closed:
             return
