@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from voicecore.agent import Agent, ProviderChoice, load_agent
+from voicecore.call_info import CallInfo
 from voicecore.errors import ConfigError
 from voicecore.sansio.turn import TurnConfig
 from voicecore.tools import function_tool, invoke
@@ -173,7 +174,9 @@ class _Echo(BaseHTTPRequestHandler):
         status = 500 if body.get("fail") else 200
         self.send_response(status)
         self.end_headers()
-        self.wfile.write(json.dumps({"got": body, "auth": self.headers.get("Authorization")}).encode())
+        call = {name: value for name, value in self.headers.items() if name.startswith("X-Voicecore-")}
+        answer = {"got": body, "auth": self.headers.get("Authorization"), "call": call}
+        self.wfile.write(json.dumps(answer).encode())
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -200,7 +203,24 @@ def test_webhook_tool_posts_arguments_and_returns_the_body(echo_server: str) -> 
             "properties": {"order": {"type": "string"}, "fail": {"type": "boolean"}},
         },
     )
-    ok = asyncio.run(invoke(tool, '{"order": "42"}'))
-    assert json.loads(ok.content) == {"got": {"order": "42"}, "auth": "Bearer s3cret"}
+    call = CallInfo(call_id="CA1", channel="twilio", from_number="+14155550100", parameters={"ref": "7"})
+    ok = asyncio.run(invoke(tool, '{"order": "42"}', call=call))
+    assert json.loads(ok.content) == {
+        "got": {"order": "42"},
+        "auth": "Bearer s3cret",
+        "call": {
+            "X-Voicecore-Call-Id": "CA1",
+            "X-Voicecore-Channel": "twilio",
+            "X-Voicecore-Direction": "inbound",
+            "X-Voicecore-From": "+14155550100",
+            "X-Voicecore-Call-Parameters": '{"ref": "7"}',
+        },
+    }
+    outside = asyncio.run(invoke(tool, '{"order": "42"}'))  # outside a call
+    assert json.loads(outside.content)["call"] == {
+        "X-Voicecore-Call-Id": "",
+        "X-Voicecore-Channel": "unknown",
+        "X-Voicecore-Direction": "inbound",
+    }
     failed = asyncio.run(invoke(tool, '{"order": "42", "fail": true}'))
     assert failed.content.startswith("Error: the service answered 500")

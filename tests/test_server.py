@@ -29,6 +29,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
+from voicecore.call_info import CallInfo
 from voicecore.caller import TwilioCaller, recognise, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
 from voicecore.fakes import FakeTwilioAPI
@@ -40,6 +41,7 @@ from voicecore.sansio import turn
 from voicecore.sansio.turn import TurnConfig
 from voicecore.server import GOODBYE_MESSAGE, TOKEN_PARAMETER, VoiceServer, stream_token
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS
+from voicecore.tools import Toolbox, function_tool
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="needs espeak-ng for caller speech"
@@ -138,6 +140,65 @@ def test_voice_webhook_connects_the_call_to_the_stream_with_the_caller_as_parame
             assert params == {"From": "+14155550100", "To": "+14155550199", "Direction": "inbound"}
 
     run(main())
+
+
+class Desk:
+    """An agent tool that needs to know who is calling."""
+
+    def __init__(self) -> None:
+        self.calls: list[CallInfo] = []
+
+    @function_tool
+    async def who_is_calling(self, call: CallInfo) -> str:
+        """Who the caller is."""
+        self.calls.append(call)
+        return call.remote_number or "unknown"
+
+
+@needs_espeak
+def test_the_webhooks_fields_and_query_describe_the_call_to_its_tools(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desk = Desk()
+    agent = SessionConfig(
+        instructions="x", turn=TurnConfig(greeting=GREETING), tools=Toolbox.from_object(desk)
+    )
+    llm = registry.ProviderEntry(
+        "llm",
+        "test",
+        lambda keys, options: FakeLLM([FakeReply("", tool_calls=(("who_is_calling", "{}"),)), "Hi."]),
+    )
+    monkeypatch.setitem(registry.PROVIDERS, ("llm", "test"), llm)
+
+    async def main() -> None:
+        async with serving(agent=agent) as server, aiohttp.ClientSession() as http:
+            # The call's own data rides in the query; Twilio's fields cannot be forged through it.
+            url = f"http://127.0.0.1:{server.port}/twilio/voice?ref=42&From=%2B19999999999"
+            async with http.post(url, data=VOICE_FORM) as response:
+                stream = ElementTree.fromstring(await response.text()).find("./Connect/Stream")
+            assert stream is not None
+            params = {str(p.get("name")): str(p.get("value")) for p in stream.findall("Parameter")}
+            assert params == {
+                "ref": "42",
+                "From": "+14155550100",
+                "To": "+14155550199",
+                "Direction": "inbound",
+            }
+            async with FakeTwilio(stream_url(server), parameters=params) as call:
+                await until(lambda: len(call.marks) >= 1)
+                call.say(speech("who am I speaking to"))
+                await until(lambda: bool(desk.calls))
+                assert server.calls[call.call_sid].session.call == desk.calls[0]
+
+    run(main())
+    expected = CallInfo(
+        call_id="CA00000000000000000000000000000001",
+        channel="twilio",
+        from_number="+14155550100",
+        to_number="+14155550199",
+        parameters={"ref": "42"},
+    )
+    assert desk.calls == [expected]
 
 
 def test_the_protocols_test_vector_still_holds() -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, NotRequired, Optional, TypedDict, Ty
 
 import pytest
 
+from voicecore.call_info import CallInfo
 from voicecore.errors import ConfigError
 from voicecore.tools import (
     DEFAULT_TIMEOUT,
@@ -720,3 +721,53 @@ def test_tool_call_from_openai_shape() -> None:
     assert ToolCall.from_openai({"id": "c", "function": {"name": "n", "arguments": None}}) == ToolCall(
         "c", "n", ""
     )
+
+
+# --- the call a tool runs in ---------------------------------------------------------------
+
+
+class Bookings:
+    @function_tool
+    async def my_bookings(self, call: CallInfo, day: str) -> str:
+        """List the caller's bookings.
+
+        Args:
+            call: The call (filled by voicecore, not the LLM).
+            day: Which day, as YYYY-MM-DD.
+        """
+        return f"{call.remote_number} on {day} ({call.direction}, {call.parameters.get('ref')})"
+
+
+def test_a_call_info_parameter_stays_out_of_the_schema_and_receives_the_call() -> None:
+    tool = Bookings().my_bookings
+    assert tool.call_parameter == "call"
+    assert tool.parameters == {
+        "type": "object",
+        "properties": {"day": {"type": "string", "description": "Which day, as YYYY-MM-DD."}},
+        "required": ["day"],
+        "additionalProperties": False,
+    }
+    call = CallInfo(call_id="CA1", direction="outbound", to_number="+14155550100", parameters={"ref": "7"})
+    result = run(
+        invoke_all([ToolCall("c1", "my_bookings", '{"day": "2026-12-01"}')], Toolbox([tool]), call=call)
+    )
+    assert result == [ToolResult("c1", "my_bookings", "+14155550100 on 2026-12-01 (outbound, 7)")]
+    outside = run(invoke(tool, '{"day": "2026-12-01"}'))  # outside a call: an unknown one
+    assert outside.content == "None on 2026-12-01 (inbound, None)"
+
+
+def test_the_llm_cannot_fill_the_call_info_parameter() -> None:
+    call = CallInfo(call_id="CA1", from_number="+14155550100")
+    forged = '{"day": "2026-12-01", "call": {"call_id": "CA2"}}'
+    result = run(invoke(Bookings().my_bookings, forged, call=call))
+    assert result.is_error
+    assert "Object contains unknown field `call`" in result.content
+
+
+def test_only_one_parameter_may_receive_the_call_info() -> None:
+    def twice(a: CallInfo, b: CallInfo) -> str:
+        """Twice."""
+        return ""
+
+    with pytest.raises(ConfigError, match="parameter 'b' of tool 'twice': only one parameter may receive"):
+        function_tool(twice)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from voicecore.call_info import CallInfo
 from voicecore.usage import CallUsage
 
 __all__ = [
@@ -26,10 +27,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallOpened:
-    """A call started."""
+    """A call started; ``call`` says who is on the line (numbers, direction, the call's data)."""
 
     call_id: str
     at: float
+    call: CallInfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -50,6 +50,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge
 from twilio.request_validator import RequestValidator
 
 from voicecore.agent import ProviderChoice
+from voicecore.call_info import TWILIO_CALL_PARAMETERS, CallInfo
 from voicecore.config import ServeConfig
 from voicecore.errors import ListenError, ProtocolError, ProviderError
 from voicecore.logs import CallFields, call_scope
@@ -223,9 +224,11 @@ class VoiceServer:
                     "call %s refused: %s", call_sid, "draining" if self.admission.draining else "full"
                 )
             return _twiml(twiml.busy())
-        parameters = {
-            name: str(form[name]) for name in ("From", "To", "CallerName", "Direction") if form.get(name)
-        }
+        # The call's own data rides in the webhook URL's query (an outbound call's, see
+        # place_call); Twilio's fields and the token are set here, never taken from it.
+        reserved = {*TWILIO_CALL_PARAMETERS, TOKEN_PARAMETER}
+        parameters = {name: value for name, value in request.query.items() if name not in reserved}
+        parameters |= {name: str(form[name]) for name in TWILIO_CALL_PARAMETERS if form.get(name)}
         if self.config.twilio_auth_token:
             parameters[TOKEN_PARAMETER] = stream_token(self.config.twilio_auth_token, call_sid)
         return _twiml(twiml.connect_stream(self._base_url(request, "ws") + "/twilio/stream", parameters))
@@ -295,7 +298,10 @@ class VoiceServer:
                 await transport.close(TRY_AGAIN_LATER, "server busy")
                 return ws
             try:
-                await self._run_call(transport, start.call_sid)
+                call = CallInfo.from_twilio(
+                    start.call_sid, start.custom_parameters, hidden=(TOKEN_PARAMETER,)
+                )
+                await self._run_call(transport, call)
             finally:
                 self.admission.release(start.call_sid)
                 for kind, count in transport.protocol.problems.items():
@@ -340,7 +346,8 @@ class VoiceServer:
                 await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
                 return ws
             try:
-                await self._run_call(transport, call_id, observers=[PageObserver(transport)])
+                call = CallInfo(call_id=call_id, channel="browser")
+                await self._run_call(transport, call, observers=[PageObserver(transport)])
             finally:
                 self.admission.release(call_id)
                 for kind, count in transport.protocol.problems.items():
@@ -363,7 +370,10 @@ class VoiceServer:
 
     # --- calls ------------------------------------------------------------------------------
 
-    async def _run_call(self, transport: Transport, call_id: str, observers: Sequence[Observer] = ()) -> None:
+    async def _run_call(
+        self, transport: Transport, info: CallInfo, observers: Sequence[Observer] = ()
+    ) -> None:
+        call_id = info.call_id
         keys, chosen = self.config.keys, self.providers
         session = Session(
             self.agent,
@@ -372,7 +382,7 @@ class VoiceServer:
             llm=cast(LLM, registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)),
             tts=cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options)),
             observers=observers,
-            call_id=call_id,
+            call=info,
         )
         run = asyncio.get_running_loop().create_task(session.run(), name=f"call-{call_id}")
         call = _Call(session, run)

@@ -8,7 +8,9 @@ Decorate a function, or a method of an agent class, with :func:`function_tool`::
             \"\"\"Get the current weather in a city.\"\"\"
 
 The parameters' schema comes from the type hints, the description from the docstring, and
-each parameter's description from the docstring's ``Args:`` section. The result is a
+each parameter's description from the docstring's ``Args:`` section. A parameter annotated
+:class:`~voicecore.call_info.CallInfo` is not the LLM's to fill: it receives the call the
+tool runs in (the caller's number, an outbound call's data) and stays out of the schema. The result is a
 :class:`Tool`; on an instance (``agent.weather``) it is bound to that instance.
 :class:`Toolbox` collects tools by name (``Toolbox.from_object(agent)``) and gives the
 ``tools`` list for the chat completion request. :func:`invoke` runs one call and
@@ -39,6 +41,7 @@ from typing import Any, overload
 import msgspec
 
 from voicecore._toolschema import parse_docstring, type_schema
+from voicecore.call_info import CallInfo
 from voicecore.errors import ConfigError
 
 __all__ = [
@@ -90,6 +93,7 @@ class Tool:
             only requires a JSON object.
         method: True for a tool defined on a class: reading it from an instance gives a
             copy whose ``fn`` is bound to that instance.
+        call_parameter: The parameter that receives the call's :class:`CallInfo` (None: none).
     """
 
     name: str
@@ -99,6 +103,7 @@ class Tool:
     timeout: float = DEFAULT_TIMEOUT
     parse_arguments: ArgumentParser = dataclasses.field(default=_parse_object, repr=False, compare=False)
     method: bool = dataclasses.field(default=False, repr=False)
+    call_parameter: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -201,12 +206,18 @@ def _build(
     properties: dict[str, Any] = {}
     required: list[str] = []
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    call_parameter: str | None = None
     for param in params:
         what = f"parameter {param.name!r} of {where}"
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             raise ConfigError(f"{what}: *args, **kwargs and positional-only parameters are not supported")
         if param.name not in hints:
             raise ConfigError(f"{what} has no type annotation")
+        if hints[param.name] is CallInfo:
+            if call_parameter is not None:
+                raise ConfigError(f"{what}: only one parameter may receive the CallInfo")
+            call_parameter = param.name
+            continue
         schema = type_schema(hints[param.name], what)
         if param.name in doc.args:
             schema["description"] = doc.args[param.name]
@@ -219,7 +230,7 @@ def _build(
                 schema["default"] = default
             fields.append((param.name, hints[param.name], param.default))
         properties[param.name] = schema
-    extra = sorted(set(doc.args) - set(properties))
+    extra = sorted(set(doc.args) - set(properties) - {call_parameter})
     if extra:
         raise ConfigError(
             f"the docstring of {where} documents parameters it does not have: {', '.join(extra)}"
@@ -249,6 +260,7 @@ def _build(
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         parse_arguments=parse_arguments,
         method=method,
+        call_parameter=call_parameter,
     )
 
 
@@ -365,6 +377,7 @@ async def invoke(
     *,
     timeout: float | None = None,  # noqa: ASYNC109
     call_id: str = "",
+    call: CallInfo | None = None,
 ) -> ToolResult:
     """Validate the arguments, run the tool within its timeout, and describe the result.
 
@@ -377,6 +390,8 @@ async def invoke(
         arguments_json: The call's arguments, a JSON object (an empty string means none).
         timeout: Seconds to allow; the tool's own ``timeout`` when None.
         call_id: Copied into the result.
+        call: The call it runs in, for a tool with a ``CallInfo`` parameter (None: an
+            unknown call, ``CallInfo(call_id="")``).
 
     Returns:
         The result; ``is_error`` is set, and never an exception raised, for invalid
@@ -391,6 +406,8 @@ async def invoke(
         kwargs = tool.parse_arguments(arguments_json)
     except ValueError as exc:  # msgspec's and json's decode errors are ValueErrors
         return failed(f"invalid arguments for {tool.name}: {exc}. Fix them and call it again.")
+    if tool.call_parameter is not None:
+        kwargs = {**kwargs, tool.call_parameter: call if call is not None else CallInfo(call_id="")}
 
     limit = tool.timeout if timeout is None else timeout
     deadline = asyncio.timeout(limit)
@@ -428,6 +445,7 @@ async def invoke_all(
     toolbox: Toolbox,
     *,
     timeout: float | None = None,  # noqa: ASYNC109 (per call, as for invoke)
+    call: CallInfo | None = None,
 ) -> list[ToolResult]:
     """Run the tool calls of one LLM response in parallel.
 
@@ -438,28 +456,31 @@ async def invoke_all(
         toolbox: Where the called tools are looked up; an unknown name gives an error
             result that lists the available tools.
         timeout: Seconds each call may take; each tool's own ``timeout`` when None.
+        call: The call they run in (see :func:`invoke`).
 
     Returns:
         One result per call, in call order.
     """
 
-    async def run(call: ToolCall) -> ToolResult:
-        tool = toolbox.get(call.name)
+    async def run(request: ToolCall) -> ToolResult:
+        tool = toolbox.get(request.name)
         if tool is None:
             available = ", ".join(t.name for t in toolbox) or "none"
             return ToolResult(
-                call.id,
-                call.name,
-                f"Error: there is no tool {call.name!r}; available tools: {available}",
+                request.id,
+                request.name,
+                f"Error: there is no tool {request.name!r}; available tools: {available}",
                 True,
             )
-        return await invoke(tool, call.arguments, timeout=timeout, call_id=call.id)
+        return await invoke(tool, request.arguments, timeout=timeout, call_id=request.id, call=call)
 
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(run(call), name=f"tool {call.name} {call.id}") for call in calls]
+        tasks = [
+            group.create_task(run(request), name=f"tool {request.name} {request.id}") for request in calls
+        ]
     return [
-        ToolResult(call.id, call.name, f"Error: {call.name} was cancelled", True)
+        ToolResult(request.id, request.name, f"Error: {request.name} was cancelled", True)
         if task.cancelled()
         else task.result()
-        for call, task in zip(calls, tasks, strict=True)
+        for request, task in zip(calls, tasks, strict=True)
     ]

@@ -1,4 +1,9 @@
-"""Tools that call an HTTP endpoint: the arguments go out as JSON, the response text comes back."""
+"""Tools that call an HTTP endpoint: the arguments go out as JSON, the response text comes back.
+
+Each request says which call it serves in ``X-Voicecore-*`` headers (call id, channel,
+direction, the numbers when known, the call's own parameters as JSON), so the service can act
+on the caller without the LLM having to repeat who it is.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,14 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from voicecore.call_info import CallInfo
 from voicecore.errors import ConfigError
 from voicecore.tools import DEFAULT_TIMEOUT, Tool
 
 __all__ = ["webhook_tool"]
 
 _MAX_RESPONSE = 64 * 1024  # what the LLM is shown of a response, at most
+_CALL = "_voicecore_call"  # the keyword the call comes in on: no JSON argument can take it
 
 
 def webhook_tool(
@@ -43,9 +50,10 @@ def webhook_tool(
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
     fixed_headers = {"Content-Type": "application/json", **(headers or {})}
 
-    def call(**arguments: Any) -> str:
+    def call(about: CallInfo, arguments: Mapping[str, Any]) -> str:
         body = None if verb == "GET" else json.dumps(arguments).encode()
-        request = urllib.request.Request(url, data=body, method=verb, headers=fixed_headers)
+        request_headers = {**fixed_headers, **call_headers(about)}
+        request = urllib.request.Request(url, data=body, method=verb, headers=request_headers)
         try:
             with urllib.request.urlopen(request, timeout=limit) as response:
                 text: str = response.read(_MAX_RESPONSE).decode("utf-8", "replace")
@@ -56,7 +64,8 @@ def webhook_tool(
             return f"Error: the service answered {error.code} {error.reason}: {detail}"
 
     async def run(**arguments: Any) -> str:
-        return await asyncio.to_thread(call, **arguments)
+        about = arguments.pop(_CALL)
+        return await asyncio.to_thread(call, about, arguments)
 
     return Tool(
         name=name,
@@ -64,4 +73,21 @@ def webhook_tool(
         parameters=dict(parameters or {"type": "object", "properties": {}}),
         fn=run,
         timeout=limit,
+        call_parameter=_CALL,
     )
+
+
+def call_headers(call: CallInfo) -> dict[str, str]:
+    """The ``X-Voicecore-*`` headers that tell a webhook which call a request serves."""
+    headers = {
+        "X-Voicecore-Call-Id": call.call_id,
+        "X-Voicecore-Channel": call.channel,
+        "X-Voicecore-Direction": call.direction,
+    }
+    if call.from_number:
+        headers["X-Voicecore-From"] = call.from_number
+    if call.to_number:
+        headers["X-Voicecore-To"] = call.to_number
+    if call.parameters:
+        headers["X-Voicecore-Call-Parameters"] = json.dumps(dict(call.parameters), ensure_ascii=True)
+    return headers

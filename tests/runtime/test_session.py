@@ -21,6 +21,7 @@ import pytest
 
 from voicecore import events as ev
 from voicecore.audio import Resampler
+from voicecore.call_info import CallInfo
 from voicecore.errors import ProviderStatusError
 from voicecore.observers.audit import AuditObserver
 from voicecore.providers.base import PCM16_16K, Usage
@@ -85,13 +86,14 @@ def make(
     tools: Toolbox | None = None,
     observers: tuple[Any, ...] = (),
     stt: FakeSTT | None = None,
+    call: CallInfo | None = None,
 ) -> tuple[Session, LoopbackTransport, FakeLLM, FakeTTS]:
     transport = LoopbackTransport()
     llm = FakeLLM(replies)
     tts = tts or FakeTTS(first_byte=0.05, ms_per_char=40.0)
     config = SessionConfig(instructions="You are a test agent.", turn=turn or TurnConfig(), tools=tools)
     stt = stt or FakeSTT(utterances, latency=0.05)
-    session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=observers)
+    session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=observers, call=call)
     return session, transport, llm, tts
 
 
@@ -314,6 +316,7 @@ def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Pat
         utterances=["call me at 415 555 0123", "stop"],
         replies=[long_reply, "Sure."],
         observers=(recorder, audit),
+        call=CallInfo(call_id="CA9", channel="twilio", from_number="+14155550123"),
     )
 
     async def script(transport: LoopbackTransport, session: Session) -> None:
@@ -334,6 +337,8 @@ def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Pat
     assert 0.0 <= transport.clears[0] - barge_ins[0].at <= 0.020  # within one 20 ms frame
     kinds = [type(e).__name__ for e in recorder.events]
     assert kinds[0] == "CallOpened"
+    assert recorder.of(ev.CallOpened)[0].call == session.call
+    assert session.call_id == "CA9"
     assert kinds[-1] == "CallClosed"
     cut = [e for e in recorder.of(ev.AgentSaid) if e.turn == 1]
     assert cut
@@ -349,6 +354,10 @@ def test_barge_in_clears_within_a_frame_and_observers_see_the_call(tmp_path: Pat
         rows = db.execute("SELECT kind, payload FROM events WHERE kind = 'CallerSaid'").fetchall()
     assert rows
     assert all("415 555 0123" not in payload for _, payload in rows)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        (opened,) = db.execute("SELECT payload FROM events WHERE kind = 'CallOpened'").fetchone()
+    assert '"channel":"twilio"' in opened
+    assert "+14155550123" not in opened  # the caller's number is PII too
     assert any("[PHONE]" in payload for _, payload in rows)
 
 

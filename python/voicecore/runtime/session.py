@@ -21,6 +21,7 @@ from typing import Any
 
 from voicecore import events as ev
 from voicecore.audio import Vad
+from voicecore.call_info import CallInfo
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
 from voicecore.logs import install_call_fields
@@ -114,12 +115,18 @@ class Session:
         tts: TTS,
         observers: Sequence[Observer] = (),
         call_id: str | None = None,
+        call: CallInfo | None = None,
     ) -> None:
-        """Prepare a session; :meth:`run` carries out the call."""
+        """Prepare a session; :meth:`run` carries out the call.
+
+        ``call`` says who is on the line (tools with a ``CallInfo`` parameter receive it);
+        without it the call is known only by ``call_id`` (a fresh id when None too).
+        """
         self.config = config
         install_call_fields()
         install_log_redaction(enabled=config.redact_logs)
-        self.call_id = call_id or uuid.uuid4().hex
+        self.call_id = call_id or (call.call_id if call is not None else "") or uuid.uuid4().hex
+        self.call = call if call is not None else CallInfo(call_id=self.call_id)
         self.events = EventHub(observers)
         self.usage = UsageMeter()
         self._clocks: dict[int, TurnClock] = {}
@@ -175,7 +182,7 @@ class Session:
             await self._stop_warming()
             raise
         CALLS.inc()
-        self._publish(ev.CallOpened)
+        self._publish(ev.CallOpened, call=self.call)
         try:
             self._spawn(self._inbound(), "inbound")
             self._spawn(self._transcripts(), "transcripts")
@@ -474,7 +481,7 @@ class Session:
                 self._handle(t.ToolsStarted(turn, spoke_content=bool(spoken_all)))
                 for call in calls:
                     self._publish(ev.ToolCalled, turn=turn, name=call.name, arguments=call.arguments)
-                results = await invoke_all(calls, toolbox)
+                results = await invoke_all(calls, toolbox, call=self.call)
                 self._handle(t.ToolsFinished(turn))
                 for result in results:
                     self.history.add_tool_result(result.call_id, result.content)

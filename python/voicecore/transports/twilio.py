@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
+from voicecore.call_info import CallInfo
 from voicecore.errors import ProviderError
 from voicecore.providers.base import MULAW_8K, AudioFormat
 from voicecore.sansio import twilio as tw
@@ -73,6 +74,17 @@ class TwilioTransport(WebSocketPump):
             tw.StreamStarted, "the Media Stream closed before its 'start' message"
         )
         return self.started
+
+    @property
+    def call_info(self) -> CallInfo:
+        """The call as its ``start`` message describes it: numbers, direction, its own parameters.
+
+        Raises:
+            RuntimeError: :meth:`start` has not returned yet.
+        """
+        if self.started is None:
+            raise RuntimeError("the call is known once start() has returned: await transport.start() first")
+        return CallInfo.from_twilio(self.started.call_sid, self.started.custom_parameters)
 
     async def hang_up(self) -> None:
         """End the call through the REST API when it is configured, then close the stream.
