@@ -3,6 +3,7 @@
 Subcommands:
     serve   Serve an agent over Twilio Media Streams (HTTP webhook + WebSocket).
     call    Play a caller against a server over the Twilio protocol, in real time.
+    dial    Have a running server place an outbound call (``POST /calls``).
     fakes   Run the providers' fake servers (scripted, on fixed ports if asked) for demos and
             load tests.
     bench   Run the benchmarks in ``benches/`` (pytest-benchmark) and print voicecore-vs-peer
@@ -17,6 +18,7 @@ to ``_SUBCOMMANDS``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -305,9 +307,88 @@ def _add_bench_load(subparsers: Subparsers) -> None:
     add_bench_server(subparsers, _prog())
 
 
+def _add_dial(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "dial",
+        help="have a running server call a number (outbound)",
+        description=(
+            "Ask a running `voicecore serve` to place an outbound call through Twilio (POST /calls); "
+            "once answered, the call runs like an inbound one. The server needs VOICECORE_API_TOKEN, "
+            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and VOICECORE_PUBLIC_URL; this command sends "
+            "VOICECORE_API_TOKEN from its own environment."
+        ),
+    )
+    parser.add_argument("to", help="the number to call, E.164 (+14155550100)")
+    parser.add_argument(
+        "--from", dest="from_number", default=None, help="caller ID (default: VOICECORE_CALLER_ID)"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the call's own data for the agent and its tools (repeatable)",
+    )
+    parser.add_argument(
+        "--machine-detection", action="store_true", help="ask Twilio whether a person or a machine answered"
+    )
+    parser.add_argument(
+        "--server",
+        default="http://127.0.0.1:8765",
+        help="the server's address (default: http://127.0.0.1:8765)",
+    )
+    parser.set_defaults(handler=_run_dial)
+
+
+def _run_dial(args: argparse.Namespace, extra: list[str]) -> int:
+    """Posts the call to the server and prints its CallSid (or the server's reason)."""
+    import urllib.error
+    import urllib.request
+
+    parameters: dict[str, str] = {}
+    for item in args.param:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            print(f"voicecore dial: --param takes NAME=VALUE, not {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        parameters[name] = value
+    body: dict[str, object] = {
+        "to": args.to,
+        "parameters": parameters,
+        "machine_detection": args.machine_detection,
+    }
+    if args.from_number:
+        body["from"] = args.from_number
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {os.environ.get('VOICECORE_API_TOKEN', '')}",
+    }
+    url = args.server.rstrip("/") + "/calls"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            detail = error.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # not our JSON error: as sent
+            detail = json.loads(detail)["error"]
+        print(f"voicecore dial: the server answered {error.code}: {detail}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(
+            f"voicecore dial: cannot reach {url}: {error}; is `python -m voicecore serve` running?",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"placed call {answer['call_sid']} to {answer['to']} from {answer['from']}")
+    return 0
+
+
 _SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_serve,
     _add_call,
+    _add_dial,
     _add_fakes,
     _add_bench,
     _add_bench_load,

@@ -21,6 +21,9 @@ VOICECORE_TTS            agent, fake text-to-speech provider (over the agent fil
 VOICECORE_TWILIO_RATE    (μ-law)     PCM16 rate for the session instead of μ-law 8 kHz
 TWILIO_AUTH_TOKEN        (none)      check X-Twilio-Signature (403 if wrong); enables transfers
 VOICECORE_TWILIO_API_URL Twilio's    Twilio REST base URL (a local fake in tests)
+VOICECORE_API_TOKEN      (none)      bearer token of ``POST /calls`` (outbound calls; off without it)
+TWILIO_ACCOUNT_SID       (none)      the account that places outbound calls
+VOICECORE_CALLER_ID      (none)      outbound calls' ``From`` number when a request names none
 VOICECORE_LOG_FORMAT     text        ``text`` (people) or ``json`` (one object a line), with call ids
 ======================== =========== ==========================================================
 
@@ -40,6 +43,7 @@ from voicecore.agent import ProviderChoice
 from voicecore.errors import ConfigError
 from voicecore.logs import FORMATS, LogFormat
 from voicecore.providers import registry
+from voicecore.sansio.outbound import E164
 
 __all__ = ["PROVIDER_KEYS", "ROLES", "ServeConfig", "from_env", "providers"]
 
@@ -74,6 +78,9 @@ class ServeConfig:
     twilio_rate: int | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_api_url: str = "https://api.twilio.com"
+    api_token: str | None = field(default=None, repr=False)
+    twilio_account_sid: str | None = None
+    caller_id: str | None = None
     log_format: LogFormat = "text"
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -109,6 +116,21 @@ class ServeConfig:
         if self.twilio_rate is not None and self.twilio_rate not in (8000, 16000, 24000, 48000):
             raise ConfigError(
                 f"VOICECORE_TWILIO_RATE must be 8000, 16000, 24000 or 48000, not {self.twilio_rate}"
+            )
+        if self.api_token is not None:
+            needed = {
+                "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+                "VOICECORE_PUBLIC_URL": self.public_url,
+            }
+            if missing := [name for name, value in needed.items() if not value]:
+                raise ConfigError(
+                    f"VOICECORE_API_TOKEN turns on outbound calls (POST /calls), which need "
+                    f"{' and '.join(missing)}: set them, or unset VOICECORE_API_TOKEN"
+                )
+        if self.caller_id is not None and not E164.match(self.caller_id):
+            raise ConfigError(
+                f"VOICECORE_CALLER_ID must be an E.164 number like +14155550100, not {self.caller_id!r}"
             )
         if self.log_format not in FORMATS:
             raise ConfigError(f"VOICECORE_LOG_FORMAT must be text or json, not {self.log_format!r}")
@@ -197,6 +219,9 @@ def from_env(environ: Mapping[str, str] = os.environ) -> ServeConfig:
         "twilio_rate": number("VOICECORE_TWILIO_RATE", int),
         "twilio_auth_token": text("TWILIO_AUTH_TOKEN"),
         "twilio_api_url": text("VOICECORE_TWILIO_API_URL"),
+        "api_token": text("VOICECORE_API_TOKEN"),
+        "twilio_account_sid": text("TWILIO_ACCOUNT_SID"),
+        "caller_id": text("VOICECORE_CALLER_ID"),
         "log_format": text("VOICECORE_LOG_FORMAT"),
     }
     keys = {name: value for name in PROVIDER_KEYS if (value := text(name)) is not None}

@@ -61,7 +61,7 @@ from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.loop import EndedCalls
 from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
 from voicecore.runtime.session import Session, SessionConfig
-from voicecore.sansio import twiml
+from voicecore.sansio import outbound, twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
 from voicecore.shared_admission import SharedAdmission
@@ -152,6 +152,7 @@ class VoiceServer:
                 web.post("/twilio/voice", self._voice),
                 web.get("/twilio/stream", self._stream),
                 web.post("/twilio/whisper", self._whisper),
+                web.post("/calls", self._place_call),
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", self._metrics),
@@ -263,6 +264,46 @@ class VoiceServer:
         if kind == "ws":
             return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         return base
+
+    # --- outbound calls ---------------------------------------------------------------------
+
+    async def _place_call(self, request: web.Request) -> web.Response:
+        """``POST /calls``: dial a number; the call runs like any other once it is answered."""
+        token, account = self.config.api_token, self.config.twilio_account_sid
+        if token is None or account is None or self._rest is None or self.config.public_url is None:
+            return _json_error(404, "outbound calls are off: set VOICECORE_API_TOKEN (see the README)")
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            REJECTED_REQUESTS.inc()
+            logger.warning("rejected a POST /calls without the API token")
+            response = _json_error(401, "send Authorization: Bearer <VOICECORE_API_TOKEN>")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        try:
+            dial = outbound.parse_dial_request(
+                await request.read(), default_from=self.config.caller_id, reserved=(TOKEN_PARAMETER,)
+            )
+        except outbound.DialRequestError as error:
+            return _json_error(400, str(error))
+        if self.admission.draining or self.admission.load(time.monotonic()) >= self.config.max_calls:
+            REFUSED_CALLS.inc()
+            return _json_error(503, "the server is full or draining: try again later")
+        try:
+            call_sid = await self._rest.create(
+                account,
+                to=dial.to,
+                from_number=dial.from_number,
+                url=outbound.webhook_url(self.config.public_url, dial.parameters),
+                machine_detection=dial.machine_detection,
+                ring_timeout=dial.ring_timeout,
+            )
+        except ProviderError as error:
+            status = 422 if error.status is not None and 400 <= error.status < 500 else 502
+            logger.warning("Twilio did not place an outbound call: %s", error)
+            return _json_error(status, f"the call was not placed: {error}")
+        with call_scope(CallFields(call_sid, "twilio")):
+            logger.info("call %s: placed (outbound)", call_sid)
+        body = {"call_sid": call_sid, "to": dial.to, "from": dial.from_number}
+        return web.json_response(body, status=201)
 
     # --- Media Streams ----------------------------------------------------------------------
 
@@ -423,6 +464,10 @@ class VoiceServer:
 
 def _twiml(document: str) -> web.Response:
     return web.Response(text=document, content_type="text/xml")
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
 
 
 async def _wait_all(calls: list[_Call], within: float) -> None:

@@ -1,14 +1,16 @@
-"""Twilio's REST call-update endpoint: give a live call new TwiML (used for transfers).
+"""Twilio's REST Calls resource: place a call, give a live call new TwiML, hang one up.
 
-One authenticated form POST to ``/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json``
-with ``Twiml=...``; Twilio then leaves the ``<Connect><Stream>`` (ending the Media Stream) and
-runs the new TwiML. The base URL is configurable so tests (and staging) can point it at a
-local fake of the API.
+Each is one authenticated form POST: to ``/2010-04-01/Accounts/{AccountSid}/Calls.json`` to
+place an outbound call (Twilio requests its ``Url``, our voice webhook, once the callee
+answers), and to ``.../Calls/{CallSid}.json`` with ``Twiml=...`` (Twilio then leaves the
+``<Connect><Stream>``, ending the Media Stream, and runs the new TwiML) or ``Status=completed``.
+The base URL is configurable so tests (and staging) can point it at a local fake of the API.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 
 import aiohttp
@@ -50,8 +52,44 @@ class TwilioCalls:
         """End live call ``call_sid`` (``Status=completed``); raises as :meth:`update` does."""
         await self._post(account_sid, call_sid, {"Status": "completed"})
 
-    async def _post(self, account_sid: str, call_sid: str, form: dict[str, str]) -> None:
-        url = f"{self.base_url}/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"
+    async def create(
+        self,
+        account_sid: str,
+        *,
+        to: str,
+        from_number: str,
+        url: str,
+        machine_detection: bool = False,
+        ring_timeout: int | None = None,
+    ) -> str:
+        """Place a call from ``from_number`` to ``to``; Twilio requests ``url`` when it is answered.
+
+        Returns:
+            The new call's CallSid.
+
+        Raises:
+            ProviderStatusError: Twilio refused (the message is Twilio's, e.g. an invalid number).
+            ProviderConnectionError: The API could not be reached.
+            ProviderTimeoutError: No answer within ``timeout``.
+        """
+        form = {"To": to, "From": from_number, "Url": url, "Method": "POST"}
+        if machine_detection:
+            form["MachineDetection"] = "Enable"
+        if ring_timeout is not None:
+            form["Timeout"] = str(ring_timeout)
+        resource = await self._post(account_sid, None, form)
+        sid = resource.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise ProviderStatusError(
+                "Twilio placed the call but named no 'sid'", provider="twilio", status=502
+            )
+        return sid
+
+    async def _post(self, account_sid: str, call_sid: str | None, form: dict[str, str]) -> dict[str, object]:
+        """POST ``form`` to the Calls list (``call_sid`` None) or one call; returns the call resource."""
+        what = "call update" if call_sid is not None else "call creation"
+        calls = f"{self.base_url}/2010-04-01/Accounts/{account_sid}/Calls"
+        url = f"{calls}/{call_sid}.json" if call_sid is not None else f"{calls}.json"
         credentials = base64.b64encode(f"{account_sid}:{self._auth_token}".encode()).decode()
         headers = {"Authorization": f"Basic {credentials}"}
         try:
@@ -59,14 +97,31 @@ class TwilioCalls:
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
                 http.post(url, data=form, headers=headers) as response,
             ):
+                text = await response.text()
                 if response.status >= 400:
-                    detail = (await response.text())[:200]
                     raise ProviderStatusError(
-                        f"call update answered {response.status}: {detail}",
+                        f"{what} answered {response.status}: {_twilio_message(text)}",
                         provider="twilio",
                         status=response.status,
                     )
         except TimeoutError:
-            raise ProviderTimeoutError(f"call update took over {self.timeout} s", provider="twilio") from None
+            raise ProviderTimeoutError(f"{what} took over {self.timeout} s", provider="twilio") from None
         except aiohttp.ClientError as error:
-            raise ProviderConnectionError(f"call update failed: {error}", provider="twilio") from error
+            raise ProviderConnectionError(f"{what} failed: {error}", provider="twilio") from error
+        try:
+            resource = json.loads(text)
+        except ValueError:
+            return {}
+        return resource if isinstance(resource, dict) else {}
+
+
+def _twilio_message(text: str) -> str:
+    """Twilio's error ``message`` and ``code`` from an error body, else the body's start."""
+    try:
+        error = json.loads(text)
+    except ValueError:
+        return text[:200]
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        code = error.get("code")
+        return f"{error['message']} (Twilio error {code})" if code else str(error["message"])
+    return text[:200]
