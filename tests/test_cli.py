@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -202,6 +203,48 @@ def test_serve_listens_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     default_stt = "fake" if registry.local_extra_missing() else registry.OFFLINE["stt"]
     assert f"stt: {default_stt}" in banner  # the agent file names no providers
     assert "TWILIO_AUTH_TOKEN is not set" in banner
+
+
+def test_serve_records_each_calls_events_in_the_audit_database(tmp_path: Path) -> None:
+    database = tmp_path / "calls.db"
+    env = {"VOICECORE_AUDIT_DB": str(database), "VOICECORE_STT": "fake", "VOICECORE_LLM": "fake"}
+    env["VOICECORE_TTS"] = "fake"
+    proc, first = _start_serve("--port", "0", env=env)
+    try:
+        base = first.split(" on ")[-1].strip()
+
+        async def place_a_call() -> None:
+            caller = TwilioCaller(
+                base.replace("http", "ws") + "/twilio/stream", parameters={"From": "+14155550100"}
+            )
+            async with caller:
+                async with asyncio.timeout(20):
+                    while not caller.marks:  # noqa: ASYNC110 (the greeting played: the fake's state)
+                        await asyncio.sleep(0.05)
+
+        run(place_a_call())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT call_id, kind, payload FROM events ORDER BY rowid").fetchall()
+    kinds = [kind for _, kind, _ in rows]
+    assert kinds[0] == "CallOpened"
+    assert kinds[-1] == "CallClosed"
+    assert {call_id for call_id, _, _ in rows} == {"CA00000000000000000000000000000001"}
+    opened = json.loads(rows[0][2])
+    assert opened["call"]["channel"] == "twilio"
+    assert opened["call"]["from_number"] != "+14155550100"  # redacted
+
+
+def test_serve_refuses_an_audit_database_in_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VOICECORE_AUDIT_DB", str(tmp_path / "nowhere" / "calls.db"))
+    assert cli.main(["serve"]) == 2
+    assert "VOICECORE_AUDIT_DB: the folder of" in capsys.readouterr().err
 
 
 def test_serve_with_two_workers_shares_one_port() -> None:

@@ -25,6 +25,7 @@ VOICECORE_API_TOKEN      (none)      bearer token of ``POST /calls`` (outbound c
 TWILIO_ACCOUNT_SID       (none)      the account that places outbound calls
 VOICECORE_CALLER_ID      (none)      outbound calls' ``From`` number when a request names none
 VOICECORE_LOG_FORMAT     text        ``text`` (people) or ``json`` (one object a line), with call ids
+VOICECORE_AUDIT_DB       (none)      SQLite file that records every call's events (PII redacted)
 ======================== =========== ==========================================================
 
 Provider keys (``DEEPGRAM_API_KEY``, ``OPENAI_API_KEY``, ...) are passed to the providers
@@ -36,6 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,6 +84,7 @@ class ServeConfig:
     twilio_account_sid: str | None = None
     caller_id: str | None = None
     log_format: LogFormat = "text"
+    audit_db: str | None = None
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def validate(self) -> ServeConfig:
@@ -131,6 +134,11 @@ class ServeConfig:
         if self.caller_id is not None and not E164.match(self.caller_id):
             raise ConfigError(
                 f"VOICECORE_CALLER_ID must be an E.164 number like +14155550100, not {self.caller_id!r}"
+            )
+        if self.audit_db is not None and not Path(self.audit_db).parent.is_dir():
+            raise ConfigError(
+                f"VOICECORE_AUDIT_DB: the folder of {self.audit_db!r} does not exist; "
+                "create it or choose another path"
             )
         if self.log_format not in FORMATS:
             raise ConfigError(f"VOICECORE_LOG_FORMAT must be text or json, not {self.log_format!r}")
@@ -223,6 +231,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> ServeConfig:
         "twilio_account_sid": text("TWILIO_ACCOUNT_SID"),
         "caller_id": text("VOICECORE_CALLER_ID"),
         "log_format": text("VOICECORE_LOG_FORMAT"),
+        "audit_db": text("VOICECORE_AUDIT_DB"),
     }
     keys = {name: value for name in PROVIDER_KEYS if (value := text(name)) is not None}
     config = ServeConfig(keys=keys).with_overrides(**settings)

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from voicecore import __version__, logs, shared_metrics
 from voicecore.agent import AgentDefinition, ProviderChoice, load_agent
@@ -34,6 +34,9 @@ from voicecore.errors import ListenError
 from voicecore.providers import registry
 from voicecore.runtime import loop
 from voicecore.runtime.session import SessionConfig
+
+if TYPE_CHECKING:
+    from voicecore.server import VoiceServer
 
 __all__ = ["Prepared", "banner", "prepare", "serve"]
 
@@ -147,12 +150,26 @@ def serve(prepared: Prepared, *, out: TextIO = sys.stdout) -> int:
 async def _serve(
     prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bool = False, calls_file: Path | None = None
 ) -> int:
+    from voicecore.observers.audit import AuditObserver
     from voicecore.server import VoiceServer  # aiohttp and twilio load only when serving
     from voicecore.shared_admission import SharedAdmission
 
     config = prepared.config
     shared = SharedAdmission(calls_file, config.max_calls) if calls_file is not None else None
-    server = VoiceServer(config, prepared.agent, prepared.providers, shared)
+    audit = AuditObserver(config.audit_db) if config.audit_db is not None else None
+    server = VoiceServer(
+        config, prepared.agent, prepared.providers, shared, observers=[audit] if audit else []
+    )
+    try:
+        return await _run_server(server, prepared, out, reuse_port=reuse_port, quiet=quiet)
+    finally:
+        if audit is not None:
+            await asyncio.to_thread(audit.close)
+
+
+async def _run_server(
+    server: VoiceServer, prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bool
+) -> int:
     urls = await server.start(reuse_port=reuse_port)
     loop.settle_heap()
     if not quiet:

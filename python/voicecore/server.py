@@ -127,6 +127,8 @@ class VoiceServer:
         agent: The session settings of the agent every call talks to.
         providers: Provider per role (see :func:`voicecore.config.providers`).
         admission: The call limit shared with other workers; by default this process's own.
+        observers: Observers of every call (an :class:`~voicecore.observers.AuditObserver`,
+            say); the server does not close them.
     """
 
     def __init__(
@@ -135,8 +137,10 @@ class VoiceServer:
         agent: SessionConfig,
         providers: Mapping[registry.Role, ProviderChoice],
         admission: SharedAdmission | None = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.config = config
+        self.observers = tuple(observers)
         self.agent = agent
         self.providers = dict(providers)
         self.admission: Admission | SharedAdmission = admission or Admission(config.max_calls)
@@ -342,7 +346,7 @@ class VoiceServer:
                 call = CallInfo.from_twilio(
                     start.call_sid, start.custom_parameters, hidden=(TOKEN_PARAMETER,)
                 )
-                await self._run_call(transport, call)
+                await self._run_call(transport, call, self.observers)
             finally:
                 self.admission.release(start.call_sid)
                 for kind, count in transport.protocol.problems.items():
@@ -388,7 +392,7 @@ class VoiceServer:
                 return ws
             try:
                 call = CallInfo(call_id=call_id, channel="browser")
-                await self._run_call(transport, call, observers=[PageObserver(transport)])
+                await self._run_call(transport, call, (*self.observers, PageObserver(transport)))
             finally:
                 self.admission.release(call_id)
                 for kind, count in transport.protocol.problems.items():
