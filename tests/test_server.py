@@ -15,7 +15,9 @@ import io
 import logging
 import random
 import shutil
+import wave
 import weakref
+from array import array
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.transports.fake_twilio import FakeTwilio, speech
 from voicecore.agent import ProviderChoice
+from voicecore.audio import ulaw_decode
 from voicecore.call_info import CallInfo
 from voicecore.caller import TwilioCaller, recognise, simulate, summary, ulaw_from_wav, write_wav
 from voicecore.config import ServeConfig
@@ -691,6 +694,47 @@ def test_a_normal_call_has_no_late_frames_and_no_underruns() -> None:
 
     run(main())
     assert [metric(name) for name in (LATE_FRAMES, UNDERRUNS, UNDERRUN_SECONDS)] == before
+
+
+@needs_espeak
+def test_a_recorded_call_holds_the_caller_left_and_what_the_caller_heard_right(tmp_path: Path) -> None:
+    said = speech("tell me everything")
+
+    async def main() -> bytes:
+        async with serving(config(recordings=str(tmp_path))) as server:
+            async with FakeTwilio(stream_url(server)) as call:
+                await until(lambda: len(call.marks) >= 1)
+                call.say(said)
+                session = server.calls[call.call_sid].session
+                await until(lambda: len(call.marks) >= 9 and session.ledger.idle, within=20)  # all played
+            await until(lambda: not server.calls)
+            return bytes(call.played)
+
+    played = run(main())
+    with wave.open(str(tmp_path / "CA00000000000000000000000000000001.wav"), "rb") as recording:
+        assert (recording.getnchannels(), recording.getsampwidth(), recording.getframerate()) == (2, 2, 8000)
+        stereo = array("h", recording.readframes(recording.getnframes()))
+    left, right = stereo[0::2].tobytes(), stereo[1::2]
+    frames = said + b"\xff" * (-len(said) % 160)  # the caller's speech, as 20 ms frames
+    assert ulaw_decode(frames) in left  # the caller's audio, sample for sample
+    heard = array("h", ulaw_decode(played))
+    assert [x for x in right if x] == [x for x in heard if x]  # the agent's, as played
+    assert len(right) > len(heard)  # laid out in time: silence between the greeting and the reply
+
+
+def test_a_recording_is_named_by_the_call_id_made_safe_for_a_file_name(tmp_path: Path) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+
+    async def main() -> None:
+        async with serving(config(recordings=str(folder))) as server:
+            async with FakeTwilio(stream_url(server), call_sid="../../CA1") as call:
+                await until(lambda: len(call.marks) >= 1)
+            await until(lambda: not server.calls)
+
+    run(main())
+    assert [path.name for path in folder.iterdir()] == ["______CA1.wav"]
+    assert list(tmp_path.iterdir()) == [folder]
 
 
 def test_frames_held_back_by_the_network_count_as_late() -> None:

@@ -26,6 +26,7 @@ TWILIO_ACCOUNT_SID       (none)      the account that places outbound calls
 VOICECORE_CALLER_ID      (none)      outbound calls' ``From`` number when a request names none
 VOICECORE_LOG_FORMAT     text        ``text`` (people) or ``json`` (one object a line), with call ids
 VOICECORE_AUDIT_DB       (none)      SQLite file that records every call's events (PII redacted)
+VOICECORE_RECORDINGS     (none)      folder for each call's stereo WAV (caller left, agent right)
 ======================== =========== ==========================================================
 
 Provider keys (``DEEPGRAM_API_KEY``, ``OPENAI_API_KEY``, ...) are passed to the providers
@@ -85,6 +86,7 @@ class ServeConfig:
     caller_id: str | None = None
     log_format: LogFormat = "text"
     audit_db: str | None = None
+    recordings: str | None = None
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def validate(self) -> ServeConfig:
@@ -139,6 +141,10 @@ class ServeConfig:
             raise ConfigError(
                 f"VOICECORE_AUDIT_DB: the folder of {self.audit_db!r} does not exist; "
                 "create it or choose another path"
+            )
+        if self.recordings is not None and not Path(self.recordings).is_dir():
+            raise ConfigError(
+                f"VOICECORE_RECORDINGS: {self.recordings!r} is not a folder; create it or choose another"
             )
         if self.log_format not in FORMATS:
             raise ConfigError(f"VOICECORE_LOG_FORMAT must be text or json, not {self.log_format!r}")
@@ -232,6 +238,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> ServeConfig:
         "caller_id": text("VOICECORE_CALLER_ID"),
         "log_format": text("VOICECORE_LOG_FORMAT"),
         "audit_db": text("VOICECORE_AUDIT_DB"),
+        "recordings": text("VOICECORE_RECORDINGS"),
     }
     keys = {name: value for name in PROVIDER_KEYS if (value := text(name)) is not None}
     config = ServeConfig(keys=keys).with_overrides(**settings)

@@ -37,6 +37,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,7 @@ from voicecore.providers.base import LLM, STT, TTS
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.loop import EndedCalls
 from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
+from voicecore.runtime.recording import RecordingTransport
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import outbound, twiml
 from voicecore.sansio.admission import Admission
@@ -420,9 +422,10 @@ class VoiceServer:
     ) -> None:
         call_id = info.call_id
         keys, chosen = self.config.keys, self.providers
+        recording = self._recording(transport, call_id)
         session = Session(
             self.agent,
-            transport=transport,
+            transport=recording or transport,
             stt=cast(STT, registry.create("stt", chosen["stt"].name, keys, chosen["stt"].options)),
             llm=cast(LLM, registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)),
             tts=cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options)),
@@ -437,7 +440,7 @@ class VoiceServer:
         try:
             await asyncio.wait([run])
             if call.say_goodbye:
-                await _say_goodbye(session, transport)
+                await _say_goodbye(session, session.transport)
             elif not run.cancelled() and (error := run.exception()) is not None:
                 logger.error("call %s failed", call_id, exc_info=error)
         finally:
@@ -445,12 +448,26 @@ class VoiceServer:
                 run.cancel()
                 await asyncio.wait([run])
             await _close_providers(session)
+            if recording is not None:
+                await recording.aclose()
             ACTIVE_CALLS.dec()
             del self.calls[call_id]
             call.done.set()
             logger.info("call %s: ended", call_id)
             # Soon, not now: this frame is the last to hold the session, and it returns first.
             asyncio.get_running_loop().call_soon(self.ended_calls.ended)
+
+    def _recording(self, transport: Transport, call_id: str) -> RecordingTransport | None:
+        """The call's transport, recording to ``<VOICECORE_RECORDINGS>/<call id>.wav`` when set."""
+        if self.config.recordings is None:
+            return None
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", call_id)[:64] or "call"  # the id came over the wire
+        path = Path(self.config.recordings) / f"{name}.wav"
+        try:
+            return RecordingTransport(transport, path)
+        except OSError as error:  # a call goes on unrecorded rather than not at all
+            logger.warning("call %s: cannot record to %s: %s", call_id, path, error)
+            return None
 
     # --- operations -------------------------------------------------------------------------
 
