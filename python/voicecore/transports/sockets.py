@@ -106,8 +106,8 @@ class _Aiohttp:
             await self._ws.close(code=code, message=reason.encode())
 
 
-class _Starlette:
-    """Starlette's (and so FastAPI's) ``WebSocket``, after ``accept()``."""
+class _Remembering:
+    """An adapter that remembers seeing its socket close, beside what the library reports."""
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
@@ -115,8 +115,16 @@ class _Starlette:
 
     @property
     def closed(self) -> bool:
-        if self._closed:
-            return True
+        return self._closed or self._library_says_closed()
+
+    def _library_says_closed(self) -> bool:
+        raise NotImplementedError
+
+
+class _Starlette(_Remembering):
+    """Starlette's (and so FastAPI's) ``WebSocket``, after ``accept()``."""
+
+    def _library_says_closed(self) -> bool:
         # WebSocketState.DISCONNECTED on either side; compared by name to import nothing.
         return "DISCONNECTED" in (self._ws.client_state.name, self._ws.application_state.name)
 
@@ -165,17 +173,10 @@ def _is_disconnect(error: BaseException) -> bool:
     )
 
 
-class _Websockets:
+class _Websockets(_Remembering):
     """A connection of the ``websockets`` library (the asyncio API, or the legacy one)."""
 
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        if self._closed:
-            return True
+    def _library_says_closed(self) -> bool:
         state = getattr(self._ws, "state", None)
         return state is not None and getattr(state, "name", "") in ("CLOSING", "CLOSED")
 
