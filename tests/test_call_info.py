@@ -23,7 +23,7 @@ def test_a_twilio_stream_describes_the_call(direction: str, expected: str, remot
         "voicecore_token": "secret",
         "appointment": "Tuesday 3pm",
     }
-    call = CallInfo.from_twilio("CA1", parameters, hidden=("voicecore_token",))
+    call = CallInfo.from_twilio("CA1", parameters)
     assert call == CallInfo(
         call_id="CA1",
         channel="twilio",

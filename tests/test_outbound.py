@@ -83,7 +83,7 @@ def test_a_dial_request_names_the_callee_and_may_carry_the_calls_data() -> None:
 )
 def test_a_dial_request_that_cannot_be_dialled_says_what_to_change(body: bytes, message: str) -> None:
     with pytest.raises(DialRequestError, match=re.escape(message)):
-        parse_dial_request(body, default_from=CALLER_ID, reserved=("voicecore_token",))
+        parse_dial_request(body, default_from=CALLER_ID)
 
 
 def test_without_a_caller_id_a_request_must_name_its_from_number() -> None:

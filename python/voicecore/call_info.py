@@ -16,8 +16,12 @@ __all__ = ["CallInfo", "Direction"]
 
 Direction = Literal["inbound", "outbound"]
 
-#: The stream parameters ``serve``'s webhook sets itself; the rest are the call's own data.
+#: The webhook's form fields ``serve`` passes on to the stream as parameters.
 TWILIO_CALL_PARAMETERS = ("From", "To", "CallerName", "Direction", "AnsweredBy")
+#: The ``<Parameter>`` carrying ``serve``'s per-call stream token.
+TOKEN_PARAMETER = "voicecore_token"
+#: Stream parameters the server sets itself; the rest are the call's own data.
+SERVER_PARAMETERS = (*TWILIO_CALL_PARAMETERS, TOKEN_PARAMETER)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,19 +56,13 @@ class CallInfo:
         return self.from_number if self.direction == "inbound" else self.to_number
 
     @classmethod
-    def from_twilio(
-        cls, call_sid: str, parameters: Mapping[str, str], *, hidden: tuple[str, ...] = ()
-    ) -> CallInfo:
+    def from_twilio(cls, call_sid: str, parameters: Mapping[str, str]) -> CallInfo:
         """The call described by a Media Stream's ``customParameters`` (as ``serve``'s webhook sets them).
 
-        ``Direction`` is Twilio's (``inbound``, ``outbound-api``, ``outbound-dial``); names in
-        ``hidden`` (a per-call token, say) are left out of :attr:`parameters`.
+        ``Direction`` is Twilio's (``inbound``, ``outbound-api``, ``outbound-dial``); the
+        :data:`SERVER_PARAMETERS` (the stream token among them) are left out of :attr:`parameters`.
         """
-        own = {
-            name: value
-            for name, value in parameters.items()
-            if name not in TWILIO_CALL_PARAMETERS and name not in hidden
-        }
+        own = {name: value for name, value in parameters.items() if name not in SERVER_PARAMETERS}
         direction: Direction = (
             "outbound" if parameters.get("Direction", "inbound").startswith("outbound") else "inbound"
         )

@@ -51,7 +51,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge
 from twilio.request_validator import RequestValidator
 
 from voicecore.agent import ProviderChoice
-from voicecore.call_info import TWILIO_CALL_PARAMETERS, CallInfo
+from voicecore.call_info import SERVER_PARAMETERS, TOKEN_PARAMETER, TWILIO_CALL_PARAMETERS, CallInfo
 from voicecore.config import ServeConfig
 from voicecore.errors import ListenError, ProtocolError, ProviderError
 from voicecore.logs import CallFields, call_scope
@@ -79,8 +79,6 @@ logger = logging.getLogger(__name__)
 
 BUSY_MESSAGE = "Sorry, all our lines are busy right now. Please call again later."
 GOODBYE_MESSAGE = "Sorry, we have to end this call now. Please call again. Goodbye."
-#: ``<Parameter>`` carrying the per-call stream token.
-TOKEN_PARAMETER = "voicecore_token"
 #: Seconds a new stream has to send ``start``.
 START_TIMEOUT = 10.0
 #: Seconds for the goodbye phrase to be synthesized and played at shutdown.
@@ -232,9 +230,8 @@ class VoiceServer:
                 )
             return _twiml(twiml.busy())
         # The call's own data rides in the webhook URL's query (an outbound call's, see
-        # place_call); Twilio's fields and the token are set here, never taken from it.
-        reserved = {*TWILIO_CALL_PARAMETERS, TOKEN_PARAMETER}
-        parameters = {name: value for name, value in request.query.items() if name not in reserved}
+        # _place_call); Twilio's fields and the token are set here, never taken from it.
+        parameters = {name: value for name, value in request.query.items() if name not in SERVER_PARAMETERS}
         parameters |= {name: str(form[name]) for name in TWILIO_CALL_PARAMETERS if form.get(name)}
         if self.config.twilio_auth_token:
             parameters[TOKEN_PARAMETER] = stream_token(self.config.twilio_auth_token, call_sid)
@@ -285,9 +282,7 @@ class VoiceServer:
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
         try:
-            dial = outbound.parse_dial_request(
-                await request.read(), default_from=self.config.caller_id, reserved=(TOKEN_PARAMETER,)
-            )
+            dial = outbound.parse_dial_request(await request.read(), default_from=self.config.caller_id)
         except outbound.DialRequestError as error:
             return _json_error(400, str(error))
         if self.admission.draining or self.admission.load(time.monotonic()) >= self.config.max_calls:
@@ -345,10 +340,7 @@ class VoiceServer:
                 await transport.close(TRY_AGAIN_LATER, "server busy")
                 return ws
             try:
-                call = CallInfo.from_twilio(
-                    start.call_sid, start.custom_parameters, hidden=(TOKEN_PARAMETER,)
-                )
-                await self._run_call(transport, call, self.observers)
+                await self._run_call(transport, transport.call_info, self.observers)
             finally:
                 self.admission.release(start.call_sid)
                 for kind, count in transport.protocol.problems.items():

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from voicecore.call_info import TWILIO_CALL_PARAMETERS
+from voicecore.call_info import SERVER_PARAMETERS
 
 __all__ = ["DialRequest", "DialRequestError", "parse_dial_request", "webhook_url"]
 
@@ -60,16 +60,13 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}
     ring_timeout: int | None = None
 
 
-def parse_dial_request(
-    body: bytes, *, default_from: str | None, reserved: tuple[str, ...] = ()
-) -> DialRequest:
+def parse_dial_request(body: bytes, *, default_from: str | None) -> DialRequest:
     """The call a ``POST /calls`` JSON body asks for.
 
     Args:
         body: ``{"to": "+1...", "from": "+1...", "parameters": {...}, "machine_detection": false,
             "ring_timeout": 30}``; only ``to`` is required when ``default_from`` is set.
         default_from: The caller ID when the body names none (``VOICECORE_CALLER_ID``).
-        reserved: Parameter names the server sets itself, on top of Twilio's fields.
 
     Raises:
         DialRequestError: The body is not such an object, or a field is invalid.
@@ -87,7 +84,7 @@ def parse_dial_request(
         raise DialRequestError("give 'from' (one of the account's numbers), or set VOICECORE_CALLER_ID")
     if not E164.match(caller_id):
         raise DialRequestError(f"'from' must be an E.164 number like +14155550100, not {caller_id!r}")
-    _check_parameters(request.parameters, reserved)
+    _check_parameters(request.parameters)
     low, high = RING_TIMEOUT_RANGE
     if request.ring_timeout is not None and not low <= request.ring_timeout <= high:
         raise DialRequestError(f"'ring_timeout' must be {low} to {high} seconds, not {request.ring_timeout}")
@@ -96,13 +93,13 @@ def parse_dial_request(
     )
 
 
-def _check_parameters(parameters: Mapping[str, Any], reserved: tuple[str, ...]) -> None:
+def _check_parameters(parameters: Mapping[str, Any]) -> None:
     if len(parameters) > MAX_PARAMETERS:
         raise DialRequestError(f"at most {MAX_PARAMETERS} parameters, not {len(parameters)}")
     for name, value in parameters.items():
         if not _NAME.match(name):
             raise DialRequestError(f"parameter name {name!r}: use 1-64 letters, digits, '_', '.' or '-'")
-        if name in TWILIO_CALL_PARAMETERS or name in reserved:
+        if name in SERVER_PARAMETERS:
             raise DialRequestError(f"parameter name {name!r} is set by the server; choose another")
         if len(name) + len(value) > MAX_PARAMETER_CHARS:
             limit = MAX_PARAMETER_CHARS

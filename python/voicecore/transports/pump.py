@@ -13,7 +13,6 @@ starts, how a call is hung up or transferred. The socket may be any that
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, TypeVar
@@ -23,8 +22,6 @@ from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, D
 from voicecore.transports.sockets import message_socket
 
 __all__ = ["SansIOProtocol", "WebSocketPump"]
-
-logger = logging.getLogger(__name__)
 
 _CALL_EVENTS = (CallerAudio, MarkPlayed, DtmfPressed, CallerHungUp)
 _Start = TypeVar("_Start")
@@ -49,16 +46,14 @@ class WebSocketPump:
         ws: The accepted WebSocket: aiohttp, Starlette/FastAPI, ``websockets`` or a
             :class:`~voicecore.transports.sockets.MessageSocket`.
         protocol: The sans-I/O protocol spoken on it.
-        label: How log lines name this kind of call (``Twilio stream``, ``browser call``).
 
     Raises:
         UnsupportedSocketError: ``ws`` is not a WebSocket voicecore can drive.
     """
 
-    def __init__(self, ws: object, protocol: SansIOProtocol, label: str) -> None:
+    def __init__(self, ws: object, protocol: SansIOProtocol) -> None:
         self._ws = message_socket(ws)
         self._protocol = protocol
-        self._label = label
         self._pending: deque[object] = deque()
         self._send_lock = asyncio.Lock()
 

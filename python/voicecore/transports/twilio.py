@@ -54,7 +54,7 @@ class TwilioTransport(WebSocketPump):
         whisper_url: str | None = None,
     ) -> None:
         self.protocol = tw.TwilioProtocol(engine_rate=engine_rate, quality=quality)
-        super().__init__(ws, self.protocol, "Twilio stream")
+        super().__init__(ws, self.protocol)
         audio_format = MULAW_8K if engine_rate is None else AudioFormat("pcm16", engine_rate)
         self.input_format: AudioFormat = audio_format
         self.output_format: AudioFormat = audio_format

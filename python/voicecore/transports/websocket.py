@@ -36,7 +36,7 @@ class BrowserTransport(WebSocketPump):
 
     def __init__(self, ws: object, *, quality: str = "hq") -> None:
         self.protocol = wire.WireProtocol(quality=quality)
-        super().__init__(ws, self.protocol, "browser call")
+        super().__init__(ws, self.protocol)
         self.input_format: AudioFormat = PCM16_16K
         self.output_format: AudioFormat = PCM16_16K
         self.hung_up_by_agent = False
