@@ -3,7 +3,8 @@
 The transports read and write whole messages through :class:`MessageSocket`, so a call can
 run on the socket of whichever server accepted it: aiohttp (``python -m voicecore serve``),
 FastAPI/Starlette, or the ``websockets`` library. :func:`message_socket` wraps each; the
-libraries are recognised by their methods, so none of them is imported here.
+sockets are recognised by their methods, so Starlette and ``websockets`` (not dependencies of
+voicecore) are never imported.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from typing import Any, Protocol, runtime_checkable
+
+from aiohttp import WSMsgType
 
 __all__ = ["MessageSocket", "UnsupportedSocketError", "message_socket"]
 
@@ -72,10 +75,7 @@ class _Aiohttp:
     """aiohttp's ``WebSocketResponse`` (server) or ``ClientWebSocketResponse``."""
 
     def __init__(self, ws: Any) -> None:
-        from aiohttp import WSMsgType
-
         self._ws = ws
-        self._text, self._binary, self._error = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.ERROR
 
     @property
     def closed(self) -> bool:
@@ -83,9 +83,9 @@ class _Aiohttp:
 
     async def receive(self) -> str | bytes | None:
         message = await self._ws.receive()
-        if message.type == self._text or message.type == self._binary:
+        if message.type == WSMsgType.TEXT or message.type == WSMsgType.BINARY:
             return message.data  # type: ignore[no-any-return]
-        if message.type == self._error:
+        if message.type == WSMsgType.ERROR:
             logger.warning("WebSocket error: %s", message.data)
         return None
 
