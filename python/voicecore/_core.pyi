@@ -6,6 +6,8 @@ from typing import Final, Literal, Self, final
 from typing_extensions import Buffer
 
 __all__ = [
+    "Beep",
+    "BeepDetector",
     "ClearReport",
     "Endpointer",
     "NativeVad",
@@ -441,6 +443,49 @@ class VadEvent:
     def decided_ms(self) -> int: ...
     @property
     def audio(self) -> bytes: ...
+
+@final
+class Beep:
+    """A steady pure tone (an answering machine's beep); immutable, compares by value.
+
+    Attributes:
+        start_ms: Stream time of its first 10 ms frame, in ms from the first pushed sample.
+        end_ms: Stream time of its end: the machine records from here.
+        frequency_hz: Its pitch, from its first frame.
+    """
+
+    @property
+    def start_ms(self) -> int: ...
+    @property
+    def end_ms(self) -> int: ...
+    @property
+    def frequency_hz(self) -> float: ...
+
+@final
+class BeepDetector:
+    """Finds answering-machine beeps: runs of 10 ms frames that are one pure tone (300-3400 Hz).
+
+    A frame is a tone when a second-order linear predictor leaves 20 dB less energy than it
+    had (speech, noise and DTMF's two tones leave far more); a beep is at least ``min_ms`` of
+    such frames at one pitch, reported when it ends.
+
+    Raises:
+        ConfigError: ``sample_rate`` is not 8000 or 16000, or ``min_ms`` is not 10-5000.
+    """
+
+    def __new__(cls, sample_rate: int = 8000, *, min_ms: int = 120) -> Self: ...
+    def push(self, pcm: Buffer) -> list[Beep]:
+        """Push PCM16 audio of any even length; return the beeps that ended within it.
+
+        Raises:
+            AudioFormatError: Odd byte length or unsupported item format (nothing consumed).
+        """
+
+    def reset(self) -> None:
+        """Forget the stream: no tone in progress, stream time zero."""
+
+    @property
+    def sample_rate(self) -> int: ...
 
 @final
 class NativeVad:

@@ -8,7 +8,8 @@ They are implemented in Rust (``voicecore._core``); one call handles a whole fra
 fixed frames; :meth:`PlayoutBuffer.clear` (barge-in) returns a :class:`ClearReport`.
 
 :class:`Vad` detects speech in inbound audio and endpoints turns, returning
-:class:`VadEvent` s (start with pre-roll audio, end).
+:class:`VadEvent` s (start with pre-roll audio, end). :class:`BeepDetector` finds an answering
+machine's beep (a steady pure tone), after which the machine records.
 
 :func:`simd_level` says which kernels run: AVX-512, AVX2 or portable, as the CPU allows;
 the environment variable ``VOICECORE_SIMD`` (``portable``, ``avx2``, ``avx512``, ``native``),
@@ -18,6 +19,8 @@ read once at import, lowers it, to benchmark or check the lower kernels on a big
 from __future__ import annotations
 
 from voicecore._core import (
+    Beep,
+    BeepDetector,
     ClearReport,
     PlayoutBuffer,
     Resampler,
@@ -33,6 +36,8 @@ from voicecore._core import (
 from voicecore.vad import Vad, VadEvent
 
 __all__ = [
+    "Beep",
+    "BeepDetector",
     "ClearReport",
     "PlayoutBuffer",
     "Resampler",

@@ -17,6 +17,7 @@ pub mod rates;
 pub mod resample;
 pub mod simd;
 pub mod text;
+pub mod tone;
 pub mod twilio;
 pub mod vad;
 

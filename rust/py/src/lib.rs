@@ -10,6 +10,7 @@ mod playout;
 mod resample;
 mod simd;
 mod text;
+mod tone;
 mod twilio;
 mod vad;
 
@@ -27,6 +28,8 @@ mod _core {
     use super::simd::{simd_detected, simd_level};
     #[pymodule_export]
     use super::text::{speakable, PySentenceSplitter};
+    #[pymodule_export]
+    use super::tone::{Beep, BeepDetector};
     #[pymodule_export]
     use super::twilio::{PyTwilioFrameDecoder, PyTwilioFrameEncoder};
     #[pymodule_export]

@@ -19,6 +19,7 @@ pub use endpoint::{
     EndpointConfig, Endpointer, EventKind, NoiseHold, VadEvent, HYSTERESIS, MAX_MS,
 };
 pub use features::INPUTS as FEATURES;
+pub(crate) use fft::PowerFft;
 pub use model::Detector;
 
 use crate::CoreError;
