@@ -24,6 +24,7 @@ from voicecore.webhook import webhook_tool
 class Luigi(Agent):
     instructions = "You book tables at Luigi's."
     greeting = "Luigi's, how can I help?"
+    voicemail = "This is Luigi's about your table. Please call us back."
     turn = TurnConfig(filler_after=1.0, turn_timeout=5.0)
 
     @function_tool
@@ -40,6 +41,7 @@ def test_python_agent_gives_its_settings_and_bound_tools() -> None:
     config = Luigi().session_config()
     assert config.instructions == "You book tables at Luigi's."
     assert config.turn.greeting == "Luigi's, how can I help?"
+    assert config.turn.voicemail == "This is Luigi's about your table. Please call us back."
     assert config.turn.filler_after == 1.0
     assert config.tools is not None
     assert [tool.name for tool in config.tools] == ["opening_hours"]
@@ -57,6 +59,7 @@ def test_python_agent_without_instructions_is_rejected() -> None:
 GOOD = """
 instructions = "You book tables at Luigi's."
 greeting = "Luigi's, how can I help?"
+voicemail = "Sono Luigi's, per il suo tavolo. Ci richiami."
 language = "it"
 
 [providers]
@@ -67,6 +70,7 @@ llm = { name = "openai", model = "gpt-4o-mini", base_url = "http://127.0.0.1:800
 filler_after = 1.2
 fillers = ["Un momento.", "Vediamo."]
 backchannels = ["Sì", "ok"]
+voicemail_silence = 1.5
 
 [[tools]]
 python = "tests.agents.sample_tools:book_table"
@@ -93,6 +97,10 @@ def test_toml_agent_file(tmp_path: Path) -> None:
     config = definition.config
     assert config.turn.greeting == "Luigi's, how can I help?"
     assert config.turn.filler_after == 1.2
+    assert (config.turn.voicemail, config.turn.voicemail_silence) == (
+        "Sono Luigi's, per il suo tavolo. Ci richiami.",
+        1.5,
+    )
     assert config.turn.fillers == ("Un momento.", "Vediamo.")
     assert config.turn.backchannels == frozenset({"sì", "ok"})
     assert config.language == "it"

@@ -194,6 +194,43 @@ def test_a_placed_call_is_answered_greets_the_callee_and_knows_its_data(machine_
     run(main())
 
 
+@pytest.mark.parametrize(
+    ("parameters", "mode"),
+    [
+        ({"voicemail": "Your appointment is on Tuesday. Please call us back."}, "DetectMessageEnd"),
+        ({}, "Enable"),
+    ],
+)
+def test_a_machine_gets_the_calls_voicemail_after_its_beep_or_is_hung_up_on(
+    parameters: dict[str, str], mode: str
+) -> None:
+    async def main() -> None:
+        async with (
+            FakeTwilioAPI(auth_token=AUTH_TOKEN, answered_by="machine") as api,
+            outbound_server(api) as server,
+        ):
+            body = {"to": "+14155550100", "parameters": parameters, "machine_detection": True}
+            status, _ = await place(server, body)
+            assert status == 201
+            placed = api.placed[0]
+            assert placed.form["MachineDetection"] == mode  # a message waits for the beep
+            async with asyncio.timeout(10):
+                await placed.answered.wait()
+            callee = placed.callee
+            assert callee is not None
+            await until(lambda: any(u.status == "completed" for u in api.updates))  # the agent hung up
+            assert [u.call_sid for u in api.updates] == [placed.sid]
+            if parameters:
+                assert len(callee.marks) == 2  # both sentences of the message played, no greeting
+                sentences = "Your appointment is on Tuesday." + "Please call us back."
+                assert len(callee.played) >= 8 * 15 * len(sentences)  # 15 ms a character, all heard
+            else:
+                assert callee.played == b""
+                assert not callee.marks
+
+    run(main())
+
+
 def test_placing_a_call_needs_the_api_token_and_a_valid_request() -> None:
     async def main() -> None:
         async with FakeTwilioAPI(auth_token=AUTH_TOKEN) as api, outbound_server(api) as server:

@@ -6,6 +6,7 @@ for each role and tools given by Python import path or as HTTP webhooks::
 
     instructions = "You book tables at Luigi's."
     greeting = "Luigi's, how can I help?"
+    voicemail = "This is Luigi's about your booking. Please call us back."  # for outbound calls
     language = "en"
 
     [providers]
@@ -74,6 +75,8 @@ class Agent:
     Attributes:
         instructions: The system prompt: who the agent is and what it may do.
         greeting: Said when a call starts (None: wait for the caller).
+        voicemail: Left on an answering machine, after its beep (None: hang up on machines);
+            a call's own ``voicemail`` parameter replaces it.
         language: The callers' language (STT, TTS voice, backchannels).
         voice: TTS voice (the provider's default when None).
         turn: Turn-taking settings (budgets, fillers, barge-in); defaults when None.
@@ -82,6 +85,7 @@ class Agent:
 
     instructions: ClassVar[str] = ""
     greeting: ClassVar[str | None] = None
+    voicemail: ClassVar[str | None] = None
     language: ClassVar[str] = "en"
     voice: ClassVar[str | None] = None
     turn: ClassVar[TurnConfig | None] = None
@@ -99,6 +103,8 @@ class Agent:
         turn = self.turn or TurnConfig()
         if self.greeting is not None:
             turn = dataclasses.replace(turn, greeting=self.greeting)
+        if self.voicemail is not None:
+            turn = dataclasses.replace(turn, voicemail=self.voicemail)
         return SessionConfig(
             instructions=self.instructions,
             turn=turn,
@@ -166,6 +172,8 @@ class _Turn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idle_after: float | None = None
     idle_prompts: int | None = None
     max_call_duration: float | None = None
+    voicemail_silence: float | None = None
+    voicemail_wait: float | None = None
     fillers: list[str] | None = None
     fallback: str | None = None
     idle_prompt: str | None = None
@@ -201,6 +209,7 @@ class _Prices(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     instructions: str
     greeting: str | None = None
+    voicemail: str | None = None
     language: str = "en"
     voice: str | None = None
     providers: dict[str, str | dict[str, Any]] = {}
@@ -271,7 +280,7 @@ def _definition(spec: _File, source: Path) -> AgentDefinition:
     if "fillers" in overrides:
         overrides["fillers"] = tuple(overrides["fillers"])
     try:
-        turn = TurnConfig(greeting=spec.greeting, **overrides)
+        turn = TurnConfig(greeting=spec.greeting, voicemail=spec.voicemail, **overrides)
     except ConfigError as error:
         raise ConfigError(f"turn: {error}") from error
     tools = [_tool(tool, index) for index, tool in enumerate(spec.tools)]

@@ -20,6 +20,8 @@ Direction = Literal["inbound", "outbound"]
 TWILIO_CALL_PARAMETERS = ("From", "To", "CallerName", "Direction", "AnsweredBy")
 #: The ``<Parameter>`` carrying ``serve``'s per-call stream token.
 TOKEN_PARAMETER = "voicecore_token"
+#: The call parameter that replaces the agent's voicemail message for this call.
+VOICEMAIL_PARAMETER = "voicemail"
 #: Stream parameters the server sets itself; the rest are the call's own data.
 SERVER_PARAMETERS = (*TWILIO_CALL_PARAMETERS, TOKEN_PARAMETER)
 

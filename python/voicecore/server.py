@@ -51,7 +51,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge
 from twilio.request_validator import RequestValidator
 
 from voicecore.agent import ProviderChoice
-from voicecore.call_info import SERVER_PARAMETERS, TOKEN_PARAMETER, TWILIO_CALL_PARAMETERS, CallInfo
+from voicecore.call_info import (
+    SERVER_PARAMETERS,
+    TOKEN_PARAMETER,
+    TWILIO_CALL_PARAMETERS,
+    VOICEMAIL_PARAMETER,
+    CallInfo,
+)
 from voicecore.config import ServeConfig
 from voicecore.errors import ListenError, ProtocolError, ProviderError
 from voicecore.logs import CallFields, call_scope
@@ -70,7 +76,7 @@ from voicecore.shared_admission import SharedAdmission
 from voicecore.shared_metrics import exposition
 from voicecore.transports.base import CallerHungUp, MarkPlayed, Transport
 from voicecore.transports.twilio import TwilioTransport
-from voicecore.transports.twilio_rest import TwilioCalls
+from voicecore.transports.twilio_rest import MachineDetection, TwilioCalls
 from voicecore.transports.websocket import BrowserTransport, PageObserver
 
 __all__ = ["BUSY_MESSAGE", "GOODBYE_MESSAGE", "VoiceServer", "stream_token"]
@@ -288,13 +294,16 @@ class VoiceServer:
         if self.admission.draining or self.admission.load(time.monotonic()) >= self.config.max_calls:
             REFUSED_CALLS.inc()
             return _json_error(503, "the server is full or draining: try again later")
+        # A machine gets a message only after its beep; with none to leave, the sooner known the better.
+        leaves_message = self.agent.turn.voicemail or dial.parameters.get(VOICEMAIL_PARAMETER, "").strip()
+        detection: MachineDetection = "DetectMessageEnd" if leaves_message else "Enable"
         try:
             call_sid = await self._rest.create(
                 account,
                 to=dial.to,
                 from_number=dial.from_number,
                 url=outbound.webhook_url(self.config.public_url, dial.parameters),
-                machine_detection=dial.machine_detection,
+                machine_detection=detection if dial.machine_detection else None,
                 ring_timeout=dial.ring_timeout,
             )
         except ProviderError as error:

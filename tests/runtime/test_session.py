@@ -640,3 +640,127 @@ def test_text_cut_off_by_a_barge_in_still_counts_as_sent_to_the_tts(loop: LoopNa
     assert tts_usage.tts_characters > heard  # billed for what was sent, not what was heard
     assert tts_usage.cost_usd is None  # no price table
     assert sorted(closed.usage.unpriced) == ["fake-llm", "fake-stt", "fake-tts"]
+
+
+VOICEMAIL = "Hi, this is the clinic about your appointment. Please call us back."
+
+
+def beep(seconds: float = 0.5, hz: float = 1000.0) -> bytes:
+    """An answering machine's beep: a loud sine tone, PCM16 at 16 kHz."""
+    import numpy as np
+
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (12000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+
+
+def test_a_machine_past_its_beep_gets_the_calls_own_voicemail_then_the_agent_hangs_up(
+    loop: LoopName,
+) -> None:
+    call = CallInfo(
+        call_id="CA1",
+        direction="outbound",
+        answered_by="machine_end_beep",
+        parameters={"voicemail": VOICEMAIL},
+    )
+    session, transport, llm, tts = make(
+        utterances=[],
+        replies=[],
+        turn=TurnConfig(greeting="Hello!", voicemail="The agent's own message."),
+        call=call,
+    )
+    recorder = Recorder()
+    session.events.observers = (recorder,)
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: transport.hung_up)
+
+    run(run_call(session, transport, script), loop=loop)
+    sentences = ["Hi, this is the clinic about your appointment.", "Please call us back."]
+    assert tts.spoken == sentences  # no greeting: nobody is there to hear it
+    assert len(transport.marks_played) == 2  # the whole message played before the hang-up
+    assert not llm.requests
+    assert recorder.of(ev.CallClosed)[0].reason == "agent ended the call (voicemail)"
+
+
+def test_a_machine_mid_greeting_gets_the_message_once_its_beep_ends(loop: LoopName) -> None:
+    call = CallInfo(call_id="CA2", direction="outbound", answered_by="machine_start")
+    session, transport, llm, tts = make(
+        utterances=["you have reached the smiths please leave a message"],
+        replies=["I should never be said."],
+        turn=TurnConfig(voicemail=VOICEMAIL, voicemail_silence=3.0),
+        call=call,
+    )
+    beep_ended: list[float] = []
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        clock = asyncio.get_running_loop().time
+        transport.say(speech("You have reached the Smiths. Please leave a message after the tone."))
+        transport.say(bytes(32000))  # a second of silence, then the beep
+        transport.say(beep())
+        await until(lambda: not transport.speaking, within=15.0)
+        beep_ended.append(clock())
+        assert not tts.received  # nothing was said over the greeting or the beep
+        await until(lambda: bool(tts.received))
+        beep_ended.append(clock())
+        await until(lambda: transport.hung_up)
+
+    run(run_call(session, transport, script), loop=loop)
+    # The beep started the message, long before 3 s of silence would have.
+    assert beep_ended[1] - beep_ended[0] < 1.5
+    assert tts.spoken == ["Hi, this is the clinic about your appointment.", "Please call us back."]
+    assert not llm.requests  # its greeting was not taken for a caller's turn
+
+
+def test_a_machine_that_never_beeps_gets_the_message_after_its_greeting_and_a_silence(
+    loop: LoopName,
+) -> None:
+    call = CallInfo(call_id="CA2", direction="outbound", answered_by="machine_start")
+    session, transport, _, tts = make(
+        utterances=[], replies=[], turn=TurnConfig(voicemail=VOICEMAIL, voicemail_silence=1.0), call=call
+    )
+    quiet_at: list[float] = []
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        clock = asyncio.get_running_loop().time
+        transport.say(speech("Please leave a message."))
+        await until(lambda: not transport.speaking, within=15.0)
+        quiet_at.append(clock())
+        await until(lambda: bool(tts.received))
+        quiet_at.append(clock())
+        await until(lambda: transport.hung_up)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert quiet_at[1] - quiet_at[0] >= 0.9  # its speech ended (VAD), then a second of silence
+    assert len(transport.marks_played) == 2
+
+
+@pytest.mark.parametrize(("verdict", "voicemail"), [("fax", VOICEMAIL), ("machine_end_beep", None)])
+def test_a_fax_or_a_machine_with_no_message_to_leave_is_hung_up_on_at_once(
+    verdict: str, voicemail: str | None, loop: LoopName
+) -> None:
+    call = CallInfo(call_id="CA3", direction="outbound", answered_by=verdict)
+    session, transport, _, tts = make(
+        utterances=[], replies=[], turn=TurnConfig(greeting="Hello!", voicemail=voicemail), call=call
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: transport.hung_up, within=3.0)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert not tts.received
+
+
+def test_a_goodbye_the_tts_cannot_say_still_ends_the_call(loop: LoopName) -> None:
+    session, transport, _, tts = make(
+        utterances=[],
+        replies=[],
+        turn=TurnConfig(idle_after=0.3, idle_prompts=0, goodbye="Goodbye."),
+        tts=FakeTTS(first_byte=0.0, fail_on=["Goodbye."]),
+    )
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: transport.hung_up, within=5.0)
+
+    run(run_call(session, transport, script), loop=loop)
+    assert tts.received == ["Goodbye."]
+    assert not transport.marks_played

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from voicecore.errors import ConfigError
 from voicecore.sansio.turn import (
     Action,
+    BeepHeard,
     CallEnded,
     CallStarted,
     CancelReply,
@@ -405,6 +406,107 @@ def test_stale_progress_of_a_cancelled_reply_is_ignored() -> None:
     assert not machine.agent_audible
 
 
+VOICEMAIL = "Hi, this is Luigi's about your booking. Please call us back."
+
+
+@pytest.mark.parametrize("verdict", ["machine_end_beep", "machine_end_silence", "machine_end_other"])
+def test_a_machine_past_its_beep_gets_the_message_at_once_and_no_greeting(verdict: str) -> None:
+    machine = TurnMachine(TurnConfig(greeting="Hello!", voicemail=VOICEMAIL))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(answered_by=verdict), [Say(VOICEMAIL, "voicemail"), EndCall("voicemail")]),
+            # Whatever the machine plays, nothing interrupts the message or answers it.
+            (0.5, SpeechStarted(), []),
+            (0.9, Transcript("please leave a message", final=True, end_of_turn=True), []),
+            (2.0, "tick", []),
+        ],
+    )
+    assert machine.next_deadline() is None
+
+
+def test_a_machine_mid_greeting_gets_the_message_once_it_has_been_quiet() -> None:
+    machine = TurnMachine(TurnConfig(greeting="Hello!", voicemail=VOICEMAIL, voicemail_silence=1.2))
+    play(
+        machine,
+        [
+            (0.0, CallStarted(answered_by="machine_start"), []),
+            (0.2, SpeechStarted(), []),
+            (2.0, Transcript("you have reached the Smiths", final=False), []),
+            (3.5, SpeechEnded(), []),
+            (
+                3.6,
+                Transcript("you have reached the Smiths leave a message", final=True, end_of_turn=True),
+                [],
+            ),
+            (4.0, SpeechStarted(), []),  # the beep
+            (4.5, SpeechEnded(), []),
+        ],
+    )
+    assert machine.next_deadline() == pytest.approx(5.7)
+    play(machine, [(5.6, "tick", []), (5.7, "tick", [Say(VOICEMAIL, "voicemail"), EndCall("voicemail")])])
+    assert machine.next_deadline() is None
+
+
+def test_a_beep_ends_a_machines_greeting_at_once() -> None:
+    machine = TurnMachine(TurnConfig(voicemail=VOICEMAIL, voicemail_silence=1.2))
+    play(machine, [(0.0, CallStarted(answered_by="machine_start"), []), (0.1, SpeechStarted(), [])])
+    assert machine.awaiting_beep
+    play(
+        machine,
+        [
+            (3.0, SpeechEnded(), []),
+            (3.3, BeepHeard(), [Say(VOICEMAIL, "voicemail"), EndCall("voicemail")]),
+            (3.4, BeepHeard(), []),
+        ],
+    )
+    assert not machine.awaiting_beep
+
+
+def test_a_beep_means_nothing_on_a_call_with_a_person() -> None:
+    machine = TurnMachine(TurnConfig(voicemail=VOICEMAIL))
+    play(machine, [(0.0, CallStarted(answered_by="human"), []), (1.0, BeepHeard(), [])])
+    assert not machine.awaiting_beep
+
+
+def test_a_machine_greeting_that_ended_before_the_verdict_counts_as_silence() -> None:
+    machine = TurnMachine(TurnConfig(voicemail=VOICEMAIL, voicemail_silence=1.0))
+    play(machine, [(0.0, CallStarted(answered_by="machine_start"), [])])
+    assert machine.next_deadline() == pytest.approx(1.0)
+    play(machine, [(1.0, "tick", [Say(VOICEMAIL, "voicemail"), EndCall("voicemail")])])
+
+
+def test_a_machine_that_never_stops_talking_gets_the_message_at_the_deadline() -> None:
+    machine = TurnMachine(TurnConfig(voicemail=VOICEMAIL, voicemail_wait=20.0))
+    play(machine, [(0.0, CallStarted(answered_by="machine_start"), []), (0.1, SpeechStarted(), [])])
+    assert machine.next_deadline() == pytest.approx(20.0)
+    play(machine, [(19.9, "tick", []), (20.0, "tick", [Say(VOICEMAIL, "voicemail"), EndCall("voicemail")])])
+
+
+@pytest.mark.parametrize(
+    ("verdict", "voicemail"),
+    [("machine_start", None), ("machine_end_beep", None), ("fax", None), ("fax", VOICEMAIL)],
+)
+def test_machines_without_a_message_and_faxes_are_hung_up_on_in_silence(
+    verdict: str, voicemail: str | None
+) -> None:
+    machine = TurnMachine(TurnConfig(greeting="Hello!", voicemail=voicemail))
+    play(machine, [(0.0, CallStarted(answered_by=verdict), [EndCall("machine")]), (1.0, SpeechStarted(), [])])
+    assert machine.next_deadline() is None
+
+
+@pytest.mark.parametrize("verdict", [None, "human", "unknown"])
+def test_a_person_or_no_verdict_gets_the_ordinary_call(verdict: str | None) -> None:
+    machine = TurnMachine(TurnConfig(greeting="Hello!", voicemail=VOICEMAIL))
+    play(machine, [(0.0, CallStarted(answered_by=verdict), [Say("Hello!", "greeting")])])
+
+
+def test_hanging_up_while_the_machine_talks_ends_the_wait() -> None:
+    machine = TurnMachine(TurnConfig(voicemail=VOICEMAIL))
+    play(machine, [(0.0, CallStarted(answered_by="machine_start"), []), (0.5, CallEnded(), [])])
+    assert machine.next_deadline() is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -413,6 +515,7 @@ def test_stale_progress_of_a_cancelled_reply_is_ignored() -> None:
         ({"turn_timeout": 1.0, "filler_after": 2.0}, "turn_timeout"),
         ({"fillers": ()}, "fillers"),
         ({"idle_after": float("nan")}, "idle_after"),
+        ({"voicemail_silence": -0.5}, "voicemail_silence"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs: dict[str, object], message: str) -> None:
@@ -430,16 +533,22 @@ _events = st.one_of(
     st.builds(ToolsStarted, st.integers(1, 3), st.booleans()),
     st.builds(ToolsFinished, st.integers(1, 3)),
     st.just(PlaybackIdle()),
+    st.just(BeepHeard()),
     st.just("tick"),
 )
 
 
-@given(st.lists(st.tuples(st.floats(0.0, 3.0), _events), max_size=40))
-def test_deadlines_always_lie_ahead_after_a_tick(script: list[tuple[float, Event | Tick]]) -> None:
+@given(
+    st.sampled_from([None, "human", "machine_start"]),
+    st.lists(st.tuples(st.floats(0.0, 3.0), _events), max_size=40),
+)
+def test_deadlines_always_lie_ahead_after_a_tick(
+    verdict: str | None, script: list[tuple[float, Event | Tick]]
+) -> None:
     """Whatever happens, a tick leaves no deadline in the past (the pump can never spin)."""
-    machine = TurnMachine(TurnConfig(greeting="Hi"))
+    machine = TurnMachine(TurnConfig(greeting="Hi", voicemail="Call us back.", voicemail_wait=5.0))
     now = 0.0
-    machine.handle(CallStarted(), now)
+    machine.handle(CallStarted(answered_by=verdict), now)
     for gap, event in script:
         now += gap
         if event == "tick":

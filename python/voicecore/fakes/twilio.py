@@ -54,7 +54,10 @@ class FakeTwilioAPI(LocalServer):
             it also signs the webhook requests of placed calls.
         status: Answer every update with this error status (None: succeed).
         answer: Whether placed calls are answered (their webhook requested, their stream opened).
-        answered_by: ``AnsweredBy`` for calls placed with machine detection.
+        answered_by: Who answers calls placed with machine detection: ``human``, ``machine``,
+            ``fax`` or ``unknown``; the webhook's ``AnsweredBy`` is Twilio's verdict for the
+            call's mode (a machine is ``machine_start`` with ``Enable``, ``machine_end_beep``
+            with ``DetectMessageEnd``, whose webhook waits for the beep).
 
     Attributes:
         updates: The updates received, in order.
@@ -137,8 +140,8 @@ class FakeTwilioAPI(LocalServer):
             "From": call.form["From"],
             "To": call.form["To"],
         }
-        if call.form.get("MachineDetection"):
-            form["AnsweredBy"] = self.answered_by
+        if mode := call.form.get("MachineDetection"):
+            form["AnsweredBy"] = _verdict(self.answered_by, mode)
         url = call.form["Url"]
         headers = {}
         if self.auth_token is not None:
@@ -200,6 +203,13 @@ class PlacedCall:
     twiml: str | None = None
     callee: TwilioCaller | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _verdict(answered_by: str, mode: str) -> str:
+    """Twilio's ``AnsweredBy`` for who answered, under machine detection ``mode``."""
+    if answered_by != "machine":
+        return answered_by
+    return "machine_end_beep" if mode == "DetectMessageEnd" else "machine_start"
 
 
 def _error(status: int, code: int, message: str) -> web.Response:

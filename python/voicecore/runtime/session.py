@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voicecore import events as ev
-from voicecore.audio import Vad
-from voicecore.call_info import CallInfo
+from voicecore.audio import BeepDetector, Vad
+from voicecore.call_info import VOICEMAIL_PARAMETER, CallInfo
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
 from voicecore.logs import install_call_fields
@@ -139,7 +140,7 @@ class Session:
         self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
         self.history = History(config.instructions, max_tokens=config.history_tokens)
-        self.machine = t.TurnMachine(config.turn.for_language(config.language))
+        self.machine = t.TurnMachine(_turn_config(config, self.call))
         self.ledger = PlaybackLedger()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warming: set[asyncio.Task[None]] = set()  # the providers' warm-ups (see _warm_up)
@@ -150,6 +151,8 @@ class Session:
         self._wake = asyncio.Event()
         self._finished = asyncio.Event()
         self._hang_up_when_idle = False
+        self._hanging_up = False
+        self._phrases = 0  # fixed phrases (greeting, goodbye, voicemail) still being spoken
         # Sentences whose audio is going out but whose mark is not sent yet (the ledger learns of
         # a sentence only at its mark): while any is, the agent is audible though the ledger is idle.
         self._unmarked = 0
@@ -161,6 +164,7 @@ class Session:
         self._vad = (
             Vad(vad_rate) if config.vad_threshold is None else Vad(vad_rate, threshold=config.vad_threshold)
         )
+        self._beeps = BeepDetector(vad_rate)  # fed only while a machine's greeting plays
         self._stt_format = _choose(stt.input_formats(), inbound)
         self._to_stt = AudioConverter(inbound, self._stt_format)
         self._tts_format = _choose(tts.output_formats(), transport.output_format)
@@ -187,7 +191,7 @@ class Session:
             self._spawn(self._inbound(), "inbound")
             self._spawn(self._transcripts(), "transcripts")
             self._spawn(self._timers(), "timers")
-            self._handle(t.CallStarted())
+            self._handle(t.CallStarted(answered_by=self.call.answered_by))
             await self._finished.wait()
         finally:
             self._handle(t.CallEnded())
@@ -317,11 +321,23 @@ class Session:
                 case t.Say(text, reason):
                     if reason == "greeting":
                         self.history.add_assistant(text)
-                    self._spawn(self._speak(text, turn=0), f"say-{reason}")
+                    self._phrases += 1
+                    self._spawn(self._say(text), f"say-{reason}")
                 case t.EndCall(reason):
                     self._hang_up_when_idle = True
                     self._end_reason = f"agent ended the call ({reason})"
+                    self._hang_up_if_heard()
         self._wake.set()
+
+    def _hang_up_if_heard(self) -> None:
+        """Hang up once the agent asked to and everything it said before has played (or failed)."""
+        if self._hang_up_when_idle and not self._hanging_up and not self._phrases and self._playback_idle():
+            self._hanging_up = True
+            self._spawn(self._hang_up(), "hang-up")
+
+    async def _hang_up(self) -> None:
+        await self.transport.hang_up()
+        self._finished.set()
 
     async def _carry_out_control(self) -> bool:
         """Hang up or transfer if the agent asked to and its reply has been heard."""
@@ -388,7 +404,10 @@ class Session:
                     duration = len(audio) / self._inbound_bytes_per_s
                     if (late := self.arrivals.frame(self._now(), duration, timestamp)) is not None:
                         CALLER_FRAME_LATENESS.observe(late)
-                    for vad_event in self._vad.push(self._to_vad.convert(audio)):
+                    vad_audio = self._to_vad.convert(audio)
+                    if self.machine.awaiting_beep and self._beeps.push(vad_audio):
+                        self._handle(t.BeepHeard())
+                    for vad_event in self._vad.push(vad_audio):
                         if vad_event.kind == "start":
                             self._handle(t.SpeechStarted())
                         else:
@@ -419,8 +438,7 @@ class Session:
                         self._played(segment.turn)
                     if self._playback_idle():
                         self._handle(t.PlaybackIdle())
-                        if self._hang_up_when_idle:
-                            break
+                        self._hang_up_if_heard()
                         if await self._carry_out_control():
                             return
                 case DtmfPressed(digit):
@@ -428,9 +446,8 @@ class Session:
                     self._handle(t.Dtmf(digit))
                 case CallerHungUp():
                     break
-        if self._hang_up_when_idle:
-            await self.transport.hang_up()
-        self._finished.set()
+        if not self._hanging_up:  # else the hang-up ends the call once the transport has hung up
+            self._finished.set()
 
     async def _transcripts(self) -> None:
         """Transcripts into the turn machine; a failed STT stream is reopened, never fatal."""
@@ -556,6 +573,14 @@ class Session:
                 count_provider_error(error)  # retried here; a final failure is counted by _reply
                 logger.info("retrying reply %d after %s", turn, error)
         raise AssertionError("unreachable")
+
+    async def _say(self, text: str) -> None:
+        """Say one of the turn machine's phrases; a hang-up it asked for waits until it has played."""
+        try:
+            await self._speak(text, turn=0)
+        finally:
+            self._phrases -= 1
+            self._hang_up_if_heard()
 
     async def _speak(self, text: str, *, turn: int) -> None:
         """Say a fixed phrase (greeting, filler, fallback, resumed text) through the TTS."""
@@ -694,6 +719,14 @@ def _join_resumed(heard: str, unheard: str) -> str:
             words = words[:-overlap]
             break
     return " ".join([*words, *rest])
+
+
+def _turn_config(config: SessionConfig, call: CallInfo) -> t.TurnConfig:
+    """The call's turn settings: the language's backchannels, and its own voicemail message if it has one."""
+    turn = config.turn.for_language(config.language)
+    if voicemail := call.parameters.get(VOICEMAIL_PARAMETER, "").strip():
+        turn = dataclasses.replace(turn, voicemail=voicemail)
+    return turn
 
 
 def _serving(stream: object, provider: str) -> str:

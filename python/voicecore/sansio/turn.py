@@ -18,6 +18,7 @@ from voicecore.errors import ConfigError
 
 __all__ = [
     "Action",
+    "BeepHeard",
     "CallEnded",
     "CallStarted",
     "CancelReply",
@@ -45,7 +46,15 @@ __all__ = [
 ]
 
 EndOfTurnPolicy = Literal["vad", "stt", "both"]
-SayReason = Literal["greeting", "filler", "fallback", "idle", "goodbye"]
+SayReason = Literal["greeting", "filler", "fallback", "idle", "goodbye", "voicemail"]
+EndReason = Literal["idle", "max-duration", "voicemail", "machine"]
+
+#: Twilio's answering-machine verdicts (``AnsweredBy``) that mean a machine took the call, and
+#: those of them given once its greeting has ended (``MachineDetection=DetectMessageEnd``).
+MACHINE_VERDICTS = frozenset(
+    {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+)
+MESSAGE_END_VERDICTS = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other"})
 
 #: Words that alone do not interrupt the agent (compared lower-case, punctuation stripped).
 ENGLISH_BACKCHANNELS = frozenset(
@@ -87,6 +96,13 @@ class TurnConfig:
         idle_prompts: Idle prompts before saying ``goodbye`` and ending the call.
         max_call_duration: The call says ``goodbye`` and ends after this long.
         greeting: Said when the call starts (None: wait for the caller).
+        voicemail: Left when an answering machine takes the call (``CallStarted.answered_by``),
+            after which the call ends; None hangs up on machines without a message.
+        voicemail_silence: After a ``machine_start`` verdict (its greeting still playing),
+            the machine's silence that says its greeting is over, if no beep was heard
+            (:class:`BeepHeard` leaves the message at once).
+        voicemail_wait: After a ``machine_start`` verdict, the longest wait for that silence
+            before the message is left anyway.
         fillers: Phrases for fillers, used in turn so consecutive fillers differ.
         fallback: Said when a reply fails or times out.
         idle_prompt: Said when the caller stays silent.
@@ -114,6 +130,9 @@ class TurnConfig:
     idle_prompts: int = 2
     max_call_duration: float = 3600.0
     greeting: str | None = None
+    voicemail: str | None = None
+    voicemail_silence: float = 1.2
+    voicemail_wait: float = 30.0
     fillers: tuple[str, ...] = ("One moment.", "Let me check that.", "Just a second.")
     fallback: str = "Sorry, could you repeat that?"
     idle_prompt: str = "Are you still there?"
@@ -141,6 +160,8 @@ class TurnConfig:
             "tool_filler_delay",
             "idle_after",
             "max_call_duration",
+            "voicemail_silence",
+            "voicemail_wait",
         ):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
@@ -166,7 +187,9 @@ class TurnConfig:
 
 @dataclass(frozen=True, slots=True)
 class CallStarted:
-    """The call is connected."""
+    """The call is connected; ``answered_by`` is answering-machine detection's verdict, if any."""
+
+    answered_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +272,11 @@ class Dtmf:
     digit: str
 
 
+@dataclass(frozen=True, slots=True)
+class BeepHeard:
+    """An answering machine's beep ended (:class:`voicecore.audio.BeepDetector`): it records now."""
+
+
 Event = (
     CallStarted
     | CallEnded
@@ -262,6 +290,7 @@ Event = (
     | ToolsFinished
     | PlaybackIdle
     | Dtmf
+    | BeepHeard
 )
 
 # --- actions out ------------------------------------------------------------------------------
@@ -332,7 +361,7 @@ class Say:
 class EndCall:
     """Hang up once the audio already queued has played."""
 
-    reason: Literal["idle", "max-duration"]
+    reason: EndReason
 
 
 Action = (
@@ -409,11 +438,20 @@ class TurnMachine:
         self._ended = False
         self._filler_index = 0
         self._digits = ""
+        # Waiting for an answering machine's greeting to end: since when it is quiet (None
+        # while it speaks) and the latest moment to leave the message anyway.
+        self._machine_quiet_since: float | None = None
+        self._machine_deadline: float | None = None
 
     @property
     def agent_audible(self) -> bool:
         """Whether agent audio is queued or playing (as far as playback reports go)."""
         return self._agent_audible
+
+    @property
+    def awaiting_beep(self) -> bool:
+        """Whether an answering machine's greeting is playing: its beep would start the message."""
+        return self._machine_deadline is not None
 
     @property
     def reply_turn(self) -> int | None:
@@ -428,11 +466,15 @@ class TurnMachine:
         """Apply ``event`` that happened at ``now``; returns the actions to carry out, in order."""
         if self._ended:
             return []
+        if self._machine_deadline is not None:
+            return self._on_machine_event(event, now)
         actions: list[Action] = []
         match event:
-            case CallStarted():
+            case CallStarted(answered_by):
                 self._call_deadline = now + self.config.max_call_duration
-                if self.config.greeting:
+                if answered_by in MACHINE_VERDICTS:
+                    actions += self._on_machine(answered_by, now)
+                elif self.config.greeting:
                     actions.append(self._say(self.config.greeting, "greeting"))
                 else:
                     self._idle_since = now
@@ -487,6 +529,10 @@ class TurnMachine:
             return []
         actions: list[Action] = []
         config, caller, reply = self.config, self._caller, self._reply
+        if self._machine_deadline is not None:
+            quiet_since = self._machine_quiet_since
+            quiet = quiet_since is not None and now - quiet_since >= config.voicemail_silence
+            return self._leave_voicemail() if quiet or now >= self._machine_deadline else []
         if self._call_deadline is not None and now >= self._call_deadline:
             self._call_deadline = None
             return self._goodbye("max-duration")
@@ -539,6 +585,10 @@ class TurnMachine:
         if self._ended:
             return None
         config, caller, reply = self.config, self._caller, self._reply
+        if self._machine_deadline is not None:
+            if self._machine_quiet_since is None:
+                return self._machine_deadline
+            return min(self._machine_deadline, self._machine_quiet_since + config.voicemail_silence)
         deadlines = [self._call_deadline, self._barge_in_due(), caller.final_due, self._speculate_due()]
         if self._barge_in is not None and self._barge_in[1] is not None:
             deadlines.append(self._barge_in[1] + config.false_interruption_timeout)
@@ -730,6 +780,39 @@ class TurnMachine:
         text = fillers[self._filler_index % len(fillers)]
         self._filler_index += 1
         return text
+
+    def _on_machine(self, verdict: str, now: float) -> list[Action]:
+        """A machine answered: leave the message (now, or once its greeting ends) or hang up."""
+        if verdict == "fax" or not self.config.voicemail:
+            self._ended = True
+            return [EndCall("machine")]
+        if verdict in MESSAGE_END_VERDICTS:
+            return self._leave_voicemail()
+        self._machine_quiet_since = now  # its greeting may be over already: silence counts from now
+        self._machine_deadline = now + self.config.voicemail_wait
+        return []
+
+    def _on_machine_event(self, event: Event, now: float) -> list[Action]:
+        """While a machine's greeting plays, only its beep, speech and silence matter."""
+        match event:
+            case BeepHeard():
+                return self._leave_voicemail()
+            case SpeechStarted():
+                self._machine_quiet_since = None
+            case SpeechEnded():
+                self._machine_quiet_since = now
+            case CallEnded():
+                self._ended = True
+            case _:
+                pass  # nobody to answer
+        return []
+
+    def _leave_voicemail(self) -> list[Action]:
+        """Say the voicemail message and hang up after it; nothing the machine plays interrupts it."""
+        assert self.config.voicemail
+        self._machine_deadline = self._machine_quiet_since = None
+        self._ended = True
+        return [self._say(self.config.voicemail, "voicemail"), EndCall("voicemail")]
 
     def _goodbye(self, reason: Literal["idle", "max-duration"]) -> list[Action]:
         actions: list[Action] = []

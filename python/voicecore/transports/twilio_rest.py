@@ -12,16 +12,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from typing import Literal
 
 import aiohttp
 
 from voicecore.errors import ProviderConnectionError, ProviderStatusError, ProviderTimeoutError
 
-__all__ = ["TWILIO_API_URL", "TwilioCalls"]
+__all__ = ["TWILIO_API_URL", "MachineDetection", "TwilioCalls"]
 
 logger = logging.getLogger(__name__)
 
 TWILIO_API_URL = "https://api.twilio.com"
+
+#: Twilio's answering-machine detection modes (the ``MachineDetection`` parameter).
+MachineDetection = Literal["Enable", "DetectMessageEnd"]
 
 
 class TwilioCalls:
@@ -59,10 +63,14 @@ class TwilioCalls:
         to: str,
         from_number: str,
         url: str,
-        machine_detection: bool = False,
+        machine_detection: MachineDetection | None = None,
         ring_timeout: int | None = None,
     ) -> str:
         """Place a call from ``from_number`` to ``to``; Twilio requests ``url`` when it is answered.
+
+        With ``machine_detection``, the webhook request says who answered (``AnsweredBy``):
+        ``"Enable"`` as soon as Twilio knows, ``"DetectMessageEnd"`` once a machine's greeting
+        has ended (its beep), which is when a message should start.
 
         Returns:
             The new call's CallSid.
@@ -73,8 +81,8 @@ class TwilioCalls:
             ProviderTimeoutError: No answer within ``timeout``.
         """
         form = {"To": to, "From": from_number, "Url": url, "Method": "POST"}
-        if machine_detection:
-            form["MachineDetection"] = "Enable"
+        if machine_detection is not None:
+            form["MachineDetection"] = machine_detection
         if ring_timeout is not None:
             form["Timeout"] = str(ring_timeout)
         resource = await self._post(account_sid, None, form)
