@@ -290,6 +290,9 @@ impl TwoStepStream {
             keep_from,
             form.steps[0].history_step(),
         );
-        self.next = self.next.map(|next| next - drop);
+        // The second position is unused with one branch (and may lie before the drop).
+        for next in &mut self.next[..form.branches()] {
+            *next -= drop;
+        }
     }
 }
