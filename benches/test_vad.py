@@ -1,4 +1,4 @@
-"""VAD per-call cost (voicecore native vs Silero vs WebRTC VAD) and the corpus scorer.
+"""VAD per-call cost (voicecore native vs Silero vs WebRTC VAD), the beep detector's, and the corpus scorer.
 
 Timed, per call, in one benchmark group per rate: one 20 ms PCM16 push of a speech stream
 (25 consecutive calls per round, ``STREAM_ITERATIONS``), each detector through voicecore's
@@ -26,7 +26,7 @@ import soxr
 from benches import vad_corpus, vad_table
 from benches.vad_corpus import Mixture
 from voicecore._core import Endpointer
-from voicecore.audio import Vad
+from voicecore.audio import BeepDetector, Vad
 
 from ._signals import STREAM_ITERATIONS, STREAM_ROUNDS, frames, speech
 
@@ -83,6 +83,22 @@ def test_push_20ms(benchmark: Any, impl: str, rate: int) -> None:
         push(next(stream))
 
     benchmark.extra_info.update(impl=impl, case=f"vad push 20ms {rate}")
+    benchmark.pedantic(run, iterations=STREAM_ITERATIONS, rounds=STREAM_ROUNDS, warmup_rounds=2)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_beep_detector_push_20ms(benchmark: Any, rate: int) -> None:
+    """The answering-machine beep detector, which a call runs only while a machine's greeting plays."""
+    benchmark.group = f"beep detector push 20ms {rate // 1000}k"
+    detector = BeepDetector(rate)
+    chunks = frames(speech(rate, 3.0), rate)
+    assert not [beep for chunk in chunks for beep in detector.push(chunk)]  # speech is no beep
+    stream = iter(chunks * 1000)
+
+    def run() -> None:
+        detector.push(next(stream))
+
+    benchmark.extra_info.update(impl="voicecore", case=f"beep push 20ms {rate}")
     benchmark.pedantic(run, iterations=STREAM_ITERATIONS, rounds=STREAM_ROUNDS, warmup_rounds=2)
 
 
