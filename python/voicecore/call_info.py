@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["CallInfo", "Direction"]
+__all__ = ["CallInfo", "Direction", "voicemail_for"]
 
 Direction = Literal["inbound", "outbound"]
 
@@ -78,3 +78,8 @@ class CallInfo:
             answered_by=parameters.get("AnsweredBy") or None,
             parameters=own,
         )
+
+
+def voicemail_for(parameters: Mapping[str, str], default: str | None) -> str | None:
+    """A call's answering-machine message: its own ``voicemail`` parameter, else ``default``."""
+    return parameters.get(VOICEMAIL_PARAMETER, "").strip() or default

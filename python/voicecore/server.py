@@ -55,8 +55,8 @@ from voicecore.call_info import (
     SERVER_PARAMETERS,
     TOKEN_PARAMETER,
     TWILIO_CALL_PARAMETERS,
-    VOICEMAIL_PARAMETER,
     CallInfo,
+    voicemail_for,
 )
 from voicecore.config import ServeConfig
 from voicecore.errors import ListenError, ProtocolError, ProviderError
@@ -295,7 +295,7 @@ class VoiceServer:
             REFUSED_CALLS.inc()
             return _json_error(503, "the server is full or draining: try again later")
         # A machine gets a message only after its beep; with none to leave, the sooner known the better.
-        leaves_message = self.agent.turn.voicemail or dial.parameters.get(VOICEMAIL_PARAMETER, "").strip()
+        leaves_message = voicemail_for(dial.parameters, self.agent.turn.voicemail)
         detection: MachineDetection = "DetectMessageEnd" if leaves_message else "Enable"
         try:
             call_sid = await self._rest.create(

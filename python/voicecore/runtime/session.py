@@ -22,7 +22,7 @@ from typing import Any
 
 from voicecore import events as ev
 from voicecore.audio import BeepDetector, Vad
-from voicecore.call_info import VOICEMAIL_PARAMETER, CallInfo
+from voicecore.call_info import CallInfo, voicemail_for
 from voicecore.errors import ProtocolError, ProviderError
 from voicecore.history import History
 from voicecore.logs import install_call_fields
@@ -164,7 +164,7 @@ class Session:
         self._vad = (
             Vad(vad_rate) if config.vad_threshold is None else Vad(vad_rate, threshold=config.vad_threshold)
         )
-        self._beeps = BeepDetector(vad_rate)  # fed only while a machine's greeting plays
+        self._beeps: BeepDetector | None = None  # made only while a machine's greeting plays
         self._stt_format = _choose(stt.input_formats(), inbound)
         self._to_stt = AudioConverter(inbound, self._stt_format)
         self._tts_format = _choose(tts.output_formats(), transport.output_format)
@@ -192,6 +192,8 @@ class Session:
             self._spawn(self._transcripts(), "transcripts")
             self._spawn(self._timers(), "timers")
             self._handle(t.CallStarted(answered_by=self.call.answered_by))
+            if self.machine.awaiting_beep:
+                self._beeps = BeepDetector(self._vad_format.sample_rate)
             await self._finished.wait()
         finally:
             self._handle(t.CallEnded())
@@ -405,7 +407,7 @@ class Session:
                     if (late := self.arrivals.frame(self._now(), duration, timestamp)) is not None:
                         CALLER_FRAME_LATENESS.observe(late)
                     vad_audio = self._to_vad.convert(audio)
-                    if self.machine.awaiting_beep and self._beeps.push(vad_audio):
+                    if self._beeps is not None and self.machine.awaiting_beep and self._beeps.push(vad_audio):
                         self._handle(t.BeepHeard())
                     for vad_event in self._vad.push(vad_audio):
                         if vad_event.kind == "start":
@@ -724,9 +726,7 @@ def _join_resumed(heard: str, unheard: str) -> str:
 def _turn_config(config: SessionConfig, call: CallInfo) -> t.TurnConfig:
     """The call's turn settings: the language's backchannels, and its own voicemail message if it has one."""
     turn = config.turn.for_language(config.language)
-    if voicemail := call.parameters.get(VOICEMAIL_PARAMETER, "").strip():
-        turn = dataclasses.replace(turn, voicemail=voicemail)
-    return turn
+    return dataclasses.replace(turn, voicemail=voicemail_for(call.parameters, turn.voicemail))
 
 
 def _serving(stream: object, provider: str) -> str:

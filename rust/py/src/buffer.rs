@@ -8,6 +8,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use voicecore_core::pcm;
+
 use crate::errors;
 
 /// Inputs at least this large are processed with the GIL released (per-frame calls are far below it).
@@ -96,4 +98,14 @@ pub fn maybe_detach<T: Send>(
     } else {
         work()
     }
+}
+
+/// Reads the samples of a PCM16 bytes-like object into `scratch` (its memory reused per call).
+pub fn read_pcm(pcm_obj: &Bound<'_, PyAny>, scratch: &mut Vec<i16>) -> PyResult<()> {
+    let view = view(pcm_obj, Content::Pcm16)?;
+    let bytes = view.as_slice();
+    pcm::sample_count(bytes).map_err(errors::to_py)?;
+    scratch.clear();
+    scratch.extend(pcm::samples(bytes));
+    Ok(())
 }

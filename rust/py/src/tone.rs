@@ -1,9 +1,9 @@
 //! `BeepDetector` and `Beep`: a thin wrapper over `voicecore_core::tone`.
 
 use pyo3::prelude::*;
-use voicecore_core::{pcm, tone, CoreError};
+use voicecore_core::{tone, CoreError};
 
-use crate::buffer::{self, Content};
+use crate::buffer;
 use crate::errors::to_py;
 
 /// An answering machine's beep: when it started and ended (ms from the first sample), its pitch.
@@ -60,11 +60,7 @@ impl BeepDetector {
 
     /// Pushes PCM16 audio of any even length; returns the beeps that ended within it.
     fn push(&mut self, py: Python<'_>, pcm: &Bound<'_, PyAny>) -> PyResult<Vec<Beep>> {
-        let view = buffer::view(pcm, Content::Pcm16)?;
-        let bytes = view.as_slice();
-        pcm::sample_count(bytes).map_err(to_py)?;
-        self.scratch.clear();
-        self.scratch.extend(pcm::samples(bytes));
+        buffer::read_pcm(pcm, &mut self.scratch)?;
         let rate = u64::from(self.inner.sample_rate());
         let ms = |samples: u64| samples * 1000 / rate;
         let (inner, scratch) = (&mut self.inner, &self.scratch);

@@ -5,7 +5,7 @@ use pyo3::types::PyBytes;
 use voicecore_core::vad::{self, EndpointConfig, EventKind};
 use voicecore_core::{pcm, CoreError};
 
-use crate::buffer::{self, Content};
+use crate::buffer::{self, read_pcm};
 use crate::errors::to_py;
 
 /// A speech boundary: `kind` is `"start"` or `"end"`, times are ms from the first sample.
@@ -93,16 +93,6 @@ fn config(
         setting_u32("preroll_ms", preroll_ms)?,
     )
     .map_err(to_py)
-}
-
-/// Reads the samples of a PCM16 bytes-like object into `scratch`.
-fn read_pcm(pcm_obj: &Bound<'_, PyAny>, scratch: &mut Vec<i16>) -> PyResult<()> {
-    let view = buffer::view(pcm_obj, Content::Pcm16)?;
-    let bytes = view.as_slice();
-    pcm::sample_count(bytes).map_err(to_py)?;
-    scratch.clear();
-    scratch.extend(pcm::samples(bytes));
-    Ok(())
 }
 
 /// The `#[pymethods]` of a class over an endpointer (`self.ep()`, and `self.inner.reset()`):
