@@ -48,6 +48,28 @@ def test_python_agent_gives_its_settings_and_bound_tools() -> None:
     assert config.tools["opening_hours"].fn(day="Monday") == "Monday: 12-23"
 
 
+def test_an_agents_variables_and_time_zone_are_checked_when_it_is_made() -> None:
+    class Clinic(Agent):
+        instructions = "You remind {{first_name}} on {{now.date}}."
+        greeting = "Hi {{first_name|there}}."
+        timezone = "Europe/Rome"
+
+    assert Clinic().session_config().timezone == "Europe/Rome"
+    assert Clinic().session_config().instructions == "You remind {{first_name}} on {{now.date}}."
+
+    class Typo(Clinic):
+        instructions = "Today is {{now.today}}."
+
+    with pytest.raises(ConfigError, match=r"^Typo\.instructions: \{\{now\.today\}\} is no built-in"):
+        Typo().session_config()
+
+    class Nowhere(Clinic):
+        timezone = "Europe/Atlantis"
+
+    with pytest.raises(ConfigError, match=r"^Nowhere\.timezone: 'Europe/Atlantis'"):
+        Nowhere().session_config()
+
+
 def test_python_agent_without_instructions_is_rejected() -> None:
     class Empty(Agent):
         pass
@@ -140,6 +162,15 @@ def test_toml_agent_file(tmp_path: Path) -> None:
             r"prices\.deepgram:.*unknown field `per_minute`",
         ),
         ('instructions = "x"\nprices = { deepgram = 3 }\n', r"prices\.deepgram:.*object"),
+        ('instructions = "x"\ntimezone = "Mars/Olympus"\n', r"timezone: 'Mars/Olympus' is no IANA time zone"),
+        (
+            'instructions = "x"\ngreeting = "Hi {{call.number}}"\n',
+            r"greeting: \{\{call\.number\}\} is no built-in",
+        ),
+        (
+            'instructions = "x"\n[turn]\nfillers = ["a", "{{now.hour}}"]\n',
+            r"turn\.fillers\[1\]: \{\{now\.hour",
+        ),
     ],
 )
 def test_errors_name_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:

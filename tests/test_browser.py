@@ -27,7 +27,9 @@ from tests.test_server import (
 from tests.transports.fake_browser import BrowserClient, pcm_speech
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
+from voicecore.runtime.session import SessionConfig
 from voicecore.sansio import turn
+from voicecore.sansio.turn import TurnConfig
 from voicecore.server import BUSY_MESSAGE, VoiceServer
 from voicecore.testing import FakeLLM, FakeReply
 
@@ -71,6 +73,26 @@ def test_a_browser_call_hears_the_greeting_and_a_reply_and_barges_in() -> None:
             await until(lambda: bool(call.turns))
             assert call.turns[0]["turn"] >= 1
             assert call.turns[0]["ms"]["first_audio_played"] is not None
+
+    run(main())
+
+
+def test_a_browser_calls_parameters_fill_in_the_agents_variables() -> None:
+    agent = SessionConfig(
+        instructions="You help {{first_name}} with their {{plan}} plan.",
+        turn=TurnConfig(greeting="Hi {{first_name|there}}, you're on {{call.channel}}."),
+    )
+
+    async def main() -> None:
+        async with (
+            serving(agent=agent) as server,
+            BrowserClient(ws_url(server), parameters={"first_name": "Ana", "plan": 7}) as call,
+        ):
+            await until(lambda: call.agent_text() == ["Hi Ana, you're on browser."])
+            session = next(iter(server.calls.values())).session
+            assert session.call.parameters == {"first_name": "Ana"}  # the number was not a string
+            assert session.history.messages()[0]["content"] == "You help Ana with their  plan."
+            assert session.transport.protocol.problems == {"invalid-parameter": 1}  # type: ignore[attr-defined]
 
     run(main())
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicecore.call_info import CallInfo
+from voicecore.call_info import CallInfo, parameter_problem
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,28 @@ def test_a_stream_with_no_parameters_is_an_inbound_call_of_unknown_numbers() -> 
         None,
     )
     assert call.parameters == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("first_name", "Ana", None),
+        ("a.b-c_9", "x" * 300, None),
+        ("nowhere", "x", None),
+        ("", "x", "use 1-64 letters"),
+        ("a" * 65, "x", "use 1-64 letters"),
+        ("first name", "x", "use 1-64 letters"),
+        ("To", "+1555", "is set by the server"),
+        ("now", "x", "name built-in variables"),
+        ("now.date", "x", "name built-in variables"),
+        ("call.anything", "x", "name built-in variables"),
+        ("notes", "x" * 396, "at most 400 characters"),
+    ],
+)
+def test_a_parameter_problem_says_what_to_change(name: str, value: str, problem: str | None) -> None:
+    found = parameter_problem(name, value)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found

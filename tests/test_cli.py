@@ -21,10 +21,16 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import test_server
 from voicecore import cli
+from voicecore import events as ev
 from voicecore.caller import TwilioCaller
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
+from voicecore.runtime.session import SessionConfig
+from voicecore.sansio.turn import TurnConfig
+from voicecore.server import VoiceServer
+from voicecore.testing import FakeLLM, FakeSTT, FakeTTS
 
 
 def test_help_lists_bench(capsys: pytest.CaptureFixture[str]) -> None:
@@ -476,6 +482,43 @@ def test_without_the_local_extra_call_says_how_to_get_the_agents_words(
 ) -> None:
     monkeypatch.setattr(registry, "local_extra_missing", lambda: "pocketsphinx not installed")
     assert cli._agent_words(TwilioCaller("ws://127.0.0.1:1/twilio/stream")) is None
+
+
+def test_call_gives_the_server_the_calls_parameters(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for role, make in (
+        ("stt", lambda keys, options: FakeSTT([], latency=0.05)),
+        ("llm", lambda keys, options: FakeLLM([])),
+        ("tts", lambda keys, options: FakeTTS(first_byte=0.02, ms_per_char=5.0)),
+    ):
+        monkeypatch.setitem(registry.PROVIDERS, (role, "test"), registry.ProviderEntry(role, "test", make))
+    agent = SessionConfig(instructions="x", turn=TurnConfig(greeting="Hi {{first_name}}, {{plan|no}} plan."))
+    said: list[object] = []
+
+    class Recorder:
+        def on_event(self, event: object) -> None:
+            said.append(event)
+
+        def close(self) -> None:
+            pass
+
+    async def main() -> None:
+        server = VoiceServer(test_server.config(), agent, test_server.TEST_PROVIDERS, observers=[Recorder()])
+        await server.start()
+        try:
+            url = f"ws://127.0.0.1:{server.port}/twilio/stream"
+            argv = ["call", "--url", url, "--param", "first_name=Ana", "--param", "plan=", "--settle", "0.2"]
+            assert await asyncio.to_thread(cli.main, argv) == 0
+        finally:
+            await server.shutdown(drain_timeout=0)
+
+    run(main())
+    opened = next(event for event in said if isinstance(event, ev.CallOpened))
+    assert opened.call.parameters == {"first_name": "Ana", "plan": ""}
+    assert [event.text for event in said if isinstance(event, ev.AgentSaid)] == ["Hi Ana, no plan."]
+    assert cli.main(["call", "--param", "first_name"]) == 2
+    assert "voicecore call: --param takes NAME=VALUE, not 'first_name'" in capsys.readouterr().err
 
 
 def test_call_rejects_a_file_that_is_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

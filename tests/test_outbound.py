@@ -12,7 +12,9 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -26,7 +28,13 @@ from voicecore.fakes import FakeTwilioAPI
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
 from voicecore.runtime.session import SessionConfig
-from voicecore.sansio.outbound import DialRequest, DialRequestError, parse_dial_request, webhook_url
+from voicecore.sansio.outbound import (
+    DialRequest,
+    DialRequestError,
+    check_variables,
+    parse_dial_request,
+    webhook_url,
+)
 from voicecore.sansio.turn import TurnConfig
 from voicecore.server import VoiceServer
 from voicecore.testing import FakeLLM, FakeSTT, FakeTTS
@@ -77,6 +85,11 @@ def test_a_dial_request_names_the_callee_and_may_carry_the_calls_data() -> None:
         (b'{"to": "+14155550100", "parameters": {"From": "+1999"}}', "'From' is set by the server"),
         (b'{"to": "+14155550100", "parameters": {"voicecore_token": "x"}}', "is set by the server"),
         (b'{"to": "+14155550100", "parameters": {"a b": "x"}}', "use 1-64 letters"),
+        (
+            b'{"to": "+14155550100", "parameters": {"now.date": "x"}}',
+            "'now.date': 'now', 'now.*' and 'call.*'",
+        ),
+        (b'{"to": "+14155550100", "parameters": {"call.from": "x"}}', "name built-in variables"),
         (b'{"to": "+14155550100", "parameters": {"a": 1}}', "the body must be a JSON object"),
         (b'{"to": "+14155550100", "ring_timeout": 1}', "'ring_timeout' must be 5 to 600 seconds, not 1"),
     ],
@@ -89,6 +102,22 @@ def test_a_dial_request_that_cannot_be_dialled_says_what_to_change(body: bytes, 
 def test_without_a_caller_id_a_request_must_name_its_from_number() -> None:
     with pytest.raises(DialRequestError, match="give 'from'"):
         parse_dial_request(b'{"to": "+14155550100"}', default_from=None)
+
+
+def test_a_call_must_carry_every_variable_the_agent_names_without_a_default() -> None:
+    texts = {
+        "instructions": "Remind {{first_name}} of {{when}} on {{now.date}}.",
+        "greeting": "Hi {{first_name|}}.",
+    }
+    check_variables(DialRequest("+14155550100", CALLER_ID, {"first_name": "Ana", "when": "Tue"}), texts)
+    with pytest.raises(
+        DialRequestError,
+        match=re.escape(
+            "the agent needs parameters this call lacks: first_name (in instructions); when (in "
+            "instructions); give them in 'parameters', or give the agent a default like {{first_name|...}}"
+        ),
+    ):
+        check_variables(DialRequest("+14155550100", CALLER_ID, {"first_name": ""}), texts)
 
 
 def test_parameters_ride_in_the_webhooks_query() -> None:
@@ -118,7 +147,9 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def outbound_server(api: FakeTwilioAPI, **changes: Any) -> AsyncIterator[VoiceServer]:
+async def outbound_server(
+    api: FakeTwilioAPI, agent: SessionConfig = AGENT, **changes: Any
+) -> AsyncIterator[VoiceServer]:
     """A server whose public URL is its own address, placing calls through ``api``."""
     port = free_port()
     settings: dict[str, Any] = {
@@ -133,7 +164,7 @@ async def outbound_server(api: FakeTwilioAPI, **changes: Any) -> AsyncIterator[V
         "llm": "test",
         "tts": "test",
     } | changes
-    server = VoiceServer(ServeConfig(**settings).validate(), AGENT, PROVIDERS)
+    server = VoiceServer(ServeConfig(**settings).validate(), agent, PROVIDERS)
     await server.start()
     try:
         yield server
@@ -227,6 +258,43 @@ def test_a_machine_gets_the_calls_voicemail_after_its_beep_or_is_hung_up_on(
             else:
                 assert callee.played == b""
                 assert not callee.marks
+
+    run(main())
+
+
+def test_a_call_is_placed_only_with_the_data_its_agent_names_and_is_greeted_with_it() -> None:
+    agent = SessionConfig(
+        instructions="You remind {{first_name}} of their {{appointment|appointment}}. It is {{now.weekday}}.",
+        turn=TurnConfig(
+            greeting="Hi {{first_name}}, this is {{call.from}} about your {{appointment|visit}}."
+        ),
+        timezone="America/New_York",
+    )
+
+    async def main() -> None:
+        async with FakeTwilioAPI(auth_token=AUTH_TOKEN) as api, outbound_server(api, agent) as server:
+            status, answer = await place(server, {"to": "+14155550100", "parameters": {"appointment": "x"}})
+            assert status == 400
+            assert answer["error"].startswith(
+                "the agent needs parameters this call lacks: first_name (in instructions, greeting)"
+            )
+            assert not api.placed
+            before = datetime.now(ZoneInfo("America/New_York"))
+            status, _ = await place(server, {"to": "+14155550100", "parameters": {"first_name": "Ana"}})
+            assert status == 201
+            placed = api.placed[0]
+            async with asyncio.timeout(10):
+                await placed.answered.wait()
+            callee = placed.callee
+            assert callee is not None
+            await until(lambda: len(callee.marks) >= 1)
+            session = server.calls[placed.sid].session
+            assert isinstance(session.tts, FakeTTS)
+            assert session.tts.spoken == [f"Hi Ana, this is {CALLER_ID} about your visit."]
+            weekdays = {f"{before:%A}", f"{datetime.now(ZoneInfo('America/New_York')):%A}"}
+            assert session.history.messages()[0]["content"] in {
+                f"You remind Ana of their appointment. It is {day}." for day in weekdays
+            }
 
     run(main())
 

@@ -8,6 +8,7 @@ for each role and tools given by Python import path or as HTTP webhooks::
     greeting = "Luigi's, how can I help?"
     voicemail = "This is Luigi's about your booking. Please call us back."  # for outbound calls
     language = "en"
+    timezone = "Europe/Rome"     # of {{now}}, {{now.date}}, ...
 
     [providers]
     stt = "deepgram"
@@ -44,6 +45,10 @@ for each role and tools given by Python import path or as HTTP webhooks::
     reply = "{result}"
     slots = [{ name = "people", kind = "people", prompt = "For how many people?" }]
 
+Instructions and phrases may name call variables, filled in as each call starts: the call's
+own parameters (``greeting = "Hi {{first_name|there}}, this is Luigi's."``) and built-ins such
+as ``{{call.from}}`` and ``{{now.date}}`` (:mod:`voicecore.sansio.variables`).
+
 Validation errors name the file and the field.
 """
 
@@ -78,6 +83,7 @@ class Agent:
         voicemail: Left on an answering machine, after its beep (None: hang up on machines);
             a call's own ``voicemail`` parameter replaces it.
         language: The callers' language (STT, TTS voice, backchannels).
+        timezone: The IANA time zone of the ``{{now...}}`` call variables.
         voice: TTS voice (the provider's default when None).
         turn: Turn-taking settings (budgets, fillers, barge-in); defaults when None.
         prices: Provider name → prices, to estimate each call's cost.
@@ -87,6 +93,7 @@ class Agent:
     greeting: ClassVar[str | None] = None
     voicemail: ClassVar[str | None] = None
     language: ClassVar[str] = "en"
+    timezone: ClassVar[str] = "UTC"
     voice: ClassVar[str | None] = None
     turn: ClassVar[TurnConfig | None] = None
     prices: ClassVar[Mapping[str, Prices]] = {}
@@ -95,7 +102,8 @@ class Agent:
         """The session settings for a call with this agent, its tool methods included.
 
         Raises:
-            ConfigError: ``instructions`` is empty.
+            ConfigError: ``instructions`` is empty, ``timezone`` unknown, or a text names a
+                built-in variable that does not exist.
         """
         name = type(self).__name__
         if not self.instructions.strip():
@@ -105,14 +113,18 @@ class Agent:
             turn = dataclasses.replace(turn, greeting=self.greeting)
         if self.voicemail is not None:
             turn = dataclasses.replace(turn, voicemail=self.voicemail)
-        return SessionConfig(
-            instructions=self.instructions,
-            turn=turn,
-            language=self.language,
-            voice=self.voice,
-            tools=Toolbox.from_object(self),
-            prices=dict(self.prices),
-        )
+        try:
+            return SessionConfig(
+                instructions=self.instructions,
+                turn=turn,
+                language=self.language,
+                voice=self.voice,
+                tools=Toolbox.from_object(self),
+                prices=dict(self.prices),
+                timezone=self.timezone,
+            )
+        except ConfigError as error:
+            raise ConfigError(f"{name}.{error}") from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +223,7 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     greeting: str | None = None
     voicemail: str | None = None
     language: str = "en"
+    timezone: str = "UTC"
     voice: str | None = None
     providers: dict[str, str | dict[str, Any]] = {}
     turn: _Turn = msgspec.field(default_factory=_Turn)
@@ -306,6 +319,7 @@ def _definition(spec: _File, source: Path) -> AgentDefinition:
         history_tokens=spec.history_tokens,
         call_control=spec.call_control,
         prices=_prices(spec.prices),
+        timezone=spec.timezone,
     )
     intents = tuple(_intent(intent, index) for index, intent in enumerate(spec.intents))
     return AgentDefinition(config, providers, source, intents, spec.intent_threshold)

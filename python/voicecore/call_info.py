@@ -8,11 +8,12 @@ data an outbound call was placed with, and the LLM never sees or fills that para
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["CallInfo", "Direction", "voicemail_for"]
+__all__ = ["CallInfo", "Direction", "is_reserved", "parameter_problem", "voicemail_for"]
 
 Direction = Literal["inbound", "outbound"]
 
@@ -24,6 +25,28 @@ TOKEN_PARAMETER = "voicecore_token"
 VOICEMAIL_PARAMETER = "voicemail"
 #: Stream parameters the server sets itself; the rest are the call's own data.
 SERVER_PARAMETERS = (*TWILIO_CALL_PARAMETERS, TOKEN_PARAMETER)
+#: Twilio limits each <Parameter>'s name and value together to 500 characters.
+MAX_PARAMETER_CHARS = 400
+MAX_PARAMETERS = 20
+_PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def is_reserved(name: str) -> bool:
+    """Whether a parameter called ``name`` would shadow a built-in call variable (``now``, ``call.*``)."""
+    return name == "now" or name.startswith(("call.", "now."))
+
+
+def parameter_problem(name: str, value: str) -> str | None:
+    """What is wrong with a call parameter a client gave (None: nothing), said so they can fix it."""
+    if not _PARAMETER_NAME.match(name):
+        return f"parameter name {name!r}: use 1-64 letters, digits, '_', '.' or '-'"
+    if name in SERVER_PARAMETERS:
+        return f"parameter name {name!r} is set by the server; choose another"
+    if is_reserved(name):
+        return f"parameter name {name!r}: 'now', 'now.*' and 'call.*' name built-in variables; choose another"
+    if len(name) + len(value) > MAX_PARAMETER_CHARS:
+        return f"parameter {name!r}: name and value together must be at most {MAX_PARAMETER_CHARS} characters"
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import wave
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -491,6 +491,7 @@ async def simulate(
     answer_within: float = 10.0,
     limit: float = 300.0,
     barge_in: float | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> TwilioCaller:
     """Call ``url``, wait for the greeting, say each utterance and wait for each reply, hang up.
 
@@ -506,11 +507,12 @@ async def simulate(
         answer_within: Seconds to wait for an answer (or the greeting) to start.
         limit: Seconds the whole call may take.
         barge_in: Seconds into each answer (but the last) at which the caller talks over it.
+        parameters: The call's own data (``start``'s ``customParameters``, as TwiML would give).
 
     Returns:
         The finished call, with what was played, the marks and each turn's latency.
     """
-    async with asyncio.timeout(limit), TwilioCaller(url) as call:
+    async with asyncio.timeout(limit), TwilioCaller(url, parameters=dict(parameters or {})) as call:
         await _answer(call, lambda: call.first_audio_at is not None, settle, answer_within)
         for index, utterance in enumerate(utterances):
             if call.closed:

@@ -206,6 +206,7 @@ def _add_call(subparsers: Subparsers) -> None:
         help="talk over every answer but the last this many seconds into it (the next --say/--wav "
         "interrupts; the summary shows when the agent's clear came)",
     )
+    _add_param(parser)
     parser.set_defaults(handler=_run_call)
 
 
@@ -221,6 +222,9 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
     if args.barge_in is not None and args.barge_in < 0:
         print("voicecore call: --barge-in takes seconds >= 0", file=sys.stderr)
         return EXIT_USAGE
+    parameters = _parameters(args.param, "call")
+    if parameters is None:
+        return EXIT_USAGE
     said = [f"(wav: {path.name})" for path in args.wav] + list(args.say)
     try:
         utterances = [caller.ulaw_from_wav(path.read_bytes()) for path in args.wav]
@@ -229,7 +233,11 @@ def _run_call(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"voicecore call: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        call = asyncio.run(caller.simulate(args.url, utterances, settle=args.settle, barge_in=args.barge_in))
+        call = asyncio.run(
+            caller.simulate(
+                args.url, utterances, settle=args.settle, barge_in=args.barge_in, parameters=parameters
+            )
+        )
     except aiohttp.WSServerHandshakeError as error:
         print(
             f"voicecore call: {args.url} answered HTTP {error.status} but is not a Media Streams "
@@ -322,13 +330,7 @@ def _add_dial(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--from", dest="from_number", default=None, help="caller ID (default: VOICECORE_CALLER_ID)"
     )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="the call's own data for the agent and its tools (repeatable)",
-    )
+    _add_param(parser)
     parser.add_argument(
         "--machine-detection", action="store_true", help="ask Twilio whether a person or a machine answered"
     )
@@ -340,18 +342,36 @@ def _add_dial(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=_run_dial)
 
 
+def _add_param(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the call's own data for the agent ({{NAME}} in its texts) and its tools (repeatable)",
+    )
+
+
+def _parameters(items: list[str], command: str) -> dict[str, str] | None:
+    """``--param NAME=VALUE`` items as a dict; None (after saying why) when one is malformed."""
+    parameters: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            print(f"voicecore {command}: --param takes NAME=VALUE, not {item!r}", file=sys.stderr)
+            return None
+        parameters[name] = value
+    return parameters
+
+
 def _run_dial(args: argparse.Namespace, extra: list[str]) -> int:
     """Posts the call to the server and prints its CallSid (or the server's reason)."""
     import urllib.error
     import urllib.request
 
-    parameters: dict[str, str] = {}
-    for item in args.param:
-        name, equals, value = item.partition("=")
-        if not equals or not name:
-            print(f"voicecore dial: --param takes NAME=VALUE, not {item!r}", file=sys.stderr)
-            return EXIT_USAGE
-        parameters[name] = value
+    parameters = _parameters(args.param, "dial")
+    if parameters is None:
+        return EXIT_USAGE
     body: dict[str, object] = {
         "to": args.to,
         "parameters": parameters,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -72,6 +73,7 @@ from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import outbound, twiml
 from voicecore.sansio.admission import Admission
 from voicecore.sansio.twilio import StreamStarted
+from voicecore.sansio.variables import template_texts
 from voicecore.shared_admission import SharedAdmission
 from voicecore.shared_metrics import exposition
 from voicecore.transports.base import CallerHungUp, MarkPlayed, Transport
@@ -289,13 +291,15 @@ class VoiceServer:
             return response
         try:
             dial = outbound.parse_dial_request(await request.read(), default_from=self.config.caller_id)
+            leaves_message = voicemail_for(dial.parameters, self.agent.turn.voicemail)
+            turn = dataclasses.replace(self.agent.turn, voicemail=leaves_message)
+            outbound.check_variables(dial, template_texts(self.agent.instructions, turn))
         except outbound.DialRequestError as error:
             return _json_error(400, str(error))
         if self.admission.draining or self.admission.load(time.monotonic()) >= self.config.max_calls:
             REFUSED_CALLS.inc()
             return _json_error(503, "the server is full or draining: try again later")
         # A machine gets a message only after its beep; with none to leave, the sooner known the better.
-        leaves_message = voicemail_for(dial.parameters, self.agent.turn.voicemail)
         detection: MachineDetection = "DetectMessageEnd" if leaves_message else "Enable"
         try:
             call_sid = await self._rest.create(
@@ -381,7 +385,7 @@ class VoiceServer:
         transport = BrowserTransport(ws)
         try:
             async with asyncio.timeout(START_TIMEOUT):
-                await transport.start()
+                started = await transport.start()
         except (TimeoutError, ProtocolError):
             logger.warning("a browser sent no valid 'start' message; closing it")
             await transport.close(WSCloseCode.POLICY_VIOLATION, "expected 'start'")
@@ -394,7 +398,7 @@ class VoiceServer:
                 await transport.end("busy", BUSY_MESSAGE, code=TRY_AGAIN_LATER)
                 return ws
             try:
-                call = CallInfo(call_id=call_id, channel="browser")
+                call = CallInfo(call_id=call_id, channel="browser", parameters=started.parameters)
                 await self._run_call(transport, call, (*self.observers, PageObserver(transport)))
             finally:
                 self.admission.release(call_id)

@@ -8,10 +8,12 @@ timers run as on a phone line (each test takes a few seconds of wall time).
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import subprocess
 import wave
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -87,11 +89,12 @@ def make(
     observers: tuple[Any, ...] = (),
     stt: FakeSTT | None = None,
     call: CallInfo | None = None,
+    instructions: str = "You are a test agent.",
 ) -> tuple[Session, LoopbackTransport, FakeLLM, FakeTTS]:
     transport = LoopbackTransport()
     llm = FakeLLM(replies)
     tts = tts or FakeTTS(first_byte=0.05, ms_per_char=40.0)
-    config = SessionConfig(instructions="You are a test agent.", turn=turn or TurnConfig(), tools=tools)
+    config = SessionConfig(instructions=instructions, turn=turn or TurnConfig(), tools=tools)
     stt = stt or FakeSTT(utterances, latency=0.05)
     session = Session(config, transport=transport, stt=stt, llm=llm, tts=tts, observers=observers, call=call)
     return session, transport, llm, tts
@@ -129,6 +132,35 @@ def test_greeting_and_one_turn_are_spoken_and_remembered(loop: LoopName) -> None
     ]
     assert llm.requests[0][0][-1] == {"role": "user", "content": "what's the weather"}
     assert not transport.clears
+
+
+def test_the_calls_variables_are_in_what_the_agent_says_and_what_the_llm_is_told(
+    loop: LoopName, caplog: pytest.LogCaptureFixture
+) -> None:
+    call = CallInfo(call_id="CA9", from_number="+14155550100", parameters={"first_name": "Ana"})
+    session, transport, llm, tts = make(
+        utterances=["is it today"],
+        replies=["Yes."],
+        turn=TurnConfig(greeting="Hi {{first_name}}, calling from {{call.from}}?"),
+        instructions="Help {{first_name}} ({{account}}). Today is {{now.date}}.",
+        call=call,
+    )
+    dates = {f"{datetime.now(UTC):%Y-%m-%d}"}
+
+    async def script(transport: LoopbackTransport, session: Session) -> None:
+        await until(lambda: len(transport.marks_played) >= 1)
+        transport.say(speech("is it today"))
+        await until(lambda: len(transport.marks_played) >= 2)
+
+    with caplog.at_level(logging.WARNING, logger="voicecore.runtime.session"):
+        run(run_call(session, transport, script), loop=loop)
+    dates.add(f"{datetime.now(UTC):%Y-%m-%d}")
+    assert tts.spoken == ["Hi Ana, calling from +14155550100?", "Yes."]
+    system = llm.requests[0][0][0]
+    assert system["role"] == "system"
+    assert system["content"] in {f"Help Ana (). Today is {date}." for date in dates}
+    assert "instructions names call variables this call lacks (left blank): account" in caplog.text
+    assert "Ana" not in caplog.text  # names only: the call's data stays out of the logs
 
 
 def test_barge_in_clears_at_once_and_history_keeps_only_what_was_heard(loop: LoopName) -> None:

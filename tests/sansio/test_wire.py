@@ -107,6 +107,7 @@ def test_dtmf_and_stop() -> None:
         ('{"type": "dance"}', "unknown-type"),
         ('{"type": "played"}', "invalid"),
         ('{"type": "start", "sample_rate": "fast"}', "invalid"),
+        ('{"type": "start", "parameters": ["a"]}', "invalid"),
         ('{"type": "start", "sample_rate": 16000}', "repeated-start"),
         ('{"type": "played", "mark": "nope"}', "unknown-mark"),
         (b"\x01\x02\x03", "odd-audio"),
@@ -121,6 +122,27 @@ def test_bad_input_is_counted_and_skipped(frame: str | bytes, kind: str) -> None
         protocol.receive_text(frame)
     assert protocol.events_received() == []
     assert protocol.problems == {kind: 1}
+
+
+def test_start_may_carry_the_calls_parameters_and_a_bad_one_is_dropped_alone() -> None:
+    protocol = wire.WireProtocol()
+    parameters = {
+        "first_name": "Ana",
+        "plan": "gold",
+        "age": 41,
+        "call.from": "+1999",
+        "a b": "x",
+        "notes": "n" * 400,
+        "From": "+1555",
+    }
+    protocol.receive_text(json.dumps({"type": "start", "sample_rate": 16000, "parameters": parameters}))
+    assert protocol.events_received() == [wire.Started(16000, {"first_name": "Ana", "plan": "gold"})]
+    assert protocol.problems == {"invalid-parameter": 5}
+    too_many = {f"p{n}": "x" for n in range(21)}
+    protocol = wire.WireProtocol()
+    protocol.receive_text(json.dumps({"type": "start", "parameters": too_many}))
+    assert protocol.events_received() == [wire.Started(16000, {})]
+    assert protocol.problems == {"invalid-parameter": 1}
 
 
 def test_nothing_is_accepted_or_sent_before_start() -> None:

@@ -43,6 +43,7 @@ class BrowserClient:
     Attributes:
         url: The server's ``ws://host:port/ws``.
         sample_rate: The rate announced in ``start`` (audio both ways).
+        parameters: The call's own data, sent in ``start`` when there is any.
         played: Agent audio played so far (PCM16 at ``sample_rate``).
         marks: Marks acknowledged after their audio played, in order.
         dropped: Marks a ``clear`` dropped (never acknowledged).
@@ -55,6 +56,7 @@ class BrowserClient:
 
     url: str
     sample_rate: int = 16000
+    parameters: dict[str, Any] = field(default_factory=dict)
     played: bytearray = field(default_factory=bytearray)
     marks: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
@@ -77,7 +79,8 @@ class BrowserClient:
     async def __aenter__(self) -> BrowserClient:
         self._http = aiohttp.ClientSession()
         self._ws = await self._http.ws_connect(self.url)
-        await self.send({"type": "start", "sample_rate": self.sample_rate})
+        start: dict[str, Any] = {"type": "start", "sample_rate": self.sample_rate}
+        await self.send(start | ({"parameters": self.parameters} if self.parameters else {}))
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._receiver()),

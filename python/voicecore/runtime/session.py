@@ -18,12 +18,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicecore import events as ev
 from voicecore.audio import BeepDetector, Vad
 from voicecore.call_info import CallInfo, voicemail_for
-from voicecore.errors import ProtocolError, ProviderError
+from voicecore.errors import ConfigError, ProtocolError, ProviderError
 from voicecore.history import History
 from voicecore.logs import install_call_fields
 from voicecore.observers import Observer
@@ -56,6 +58,7 @@ from voicecore.runtime.observe import EventHub
 from voicecore.sansio import turn as t
 from voicecore.sansio.frame_timing import ArrivalMeter, PlayoutClock
 from voicecore.sansio.playback import Cut, PlaybackLedger, Word
+from voicecore.sansio.variables import call_variables, check_templates, personalize, template_texts
 from voicecore.text import SentenceSplitter, speakable
 from voicecore.tools import Toolbox, ToolCall, invoke_all
 from voicecore.transports.base import CallerAudio, CallerHungUp, DtmfPressed, MarkPlayed, Transport
@@ -87,6 +90,10 @@ class SessionConfig:
         redact_logs: Redact PII (cards, SSNs, phones, e-mails) in voicecore's log records.
         vad_threshold: Speech probability threshold of the VAD (its default when None).
         prices: Provider name → prices, to estimate each call's cost (:mod:`voicecore.usage`).
+        timezone: The IANA time zone of the ``{{now...}}`` call variables (``Europe/Rome``).
+
+    ``instructions`` and the turn's phrases may name call variables (``{{first_name}}``,
+    ``{{now.date}}``: :mod:`voicecore.sansio.variables`), filled in as each call starts.
     """
 
     instructions: str
@@ -101,6 +108,26 @@ class SessionConfig:
     redact_logs: bool = True
     vad_threshold: float | None = None
     prices: Mapping[str, Prices] = field(default_factory=dict)
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        check_templates(template_texts(self.instructions, self.turn))
+        time_zone(self.timezone)
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``.
+
+    Raises:
+        ConfigError: No such zone in this machine's time-zone database.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(
+            f"timezone: {name!r} is no IANA time zone (like 'Europe/Rome' or 'America/New_York'); "
+            "if it is one, install the time-zone database: pip install tzdata"
+        ) from error
 
 
 class Session:
@@ -139,8 +166,9 @@ class Session:
         tools = [*(config.tools or ()), *(self.control.tools() if config.call_control else ())]
         self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
-        self.history = History(config.instructions, max_tokens=config.history_tokens)
-        self.machine = t.TurnMachine(_turn_config(config, self.call))
+        instructions, turn = _personal_config(config, self.call)
+        self.history = History(instructions, max_tokens=config.history_tokens)
+        self.machine = t.TurnMachine(turn)
         self.ledger = PlaybackLedger()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warming: set[asyncio.Task[None]] = set()  # the providers' warm-ups (see _warm_up)
@@ -723,10 +751,18 @@ def _join_resumed(heard: str, unheard: str) -> str:
     return " ".join([*words, *rest])
 
 
-def _turn_config(config: SessionConfig, call: CallInfo) -> t.TurnConfig:
-    """The call's turn settings: the language's backchannels, and its own voicemail message if it has one."""
+def _personal_config(config: SessionConfig, call: CallInfo) -> tuple[str, t.TurnConfig]:
+    """The call's instructions and turn settings, its variables filled in.
+
+    The turn gets the language's backchannels, and the call's own voicemail message if it has one.
+    """
     turn = config.turn.for_language(config.language)
-    return dataclasses.replace(turn, voicemail=voicemail_for(call.parameters, turn.voicemail))
+    turn = dataclasses.replace(turn, voicemail=voicemail_for(call.parameters, turn.voicemail))
+    now = datetime.now(time_zone(config.timezone))
+    instructions, turn, lacking = personalize(config.instructions, turn, call_variables(call, now))
+    for where, names in lacking.items():
+        logger.warning("%s names call variables this call lacks (left blank): %s", where, ", ".join(names))
+    return instructions, turn
 
 
 def _serving(stream: object, provider: str) -> str:

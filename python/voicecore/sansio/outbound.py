@@ -11,20 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
 
-from voicecore.call_info import SERVER_PARAMETERS
+from voicecore.call_info import MAX_PARAMETERS, parameter_problem
+from voicecore.sansio.variables import missing_parameters
 
-__all__ = ["DialRequest", "DialRequestError", "parse_dial_request", "webhook_url"]
+__all__ = ["DialRequest", "DialRequestError", "check_variables", "parse_dial_request", "webhook_url"]
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-#: Twilio limits each <Parameter>'s name and value together to 500 characters.
-MAX_PARAMETER_CHARS = 400
-MAX_PARAMETERS = 20
 #: Seconds Twilio lets the callee's phone ring (its own bounds).
 RING_TIMEOUT_RANGE = (5, 600)
 
@@ -93,19 +89,28 @@ def parse_dial_request(body: bytes, *, default_from: str | None) -> DialRequest:
     )
 
 
-def _check_parameters(parameters: Mapping[str, Any]) -> None:
+def _check_parameters(parameters: Mapping[str, str]) -> None:
     if len(parameters) > MAX_PARAMETERS:
         raise DialRequestError(f"at most {MAX_PARAMETERS} parameters, not {len(parameters)}")
     for name, value in parameters.items():
-        if not _NAME.match(name):
-            raise DialRequestError(f"parameter name {name!r}: use 1-64 letters, digits, '_', '.' or '-'")
-        if name in SERVER_PARAMETERS:
-            raise DialRequestError(f"parameter name {name!r} is set by the server; choose another")
-        if len(name) + len(value) > MAX_PARAMETER_CHARS:
-            limit = MAX_PARAMETER_CHARS
-            raise DialRequestError(
-                f"parameter {name!r}: name and value together must be at most {limit} characters"
-            )
+        if problem := parameter_problem(name, value):
+            raise DialRequestError(problem)
+
+
+def check_variables(dial: DialRequest, texts: Mapping[str, str]) -> None:
+    """Refuse a call whose parameters lack a variable the agent's ``texts`` name without a default.
+
+    Raises:
+        DialRequestError: Names each missing parameter and the fields that use it.
+    """
+    missing = missing_parameters(texts, dial.parameters)
+    if missing:
+        uses = "; ".join(f"{name} (in {', '.join(fields)})" for name, fields in missing.items())
+        example = next(iter(missing))
+        raise DialRequestError(
+            f"the agent needs parameters this call lacks: {uses}; give them in 'parameters', "
+            f"or give the agent a default like {{{{{example}|...}}}}"
+        )
 
 
 def webhook_url(public_url: str, parameters: Mapping[str, str]) -> str:

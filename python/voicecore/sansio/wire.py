@@ -12,6 +12,9 @@ Client to server:
     ``{"type": "start", "sample_rate": 16000}`` first: the rate of the client's audio in both
     directions (8000, 16000, 22050, 24000, 44100 or 48000). Caller audio at another rate than
     16 kHz is resampled here, once, in Rust; the agent's audio is sent at ``sample_rate``.
+    It may carry the call's own data, ``"parameters": {"first_name": "Ana"}`` (string values;
+    the agent's ``{{first_name}}``, a tool's ``CallInfo.parameters``); an invalid one is
+    dropped and counted, and the call goes on.
     Binary frames: caller audio, any length (an even number of bytes).
     ``{"type": "played", "mark": "m3"}``: every audio byte received before mark ``m3`` has
     been played out of the speaker. Acknowledge marks in order, once each, and never the marks
@@ -41,12 +44,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import msgspec
 
 from voicecore import events as ev
 from voicecore.audio import Resampler
+from voicecore.call_info import MAX_PARAMETERS, parameter_problem
 from voicecore.errors import AudioFormatError, ProtocolError
 from voicecore.sansio.call_events import CallerAudio, CallerHungUp, CallEvent, DtmfPressed, MarkPlayed
 
@@ -72,6 +77,7 @@ MAX_TEXT_CHARS = 4096
 
 class _Start(msgspec.Struct, tag_field="type", tag="start"):
     sample_rate: int = ENGINE_RATE
+    parameters: dict[str, object] = {}  # checked one by one, so that one bad entry loses nothing
 
 
 class _Played(msgspec.Struct, tag_field="type", tag="played"):
@@ -128,9 +134,10 @@ _KNOWN = ("start", "played", "dtmf", "stop")
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """The ``start`` message: the client's audio rate."""
+    """The ``start`` message: the client's audio rate and the call's own parameters."""
 
     sample_rate: int
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
 
 WireEvent = Started | CallEvent
@@ -176,8 +183,8 @@ class WireProtocol:
             self._problem("before-start", "a message before 'start'")
             return
         match message:
-            case _Start(sample_rate=rate):
-                self._on_start(rate)
+            case _Start(sample_rate=rate, parameters=parameters):
+                self._on_start(rate, parameters)
             case _Played(mark=name):
                 self._on_played(name)
             case _Dtmf(digit=digit):
@@ -214,7 +221,7 @@ class WireProtocol:
         events, self._events = self._events, []
         return events
 
-    def _on_start(self, rate: int) -> None:
+    def _on_start(self, rate: int, parameters: Mapping[str, object]) -> None:
         if self.sample_rate is not None:
             self._problem("repeated-start", "a second 'start' message")
             return
@@ -224,7 +231,22 @@ class WireProtocol:
         self.sample_rate = rate
         if rate != ENGINE_RATE:
             self._resampler = Resampler(rate, ENGINE_RATE, quality=self.quality)
-        self._events.append(Started(rate))
+        self._events.append(Started(rate, self._parameters(parameters)))
+
+    def _parameters(self, given: Mapping[str, object]) -> dict[str, str]:
+        """The valid entries of a ``start`` message's parameters; each invalid one is a problem."""
+        if len(given) > MAX_PARAMETERS:
+            self._problem("invalid-parameter", f"{len(given)} parameters (at most {MAX_PARAMETERS})")
+            return {}
+        parameters = {}
+        for name, value in given.items():
+            if not isinstance(value, str):
+                self._problem("invalid-parameter", f"parameter {name!r}: its value is not a string")
+            elif problem := parameter_problem(name, value):
+                self._problem("invalid-parameter", problem)
+            else:
+                parameters[name] = value
+        return parameters
 
     def _on_played(self, name: str) -> None:
         if name in self._cleared:

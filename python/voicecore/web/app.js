@@ -79,7 +79,9 @@ async function start() {
   ws.binaryType = "arraybuffer";
   const send = (message) => ws && ws.readyState === WebSocket.OPEN && ws.send(message);
   ws.onopen = () => {
-    send(JSON.stringify({ type: "start", sample_rate: ctx.sampleRate }));
+    // The page's query (?first_name=Ana) is the call's own data: the agent's {{first_name}}.
+    const parameters = Object.fromEntries([...new URLSearchParams(location.search)].filter(([name]) => name !== "autostart"));
+    send(JSON.stringify({ type: "start", sample_rate: ctx.sampleRate, parameters }));
     capture.port.onmessage = (event) => send(event.data);
     setStatus("connected: talk to the agent");
   };
