@@ -119,6 +119,10 @@ def stream_token(auth_token: str, call_sid: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+#: Why a call that outlasted the drain deadline ended (``CallClosed.reason``).
+SHUTDOWN_REASON = "server shutting down"
+
+
 @dataclass(eq=False)
 class _Call:
     session: Session
@@ -218,7 +222,7 @@ class VoiceServer:
             logger.info("ending %d call(s) that outlasted the drain deadline", len(remaining))
             for call in remaining:
                 call.say_goodbye = True
-                call.run.cancel()
+                call.run.cancel(SHUTDOWN_REASON)
             await _wait_all(remaining, GOODBYE_TIMEOUT + 2.0)
         if self._runner is not None:
             await self._runner.cleanup()
@@ -450,7 +454,7 @@ class VoiceServer:
                 logger.error("call %s failed", call_id, exc_info=error)
         finally:
             if not run.done():  # the handler itself was cancelled (server stopping hard)
-                run.cancel()
+                run.cancel(SHUTDOWN_REASON)
                 await asyncio.wait([run])
             await _close_providers(session)
             if recording is not None:

@@ -204,7 +204,11 @@ class Session:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Carry out the call until the caller hangs up or the agent ends it."""
+        """Carry out the call until the caller hangs up or the agent ends it.
+
+        Cancelling the task ends it too; ``task.cancel("why")`` makes ``why`` the reason
+        :class:`~voicecore.events.CallClosed` gives.
+        """
         loop = asyncio.get_running_loop()
         self._now: Callable[[], float] = loop.time
         self._warm_up()
@@ -223,6 +227,9 @@ class Session:
             if self.machine.awaiting_beep:
                 self._beeps = BeepDetector(self._vad_format.sample_rate)
             await self._finished.wait()
+        except asyncio.CancelledError as cancelled:  # stopped from outside: its message says why
+            self._end_reason = str(cancelled.args[0]) if cancelled.args else "cancelled"
+            raise
         finally:
             self._handle(t.CallEnded())
             for task in list(self._tasks):
