@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import test_server
+from tests.observers.test_report import SECRET, receiving, verify_by_hand
 from voicecore import cli
 from voicecore import events as ev
 from voicecore.caller import TwilioCaller
@@ -334,6 +335,39 @@ async def _one_limit_for_two_workers(port: int) -> None:
         async with TwilioCaller(url, call_sid="CA9", stream_sid="MZ9") as again:  # its reservation
             await _until(lambda: again.first_audio_at is not None)
             assert not again.closed
+
+
+def test_serve_reports_a_call_cut_by_shutdown_before_it_exits() -> None:
+    fakes = {f"VOICECORE_{role}": "fake" for role in ("STT", "LLM", "TTS")}
+    with receiving() as receiver:
+        env = fakes | {
+            "VOICECORE_REPORT_URL": receiver.url,
+            "VOICECORE_REPORT_SECRET": SECRET,
+            "VOICECORE_DRAIN_TIMEOUT": "0",
+        }
+        proc, first = _start_serve("--port", "0", env=env)
+        try:
+            url = first.split(" on ")[-1].strip().replace("http://", "ws://") + "/twilio/stream"
+
+            async def call_until_shutdown() -> None:
+                async with TwilioCaller(url, call_sid="CA5", parameters={"account": "42"}) as call:
+                    await _until(lambda: len(call.marks) >= 1)  # the greeting, heard
+                    proc.send_signal(signal.SIGTERM)  # in the middle of the call
+                    await _until(lambda: call.closed)
+
+            run(call_until_shutdown())
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            assert proc.stdout is not None
+            proc.stdout.close()
+        assert len(receiver.received) == 1  # delivered before the process exited
+    report = verify_by_hand(receiver.received[0])
+    assert report["call_id"] == "CA5"
+    assert report["call"]["parameters"] == {"account": "42"}  # type: ignore[index]
+    assert report["transcript"][0]["role"] == "agent"  # type: ignore[index]
+    assert report["reason"] == "server shutting down"
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts listening sockets in /proc")

@@ -46,6 +46,8 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
             "VOICECORE_TWILIO_RATE": "16000",
             "VOICECORE_LOG_FORMAT": "json",
             "TWILIO_AUTH_TOKEN": "secret-token",
+            "VOICECORE_REPORT_URL": "https://crm.example/hooks/calls",
+            "VOICECORE_REPORT_SECRET": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
             "OPENAI_API_KEY": "sk-secret",
             "UNRELATED": "x",
         }
@@ -56,6 +58,8 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
     assert config.twilio_rate == 16000
     assert config.log_format == "json"
     assert config.twilio_auth_token == "secret-token"
+    assert config.report_url == "https://crm.example/hooks/calls"
+    assert config.report_secret == "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
     assert config.keys == {"OPENAI_API_KEY": "sk-secret"}
     assert "secret" not in repr(config)
 
@@ -74,6 +78,15 @@ def test_variables_are_read_and_keys_kept_out_of_repr() -> None:
         ({"VOICECORE_TWILIO_RATE": "11025"}, "VOICECORE_TWILIO_RATE must be"),
         ({"VOICECORE_TWILIO_API_URL": "api.twilio.com"}, "VOICECORE_TWILIO_API_URL must be an http(s) URL"),
         ({"VOICECORE_LOG_FORMAT": "xml"}, "VOICECORE_LOG_FORMAT must be text or json, not 'xml'"),
+        ({"VOICECORE_REPORT_URL": "crm.example"}, "VOICECORE_REPORT_URL: the report URL must be an http(s)"),
+        (
+            {"VOICECORE_REPORT_SECRET": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"},
+            "set VOICECORE_REPORT_URL too",
+        ),
+        (
+            {"VOICECORE_REPORT_URL": "https://crm.example", "VOICECORE_REPORT_SECRET": "hunter2"},
+            "VOICECORE_REPORT_SECRET: the report secret must start with 'whsec_'",
+        ),
         ({"VOICECORE_STT": "nosuch"}, "set VOICECORE_STT to one of: deepgram, deepgram-flux, failover, fake"),
     ],
 )

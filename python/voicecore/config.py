@@ -27,6 +27,8 @@ VOICECORE_CALLER_ID      (none)      outbound calls' ``From`` number when a requ
 VOICECORE_LOG_FORMAT     text        ``text`` (people) or ``json`` (one object a line), with call ids
 VOICECORE_AUDIT_DB       (none)      SQLite file that records every call's events (PII redacted)
 VOICECORE_RECORDINGS     (none)      folder for each call's stereo WAV (caller left, agent right)
+VOICECORE_REPORT_URL     (none)      endpoint that gets each finished call's report (JSON POST)
+VOICECORE_REPORT_SECRET  (none)      ``whsec_...``: sign the reports (Standard Webhooks)
 ======================== =========== ==========================================================
 
 Provider keys (``DEEPGRAM_API_KEY``, ``OPENAI_API_KEY``, ...) are passed to the providers
@@ -36,7 +38,7 @@ that need them; a chosen provider whose key is missing is an error at start-up.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,8 @@ class ServeConfig:
     log_format: LogFormat = "text"
     audit_db: str | None = None
     recordings: str | None = None
+    report_url: str | None = None
+    report_secret: str | None = field(default=None, repr=False)
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def validate(self) -> ServeConfig:
@@ -146,6 +150,21 @@ class ServeConfig:
             raise ConfigError(
                 f"VOICECORE_RECORDINGS: {self.recordings!r} is not a folder; create it or choose another"
             )
+        if self.report_url is not None or self.report_secret is not None:
+            from voicecore.observers.report import check_report_url, check_secret
+
+            if self.report_url is None:
+                raise ConfigError("VOICECORE_REPORT_SECRET signs reports: set VOICECORE_REPORT_URL too")
+            checks: list[tuple[str, Callable[[str], str], str]] = [
+                ("VOICECORE_REPORT_URL", check_report_url, self.report_url)
+            ]
+            if self.report_secret is not None:
+                checks.append(("VOICECORE_REPORT_SECRET", check_secret, self.report_secret))
+            for variable, check, value in checks:
+                try:
+                    check(value)
+                except ConfigError as error:
+                    raise ConfigError(f"{variable}: {error}") from None
         if self.log_format not in FORMATS:
             raise ConfigError(f"VOICECORE_LOG_FORMAT must be text or json, not {self.log_format!r}")
         for role in ROLES:
@@ -239,6 +258,8 @@ def from_env(environ: Mapping[str, str] = os.environ) -> ServeConfig:
         "log_format": text("VOICECORE_LOG_FORMAT"),
         "audit_db": text("VOICECORE_AUDIT_DB"),
         "recordings": text("VOICECORE_RECORDINGS"),
+        "report_url": text("VOICECORE_REPORT_URL"),
+        "report_secret": text("VOICECORE_REPORT_SECRET"),
     }
     keys = {name: value for name in PROVIDER_KEYS if (value := text(name)) is not None}
     config = ServeConfig(keys=keys).with_overrides(**settings)

@@ -31,8 +31,10 @@ from voicecore.agents import FRONT_DESK
 from voicecore.config import ROLES, ServeConfig, from_env, providers
 from voicecore.demo import DemoAgent
 from voicecore.errors import ListenError
+from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.runtime import loop
+from voicecore.runtime.observe import EventHub
 from voicecore.runtime.session import SessionConfig
 
 if TYPE_CHECKING:
@@ -150,21 +152,32 @@ def serve(prepared: Prepared, *, out: TextIO = sys.stdout) -> int:
 async def _serve(
     prepared: Prepared, out: TextIO, *, reuse_port: bool, quiet: bool = False, calls_file: Path | None = None
 ) -> int:
-    from voicecore.observers.audit import AuditObserver
     from voicecore.server import VoiceServer  # aiohttp and twilio load only when serving
     from voicecore.shared_admission import SharedAdmission
 
     config = prepared.config
     shared = SharedAdmission(calls_file, config.max_calls) if calls_file is not None else None
-    audit = AuditObserver(config.audit_db) if config.audit_db is not None else None
-    server = VoiceServer(
-        config, prepared.agent, prepared.providers, shared, observers=[audit] if audit else []
-    )
+    observers = _observers(config)
+    server = VoiceServer(config, prepared.agent, prepared.providers, shared, observers=observers)
     try:
         return await _run_server(server, prepared, out, reuse_port=reuse_port, quiet=quiet)
     finally:
-        if audit is not None:
-            await asyncio.to_thread(audit.close)
+        await asyncio.to_thread(EventHub(observers).flush)  # the last calls' events, delivered
+        for observer in observers:
+            await asyncio.to_thread(observer.close)
+
+
+def _observers(config: ServeConfig) -> list[Observer]:
+    """The observers the settings ask for: the audit database, the report webhook."""
+    from voicecore.observers.audit import AuditObserver
+    from voicecore.observers.report import CallReportObserver
+
+    observers: list[Observer] = []
+    if config.audit_db is not None:
+        observers.append(AuditObserver(config.audit_db))
+    if config.report_url is not None:
+        observers.append(CallReportObserver(config.report_url, secret=config.report_secret))
+    return observers
 
 
 async def _run_server(
