@@ -7,6 +7,7 @@ policy. No I/O and no clock: the caller passes the offset from event time to wal
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -168,14 +169,11 @@ class ReportBuilder:
     def _report(self, call_id: str, call: _Open, closed: ev.CallClosed, wall_offset: float) -> CallReport:
         info = call.call
         if info is not None and self.redact:
-            info = CallInfo(
-                call_id=info.call_id,
-                channel=info.channel,
-                direction=info.direction,
+            info = dataclasses.replace(
+                info,
                 from_number=_redacted(info.from_number),
                 to_number=_redacted(info.to_number),
                 caller_name=_redacted(info.caller_name),
-                answered_by=info.answered_by,
                 parameters=redact_obj(dict(info.parameters)),
             )
         return CallReport(
