@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from voicecore import events as ev
 from voicecore.audio import Resampler
@@ -28,6 +29,7 @@ from voicecore.errors import ProviderStatusError
 from voicecore.observers.audit import AuditObserver
 from voicecore.providers.base import PCM16_16K, Usage
 from voicecore.runtime.loop import LoopName, run
+from voicecore.runtime.metrics import count_outbound_answer
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeLLM, FakeReply, FakeSTT, FakeTTS, LoopbackTransport
@@ -685,6 +687,21 @@ def beep(seconds: float = 0.5, hz: float = 1000.0) -> bytes:
     return (12000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
 
 
+def answers(answered_by: str) -> float:
+    """``voicecore_outbound_answers_total`` for one verdict."""
+    value = REGISTRY.get_sample_value("voicecore_outbound_answers_total", {"answered_by": answered_by})
+    return value or 0.0
+
+
+def test_outbound_answers_are_counted_by_a_bounded_set_of_verdicts() -> None:
+    before = {label: answers(label) for label in ("human", "none", "other")}
+    count_outbound_answer("human")
+    count_outbound_answer(None)
+    count_outbound_answer("robot-overlord")  # not Twilio's: one label for all such
+    assert {label: answers(label) - before[label] for label in before} == {"human": 1, "none": 1, "other": 1}
+    assert answers("robot-overlord") == 0.0
+
+
 def test_a_machine_past_its_beep_gets_the_calls_own_voicemail_then_the_agent_hangs_up(
     loop: LoopName,
 ) -> None:
@@ -706,7 +723,9 @@ def test_a_machine_past_its_beep_gets_the_calls_own_voicemail_then_the_agent_han
     async def script(transport: LoopbackTransport, session: Session) -> None:
         await until(lambda: transport.hung_up)
 
+    machines_before = answers("machine_end_beep")
     run(run_call(session, transport, script), loop=loop)
+    assert answers("machine_end_beep") == machines_before + 1  # counted for the campaign's dashboard
     sentences = ["Hi, this is the clinic about your appointment.", "Please call us back."]
     assert tts.spoken == sentences  # no greeting: nobody is there to hear it
     assert len(transport.marks_played) == 2  # the whole message played before the hang-up

@@ -18,6 +18,7 @@ from prometheus_client import Counter, Histogram
 
 from voicecore.errors import ProviderError
 from voicecore.events import TurnTimings
+from voicecore.sansio.turn import MACHINE_VERDICTS
 from voicecore.usage import CallUsage
 
 __all__ = [
@@ -57,6 +58,20 @@ BARGE_IN_TO_SILENCE = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
 )
 CALLS = Counter("voicecore_calls", "Calls handled.")
+OUTBOUND_ANSWERS = Counter(
+    "voicecore_outbound_answers",
+    "Outbound calls answered, by answering-machine detection's verdict (Twilio's AnsweredBy; "
+    "none: detection not asked for; other: a verdict Twilio did not document).",
+    ["answered_by"],
+)
+#: The verdicts ``voicecore_outbound_answers`` names; any other value counts as ``other``.
+ANSWERED_BY_LABELS = frozenset({"human", "unknown", "none", *MACHINE_VERDICTS})
+
+
+def count_outbound_answer(answered_by: str | None) -> None:
+    """Count an answered outbound call by its verdict (a bounded set of labels)."""
+    label = answered_by or "none"
+    OUTBOUND_ANSWERS.labels(answered_by=label if label in ANSWERED_BY_LABELS else "other").inc()
 CALLER_FRAME_LATENESS = Histogram(
     "voicecore_caller_frame_lateness_seconds",
     "Caller audio frames that arrived more than 100 ms behind their media clock, by lateness.",

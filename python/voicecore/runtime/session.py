@@ -51,6 +51,7 @@ from voicecore.runtime.metrics import (
     CALLER_FRAME_LATENESS,
     CALLS,
     TurnClock,
+    count_outbound_answer,
     count_provider_error,
     count_usage,
 )
@@ -218,6 +219,8 @@ class Session:
             await self._stop_warming()
             raise
         CALLS.inc()
+        if self.call.direction == "outbound":
+            count_outbound_answer(self.call.answered_by)
         self._publish(ev.CallOpened, call=self.call)
         try:
             self._spawn(self._inbound(), "inbound")
