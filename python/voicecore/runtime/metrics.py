@@ -72,6 +72,8 @@ def count_outbound_answer(answered_by: str | None) -> None:
     """Count an answered outbound call by its verdict (a bounded set of labels)."""
     label = answered_by or "none"
     OUTBOUND_ANSWERS.labels(answered_by=label if label in ANSWERED_BY_LABELS else "other").inc()
+
+
 CALLER_FRAME_LATENESS = Histogram(
     "voicecore_caller_frame_lateness_seconds",
     "Caller audio frames that arrived more than 100 ms behind their media clock, by lateness.",
