@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from voicecore.call_info import CallInfo, is_reserved
 from voicecore.errors import ConfigError
@@ -74,16 +75,22 @@ def placeholders(text: str) -> Iterator[Placeholder]:
         yield Placeholder(match.group(1), None if default is None else default.strip())
 
 
+#: The turn's phrases that may be unset (not said), and those always set; with the fillers,
+#: every phrase the agent says. Named in messages as the agent file names them.
+_OPTIONAL_PHRASES = ("greeting", "voicemail")
+_PHRASES = ("fallback", "idle_prompt", "goodbye")
+
+
+def _field(phrase: str) -> str:
+    return phrase if phrase in _OPTIONAL_PHRASES else f"turn.{phrase}"
+
+
 def template_texts(instructions: str, turn: TurnConfig) -> dict[str, str]:
     """Every text of an agent that may hold placeholders, by the name of its field."""
     texts = {"instructions": instructions}
-    if turn.greeting is not None:
-        texts["greeting"] = turn.greeting
-    if turn.voicemail is not None:
-        texts["voicemail"] = turn.voicemail
-    texts["turn.fallback"] = turn.fallback
-    texts["turn.idle_prompt"] = turn.idle_prompt
-    texts["turn.goodbye"] = turn.goodbye
+    for phrase in (*_OPTIONAL_PHRASES, *_PHRASES):
+        if (text := getattr(turn, phrase)) is not None:
+            texts[_field(phrase)] = text
     texts |= {f"turn.fillers[{index}]": filler for index, filler in enumerate(turn.fillers)}
     return texts
 
@@ -185,13 +192,9 @@ def personalize(
         """A phrase that renders blank is not said at all."""
         return None if text is None else fill(where, text).strip() or None
 
-    personal = dataclasses.replace(
-        turn,
-        greeting=fill_optional("greeting", turn.greeting),
-        voicemail=fill_optional("voicemail", turn.voicemail),
-        fallback=fill("turn.fallback", turn.fallback),
-        idle_prompt=fill("turn.idle_prompt", turn.idle_prompt),
-        goodbye=fill("turn.goodbye", turn.goodbye),
-        fillers=tuple(fill(f"turn.fillers[{index}]", text) for index, text in enumerate(turn.fillers)),
-    )
-    return fill("instructions", instructions), personal, lacking
+    changes: dict[str, Any] = {
+        phrase: fill_optional(_field(phrase), getattr(turn, phrase)) for phrase in _OPTIONAL_PHRASES
+    }
+    changes |= {phrase: fill(_field(phrase), getattr(turn, phrase)) for phrase in _PHRASES}
+    changes["fillers"] = tuple(fill(f"turn.fillers[{i}]", text) for i, text in enumerate(turn.fillers))
+    return fill("instructions", instructions), dataclasses.replace(turn, **changes), lacking
