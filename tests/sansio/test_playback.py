@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voicecore.errors import ProtocolError
-from voicecore.sansio.playback import PlaybackLedger, Word
+from voicecore.sansio.playback import ItemPlayback, PlaybackLedger, Word, heard_part
 
 
 def test_marks_move_the_cursor_in_order() -> None:
@@ -115,3 +115,60 @@ def test_heard_text_is_always_a_word_prefix_of_what_was_sent(
     heard = cut.heard.get(1, "").split()
     assert heard == sent[: len(heard)]
     assert 0.0 <= cut.dropped_ms <= sum(d for _, d in segments) + 1e-6
+
+
+# --- ItemPlayback: a speech-to-speech model's audio, marked piece by piece ----------------------
+
+
+def test_item_marks_say_how_much_of_each_item_played() -> None:
+    playback = ItemPlayback()
+    first = playback.sent("a", 100.0, now=0.0)
+    second = playback.sent("a", 100.0, now=0.0)
+    third = playback.sent("b", 50.0, now=0.0)
+    assert not playback.idle
+    assert playback.on_mark(first, now=0.1) == "a"
+    assert playback.played_ms("a") == 100.0
+    assert playback.pending("a")
+    assert playback.on_mark(third, now=0.25) == "b"  # a later echo covers the pieces before it
+    assert playback.played_ms("a") == 200.0
+    assert playback.played_ms("b") == 50.0
+    assert playback.idle
+    assert playback.sent_ms("a") == 200.0
+    with pytest.raises(ProtocolError):
+        playback.on_mark(second, now=0.3)
+
+
+def test_an_item_cut_is_heard_up_to_the_time_since_the_last_echo() -> None:
+    playback = ItemPlayback()
+    first = playback.sent("a", 200.0, now=0.0)
+    playback.sent("a", 200.0, now=0.05)
+    playback.sent("b", 300.0, now=0.05)
+    playback.on_mark(first, now=0.2)
+    cut = playback.cut(now=0.35)  # 150 ms into a's second piece
+    assert cut.played_ms == {"a": pytest.approx(350.0), "b": 0.0}
+    assert cut.dropped_ms == pytest.approx(50.0 + 300.0)
+    assert playback.idle
+
+
+def test_a_cut_while_idle_drops_nothing() -> None:
+    cut = ItemPlayback().cut(now=1.0)
+    assert cut.played_ms == {}
+    assert cut.dropped_ms == 0.0
+
+
+@given(st.lists(st.floats(1.0, 500.0), min_size=1, max_size=20), st.floats(0.0, 20.0))
+def test_a_cut_accounts_for_every_ms_sent(pieces: list[float], at: float) -> None:
+    playback = ItemPlayback()
+    for index, ms in enumerate(pieces):
+        playback.sent(f"item{index % 3}", ms, now=0.0)
+    cut = playback.cut(now=at)
+    assert sum(cut.played_ms.values()) + cut.dropped_ms == pytest.approx(sum(pieces))
+    assert sum(cut.played_ms.values()) <= min(at * 1000.0, pieces[0]) + 1e-6
+
+
+def test_heard_part_keeps_whole_words_in_proportion() -> None:
+    text = "one two three four"
+    assert heard_part(text, 1000.0, 0.0) == ""
+    assert heard_part(text, 1000.0, 1000.0) == text
+    assert heard_part(text, 1000.0, 500.0) == "one two"
+    assert heard_part(text, 1000.0, 350.0) == "one"  # "two" was still being said

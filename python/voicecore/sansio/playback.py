@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from voicecore.errors import ProtocolError
 
-__all__ = ["Cut", "PlaybackLedger", "Segment", "Word"]
+__all__ = ["Cut", "ItemCut", "ItemPlayback", "PlaybackLedger", "Segment", "Word", "heard_part"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +143,106 @@ class PlaybackLedger:
     def forget(self, turn: int) -> None:
         """Drop what was recorded as heard of ``turn`` (its reply is finished and committed)."""
         self._heard.pop(turn, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCut:
+    """What a barge-in cut off a speech-to-speech model's audio.
+
+    Attributes:
+        played_ms: Per item still playing or queued, the ms of it the caller heard.
+        dropped_ms: Audio that was queued but never played.
+    """
+
+    played_ms: dict[str, float]
+    dropped_ms: float
+
+
+class ItemPlayback:
+    """Playback truth by the model's audio items, for a model that writes its own transcript.
+
+    A speech-to-speech model streams each reply's audio in pieces as its words are still being
+    written, so the runtime marks each piece, not each sentence: the echoes say how many ms of
+    each item have played, and a barge-in works out the ms into the playing piece from the time
+    since the last echo, as :class:`PlaybackLedger` does. The model is then told that length
+    (``conversation.item.truncate``) and the words are cut in proportion (:func:`heard_part`).
+    """
+
+    def __init__(self) -> None:
+        """Nothing sent, nothing playing."""
+        self._pending: deque[tuple[str, str, float]] = deque()  # (mark, item id, ms)
+        self._played: dict[str, float] = {}
+        self._sent: dict[str, float] = {}
+        self._seq = 0
+        self._playing_since: float | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether every piece sent has been played."""
+        return not self._pending
+
+    def sent(self, item_id: str, duration_ms: float, now: float) -> str:
+        """Record a piece of ``item_id`` sent at ``now``; returns the mark to send after it."""
+        self._seq += 1
+        mark = f"rt{self._seq}"
+        if not self._pending:
+            self._playing_since = now
+        self._pending.append((mark, item_id, duration_ms))
+        self._sent[item_id] = self._sent.get(item_id, 0.0) + duration_ms
+        return mark
+
+    def on_mark(self, mark: str, now: float) -> str:
+        """The peer echoed ``mark`` at ``now``; returns the item whose piece it ended.
+
+        Raises:
+            ProtocolError: ``mark`` was never sent or was already echoed.
+        """
+        if all(pending[0] != mark for pending in self._pending):
+            raise ProtocolError(f"mark {mark!r} was not sent or was already echoed", kind="mark")
+        while True:
+            name, item_id, duration_ms = self._pending.popleft()
+            self._played[item_id] = self._played.get(item_id, 0.0) + duration_ms
+            if name == mark:
+                break
+        self._playing_since = now if self._pending else None
+        return item_id
+
+    def played_ms(self, item_id: str) -> float:
+        """Audio of ``item_id`` reported played."""
+        return self._played.get(item_id, 0.0)
+
+    def sent_ms(self, item_id: str) -> float:
+        """Audio of ``item_id`` sent so far."""
+        return self._sent.get(item_id, 0.0)
+
+    def pending(self, item_id: str) -> bool:
+        """Whether audio of ``item_id`` is still waiting to be played."""
+        return any(pending[1] == item_id for pending in self._pending)
+
+    def cut(self, now: float) -> ItemCut:
+        """Barge-in at ``now``: drop everything unplayed; how much of each unfinished item was heard."""
+        played: dict[str, float] = {}
+        dropped = 0.0
+        for index, (_, item_id, duration_ms) in enumerate(self._pending):
+            partial = 0.0
+            if index == 0 and self._playing_since is not None:
+                partial = min(max(now - self._playing_since, 0.0) * 1000.0, duration_ms)
+            played.setdefault(item_id, self._played.get(item_id, 0.0))
+            played[item_id] += partial
+            dropped += duration_ms - partial
+        self._pending.clear()
+        self._playing_since = None
+        return ItemCut(played, dropped)
+
+    def forget(self, item_id: str) -> None:
+        """Drop what is recorded of ``item_id`` (its reply is finished)."""
+        self._played.pop(item_id, None)
+        self._sent.pop(item_id, None)
+
+
+def heard_part(text: str, duration_ms: float, played_ms: float) -> str:
+    """The whole words of ``text`` heard after ``played_ms`` of its ``duration_ms`` of speech."""
+    return _played_words(Segment("", 0, text, duration_ms), played_ms)
 
 
 def _played_words(segment: Segment, played_ms: float) -> str:
