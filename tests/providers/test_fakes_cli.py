@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from voicecore.cli import build_parser
@@ -65,6 +66,10 @@ first_audio_delay = 0.2
 
 [smallest-stt]
 utterances = ["Table for four."]
+
+[openai-realtime]
+replies = [{ tool_calls = [["book", '{"people": 2}']] }, "Booked for two."]
+first_audio_delay = 0.2
 """
 ACCOUNT, CALL = "AC00000000000000000000000000000001", "CA00000000000000000000000000000002"
 
@@ -131,6 +136,28 @@ async def reply(llm: LLM) -> tuple[str, float]:
     return text, took
 
 
+async def realtime_replies(url: str) -> tuple[list[str], float]:
+    """What the Realtime fake at ``url`` answers two ``response.create``s (the function called, then
+    the transcript), and how long the spoken one took to its first audio."""
+    replies: list[str] = []
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            f"{url}/v1/realtime?model=gpt-realtime", headers={"Authorization": "Bearer any"}
+        ) as ws,
+    ):
+        for _ in range(2):
+            await ws.send_json({"type": "response.create"})
+            started = time.perf_counter()
+            took = 0.0
+            while (event := await ws.receive_json(timeout=10))["type"] != "response.done":
+                if event["type"] == "response.output_audio.delta" and not took:
+                    took = time.perf_counter() - started
+            item = event["response"]["output"][0]
+            replies.append(item.get("name") or item["content"][0]["transcript"])
+    return replies, took
+
+
 async def use_the_fakes(urls: dict[str, str]) -> dict[str, Any]:
     """Talk to each fake with voicecore's real adapter; what each one answered."""
     seen: dict[str, Any] = {}
@@ -162,6 +189,8 @@ async def use_the_fakes(urls: dict[str, str]) -> dict[str, Any]:
     }
     for name, tts in voices.items():
         seen[f"{name}_audio"], seen[f"{name}_seconds"] = await speak(tts, "Ok.")
+
+    seen["realtime"], seen["realtime_seconds"] = await realtime_replies(urls["openai-realtime"])
 
     await TwilioCalls("tw-token", base_url=urls["twilio"]).hang_up(ACCOUNT, CALL)
     with pytest.raises(ProviderStatusError) as refused:
@@ -204,6 +233,7 @@ def test_the_fakes_command_serves_its_script_at_the_urls_it_prints(
             "cartesia": f"ws://127.0.0.1:{base + 5}",
             "smallest-tts": f"ws://127.0.0.1:{base + 6}",
             "smallest-stt": f"ws://127.0.0.1:{base + 7}",
+            "openai-realtime": f"ws://127.0.0.1:{base + 8}",
         }
         printed = "".join(lines)
         for line in (
@@ -213,6 +243,7 @@ def test_the_fakes_command_serves_its_script_at_the_urls_it_prints(
             f'tts = {{ name = "cartesia", base_url = "{urls["cartesia"]}" }}',
             f'tts = {{ name = "smallest", base_url = "{urls["smallest-tts"]}" }}',
             f'stt = {{ name = "smallest", base_url = "{urls["smallest-stt"]}" }}',
+            f'llm = {{ name = "openai-realtime", base_url = "{urls["openai-realtime"]}" }}  (OPENAI_API_KEY',
         ):
             assert line in printed
         seen = asyncio.run(use_the_fakes(urls))
@@ -243,6 +274,8 @@ def test_the_fakes_command_serves_its_script_at_the_urls_it_prints(
     assert seen["cartesia_audio"] == cartesia_audio("Ok. ", cartesia_format("mulaw", 8000))
     assert seen["smallest-tts_audio"] == smallest_audio("Ok.", "ulaw", 8000)
     assert seen["wrong_token"] == 401
+    assert seen["realtime"] == ["book", "Booked for two."]
+    assert seen["realtime_seconds"] >= 0.2
 
 
 @pytest.mark.parametrize(
@@ -260,6 +293,11 @@ def test_the_fakes_command_serves_its_script_at_the_urls_it_prints(
         ("[deepgram]\nutterances = [{ text = 3 }]\n", r"deepgram\.utterances\[0\]\.text: Expected `str`"),
         ("[twilio]\nstatus = 200\n", r"twilio\.status: .*>= 400"),
         ("[elevenlabs]\nvoice = 1\n", r"elevenlabs: .*unknown field `voice`"),
+        (
+            '[openai-realtime]\nheard = [{ text = "x", ms = 3 }]\n',
+            r"openai-realtime\.heard\[0\]: unknown field\(s\) ms",
+        ),
+        ("[openai-realtime]\nchunk_ms = 0\n", r"openai-realtime\.chunk_ms: .*>= 1"),
     ],
 )
 def test_a_bad_script_is_refused_naming_the_file_and_the_field(

@@ -2,7 +2,9 @@
 
 They stand in for OpenAI-compatible chat completions (:mod:`voicecore.fakes.openai`, in the
 OpenAI, vLLM, llama.cpp and Ollama dialects), Anthropic's Messages API
-(:mod:`voicecore.fakes.anthropic`, prompt caching simulated), Deepgram live STT and Flux
+(:mod:`voicecore.fakes.anthropic`, prompt caching simulated), the OpenAI Realtime API
+(:mod:`voicecore.fakes.openai_realtime`: speech heard, spoken replies, tool calls, barge-in
+and truncation), Deepgram live STT and Flux
 (:mod:`voicecore.fakes.deepgram`), Smallest AI Pulse STT (:mod:`voicecore.fakes.smallest_pulse`),
 ElevenLabs, Cartesia and Smallest AI Lightning TTS (:mod:`voicecore.fakes.elevenlabs`,
 :mod:`voicecore.fakes.cartesia`, :mod:`voicecore.fakes.smallest`) and Twilio's REST
@@ -28,6 +30,7 @@ from voicecore.fakes.cartesia import FakeCartesia
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Reply
+from voicecore.fakes.openai_realtime import FakeRealtime, Heard, RealtimeReply
 from voicecore.fakes.server import LocalServer
 from voicecore.fakes.smallest import FakeSmallestTTS
 from voicecore.fakes.smallest_pulse import FakePulse
@@ -41,10 +44,13 @@ __all__ = [
     "FakeDeepgram",
     "FakeElevenLabs",
     "FakePulse",
+    "FakeRealtime",
     "FakeSmallestTTS",
     "FakeTwilioAPI",
+    "Heard",
     "LocalServer",
     "MessageReply",
+    "RealtimeReply",
     "Reply",
     "Utterance",
 ]

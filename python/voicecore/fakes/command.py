@@ -34,12 +34,19 @@ optional section per fake::
     [smallest-stt]                   # STT (Pulse): what the caller says
     utterances = ["Hello there."]
 
+    [openai-realtime]                # speech-to-speech: what the caller says, and the replies
+    heard = ["What's the weather?", { text = "In Paris.", audio_ms = 800, gap_ms = 300 }]
+    replies = [{ tool_calls = [["get_weather", '{"city": "Paris"}']] }, "Sunny and warm."]
+    first_audio_delay = 0.2          # seconds before a reply's first audio, for every reply
+
 Faults per fake are the fake's own options: a reply's ``status``, ``stream_error_after``,
 ``stall_after``, ``drop_after`` (:class:`voicecore.fakes.openai.Reply`,
 :class:`voicecore.fakes.anthropic.MessageReply`); Deepgram's and Pulse's ``close_after_bytes``
 with ``close_code`` and ``close_reason`` (Pulse's ``error_message`` too); the TTS fakes'
-``stall``, Cartesia's and Smallest's ``handshake_status`` and ``disconnect_after``. The
-Deepgram fake serves both ``deepgram`` (``/v1/listen``) and ``deepgram-flux`` (``/v2/listen``).
+``stall``, Cartesia's and Smallest's ``handshake_status`` and ``disconnect_after``; the
+Realtime fake's ``drop_after_responses`` and a reply's ``fail``
+(:class:`voicecore.fakes.openai_realtime.RealtimeReply`). The Deepgram fake serves both
+``deepgram`` (``/v1/listen``) and ``deepgram-flux`` (``/v2/listen``).
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from voicecore.fakes.cartesia import FakeCartesia
 from voicecore.fakes.deepgram import FakeDeepgram, Utterance
 from voicecore.fakes.elevenlabs import FakeElevenLabs
 from voicecore.fakes.openai import FakeChatServer, Flavor, Reply
+from voicecore.fakes.openai_realtime import FakeRealtime, Heard, RealtimeReply
 from voicecore.fakes.server import LocalServer
 from voicecore.fakes.smallest import FakeSmallestTTS
 from voicecore.fakes.smallest_pulse import FakePulse
@@ -272,6 +280,46 @@ def _pulse(script: PulseScript) -> FakePulse:
     )
 
 
+class RealtimeScript(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[openai-realtime]`` section (see :class:`voicecore.fakes.openai_realtime.FakeRealtime`).
+
+    ``heard`` entries are :class:`~voicecore.fakes.openai_realtime.Heard` fields, ``replies``
+    entries :class:`~voicecore.fakes.openai_realtime.RealtimeReply` fields; ``first_audio_delay``
+    and ``chunk_delay`` are every reply's unless the reply sets its own.
+    """
+
+    heard: list[str | dict[str, Any]] = msgspec.field(default_factory=lambda: ["Hello there."])
+    replies: list[str | dict[str, Any]] = msgspec.field(
+        default_factory=lambda: ["Hello! This is a fake realtime model."]
+    )
+    api_key: str | None = None
+    ms_per_character: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    chunk_ms: Annotated[int, msgspec.Meta(ge=1)] = 100
+    first_audio_delay: Seconds = 0.0
+    chunk_delay: Seconds = 0.0
+    transcription_delay: Seconds = 0.0
+    drop_after_responses: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+def _realtime(script: RealtimeScript) -> FakeRealtime:
+    replies = _items(
+        script.replies,
+        RealtimeReply,
+        "openai-realtime.replies",
+        first_audio_delay=script.first_audio_delay,
+        chunk_delay=script.chunk_delay,
+    )
+    return FakeRealtime(
+        _items(script.heard, Heard, "openai-realtime.heard"),
+        replies,
+        api_key=script.api_key,
+        ms_per_character=script.ms_per_character,
+        chunk_ms=script.chunk_ms,
+        transcription_delay=script.transcription_delay,
+        drop_after_responses=script.drop_after_responses,
+    )
+
+
 def _use(role: str, provider: str, url: str, variable: str, key: str | None, *, also: str = "") -> str:
     """The agent-file line pointing ``role`` at a fake (``also``: a note after it), and the key it wants."""
     line = f'[providers] {role} = {{ name = "{provider}", base_url = "{url}" }}'
@@ -338,6 +386,14 @@ FAKES: tuple[Fake, ...] = (
         _pulse,
         lambda s: s.ws_url,
         lambda s: _use("stt", "smallest", s.ws_url, "SMALLEST_API_KEY", s.api_key),
+    ),
+    Fake(
+        "openai-realtime",
+        8,
+        RealtimeScript,
+        _realtime,
+        lambda s: s.ws_url,
+        lambda s: _use("llm", "openai-realtime", s.ws_url, "OPENAI_API_KEY", s.api_key),
     ),
 )
 
@@ -410,7 +466,7 @@ async def serve(
                     f"the {fake.name} fake cannot listen on {host}:{server.port} ({error.strerror}): "
                     "choose another --port-base"
                 ) from error
-            print(f"{fake.name:<13} {fake.url(server):<28} {fake.use(server)}", flush=True)
+            print(f"{fake.name:<15} {fake.url(server):<28} {fake.use(server)}", flush=True)
         print("ready: Ctrl-C or SIGTERM stops the fakes", flush=True)
         await stop.wait()
 
