@@ -9,7 +9,7 @@ at to decide between retrying, failing over and the fallback phrase.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -23,6 +23,8 @@ __all__ = [
     "AudioChunk",
     "AudioFormat",
     "LLMStream",
+    "RealtimeConnection",
+    "RealtimeModel",
     "STTStream",
     "TTSStream",
     "TextDelta",
@@ -281,5 +283,69 @@ class WarmTTS(Protocol):
 
         Raises:
             ProviderError: The server cannot be reached or refused the key.
+        """
+        ...
+
+
+# --- speech to speech ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class RealtimeConnection(Protocol):
+    """One configured socket to a speech-to-speech model, for one call."""
+
+    request_id: str | None
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        """Send a client event (dropped if the socket is lost: iterating reports the loss)."""
+        ...
+
+    async def send_audio(self, audio: bytes) -> None:
+        """Append caller audio, in the session's format."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """The server's events (:data:`voicecore.sansio.openai_realtime.RealtimeEvent`).
+
+        Raises:
+            ProviderError: The socket was lost.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close the socket."""
+        ...
+
+
+@runtime_checkable
+class RealtimeModel(Protocol):
+    """A speech-to-speech model: it hears the caller and speaks, in place of the STT, LLM and TTS."""
+
+    @property
+    def name(self) -> str:
+        """The provider's name (for logs, metrics, usage and errors)."""
+        ...
+
+    def audio_format(self, transport_format: AudioFormat) -> AudioFormat:
+        """The format to exchange with a call whose transport uses ``transport_format``."""
+        ...
+
+    def settings(
+        self,
+        *,
+        instructions: str,
+        tools: Sequence[Mapping[str, Any]],
+        audio_format: AudioFormat,
+        language: str | None = None,
+        voice: str | None = None,
+    ) -> Any:
+        """The session settings for one call."""
+        ...
+
+    async def connect(self, settings: Any) -> RealtimeConnection:
+        """Open a connection configured with ``settings``.
+
+        Raises:
+            ProviderError: It could not be opened or the settings were refused.
         """
         ...
