@@ -64,10 +64,11 @@ from voicecore.errors import ListenError, ProtocolError, ProviderError
 from voicecore.logs import CallFields, call_scope
 from voicecore.observers import Observer
 from voicecore.providers import registry
-from voicecore.providers.base import LLM, STT, TTS
+from voicecore.providers.base import LLM, STT, TTS, RealtimeModel
 from voicecore.runtime.convert import AudioConverter
 from voicecore.runtime.loop import EndedCalls
 from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
+from voicecore.runtime.realtime_session import RealtimeSession
 from voicecore.runtime.recording import RecordingTransport
 from voicecore.runtime.session import Session, SessionConfig
 from voicecore.sansio import outbound, twiml
@@ -125,7 +126,7 @@ SHUTDOWN_REASON = "server shutting down"
 
 @dataclass(eq=False)
 class _Call:
-    session: Session
+    session: Session | RealtimeSession
     run: asyncio.Task[None]
     done: asyncio.Event = field(default_factory=asyncio.Event)
     say_goodbye: bool = False
@@ -432,15 +433,28 @@ class VoiceServer:
         call_id = info.call_id
         keys, chosen = self.config.keys, self.providers
         recording = self._recording(transport, call_id)
-        session = Session(
-            self.agent,
-            transport=recording or transport,
-            stt=cast(STT, registry.create("stt", chosen["stt"].name, keys, chosen["stt"].options)),
-            llm=cast(LLM, registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)),
-            tts=cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options)),
-            observers=observers,
-            call=info,
-        )
+        llm = registry.create("llm", chosen["llm"].name, keys, chosen["llm"].options)
+        tts = cast(TTS, registry.create("tts", chosen["tts"].name, keys, chosen["tts"].options))
+        session: Session | RealtimeSession
+        if isinstance(llm, RealtimeModel):  # it hears and speaks: the TTS only voices the fallback
+            session = RealtimeSession(
+                self.agent,
+                transport=recording or transport,
+                model=llm,
+                fallback_tts=tts,
+                observers=observers,
+                call=info,
+            )
+        else:
+            session = Session(
+                self.agent,
+                transport=recording or transport,
+                stt=cast(STT, registry.create("stt", chosen["stt"].name, keys, chosen["stt"].options)),
+                llm=cast(LLM, llm),
+                tts=tts,
+                observers=observers,
+                call=info,
+            )
         run = asyncio.get_running_loop().create_task(session.run(), name=f"call-{call_id}")
         call = _Call(session, run)
         self.calls[call_id] = call
@@ -507,9 +521,9 @@ async def _wait_all(calls: list[_Call], within: float) -> None:
         waiter.cancel()
 
 
-async def _close_providers(session: Session) -> None:
+async def _close_providers(session: Session | RealtimeSession) -> None:
     """Close the call's providers: they were made for it, and hold connections (and keep-alives)."""
-    for provider in (session.stt, session.llm, session.tts):
+    for provider in session.providers():
         close = getattr(provider, "aclose", None)
         if close is None:
             continue
@@ -519,9 +533,11 @@ async def _close_providers(session: Session) -> None:
             logger.warning("closing provider %s failed", getattr(provider, "name", "?"), exc_info=True)
 
 
-async def _say_goodbye(session: Session, transport: Transport) -> None:
+async def _say_goodbye(session: Session | RealtimeSession, transport: Transport) -> None:
     """Clear the call's queued audio, say :data:`GOODBYE_MESSAGE`, and wait until it has played."""
     tts = session.tts
+    if tts is None:
+        return
     offered = tts.output_formats()
     source = transport.output_format if transport.output_format in offered else offered[0]
     convert = AudioConverter(source, transport.output_format)

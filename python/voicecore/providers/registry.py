@@ -7,7 +7,9 @@ is an error before the first call, not during it). The in-process fakes (``fake`
 :mod:`voicecore.testing`) make the built-in demo agent work with no network; the real
 adapters register under their own names: ``deepgram``, ``deepgram-flux`` and ``smallest``
 (STT), ``openai``, ``anthropic`` and ``openai-compatible`` (LLM: vLLM, llama.cpp, Ollama, ... by
-``base_url``), ``elevenlabs``, ``cartesia`` and ``smallest`` (TTS). ``failover`` (every
+``base_url``; ``openai-realtime``, a speech-to-speech model that then hears and speaks the
+whole call, the TTS only voicing the fallback phrase), ``elevenlabs``, ``cartesia`` and
+``smallest`` (TTS). ``failover`` (every
 role) is an ordered list of other providers, each a name or a table with its own options (an
 LLM list may be hedged)::
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from voicecore.errors import ConfigError
-from voicecore.providers.base import LLM, STT, TTS
+from voicecore.providers.base import LLM, STT, TTS, RealtimeModel
 
 __all__ = [
     "OFFLINE",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 Role = Literal["stt", "llm", "tts"]
-Factory = Callable[[Mapping[str, str], Mapping[str, Any]], STT | LLM | TTS]
+Factory = Callable[[Mapping[str, str], Mapping[str, Any]], STT | LLM | TTS | RealtimeModel]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,9 @@ def required_keys(role: Role, name: str, options: Mapping[str, Any]) -> tuple[st
     return found.keys_for(role, options) if found.keys_for is not None else found.keys
 
 
-def create(role: Role, name: str, keys: Mapping[str, str], options: Mapping[str, Any]) -> STT | LLM | TTS:
+def create(
+    role: Role, name: str, keys: Mapping[str, str], options: Mapping[str, Any]
+) -> STT | LLM | TTS | RealtimeModel:
     """Make provider ``name`` for ``role`` (one call's worth)."""
     return entry(role, name).factory(keys, options)
 
@@ -197,6 +201,25 @@ _SMALLEST_OPTIONS = frozenset(
         "idle_timeout",
     }
 )
+_REALTIME_OPTIONS = frozenset(
+    {
+        "model",
+        "base_url",
+        "voice",
+        "headers",
+        "connect_timeout",
+        "turn_detection",
+        "vad_threshold",
+        "silence_ms",
+        "prefix_padding_ms",
+        "eagerness",
+        "transcription_model",
+        "noise_reduction",
+        "speed",
+        "max_output_tokens",
+        "name",
+    }
+)
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_ELEVENLABS_VOICE = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", ElevenLabs' long-standing default voice
 
@@ -245,6 +268,13 @@ def _openai_compatible(keys: Mapping[str, str], options: Mapping[str, Any]) -> L
         )
     settings.setdefault("name", "openai-compatible")
     return OpenAILLM(api_key=keys.get("OPENAI_API_KEY") or None, **settings)
+
+
+def _openai_realtime(keys: Mapping[str, str], options: Mapping[str, Any]) -> RealtimeModel:
+    from voicecore.providers.openai_realtime import OpenAIRealtime
+
+    settings = _options(options, _REALTIME_OPTIONS, "openai-realtime")
+    return OpenAIRealtime(api_key=keys.get("OPENAI_API_KEY"), **settings)
 
 
 def _anthropic(keys: Mapping[str, str], options: Mapping[str, Any]) -> LLM:
@@ -311,6 +341,15 @@ register(
         _openai,
         keys=("OPENAI_API_KEY",),
         description=f"OpenAI chat completions ({DEFAULT_OPENAI_MODEL})",
+    )
+)
+register(
+    ProviderEntry(
+        "llm",
+        "openai-realtime",
+        _openai_realtime,
+        keys=("OPENAI_API_KEY",),
+        description="OpenAI Realtime speech to speech: hears and speaks the whole call, μ-law passthrough",
     )
 )
 register(
@@ -400,6 +439,8 @@ def _failover(role: Role) -> Factory:
 
         settings = _options(options, _FAILOVER_OPTIONS[role], f"{role} failover")
         members = [create(role, name, keys, member) for name, member in _members(role, settings)]
+        if any(isinstance(member, RealtimeModel) for member in members):
+            raise ConfigError(f"{role} failover cannot hold a speech-to-speech model: choose it alone")
         del settings["providers"]
         if role == "stt":
             return failover.FailoverSTT([cast(STT, m) for m in members], **settings)

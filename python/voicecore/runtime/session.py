@@ -167,7 +167,7 @@ class Session:
         tools = [*(config.tools or ()), *(self.control.tools() if config.call_control else ())]
         self.toolbox = Toolbox(tools)
         self.transport, self.stt, self.llm, self.tts = transport, stt, llm, tts
-        instructions, turn = _personal_config(config, self.call)
+        instructions, turn = personal_config(config, self.call)
         self.history = History(instructions, max_tokens=config.history_tokens)
         self.machine = t.TurnMachine(turn)
         self.ledger = PlaybackLedger()
@@ -201,6 +201,10 @@ class Session:
         self.arrivals = ArrivalMeter()
         self._mark_ends: dict[str, tuple[PlayoutClock, float]] = {}  # mark -> its reply's clock, end
         self._inbound_bytes_per_s = float(inbound.bytes_per_second)
+
+    def providers(self) -> tuple[object, ...]:
+        """The providers made for this call (closed by whoever made them)."""
+        return (self.stt, self.llm, self.tts)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -761,7 +765,7 @@ def _join_resumed(heard: str, unheard: str) -> str:
     return " ".join([*words, *rest])
 
 
-def _personal_config(config: SessionConfig, call: CallInfo) -> tuple[str, t.TurnConfig]:
+def personal_config(config: SessionConfig, call: CallInfo) -> tuple[str, t.TurnConfig]:
     """The call's instructions and turn settings, its variables filled in.
 
     The turn gets the language's backchannels, and the call's own voicemail message if it has one.
