@@ -148,7 +148,8 @@ def test_a_call_is_greeted_and_answered_with_mulaw_passed_through(loop: LoopName
     assert 0 < timings[0].first_audio_sent <= timings[0].first_audio_played  # type: ignore[operator]
 
 
-def test_barge_in_clears_the_line_and_tells_the_model_what_was_heard() -> None:
+@pytest.mark.parametrize("chunk_delay", [0.0, 0.05], ids=["generated", "still-generating"])
+def test_barge_in_clears_the_line_and_tells_the_model_what_was_heard(chunk_delay: float) -> None:
     reply = " ".join(f"word{n}" for n in range(50))  # about 3.4 s of audio
 
     async def scenario() -> Call:
@@ -156,7 +157,8 @@ def test_barge_in_clears_the_line_and_tells_the_model_what_was_heard() -> None:
             Heard("Tell me everything.", audio_ms=300, gap_ms=200),
             Heard("Stop.", audio_ms=300, gap_ms=1000),
         ]
-        async with FakeRealtime(heard, [reply, "Okay."]) as server:
+        replies = [RealtimeReply(reply, chunk_delay=chunk_delay), RealtimeReply("Okay.")]
+        async with FakeRealtime(heard, replies) as server:
             async with realtime_call(server) as call:
                 await until(lambda: bool(call.said(2)))
             await call.closed()
@@ -175,11 +177,20 @@ def test_barge_in_clears_the_line_and_tells_the_model_what_was_heard() -> None:
     assert abs(words_heard - 50 * truncation["audio_end_ms"] / (10 * len(reply))) <= 2
     (barged,) = call.recorder.of(ev.BargedIn)
     assert barged.turn == 1
-    assert barged.dropped_ms == pytest.approx(10 * len(reply) - truncation["audio_end_ms"], abs=150)
+    unheard_ms = 10 * len(reply) - truncation["audio_end_ms"]
+    if chunk_delay:  # only what had arrived was queued, and dropped
+        assert 0 < barged.dropped_ms < unheard_ms - 500
+    else:
+        assert barged.dropped_ms == pytest.approx(unheard_ms, abs=150)
     assert call.transport.clears
     assert [(e.text, e.complete) for e in call.said(2)] == [("Okay.", True)]
     history = [m["content"] for m in call.session.history.messages()[1:]]
     assert history == ["Tell me everything.", cut.text, "Stop.", "Okay."]
+    first = call.server.connections[0].responses[0]
+    if chunk_delay:  # the model was still speaking: its own VAD cancelled the response
+        assert (first["status"], first["status_details"]["reason"]) == ("cancelled", "turn_detected")
+    else:
+        assert first["status"] == "completed"
 
 
 @function_tool

@@ -537,6 +537,7 @@ class RealtimeSession:
         response = self._responses.pop(done.response_id, None)
         if self._active == done.response_id:
             self._active = None
+        was_cut = done.response_id in self._cut
         self._cut.discard(done.response_id)
         if done.usage is not None:
             usage = done.usage
@@ -551,8 +552,11 @@ class RealtimeSession:
         for item_id, item in self._items.items():
             if item.response_id == done.response_id and not item.done:
                 item.done = True
-                if not item.told and not self.playback.pending(item_id):
+                if was_cut:
+                    item.told = True  # what was heard of it was told at the barge-in; the rest never played
+                elif not item.told and not self.playback.pending(item_id):
                     self._tell(item_id, item)
+        self._items = {item_id: item for item_id, item in self._items.items() if not item.told}
         if done.status == "failed":
             error = ProviderError(
                 done.error or "the response failed", provider=self.model.name, retryable=True
@@ -614,7 +618,7 @@ class RealtimeSession:
     def _tell_unheard(self) -> None:
         """At the end of the call: what the caller heard of items still playing."""
         for item_id, item in self._items.items():
-            if not item.told and item.transcript:
+            if not item.told and item.transcript and self.playback.sent_ms(item_id):
                 sent, played = self.playback.sent_ms(item_id), self.playback.played_ms(item_id)
                 heard = heard_part(item.transcript, sent, played)
                 item.told = True
