@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from tests.runtime.test_session import Recorder, until
 from voicecore import events as ev
 from voicecore.call_info import CallInfo
 from voicecore.fakes.openai_realtime import FakeRealtime, Heard, RealtimeReply, speech_for
@@ -26,29 +27,6 @@ from voicecore.runtime.session import SessionConfig
 from voicecore.sansio.turn import TurnConfig
 from voicecore.testing import FakeTTS, LoopbackTransport
 from voicecore.tools import Toolbox, function_tool
-
-
-class Recorder:
-    """An observer that keeps every event."""
-
-    def __init__(self) -> None:
-        self.events: list[object] = []
-
-    def on_event(self, event: object) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        pass
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    """Waits for a condition on the call's observable state."""
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 (state of several fakes, no single event to wait on)
-            await asyncio.sleep(0.02)
 
 
 class Call:

@@ -160,11 +160,10 @@ class OpenAIRealtime:
         name: str = "openai-realtime",
         **settings: Any,
     ) -> None:
-        unknown = sorted(set(settings) - _SETTINGS)
+        unknown = sorted(set(settings) - proto.PROVIDER_SETTINGS)
         if unknown:
-            raise ConfigError(
-                f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(sorted(_SETTINGS))}"
-            )
+            takes = ", ".join(sorted(proto.PROVIDER_SETTINGS))
+            raise ConfigError(f"{name} does not take {', '.join(unknown)}; it takes: {takes}")
         if connect_timeout <= 0:
             raise ConfigError(f"connect_timeout must be positive, not {connect_timeout}")
         self.name = name
@@ -228,18 +227,3 @@ class OpenAIRealtime:
     async def aclose(self) -> None:
         """Close the provider's client session."""
         await self._client.aclose()
-
-
-_SETTINGS = frozenset(
-    {
-        "turn_detection",
-        "vad_threshold",
-        "silence_ms",
-        "prefix_padding_ms",
-        "eagerness",
-        "transcription_model",
-        "noise_reduction",
-        "speed",
-        "max_output_tokens",
-    }
-)

@@ -26,6 +26,7 @@ from typing import Any, Literal, cast
 
 from voicecore.errors import ConfigError
 from voicecore.providers.base import LLM, STT, TTS, RealtimeModel
+from voicecore.sansio import openai_realtime as realtime
 
 __all__ = [
     "OFFLINE",
@@ -202,23 +203,7 @@ _SMALLEST_OPTIONS = frozenset(
     }
 )
 _REALTIME_OPTIONS = frozenset(
-    {
-        "model",
-        "base_url",
-        "voice",
-        "headers",
-        "connect_timeout",
-        "turn_detection",
-        "vad_threshold",
-        "silence_ms",
-        "prefix_padding_ms",
-        "eagerness",
-        "transcription_model",
-        "noise_reduction",
-        "speed",
-        "max_output_tokens",
-        "name",
-    }
+    {"model", "base_url", "voice", "headers", "connect_timeout", "name", *realtime.PROVIDER_SETTINGS}
 )
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_ELEVENLABS_VOICE = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", ElevenLabs' long-standing default voice

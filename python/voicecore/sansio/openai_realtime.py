@@ -26,6 +26,7 @@ from voicecore.sansio.jsonmsg import b64_audio, json_object
 
 __all__ = [
     "AUDIO_RATES",
+    "PROVIDER_SETTINGS",
     "AgentAudio",
     "AgentTranscript",
     "CallerTranscript",
@@ -135,6 +136,22 @@ class RealtimeSettings:
             raise ConfigError(f"speed must be 0.25 to 1.5, not {self.speed}")
         if self.max_output_tokens is not None and not 1 <= self.max_output_tokens <= 4096:
             raise ConfigError(f"max_output_tokens must be 1 to 4096, not {self.max_output_tokens}")
+
+
+#: The settings a provider chooses for every call (the rest come per call, from the agent).
+PROVIDER_SETTINGS = frozenset(
+    {
+        "turn_detection",
+        "vad_threshold",
+        "silence_ms",
+        "prefix_padding_ms",
+        "eagerness",
+        "transcription_model",
+        "noise_reduction",
+        "speed",
+        "max_output_tokens",
+    }
+)
 
 
 def realtime_tools(schemas: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
