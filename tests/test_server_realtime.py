@@ -13,6 +13,7 @@ from voicecore.fakes.openai_realtime import FakeRealtime, Heard
 from voicecore.providers import registry
 from voicecore.runtime.loop import run
 from voicecore.runtime.realtime_session import RealtimeSession
+from voicecore.serve import banner, prepare
 from voicecore.server import VoiceServer
 
 
@@ -58,3 +59,12 @@ def test_the_realtime_model_needs_an_openai_key_and_refuses_a_failover_list() ->
     options = {"providers": ["openai-realtime", "openai"]}
     with pytest.raises(ValueError, match="speech-to-speech"):
         registry.create("llm", "failover", {"OPENAI_API_KEY": "k"}, options)
+
+
+def test_the_banner_says_the_stt_is_unused_with_a_speech_to_speech_model() -> None:
+    environ = {"VOICECORE_LLM": "openai-realtime", "OPENAI_API_KEY": "sk-test", "VOICECORE_PORT": "0"}
+    prepared = prepare(environ=environ)
+    text = banner(prepared, ["http://127.0.0.1:8080"])
+    assert "llm: openai-realtime (OpenAI Realtime speech to speech" in text
+    assert "the stt is unused" in text
+    assert "the stt is unused" not in banner(prepare(environ={"VOICECORE_PORT": "0"}), [])

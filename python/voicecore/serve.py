@@ -119,6 +119,9 @@ def banner(prepared: Prepared, urls: list[str]) -> str:
         choice = prepared.providers[role]
         description = registry.entry(role, choice.name).description
         lines.append(f"    {role}: {choice.name}" + (f" ({description})" if description else ""))
+    if registry.entry("llm", prepared.providers["llm"].name).speech_to_speech:
+        lines.append("  the llm hears and speaks the call itself: the stt is unused, the tts only")
+        lines.append("  says the fallback phrase while the model cannot be reached")
     if any(prepared.providers[role].name == "fake" for role in ROLES):
         lines.append("  note: 'fake' providers are in-process stand-ins (no network); choose real ones with")
         lines.append("        VOICECORE_STT / VOICECORE_LLM / VOICECORE_TTS and their keys:")

@@ -56,6 +56,8 @@ class ProviderEntry:
         description: One line for the start-up banner.
         keys_for: The variables it needs given its options, when they depend on them (a
             failover list needs its members' keys); overrides ``keys``.
+        speech_to_speech: An LLM that hears and speaks the call itself (the STT goes unused
+            and the TTS only voices the fallback phrase).
     """
 
     role: Role
@@ -64,6 +66,7 @@ class ProviderEntry:
     keys: tuple[str, ...] = ()
     description: str = ""
     keys_for: Callable[[Role, Mapping[str, Any]], tuple[str, ...]] | None = None
+    speech_to_speech: bool = False
 
 
 PROVIDERS: dict[tuple[Role, str], ProviderEntry] = {}
@@ -335,6 +338,7 @@ register(
         _openai_realtime,
         keys=("OPENAI_API_KEY",),
         description="OpenAI Realtime speech to speech: hears and speaks the whole call, μ-law passthrough",
+        speech_to_speech=True,
     )
 )
 register(
