@@ -65,7 +65,7 @@ from voicecore.logs import CallFields, call_scope
 from voicecore.observers import Observer
 from voicecore.providers import registry
 from voicecore.providers.base import LLM, STT, TTS, RealtimeModel
-from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.convert import synthesize
 from voicecore.runtime.loop import EndedCalls
 from voicecore.runtime.metrics import CALLER_FRAMES_RECEIVED
 from voicecore.runtime.realtime_session import RealtimeSession
@@ -538,21 +538,12 @@ async def _say_goodbye(session: Session | RealtimeSession, transport: Transport)
     tts = session.tts
     if tts is None:
         return
-    offered = tts.output_formats()
-    source = transport.output_format if transport.output_format in offered else offered[0]
-    convert = AudioConverter(source, transport.output_format)
     try:
         async with asyncio.timeout(GOODBYE_TIMEOUT):
             await transport.clear()
-            stream = await tts.open(source, voice=session.config.voice)
-            try:
-                await stream.push_text(GOODBYE_MESSAGE)
-                await stream.end_input()
-                async for chunk in stream:
-                    await transport.send_audio(convert.convert(chunk.audio))
-                await transport.send_audio(convert.flush())
-            finally:
-                await stream.aclose()
+            speech = synthesize(tts, GOODBYE_MESSAGE, transport.output_format, voice=session.config.voice)
+            async for audio in speech:
+                await transport.send_audio(audio)
             await transport.send_mark("goodbye")
             async for event in transport.events():
                 if event == MarkPlayed("goodbye") or isinstance(event, CallerHungUp):

@@ -7,7 +7,9 @@ import pytest
 
 from voicecore.audio import Resampler, ulaw_decode, ulaw_encode
 from voicecore.providers.base import MULAW_8K, PCM16_16K, AudioFormat
-from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.convert import AudioConverter, choose_format, synthesize
+from voicecore.runtime.loop import run
+from voicecore.testing import FakeTTS
 
 
 def pcm(rate: int, seconds: float = 0.3) -> bytes:
@@ -43,3 +45,19 @@ def test_pcm16_24k_to_mulaw_8k_for_telephony() -> None:
     assert got == ulaw_encode(reference.process(audio))
     converter.reset()
     assert converter.convert(audio) == got  # a reset starts the stream afresh
+
+
+def test_the_wanted_format_is_chosen_when_offered_else_the_providers_first() -> None:
+    assert choose_format([PCM16_16K, MULAW_8K], MULAW_8K) == MULAW_8K
+    assert choose_format([PCM16_16K], MULAW_8K) == PCM16_16K
+
+
+def test_a_phrase_is_synthesized_in_the_wanted_format_to_its_last_sample() -> None:
+    async def spoken(tts: FakeTTS, output: AudioFormat) -> bytes:
+        return b"".join([audio async for audio in synthesize(tts, "Goodbye.", output)])
+
+    tts = FakeTTS(ms_per_char=10.0, formats=(PCM16_16K,))
+    native = run(spoken(tts, PCM16_16K))
+    assert len(native) == 2 * 16 * 10 * len("Goodbye.")
+    phone = run(spoken(tts, MULAW_8K))  # resampled to 8 kHz and μ-law encoded, the filter's tail flushed
+    assert len(phone) == len(native) // 4 + Resampler(16000, 8000).delay

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from voicecore.audio import Resampler, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from voicecore.providers.base import AudioFormat
+from collections.abc import AsyncIterator, Sequence
 
-__all__ = ["AudioConverter"]
+from voicecore.audio import Resampler, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from voicecore.providers.base import TTS, AudioFormat
+
+__all__ = ["AudioConverter", "choose_format", "synthesize"]
 
 _DECODE = {"mulaw": ulaw_decode, "alaw": alaw_decode}
 _ENCODE = {"mulaw": ulaw_encode, "alaw": alaw_encode}
@@ -57,3 +59,31 @@ class AudioConverter:
         """Drop the stream state without its tail (barge-in)."""
         if self._resampler is not None:
             self._resampler.reset()
+
+
+def choose_format(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:
+    """``wanted`` if the provider offers it (no conversion), else the provider's first choice."""
+    return wanted if wanted in offered else offered[0]
+
+
+async def synthesize(
+    tts: TTS, text: str, output: AudioFormat, *, voice: str | None = None
+) -> AsyncIterator[bytes]:
+    """A fixed phrase spoken by ``tts``, in ``output`` format, as it comes (the stream closed after).
+
+    Raises:
+        ProviderError: The TTS failed.
+    """
+    source = choose_format(tts.output_formats(), output)
+    convert = AudioConverter(source, output)
+    stream = await tts.open(source, voice=voice)
+    try:
+        await stream.push_text(text)
+        await stream.end_input()
+        async for chunk in stream:
+            if audio := convert.convert(chunk.audio):
+                yield audio
+        if tail := convert.flush():
+            yield tail
+    finally:
+        await stream.aclose()

@@ -29,7 +29,7 @@ from voicecore.observers import Observer
 from voicecore.providers.base import TTS, RealtimeModel
 from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
-from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.convert import AudioConverter, synthesize
 from voicecore.runtime.metrics import (
     BARGE_IN_TO_SILENCE,
     BARGE_INS,
@@ -403,20 +403,9 @@ class RealtimeSession:
         if tts is None or self._apologized:
             return
         self._apologized = True
-        output = self.transport.output_format
-        offered = tts.output_formats()
-        source = output if output in offered else offered[0]
-        convert = AudioConverter(source, output)
         try:
-            stream = await tts.open(source, voice=None)
-            try:
-                await stream.push_text(self.turn_config.fallback)
-                await stream.end_input()
-                async for chunk in stream:
-                    await self._play("fallback", convert.convert(chunk.audio))
-                await self._play("fallback", convert.flush())
-            finally:
-                await stream.aclose()
+            async for audio in synthesize(tts, self.turn_config.fallback, self.transport.output_format):
+                await self._play("fallback", audio)
             self._publish(ev.AgentSaid, turn=0, text=self.turn_config.fallback, complete=True)
         except ProviderError as error:
             logger.error("could not say the fallback phrase either: %s", error)

@@ -42,7 +42,7 @@ from voicecore.providers.base import (
 )
 from voicecore.redact import install_log_redaction
 from voicecore.runtime.call_control import CallControl
-from voicecore.runtime.convert import AudioConverter
+from voicecore.runtime.convert import AudioConverter, choose_format
 from voicecore.runtime.metrics import (
     AGENT_UNDERRUN_SECONDS,
     AGENT_UNDERRUNS,
@@ -194,9 +194,9 @@ class Session:
             Vad(vad_rate) if config.vad_threshold is None else Vad(vad_rate, threshold=config.vad_threshold)
         )
         self._beeps: BeepDetector | None = None  # made only while a machine's greeting plays
-        self._stt_format = _choose(stt.input_formats(), inbound)
+        self._stt_format = choose_format(stt.input_formats(), inbound)
         self._to_stt = AudioConverter(inbound, self._stt_format)
-        self._tts_format = _choose(tts.output_formats(), transport.output_format)
+        self._tts_format = choose_format(tts.output_formats(), transport.output_format)
         self._stt_stream: Any = None
         self.arrivals = ArrivalMeter()
         self._mark_ends: dict[str, tuple[PlayoutClock, float]] = {}  # mark -> its reply's clock, end
@@ -783,11 +783,6 @@ def _serving(stream: object, provider: str) -> str:
     """The name of the provider behind ``stream``: a failover stream's current one, else ``provider``."""
     serving = getattr(stream, "provider", None)
     return serving if isinstance(serving, str) else provider
-
-
-def _choose(offered: Sequence[AudioFormat], wanted: AudioFormat) -> AudioFormat:
-    """``wanted`` if the provider offers it (no conversion), else the provider's first choice."""
-    return wanted if wanted in offered else offered[0]
 
 
 def _openai_call(call: ToolCall) -> dict[str, Any]:
